@@ -1,0 +1,161 @@
+using System.Text.Json;
+
+namespace MoeCloud.Model.Traces;
+
+/// <summary>
+/// Dispatch counts per (layer, expert): a load-only workload profile. Built from a trace (all slots counted) or
+/// loaded from SGLang's expert-distribution count dump (<c>{"counts": [layers][experts], ...}</c>).
+/// </summary>
+public sealed class ExpertLoad
+{
+    /// <summary>Creates a load table; <paramref name="counts"/> is flat <c>[layers, experts]</c>.</summary>
+    public ExpertLoad(int layers, int experts, long[] counts)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(experts);
+        ArgumentNullException.ThrowIfNull(counts);
+        if (counts.LongLength != (long)layers * experts)
+        {
+            throw new ArgumentException($"counts hold {counts.LongLength} values, [{layers}, {experts}] needs {(long)layers * experts}.", nameof(counts));
+        }
+
+        if (Array.Exists(counts, c => c < 0))
+        {
+            throw new ArgumentException("counts must not be negative.", nameof(counts));
+        }
+
+        Layers = layers;
+        Experts = experts;
+        Counts = counts;
+    }
+
+    /// <summary>Layers.</summary>
+    public int Layers { get; }
+
+    /// <summary>Experts per layer.</summary>
+    public int Experts { get; }
+
+    /// <summary>Dispatches, flat <c>[layers, experts]</c>.</summary>
+    public long[] Counts { get; }
+
+    /// <summary>Dispatches of one expert.</summary>
+    public long this[int layer, int expert] => Counts[(layer * Experts) + expert];
+
+    /// <summary>Counts every slot of every token of <paramref name="trace"/>.</summary>
+    public static ExpertLoad FromTrace(RoutingTrace trace)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        var counts = new long[trace.Layers * trace.Experts];
+        for (var t = 0; t < trace.Tokens; t++)
+        {
+            for (var l = 0; l < trace.Layers; l++)
+            {
+                foreach (var e in trace.Slots(t, l))
+                {
+                    counts[(l * trace.Experts) + e]++;
+                }
+            }
+        }
+
+        return new ExpertLoad(trace.Layers, trace.Experts, counts);
+    }
+
+    /// <summary>
+    /// Loads an SGLang expert-distribution count dump: a JSON object whose <c>counts</c> (or <c>logical_count</c>) is
+    /// <c>[layers][experts]</c>, or <c>[passes][layers][experts]</c> (summed over passes). Other keys are ignored.
+    /// </summary>
+    public static ExpertLoad LoadSglangDump(string path)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TraceFormatException(path, $"cannot be read ({e.Message})", e);
+        }
+        catch (JsonException e)
+        {
+            throw new TraceFormatException(path, $"is not valid JSON ({e.Message})", e);
+        }
+
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object
+                || !(doc.RootElement.TryGetProperty("counts", out var counts) || doc.RootElement.TryGetProperty("logical_count", out counts)))
+            {
+                throw new TraceFormatException(path, "has no 'counts' array (expected {\"counts\": [layers][experts], ...})");
+            }
+
+            return ParseCounts(path, counts);
+        }
+    }
+
+    /// <summary>The hottest expert's load over the mean load of <paramref name="layer"/> (0 when the layer saw nothing).</summary>
+    public double Skew(int layer)
+    {
+        var row = Counts.AsSpan(layer * Experts, Experts);
+        long max = 0, sum = 0;
+        foreach (var c in row)
+        {
+            max = Math.Max(max, c);
+            sum += c;
+        }
+
+        return sum == 0 ? 0 : max / ((double)sum / Experts);
+    }
+
+    private static ExpertLoad ParseCounts(string path, JsonElement counts)
+    {
+        if (counts.ValueKind != JsonValueKind.Array || counts.GetArrayLength() == 0)
+        {
+            throw new TraceFormatException(path, "'counts' must be a non-empty array");
+        }
+
+        var depth = 1;
+        for (var e = counts[0]; e.ValueKind == JsonValueKind.Array && e.GetArrayLength() > 0; e = e[0])
+        {
+            depth++;
+        }
+
+        var passes = depth switch
+        {
+            2 => new[] { counts },
+            3 => counts.EnumerateArray().ToArray(),
+            _ => throw new TraceFormatException(path, $"'counts' has {depth} dimensions; [layers][experts] or [passes][layers][experts] expected"),
+        };
+
+        int layers = passes[0].GetArrayLength(), experts = passes[0][0].GetArrayLength();
+        var sum = new long[layers * experts];
+        for (var p = 0; p < passes.Length; p++)
+        {
+            if (passes[p].ValueKind != JsonValueKind.Array || passes[p].GetArrayLength() != layers)
+            {
+                throw new TraceFormatException(path, $"pass {p} of 'counts' does not have {layers} layers");
+            }
+
+            for (var l = 0; l < layers; l++)
+            {
+                var row = passes[p][l];
+                if (row.ValueKind != JsonValueKind.Array || row.GetArrayLength() != experts)
+                {
+                    throw new TraceFormatException(path, $"layer {l} of 'counts' does not have {experts} experts (rows must all be the same length)");
+                }
+
+                for (var e = 0; e < experts; e++)
+                {
+                    var cell = row[e];
+                    if (cell.ValueKind != JsonValueKind.Number || !cell.TryGetDouble(out var v) || v < 0 || !double.IsFinite(v) || v != Math.Floor(v))
+                    {
+                        throw new TraceFormatException(path, $"count at layer {l}, expert {e} is not a non-negative whole number ({cell.GetRawText()})");
+                    }
+
+                    sum[(l * experts) + e] += (long)v;
+                }
+            }
+        }
+
+        return new ExpertLoad(layers, experts, sum);
+    }
+}
