@@ -1,0 +1,71 @@
+namespace MoeCloud.Abstractions;
+
+/// <summary>
+/// A placement plan on the wire, in compressed-row form: the pods holding replicas of (layer, expert) are
+/// <c>PodIds[Offsets[l * Experts + e] .. Offsets[l * Experts + e + 1])</c>.
+/// </summary>
+/// <param name="Model">Model name.</param>
+/// <param name="Version">Plan version; versions only grow.</param>
+/// <param name="Layers">MoE layers.</param>
+/// <param name="Experts">Routed experts per layer.</param>
+/// <param name="Pods">Pods (silos) the plan places on: pod ids are 0 .. Pods-1.</param>
+/// <param name="Offsets">Layers × Experts + 1 offsets into <paramref name="PodIds"/>.</param>
+/// <param name="PodIds">Pods of every replica, grouped by (layer, expert).</param>
+[GenerateSerializer, Immutable, Alias("moecloud.plan")]
+public sealed record PlanDocument(
+    [property: Id(0)] string Model,
+    [property: Id(1)] int Version,
+    [property: Id(2)] int Layers,
+    [property: Id(3)] int Experts,
+    [property: Id(4)] int Pods,
+    [property: Id(5)] int[] Offsets,
+    [property: Id(6)] int[] PodIds);
+
+/// <summary>Where a plan switch stands.</summary>
+/// <param name="Model">Model name.</param>
+/// <param name="ActiveVersion">The version every pod serves with (0: none yet).</param>
+/// <param name="PendingVersion">A version being rolled out, or null.</param>
+/// <param name="Phase">Idle, Warming, Switching or Retiring.</param>
+/// <param name="ReplicasWarmed">New replicas warmed so far in the pending switch.</param>
+/// <param name="ReplicasRetired">Old replicas retired so far.</param>
+/// <param name="ReplicasMoved">Replicas that differ between the active and the pending plan (added plus removed).</param>
+[GenerateSerializer, Immutable, Alias("moecloud.plan-status")]
+public sealed record PlanRolloutStatus(
+    [property: Id(0)] string Model,
+    [property: Id(1)] int ActiveVersion,
+    [property: Id(2)] int? PendingVersion,
+    [property: Id(3)] string Phase,
+    [property: Id(4)] int ReplicasWarmed,
+    [property: Id(5)] int ReplicasRetired,
+    [property: Id(6)] int ReplicasMoved);
+
+/// <summary>
+/// The plan registry of one model (key: model name): publishes plan versions with make-before-break —
+/// warm the replicas new to a pod, switch every pod, then retire the replicas that left.
+/// </summary>
+[Alias("moecloud.plan-registry")]
+public interface IPlanRegistryGrain : IGrainWithStringKey
+{
+    /// <summary>Rolls <paramref name="plan"/> out and returns when every pod serves it.</summary>
+    [Alias("publish")]
+    Task<PlanRolloutStatus> Publish(PlanDocument plan);
+
+    /// <summary>The plan every pod serves with, or null before the first publish.</summary>
+    [Alias("active")]
+    Task<PlanDocument?> GetActive();
+
+    /// <summary>The rollout state.</summary>
+    [Alias("status")]
+    Task<PlanRolloutStatus> GetStatus();
+}
+
+/// <summary>
+/// The plan agent of one pod (key: the pod index as text), placed on that pod's silo: sets the silo's plan snapshot.
+/// </summary>
+[Alias("moecloud.pod-agent")]
+public interface IPodAgentGrain : IGrainWithStringKey
+{
+    /// <summary>Makes <paramref name="plan"/> the pod's active plan; returns the silo name that adopted it.</summary>
+    [Alias("adopt")]
+    Task<string> Adopt(PlanDocument plan);
+}

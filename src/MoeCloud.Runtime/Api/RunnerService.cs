@@ -1,0 +1,109 @@
+using System.Diagnostics.CodeAnalysis;
+using Grpc.Core;
+using MoeCloud.Abstractions.Protos;
+using MoeCloud.Runtime.Plans;
+using MoeCloud.Runtime.Serving;
+using MoeCloud.Runtime.Telemetry;
+
+namespace MoeCloud.Runtime.Api;
+
+/// <summary>
+/// The pod's runner endpoint (gRPC over HTTP/2): the gateway forwards each token sub-batch to its home pod here.
+/// Bad requests get <c>InvalidArgument</c>, unknown models <c>NotFound</c>, a pod without a plan <c>Unavailable</c>.
+/// </summary>
+public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, SiloPlanState plans, SiloMetrics metrics) : MoeService.MoeServiceBase
+{
+    /// <inheritdoc />
+    public override Task<ForwardResponse> Forward(ForwardRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        return Run(request.Model, request.FirstLayer, request.LastLayer, request.Hidden, request.Routing, request.RequestId, applyNorm: true, context.CancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override async Task ForwardStream(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardResponse> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            await responseStream.WriteAsync(await Forward(request, context));
+        }
+    }
+
+    /// <inheritdoc />
+    public override Task<ForwardResponse> ForwardLayer(ForwardLayerRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        return Run(request.Model, request.Layer, request.Layer, request.Hidden, request.Routing, request.RequestId, applyNorm: false, context.CancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override Task<ModelInfo> GetModel(GetModelRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var model = catalog.Find(request.Model) ?? ThrowStatus<ServedModel>(StatusCode.NotFound, $"Model '{request.Model}' is not served here.");
+        var spec = model.Spec;
+        var plan = plans.Get(model.Name);
+        return Task.FromResult(new ModelInfo
+        {
+            Model = model.Name,
+            Family = spec.Family.ToString(),
+            MoeLayers = spec.MoeLayers,
+            Experts = spec.Experts,
+            TopK = spec.TopK,
+            Hidden = spec.Hidden,
+            ExpertIntermediate = spec.ExpertIntermediate,
+            SharedExperts = spec.SharedExperts,
+            Gating = spec.Gating.ToString(),
+            Dtype = spec.DType.ToString(),
+            PlanVersion = plan?.Version ?? 0,
+            Pods = plan?.Pods ?? 0,
+        });
+    }
+
+    private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, string requestId, bool applyNorm, CancellationToken ct)
+    {
+        try
+        {
+            var (values, tokens, _) = TensorCodec.ReadMatrix(hidden);
+            var forced = TensorCodec.ReadRouting(routing);
+            var result = await runner.Run(new StepRequest(model, first, last, tokens, values, forced?.Ids, forced?.Weights, forced?.TopK ?? 0, applyNorm), ct);
+            metrics.Requests.WithLabels(model, "ok").Inc();
+            var response = new ForwardResponse
+            {
+                Hidden = TensorCodec.WriteMatrix(result.Hidden, tokens, result.Hidden.Length / Math.Max(1, tokens)),
+                LocalDispatches = result.LocalDispatches,
+                RemoteDispatches = result.RemoteDispatches,
+                PlanVersion = result.PlanVersion,
+                RequestId = requestId,
+            };
+            response.HomePods.Add(Enumerable.Repeat(result.HomePod, tokens));
+            return response;
+        }
+        catch (ArgumentException e)
+        {
+            metrics.Requests.WithLabels(model, "invalid").Inc();
+            return ThrowStatus<ForwardResponse>(StatusCode.InvalidArgument, e.Message);
+        }
+        catch (RunnerException e)
+        {
+            metrics.Requests.WithLabels(model, e.Error == RunnerError.InvalidArgument ? "invalid" : "refused").Inc();
+            return ThrowStatus<ForwardResponse>(
+                e.Error switch
+                {
+                    RunnerError.NotFound => StatusCode.NotFound,
+                    RunnerError.Unavailable => StatusCode.Unavailable,
+                    RunnerError.ResourceExhausted => StatusCode.ResourceExhausted,
+                    _ => StatusCode.InvalidArgument,
+                },
+                e.Message);
+        }
+    }
+
+    [DoesNotReturn]
+    private static T ThrowStatus<T>(StatusCode code, string message) => throw new RpcException(new Status(code, message));
+}

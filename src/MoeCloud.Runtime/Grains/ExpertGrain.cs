@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using MoeCloud.Abstractions;
+using MoeCloud.Model.Weights;
+using MoeCloud.Runtime.Placement;
+using MoeCloud.Runtime.Serving;
+using MoeCloud.Runtime.Telemetry;
+
+namespace MoeCloud.Runtime.Grains;
+
+/// <summary>
+/// One expert replica. On activation it loads only its own expert's tensors from the pod's checkpoint; each call runs
+/// the expert kernel on a (coalesced) batch. Not reentrant: calls run one at a time, so <see cref="Retire"/> runs after
+/// the work already queued on the replica — the drain of a plan switch.
+/// </summary>
+[PodPlacement]
+public sealed partial class ExpertGrain(ModelCatalog catalog, SiloMetrics metrics, ILocalSiloDetails silo, ILogger<ExpertGrain> logger) : Grain, IExpertGrain
+{
+    private ServedModel? _model;
+    private ExpertWeights? _weights;
+    private long _calls;
+
+    /// <inheritdoc />
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = ExpertReplicaKey.Parse(this.GetPrimaryKeyString());
+        _model = catalog.Get(key.Model);
+        _weights = _model.LoadExpert(key.Layer, key.Expert);
+        metrics.ActiveReplicas.WithLabels(key.Model).Inc();
+        LogActivated(logger, this.GetPrimaryKeyString(), silo.Name, _weights.Bytes);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_model is not null)
+        {
+            metrics.ActiveReplicas.WithLabels(_model.Name).Dec();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<HiddenStates> Compute(HiddenStates input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        input.Validate();
+        var weights = _weights!;
+        if (input.Hidden != weights.Hidden)
+        {
+            throw new ArgumentException($"Expert {this.GetPrimaryKeyString()} takes hidden size {weights.Hidden}, got {input.Hidden}.");
+        }
+
+        if (input.Tokens == 0)
+        {
+            return Task.FromResult(input);
+        }
+
+        var output = new byte[input.Tokens * input.Hidden * sizeof(float)];
+        var started = Stopwatch.GetTimestamp();
+        _model!.Kernel.Forward(weights, input.Values, MemoryMarshal.Cast<byte, float>(output.AsSpan()), input.Tokens);
+        metrics.KernelSeconds.WithLabels(_model.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        metrics.KernelTokens.WithLabels(_model.Name).Inc(input.Tokens);
+        _calls++;
+        return Task.FromResult(new HiddenStates(input.Tokens, input.Hidden, output));
+    }
+
+    /// <inheritdoc />
+    public Task<ExpertReplicaStatus> Warm()
+    {
+        var weights = _weights!;
+        var x = new float[weights.Hidden];
+        var y = new float[weights.Hidden];
+        _model!.Kernel.Forward(weights, x, y, 1);
+        return Task.FromResult(new ExpertReplicaStatus(silo.Name, weights.Bytes, _calls));
+    }
+
+    /// <inheritdoc />
+    public Task Retire()
+    {
+        this.DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 5300, Level = LogLevel.Debug, Message = "Activated {Replica} on {Silo} ({Bytes} weight bytes)")]
+    private static partial void LogActivated(ILogger logger, string replica, string silo, long bytes);
+}

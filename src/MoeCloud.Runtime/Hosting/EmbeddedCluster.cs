@@ -1,0 +1,123 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MoeCloud.Abstractions;
+
+namespace MoeCloud.Runtime.Hosting;
+
+/// <summary>One silo of an <see cref="EmbeddedCluster"/>.</summary>
+/// <param name="Pod">Pod index.</param>
+/// <param name="Options">Its options (ports included).</param>
+/// <param name="App">The running host.</param>
+public sealed record EmbeddedSilo(int Pod, MoeCloudSiloOptions Options, WebApplication App)
+{
+    /// <summary>The runner API address (gRPC, HTTP/2 without TLS).</summary>
+    public Uri RunnerAddress => new($"http://127.0.0.1:{Options.RunnerPort}");
+
+    /// <summary>The health and metrics address.</summary>
+    public Uri OpsAddress => new($"http://127.0.0.1:{Options.OpsPort}");
+}
+
+/// <summary>
+/// Several silos in one process with localhost clustering: the embedded local cluster of <c>moectl up</c>, the cluster
+/// benchmark and the integration tests. Every silo has its own runner and ops endpoints on loopback ports.
+/// </summary>
+public sealed class EmbeddedCluster : IAsyncDisposable
+{
+    private EmbeddedCluster(IReadOnlyList<EmbeddedSilo> silos) => Silos = silos;
+
+    /// <summary>The silos, by pod index.</summary>
+    public IReadOnlyList<EmbeddedSilo> Silos { get; }
+
+    /// <summary>A grain factory (the first silo's).</summary>
+    public IGrainFactory Grains => Silos[0].App.Services.GetRequiredService<IGrainFactory>();
+
+    /// <summary>Starts <paramref name="silos"/> silos serving <paramref name="models"/> (name → checkpoint directory) and waits until all have joined.</summary>
+    public static async Task<EmbeddedCluster> Start(int silos, IReadOnlyDictionary<string, string> models, Action<ILoggingBuilder>? logging = null, Action<MoeCloudSiloOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
+        ArgumentNullException.ThrowIfNull(models);
+        var ports = FreePorts.Take(silos * 4);
+        var started = new List<EmbeddedSilo>();
+        var clusterId = $"embedded-{Guid.NewGuid():N}";
+        try
+        {
+            for (var pod = 0; pod < silos; pod++)
+            {
+                var options = new MoeCloudSiloOptions
+                {
+                    PodIndex = pod,
+                    Clustering = ClusteringMode.Localhost,
+                    ClusterId = clusterId,
+                    SiloPort = ports[pod * 4],
+                    GatewayPort = ports[(pod * 4) + 1],
+                    RunnerPort = ports[(pod * 4) + 2],
+                    OpsPort = ports[(pod * 4) + 3],
+                    PrimarySiloPort = ports[0],
+                    Models = new Dictionary<string, string>(models, StringComparer.Ordinal),
+                };
+                configure?.Invoke(options);
+                var app = MoeCloudSiloHost.Create(options, logging ?? (l => l.SetMinimumLevel(LogLevel.Warning)));
+                await app.StartAsync(cancellationToken);
+                started.Add(new EmbeddedSilo(pod, options, app));
+            }
+
+            var cluster = new EmbeddedCluster(started);
+            await cluster.WaitForMembers(silos, TimeSpan.FromSeconds(60), cancellationToken);
+            return cluster;
+        }
+        catch
+        {
+            foreach (var s in started)
+            {
+                await s.App.DisposeAsync();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Rolls out a plan and returns when every pod serves it.</summary>
+    public Task<PlanRolloutStatus> Publish(PlanDocument plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return Grains.GetGrain<IPlanRegistryGrain>(plan.Model).Publish(plan);
+    }
+
+    /// <summary>Waits until every silo sees <paramref name="count"/> active members.</summary>
+    public async Task WaitForMembers(int count, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var seen = Silos.Select(s => s.App.Services.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active)).Min();
+            if (seen >= count)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Only {seen} of {count} silos joined the embedded cluster within {timeout.TotalSeconds:F0} s.");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var silo in Silos.Reverse())
+        {
+            try
+            {
+                await silo.App.StopAsync(CancellationToken.None);
+            }
+            finally
+            {
+                await silo.App.DisposeAsync();
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MoeCloud.Abstractions;
+using MoeCloud.Runtime.Api;
+using MoeCloud.Runtime.Placement;
+using MoeCloud.Runtime.Plans;
+using MoeCloud.Runtime.Serving;
+using MoeCloud.Runtime.Telemetry;
+using Orleans.Configuration;
+using Prometheus;
+
+namespace MoeCloud.Runtime.Hosting;
+
+/// <summary>
+/// Builds one MoeCloud silo: an ASP.NET Core host with the Orleans silo, the runner API (gRPC over an HTTP/2-only
+/// endpoint), and an HTTP/1.1 endpoint for <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c>. The pod process
+/// (src/MoeCloud.Silo), <c>moectl silo</c> and the embedded local cluster all use this one builder.
+/// </summary>
+public static class MoeCloudSiloHost
+{
+    /// <summary>Creates the silo's web application; <paramref name="configureLogging"/> adjusts logging (the embedded cluster quiets it).</summary>
+    public static WebApplication Create(MoeCloudSiloOptions options, Action<ILoggingBuilder>? configureLogging = null, string[]? args = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var validation = new MoeCloudSiloOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(nameof(MoeCloudSiloOptions), typeof(MoeCloudSiloOptions), validation.Failures);
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ApplicationName = "MoeCloud.Silo" });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        configureLogging?.Invoke(builder.Logging);
+
+        var bind = IPAddress.Parse(options.AdvertisedAddress);
+        var listen = IPAddress.IsLoopback(bind) ? bind : IPAddress.Any;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(listen, options.RunnerPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(listen, options.OpsPort, l => l.Protocols = HttpProtocols.Http1);
+            k.Limits.MaxRequestBodySize = 512L * 1024 * 1024;
+        });
+
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddSingleton<IValidateOptions<MoeCloudSiloOptions>, MoeCloudSiloOptionsValidator>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<SiloPlanState>();
+        builder.Services.AddSingleton<SiloMetrics>();
+        builder.Services.AddSingleton<ModelCatalog>();
+        builder.Services.AddSingleton<TelemetryRecorder>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var grains = sp.GetRequiredService<IGrainFactory>();
+            return new CoalescingDispatcher((key, batch) => grains.GetGrain<IExpertGrain>(key.ToString()).Compute(batch), options.MaxBatchTokens);
+        });
+        builder.Services.AddSingleton<StackRunner>();
+        builder.Services.AddHostedService<SiloBackgroundServices>();
+        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = o.MaxSendMessageSize = 512 * 1024 * 1024);
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
+            });
+            silo.Configure<SiloOptions>(o => o.SiloName = options.SiloName);
+            switch (options.Clustering)
+            {
+                case ClusteringMode.Localhost:
+                    silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, new IPEndPoint(IPAddress.Loopback, options.PrimarySiloPort), options.ServiceId, options.ClusterId);
+                    break;
+                case ClusteringMode.Redis:
+                    silo.ConfigureEndpoints(bind, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(bind));
+                    silo.UseRedisClustering(options.RedisConnectionString!);
+                    break;
+                case ClusteringMode.Kubernetes:
+                    silo.UseKubernetesHosting();
+                    break;
+            }
+
+            silo.AddPlacementDirector<PodPlacementStrategy, PodPlacementDirector>();
+            silo.AddMemoryGrainStorage("PubSubStore");
+            silo.AddMemoryStreams(TelemetryGrain.StreamProvider);
+        });
+
+        var app = builder.Build();
+        app.MapGrpcService<RunnerService>();
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (ModelCatalog catalog, SiloPlanState plans) =>
+        {
+            var missing = catalog.Names.Where(m => plans.Get(m) is null).ToArray();
+            return missing.Length == 0
+                ? Results.Text("ready")
+                : Results.Text($"no plan yet for: {string.Join(", ", missing)}", statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<SiloMetrics>().Registry);
+        return app;
+    }
+}

@@ -1,0 +1,134 @@
+using Microsoft.Extensions.Options;
+
+namespace MoeCloud.Runtime.Hosting;
+
+/// <summary>How silos find each other.</summary>
+public enum ClusteringMode
+{
+    /// <summary>Silos on this machine, found by loopback ports (the embedded local cluster).</summary>
+    Localhost,
+
+    /// <summary>Membership in Redis (separate processes; the multi-process local cluster).</summary>
+    Redis,
+
+    /// <summary>Kubernetes: silo name, cluster id and addresses from the pod (requires RBAC to list pods).</summary>
+    Kubernetes,
+}
+
+/// <summary>Configuration of one MoeCloud silo (one accelerator pod). Section <c>MoeCloud:Silo</c>.</summary>
+public sealed class MoeCloudSiloOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string Section = "MoeCloud:Silo";
+
+    /// <summary>Pod index; the silo is named <c>pod-{index}</c> (in Kubernetes the StatefulSet ordinal). Range 0–4095.</summary>
+    public int PodIndex { get; set; }
+
+    /// <summary>How silos find each other. Default <see cref="ClusteringMode.Localhost"/>.</summary>
+    public ClusteringMode Clustering { get; set; } = ClusteringMode.Localhost;
+
+    /// <summary>Orleans cluster id. Default <c>moecloud</c>.</summary>
+    public string ClusterId { get; set; } = "moecloud";
+
+    /// <summary>Orleans service id. Default <c>moecloud</c>.</summary>
+    public string ServiceId { get; set; } = "moecloud";
+
+    /// <summary>Redis connection string for <see cref="ClusteringMode.Redis"/>, for example <c>127.0.0.1:6379</c>.</summary>
+    public string? RedisConnectionString { get; set; }
+
+    /// <summary>Silo-to-silo port (0: pick a free one). Localhost clustering needs fixed ports.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Orleans client gateway port (0: pick a free one).</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>For localhost clustering: the primary silo's silo port (every silo joins through it).</summary>
+    public int PrimarySiloPort { get; set; } = 11111;
+
+    /// <summary>Address silos advertise and bind (default loopback: nothing is exposed off the machine).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>HTTP/2 (gRPC) port of the runner API the gateway forwards to (0: pick a free one).</summary>
+    public int RunnerPort { get; set; } = 5100;
+
+    /// <summary>HTTP/1.1 port for <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> (0: pick a free one).</summary>
+    public int OpsPort { get; set; } = 9100;
+
+    /// <summary>Models this pod serves: name → checkpoint directory (a Hugging Face <c>config.json</c> plus safetensors).</summary>
+    public Dictionary<string, string> Models { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Threads the expert kernel may use per call. Default 1 (replicas run in parallel on the silo).</summary>
+    public int KernelThreads { get; set; } = 1;
+
+    /// <summary>Most tokens in one coalesced expert call. Default 4096.</summary>
+    public int MaxBatchTokens { get; set; } = 4096;
+
+    /// <summary>How often telemetry deltas are flushed to the cluster-wide aggregate. Default 1 s.</summary>
+    public TimeSpan TelemetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The silo name derived from <see cref="PodIndex"/>.</summary>
+    public string SiloName => $"pod-{PodIndex}";
+}
+
+/// <summary>Validates <see cref="MoeCloudSiloOptions"/>, reporting every problem at once.</summary>
+public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSiloOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, MoeCloudSiloOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (options.PodIndex is < 0 or > 4095)
+        {
+            failures.Add($"PodIndex must be in [0, 4095], got {options.PodIndex}.");
+        }
+
+        if (options.Clustering == ClusteringMode.Redis && string.IsNullOrWhiteSpace(options.RedisConnectionString))
+        {
+            failures.Add("RedisConnectionString is required when Clustering is Redis.");
+        }
+
+        foreach (var (port, label) in new[] { (options.SiloPort, "SiloPort"), (options.GatewayPort, "GatewayPort"), (options.RunnerPort, "RunnerPort"), (options.OpsPort, "OpsPort"), (options.PrimarySiloPort, "PrimarySiloPort") })
+        {
+            if (port is < 0 or > 65535)
+            {
+                failures.Add($"{label} must be in [0, 65535], got {port}.");
+            }
+        }
+
+        if (options.Clustering == ClusteringMode.Localhost && (options.SiloPort == 0 || options.PrimarySiloPort == 0))
+        {
+            failures.Add("Localhost clustering needs fixed SiloPort and PrimarySiloPort (not 0).");
+        }
+
+        if (options.KernelThreads is < 1 or > 256)
+        {
+            failures.Add($"KernelThreads must be in [1, 256], got {options.KernelThreads}.");
+        }
+
+        if (options.MaxBatchTokens is < 1 or > 1 << 20)
+        {
+            failures.Add($"MaxBatchTokens must be in [1, 1048576], got {options.MaxBatchTokens}.");
+        }
+
+        if (options.TelemetryInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"TelemetryInterval must be positive, got {options.TelemetryInterval}.");
+        }
+
+        foreach (var (model, dir) in options.Models)
+        {
+            if (string.IsNullOrWhiteSpace(model) || model.Contains('/', StringComparison.Ordinal) || model.Contains('@', StringComparison.Ordinal))
+            {
+                failures.Add($"Model name '{model}' must be non-empty and contain no '/' or '@'.");
+            }
+
+            if (string.IsNullOrWhiteSpace(dir))
+            {
+                failures.Add($"Model '{model}' needs a checkpoint directory.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,36 @@
+namespace MoeCloud.Runtime.Serving;
+
+/// <summary>
+/// One request step for the runner: hidden states <c>[tokens, hidden]</c> through MoE layers
+/// <see cref="FirstLayer"/>..<see cref="LastLayer"/>, with optional forced routing (trace replay).
+/// </summary>
+/// <param name="Model">Model name.</param>
+/// <param name="FirstLayer">First MoE layer (inclusive).</param>
+/// <param name="LastLayer">Last MoE layer (inclusive).</param>
+/// <param name="Tokens">Tokens in the batch.</param>
+/// <param name="Hidden">Hidden states, row-major <c>[tokens, hidden]</c>.</param>
+/// <param name="ForcedIds">Forced expert ids <c>[tokens, layers, topK]</c>, or null to use the gate.</param>
+/// <param name="ForcedWeights">Forced combine weights, same shape as <paramref name="ForcedIds"/>.</param>
+/// <param name="ForcedTopK">Slots per token in the forced routing.</param>
+/// <param name="ApplyNorm">
+/// True for the stack API (<c>h ← h + MoE_l(RMSNorm_l(h))</c>); false for the layer API, which returns <c>MoE_l(x)</c>
+/// for the given (already normalised) input of a single layer.
+/// </param>
+public sealed record StepRequest(
+    string Model,
+    int FirstLayer,
+    int LastLayer,
+    int Tokens,
+    float[] Hidden,
+    int[]? ForcedIds = null,
+    float[]? ForcedWeights = null,
+    int ForcedTopK = 0,
+    bool ApplyNorm = true);
+
+/// <summary>The result of a step: the new hidden states and how the dispatches were served.</summary>
+/// <param name="Hidden">Hidden states <c>[tokens, hidden]</c>.</param>
+/// <param name="LocalDispatches">Dispatches served on this (the home) pod.</param>
+/// <param name="RemoteDispatches">Dispatches served by another pod.</param>
+/// <param name="PlanVersion">The plan version the step ran with.</param>
+/// <param name="HomePod">This pod.</param>
+public sealed record StepResult(float[] Hidden, long LocalDispatches, long RemoteDispatches, int PlanVersion, int HomePod);

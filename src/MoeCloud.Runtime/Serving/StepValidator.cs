@@ -1,0 +1,78 @@
+using MoeCloud.Model.Spec;
+using MoeCloud.Model.Weights;
+
+namespace MoeCloud.Runtime.Serving;
+
+/// <summary>Checks a <see cref="StepRequest"/> against the model before anything runs.</summary>
+public static class StepValidator
+{
+    /// <summary>Throws <see cref="RunnerException"/> naming the first problem.</summary>
+    public static void Check(StepRequest request, ModelSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(spec);
+        if (request.Tokens < 1)
+        {
+            throw Invalid($"The batch must hold at least one token, got {request.Tokens}.");
+        }
+
+        if (request.Tokens > StackRunner.MaxTokens)
+        {
+            throw new RunnerException(RunnerError.ResourceExhausted, $"The batch holds {request.Tokens} tokens; at most {StackRunner.MaxTokens} per step.");
+        }
+
+        if (request.FirstLayer < 0 || request.LastLayer >= spec.MoeLayers || request.LastLayer < request.FirstLayer)
+        {
+            throw Invalid($"Layer range {request.FirstLayer}..{request.LastLayer} is not within the model's MoE layers 0..{spec.MoeLayers - 1}.");
+        }
+
+        if (!request.ApplyNorm && request.FirstLayer != request.LastLayer)
+        {
+            throw Invalid("The layer API runs exactly one layer.");
+        }
+
+        var values = (long)request.Tokens * spec.Hidden;
+        if (request.Hidden is null || request.Hidden.LongLength != values)
+        {
+            throw Invalid($"Hidden states must be [tokens, hidden] = [{request.Tokens}, {spec.Hidden}] = {values} values, got {request.Hidden?.LongLength ?? 0}.");
+        }
+
+        var bad = BFloat16.IndexOfNonFinite(request.Hidden);
+        if (bad >= 0)
+        {
+            throw Invalid($"Hidden state of token {bad / spec.Hidden} holds a NaN or infinity at element {bad % spec.Hidden}.");
+        }
+
+        if (request.ForcedIds is null && request.ForcedWeights is null)
+        {
+            return;
+        }
+
+        var layers = request.LastLayer - request.FirstLayer + 1;
+        var cells = (long)request.Tokens * layers * spec.TopK;
+        if (request.ForcedTopK != spec.TopK)
+        {
+            throw Invalid($"Forced routing has top-{request.ForcedTopK}; the model routes top-{spec.TopK}.");
+        }
+
+        if (request.ForcedIds is null || request.ForcedWeights is null || request.ForcedIds.LongLength != cells || request.ForcedWeights.LongLength != cells)
+        {
+            throw Invalid($"Forced routing must hold [tokens, layers, topK] = [{request.Tokens}, {layers}, {spec.TopK}] = {cells} ids and as many weights.");
+        }
+
+        for (var i = 0; i < request.ForcedIds.Length; i++)
+        {
+            if ((uint)request.ForcedIds[i] >= (uint)spec.Experts)
+            {
+                throw Invalid($"Forced routing names expert {request.ForcedIds[i]} (token {i / (layers * spec.TopK)}); the model has experts 0..{spec.Experts - 1}.");
+            }
+
+            if (!float.IsFinite(request.ForcedWeights[i]))
+            {
+                throw Invalid($"Forced routing weight {request.ForcedWeights[i]} (token {i / (layers * spec.TopK)}) is not a finite number.");
+            }
+        }
+    }
+
+    private static RunnerException Invalid(string message) => new(RunnerError.InvalidArgument, message);
+}

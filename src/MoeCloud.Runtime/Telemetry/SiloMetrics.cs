@@ -1,0 +1,61 @@
+using Prometheus;
+
+namespace MoeCloud.Runtime.Telemetry;
+
+/// <summary>
+/// Prometheus metrics of one silo, in its own registry (several silos can share a process in the embedded cluster).
+/// Labels are bounded: model, dispatch kind, outcome — never layer × expert (58 × 256 series would be too many;
+/// per-expert counts travel through the telemetry profile instead).
+/// </summary>
+public sealed class SiloMetrics
+{
+    /// <summary>Creates the metrics in a fresh registry.</summary>
+    public SiloMetrics()
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(Registry);
+        Dispatches = factory.CreateCounter("moecloud_silo_dispatches_total", "Expert dispatches of requests homed on this silo.", "model", "kind");
+        Requests = factory.CreateCounter("moecloud_silo_requests_total", "Request steps run by this silo's runner.", "model", "outcome");
+        Tokens = factory.CreateCounter("moecloud_silo_tokens_total", "Tokens run through the stack by this silo's runner (tokens × layers).", "model");
+        KernelSeconds = factory.CreateHistogram("moecloud_silo_kernel_seconds", "Time of one expert kernel call on this silo.", new HistogramConfiguration
+        {
+            LabelNames = ["model"],
+            Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16),
+        });
+        KernelTokens = factory.CreateCounter("moecloud_silo_kernel_tokens_total", "Tokens computed by expert kernels on this silo.", "model");
+        QueueDepth = factory.CreateGauge("moecloud_silo_queue_depth", "Expert batches waiting for a replica (coalescing queue).");
+        ActiveReplicas = factory.CreateGauge("moecloud_silo_active_replicas", "Expert replica activations on this silo.", "model");
+        PlanVersion = factory.CreateGauge("moecloud_silo_plan_version", "The plan version this silo serves with.", "model");
+        CoalescedCalls = factory.CreateCounter("moecloud_silo_expert_calls_total", "Expert calls sent by this silo after coalescing.");
+    }
+
+    /// <summary>The registry <c>/metrics</c> serves.</summary>
+    public CollectorRegistry Registry { get; }
+
+    /// <summary>Dispatches by model and kind (local, remote).</summary>
+    public Counter Dispatches { get; }
+
+    /// <summary>Request steps by model and outcome (ok, invalid, failed).</summary>
+    public Counter Requests { get; }
+
+    /// <summary>Token-layers run.</summary>
+    public Counter Tokens { get; }
+
+    /// <summary>Kernel call durations.</summary>
+    public Histogram KernelSeconds { get; }
+
+    /// <summary>Tokens computed by kernels.</summary>
+    public Counter KernelTokens { get; }
+
+    /// <summary>Coalescing queue depth.</summary>
+    public Gauge QueueDepth { get; }
+
+    /// <summary>Replica activations.</summary>
+    public Gauge ActiveReplicas { get; }
+
+    /// <summary>Plan version per model.</summary>
+    public Gauge PlanVersion { get; }
+
+    /// <summary>Expert calls after coalescing.</summary>
+    public Counter CoalescedCalls { get; }
+}

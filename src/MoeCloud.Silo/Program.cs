@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Configuration;
+using MoeCloud.Runtime.Hosting;
+
+// Configuration: appsettings.json, then environment variables (MoeCloud__Silo__PodIndex=3, ...), then command-line
+// arguments (--MoeCloud:Silo:PodIndex=3). In Kubernetes the StatefulSet sets Clustering=Kubernetes and the pod index.
+var configuration = new ConfigurationBuilder()
+    .SetBasePath(AppContext.BaseDirectory)
+    .AddJsonFile("appsettings.json", optional: true)
+    .AddEnvironmentVariables()
+    .AddCommandLine(args)
+    .Build();
+var options = new MoeCloudSiloOptions();
+configuration.GetSection(MoeCloudSiloOptions.Section).Bind(options);
+if (Environment.GetEnvironmentVariable("POD_NAME") is { } podName && MoeCloud.Runtime.Placement.PodPlacementDirector.PodOfSiloName(podName) is >= 0 and var ordinal)
+{
+    options.PodIndex = ordinal;
+}
+
+await using var app = MoeCloudSiloHost.Create(options, args: args);
+await app.RunAsync();
