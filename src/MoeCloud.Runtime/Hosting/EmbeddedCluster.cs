@@ -22,12 +22,18 @@ public sealed record EmbeddedSilo(int Pod, MoeCloudSiloOptions Options, WebAppli
 /// Several silos in one process with localhost clustering: the embedded local cluster of <c>moectl up</c>, the cluster
 /// benchmark and the integration tests. Every silo has its own runner and ops endpoints on loopback ports.
 /// </summary>
-public sealed class EmbeddedCluster : IAsyncDisposable
+public sealed class EmbeddedCluster : ILocalCluster
 {
     private EmbeddedCluster(IReadOnlyList<EmbeddedSilo> silos) => Silos = silos;
 
     /// <summary>The silos, by pod index.</summary>
     public IReadOnlyList<EmbeddedSilo> Silos { get; }
+
+    /// <inheritdoc />
+    public string Mode => "embedded";
+
+    /// <inheritdoc />
+    public IReadOnlyList<SiloEndpoint> Endpoints => Silos.Select(s => new SiloEndpoint(s.Pod, s.RunnerAddress, s.OpsAddress)).ToArray();
 
     /// <summary>A grain factory (the first silo's).</summary>
     public IGrainFactory Grains => Silos[0].App.Services.GetRequiredService<IGrainFactory>();
@@ -57,7 +63,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
                     Models = new Dictionary<string, string>(models, StringComparer.Ordinal),
                 };
                 configure?.Invoke(options);
-                var app = MoeCloudSiloHost.Create(options, logging ?? (l => l.SetMinimumLevel(LogLevel.Warning)));
+                var app = MoeCloudSiloHost.Create(options, logging ?? QuietLogging);
                 await app.StartAsync(cancellationToken);
                 started.Add(new EmbeddedSilo(pod, options, app));
             }
@@ -77,11 +83,21 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Rolls out a plan and returns when every pod serves it.</summary>
-    public Task<PlanRolloutStatus> Publish(PlanDocument plan)
+    /// <summary>
+    /// Default logging of an embedded cluster: warnings and errors, except the stream and messaging chatter that every
+    /// silo of one process prints while they start and stop together.
+    /// </summary>
+    public static void QuietLogging(ILoggingBuilder logging)
     {
-        ArgumentNullException.ThrowIfNull(plan);
-        return Grains.GetGrain<IPlanRegistryGrain>(plan.Model).Publish(plan);
+        ArgumentNullException.ThrowIfNull(logging);
+        logging.SetMinimumLevel(LogLevel.Warning);
+        logging.AddFilter("Orleans.Streams", LogLevel.Critical);
+        logging.AddFilter("Orleans.Providers", LogLevel.Critical);
+        logging.AddFilter("Orleans.Messaging", LogLevel.Critical);
+        logging.AddFilter("Microsoft.Extensions.Logging.ILogger", LogLevel.Critical);
+        logging.AddFilter("Polly", LogLevel.Error);
+        logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
+        logging.AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error);
     }
 
     /// <summary>Waits until every silo sees <paramref name="count"/> active members.</summary>

@@ -35,6 +35,11 @@ public static class MoeCloudSiloHost
             throw new OptionsValidationException(nameof(MoeCloudSiloOptions), typeof(MoeCloudSiloOptions), validation.Failures);
         }
 
+        // Expert kernels are CPU-bound and run on pool threads; start the pool wide enough that grain turns, gRPC and
+        // timers are not starved while kernels compute (the default minimum is one thread per core).
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 16 * Environment.ProcessorCount), io);
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ApplicationName = "MoeCloud.Silo" });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);

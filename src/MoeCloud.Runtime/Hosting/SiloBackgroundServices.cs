@@ -34,7 +34,7 @@ public sealed partial class SiloBackgroundServices(
             try
             {
                 await Flush();
-                if (tick++ % 2 == 0)
+                if (++tick % 2 == 0)
                 {
                     await CatchUpPlans();
                 }
@@ -42,9 +42,13 @@ public sealed partial class SiloBackgroundServices(
                 metrics.QueueDepth.Set(dispatcher.QueueDepth);
                 metrics.CoalescedCalls.IncTo(dispatcher.Calls);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException && !stoppingToken.IsCancellationRequested)
             {
                 LogChoreFailed(logger, e);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogChoreSkippedWhileStopping(logger, e.Message);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -59,7 +63,7 @@ public sealed partial class SiloBackgroundServices(
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or InvalidOperationException)
         {
-            LogChoreFailed(logger, e);
+            LogChoreSkippedWhileStopping(logger, e.Message);
         }
 
         await base.StopAsync(cancellationToken);
@@ -88,4 +92,7 @@ public sealed partial class SiloBackgroundServices(
 
     [LoggerMessage(EventId = 5400, Level = LogLevel.Warning, Message = "A periodic silo chore failed; it runs again on the next tick")]
     private static partial void LogChoreFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5401, Level = LogLevel.Debug, Message = "A silo chore was skipped while the silo stops: {Reason}")]
+    private static partial void LogChoreSkippedWhileStopping(ILogger logger, string reason);
 }

@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MoeCloud.Runtime.Hosting;
+using Orleans.Configuration;
+
+namespace MoeCloud.Cli.Cluster;
+
+/// <summary>
+/// One <c>moectl silo</c> process per pod, with membership in a private Redis; moectl talks to the cluster through an
+/// Orleans client. Every process binds loopback ports only and is stopped (SIGTERM, then kill) on dispose.
+/// </summary>
+public sealed class ProcessCluster : ILocalCluster
+{
+    private readonly LocalRedis _redis;
+    private readonly List<Process> _processes;
+    private readonly IHost _client;
+
+    private ProcessCluster(LocalRedis redis, List<Process> processes, IHost client, IReadOnlyList<SiloEndpoint> endpoints)
+    {
+        _redis = redis;
+        _processes = processes;
+        _client = client;
+        Endpoints = endpoints;
+    }
+
+    /// <inheritdoc />
+    public string Mode => "processes";
+
+    /// <inheritdoc />
+    public IReadOnlyList<SiloEndpoint> Endpoints { get; }
+
+    /// <inheritdoc />
+    public IGrainFactory Grains => _client.Services.GetRequiredService<IClusterClient>();
+
+    /// <summary>The Redis connection string the silos use.</summary>
+    public string Redis => _redis.ConnectionString;
+
+    /// <summary>Starts Redis and <paramref name="silos"/> silo processes serving <paramref name="models"/>, then connects.</summary>
+    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(log);
+        var redis = await LocalRedis.Start(cancellationToken);
+        var processes = new List<Process>();
+        var clusterId = $"local-{Guid.NewGuid():N}";
+        try
+        {
+            var ports = FreePorts.Take(silos * 4);
+            var endpoints = new List<SiloEndpoint>();
+            for (var pod = 0; pod < silos; pod++)
+            {
+                int silo = ports[pod * 4], gateway = ports[(pod * 4) + 1], runner = ports[(pod * 4) + 2], ops = ports[(pod * 4) + 3];
+                var args = new List<string>
+                {
+                    "silo", "--pod", Text(pod), "--redis", redis.ConnectionString, "--cluster-id", clusterId,
+                    "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
+                };
+                foreach (var (name, dir) in models)
+                {
+                    args.AddRange(["--model", $"{name}={dir}"]);
+                }
+
+                processes.Add(StartSelf(args, log, pod));
+                endpoints.Add(new SiloEndpoint(pod, new Uri($"http://127.0.0.1:{runner}"), new Uri($"http://127.0.0.1:{ops}")));
+            }
+
+            await WaitHealthy(endpoints, processes, TimeSpan.FromSeconds(90), cancellationToken);
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.ClearProviders();
+            builder.UseOrleansClient(c =>
+            {
+                c.UseRedisClustering(redis.ConnectionString);
+                c.Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = clusterId;
+                    o.ServiceId = "moecloud";
+                });
+            });
+            var client = builder.Build();
+            await client.StartAsync(cancellationToken);
+            return new ProcessCluster(redis, processes, client, endpoints);
+        }
+        catch
+        {
+            await Stop(processes);
+            await redis.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _client.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            _client.Dispose();
+            await Stop(_processes);
+            await _redis.DisposeAsync();
+        }
+    }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static Process StartSelf(IEnumerable<string> args, TextWriter log, int pod)
+    {
+        var processPath = Environment.ProcessPath ?? "dotnet";
+        var entry = typeof(ProcessCluster).Assembly.Location;
+        var start = Path.GetFileNameWithoutExtension(processPath) == "dotnet"
+            ? new ProcessStartInfo(processPath, [entry, .. args])
+            : new ProcessStartInfo(processPath, args);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start silo process {pod}");
+        process.OutputDataReceived += (_, e) => Forward(log, pod, e.Data);
+        process.ErrorDataReceived += (_, e) => Forward(log, pod, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static void Forward(TextWriter log, int pod, string? line)
+    {
+        if (line is not null)
+        {
+            lock (log)
+            {
+                log.WriteLine($"[pod-{pod}] {line}");
+            }
+        }
+    }
+
+    private static async Task WaitHealthy(IReadOnlyList<SiloEndpoint> endpoints, IReadOnlyList<Process> processes, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var endpoint in endpoints)
+        {
+            while (true)
+            {
+                if (processes[endpoint.Pod].HasExited)
+                {
+                    throw new InvalidOperationException($"silo process of pod {endpoint.Pod} exited with code {processes[endpoint.Pod].ExitCode} before it became healthy.");
+                }
+
+                try
+                {
+                    if ((await http.GetAsync(new Uri(endpoint.Ops, "/healthz"), cancellationToken)).IsSuccessStatusCode)
+                    {
+                        break;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Not listening yet.
+                }
+                catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // A slow start.
+                }
+
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"silo process of pod {endpoint.Pod} did not become healthy within {timeout.TotalSeconds:F0} s.");
+                }
+
+                await Task.Delay(200, cancellationToken);
+            }
+        }
+    }
+
+    private static async Task Stop(IEnumerable<Process> processes)
+    {
+        foreach (var process in processes.Where(p => !p.HasExited))
+        {
+            using var term = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+            if (term is not null)
+            {
+                await term.WaitForExitAsync();
+            }
+        }
+
+        foreach (var process in processes)
+        {
+            try
+            {
+                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
+            }
+            catch (TimeoutException)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            process.Dispose();
+        }
+    }
+}

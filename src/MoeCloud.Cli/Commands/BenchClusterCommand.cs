@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using MoeCloud.Cli.Cluster;
+using MoeCloud.Cli.Hosting;
+using MoeCloud.Model.Forward;
+using MoeCloud.Model.Kernels;
+using MoeCloud.Model.Spec;
+using MoeCloud.Model.Synthetic;
+using MoeCloud.Model.Weights;
+using MoeCloud.Placement.Simulation;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Plans;
+
+namespace MoeCloud.Cli.Commands;
+
+/// <summary>
+/// <c>moectl bench cluster</c>: replays a trace through the embedded and the multi-process cluster (forced routing,
+/// homes from the simulator's <c>first-layer</c> policy) beside the single-process reference forward, then switches
+/// plans under load. Errors are normalised: max |cluster − reference| / max |reference| per request.
+/// </summary>
+public static class BenchClusterCommand
+{
+    private const string Model = "bench";
+
+    /// <summary>Registers the command.</summary>
+    public static void Register(Moectl app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.Add(new CliCommand(
+            "bench cluster",
+            "Trace replay through the embedded and multi-process clusters against the single-process reference, and a plan switch under load.",
+            "",
+            [
+                new("silos", "<N> silos (default 4)"),
+                new("requests", "<N> requests of the replay, about (default 48)"),
+                new("tokens", "<N> tokens per request (default 64)"),
+                new("concurrency", "<N> requests in flight (default 4)"),
+                new("modes", "<list> embedded,processes (default both)"),
+                new("seed", "<N> model and input seed (default 1)"),
+                new("size", "<name> model: bench (hidden 1024, intermediate 512, 16 experts, top-2, 8 layers; default) or tiny (a quick check)"),
+                new("json", "print JSON instead of a table", IsFlag: true),
+            ],
+            Run));
+    }
+
+    private static async Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        int silos = args.GetInt("silos", 4, 1, 16), requestsWanted = args.GetInt("requests", 48, 2, 10_000), tokens = args.GetInt("tokens", 64, 1, 4096);
+        int concurrency = args.GetInt("concurrency", 4, 1, 256), seed = args.GetInt("seed", 1);
+        var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
+        {
+            throw new UsageException("option '--modes' takes embedded, processes or both (comma-separated)");
+        }
+
+        // 1. A model where expert compute dominates, a trace recorded from it, a plan fitted on its even sequences.
+        var log = console.Error;
+        var modelDir = args.GetChoice("size", "bench", "bench", "tiny") == "tiny"
+            ? await DemoDeployment.EnsureModel("tiny", seed, log, ct)
+            : await EnsureBenchModel(seed, log, ct);
+        var trace = await DemoDeployment.Record(modelDir, tokens: 2 * requestsWanted * tokens, sequences: 2 * requestsWanted, seed, ct);
+        var plan = await DemoDeployment.Solve(trace, silos, redundant: silos, "ilp", timeLimitSeconds: 10, log, ct);
+        var replay = trace.SplitEvenOdd().Odd;
+        var homePolicy = new SimulationOptions { Home = HomePolicy.FirstLayer };
+        var homes = Simulator.AssignHomes(plan, replay, homePolicy);
+        var simulated = Simulator.Run(plan, replay, homePolicy);
+        using var checkpoint = ModelCheckpoint.Open(modelDir);
+        var spec = checkpoint.Spec;
+        var requests = TraceReplay.Build(replay, homes, spec.Hidden, tokens, seed);
+        var replayTokens = requests.Sum(r => r.Tokens.Length);
+
+        // 2. The single-process reference on the whole machine.
+        await log.WriteLineAsync($"reference: {requests.Count} requests, {replayTokens} tokens, {spec.MoeLayers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {spec.Hidden}, intermediate {spec.ExpertIntermediate})");
+        var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
+        Forward(reference, spec, requests[0]);
+        var started = Stopwatch.GetTimestamp();
+        var expected = requests.Select(r => Forward(reference, spec, r)).ToArray();
+        var referenceTps = replayTokens / Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        // 3. Each cluster mode, then a plan switch under load on the embedded cluster.
+        var results = new List<Dictionary<string, object>>();
+        var document = PlanDocuments.FromPlacement(Model, plan, version: 1);
+        foreach (var mode in modes)
+        {
+            await log.WriteLineAsync($"{mode}: starting {silos} silos");
+            var models = new Dictionary<string, string> { [Model] = modelDir };
+            await using ILocalCluster cluster = mode == "embedded" ? await EmbeddedCluster.Start(silos, models, cancellationToken: ct) : await ProcessCluster.Start(silos, models, TextWriter.Null, ct);
+            await cluster.Publish(document);
+            await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests.Take(concurrency * 2).ToArray(), concurrency, ct);
+            var outcome = await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests, concurrency, ct);
+            results.Add(Row(mode, outcome, replayTokens, referenceTps, simulated.RemoteFraction, expected));
+            if (mode == "embedded")
+            {
+                results.Add(await SwitchUnderLoad(cluster, document, requests, replayTokens, referenceTps, simulated.RemoteFraction, expected, spec, concurrency, log, ct));
+            }
+        }
+
+        return await Print(results, args.Json, console);
+    }
+
+    private static async Task<Dictionary<string, object>> SwitchUnderLoad(ILocalCluster cluster, Abstractions.PlanDocument v1, IReadOnlyList<ReplayRequest> requests, int replayTokens, double referenceTps, double simulatedRemote, float[][] expected, ModelSpec spec, int concurrency, TextWriter log, CancellationToken ct)
+    {
+        // Plan 2 moves every replica of the even layers to the next pod: about half of all replicas.
+        var before = PlanSnapshot.From(v1);
+        var v2 = PlanSnapshot.ToDocument(Model, 2, v1.Pods, v1.Layers, v1.Experts, (l, e) => before.PodsOf(l, e).ToArray().Select(p => l % 2 == 0 ? (p + 1) % v1.Pods : p));
+        var steady = await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests, concurrency, ct);
+        var loop = TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, [.. requests, .. requests, .. requests], concurrency, ct);
+        await Task.Delay(TimeSpan.FromSeconds(steady.Seconds / 3), ct);
+        var switchStart = Stopwatch.GetTimestamp();
+        var status = await cluster.Publish(v2);
+        var switchSeconds = Stopwatch.GetElapsedTime(switchStart).TotalSeconds;
+        var during = await loop;
+        await log.WriteLineAsync($"plan switch: {status.ReplicasWarmed} replica moves in {switchSeconds:F2} s under load");
+        var row = Row("embedded-plan-switch", during, 3 * replayTokens, referenceTps, simulatedRemote, [.. expected, .. expected, .. expected]);
+        var steadyTps = replayTokens / steady.Seconds;
+        row["steadyTokensPerSecond"] = steadyTps;
+        row["duringSwitchTokensPerSecond"] = (double)row["tokensPerSecond"];
+        row["switchRatio"] = (double)row["tokensPerSecond"] / steadyTps;
+        row["switchSeconds"] = switchSeconds;
+        row["replicaMoves"] = status.ReplicasWarmed;
+        row.Remove("simulatedRemoteFraction"); // homes were chosen for plan 1; the simulator has no figure for a mid-replay switch
+        row["replicas"] = before.Replicas().Count();
+        return row;
+    }
+
+    private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, double simulatedRemote, float[][] expected)
+    {
+        var sorted = outcome.LatenciesMs.Order().ToArray();
+        double Percentile(double q) => sorted.Length == 0 ? double.NaN : sorted[(int)Math.Round(q * (sorted.Length - 1))];
+        var maxError = 0.0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            if (outcome.Outputs[i] is { } actual)
+            {
+                var scale = Math.Max(expected[i].Max(Math.Abs), 1e-12f);
+                maxError = Math.Max(maxError, expected[i].Zip(actual, (a, b) => Math.Abs(a - b)).Max() / scale);
+            }
+        }
+
+        var tps = tokens / outcome.Seconds;
+        return new Dictionary<string, object>
+        {
+            ["mode"] = mode,
+            ["tokensPerSecond"] = tps,
+            ["referenceTokensPerSecond"] = referenceTps,
+            ["ratio"] = tps / referenceTps,
+            ["p50Ms"] = Percentile(0.5),
+            ["p99Ms"] = Percentile(0.99),
+            ["remoteFraction"] = (double)outcome.Remote / Math.Max(1, outcome.Local + outcome.Remote),
+            ["simulatedRemoteFraction"] = simulatedRemote,
+            ["maxRelError"] = maxError,
+            ["failed"] = outcome.Failed,
+        };
+    }
+
+    private static async Task<int> Print(List<Dictionary<string, object>> results, bool json, CliConsole console)
+    {
+        if (json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, results);
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync(CliOutput.Table(
+            ["mode", "tokens/s", "reference tokens/s", "ratio", "p50 ms", "p99 ms", "remote", "simulated remote", "max rel error", "failed"],
+            results.Select(r => (IReadOnlyList<string>)
+            [
+                (string)r["mode"], CliOutput.Num((double)r["tokensPerSecond"], 0), CliOutput.Num((double)r["referenceTokensPerSecond"], 0), CliOutput.Num((double)r["ratio"], 2),
+                CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r.TryGetValue("simulatedRemoteFraction", out var sim) ? CliOutput.Num((double)sim, 4) : "n/a",
+                ((double)r["maxRelError"]).ToString("E1", System.Globalization.CultureInfo.InvariantCulture), r["failed"].ToString()!,
+            ])));
+        if (results.FirstOrDefault(r => r.ContainsKey("switchRatio")) is { } s)
+        {
+            await console.Out.WriteLineAsync($"plan switch under load: {s["replicaMoves"]} replica moves of {s["replicas"]} replicas in {CliOutput.Num((double)s["switchSeconds"], 2)} s; throughput {CliOutput.Num((double)s["duringSwitchTokensPerSecond"], 0)} tokens/s vs {CliOutput.Num((double)s["steadyTokensPerSecond"], 0)} steady ({CliOutput.Num((double)s["switchRatio"], 2)}×)");
+        }
+
+        return Moectl.Ok;
+    }
+
+    private static float[] Forward(ReferenceForward reference, ModelSpec spec, ReplayRequest request)
+    {
+        int n = request.Tokens.Length, layers = spec.MoeLayers, k = spec.TopK;
+        var forced = Enumerable.Range(0, layers).Select(l =>
+        {
+            var ids = new int[n * k];
+            var w = new float[n * k];
+            for (var t = 0; t < n; t++)
+            {
+                Array.Copy(request.Ids, ((t * layers) + l) * k, ids, t * k, k);
+                Array.Copy(request.Weights, ((t * layers) + l) * k, w, t * k, k);
+            }
+
+            return new RoutingAssignment(n, k, ids, w);
+        }).ToArray();
+        return reference.ForwardStack(0, layers - 1, request.Hidden, n, forced);
+    }
+
+    private static async Task<string> EnsureBenchModel(int seed, TextWriter log, CancellationToken ct)
+    {
+        var dir = Path.Combine(DemoDeployment.Home, "models", $"bench-h1024-i512-e16-k2-l8-seed{seed}");
+        if (File.Exists(Path.Combine(dir, ModelCheckpoint.ConfigFile)))
+        {
+            return dir;
+        }
+
+        var (tiny, _) = SyntheticModelPresets.Get("tiny");
+        var spec = tiny with
+        {
+            Layers = 8,
+            MoeLayerIndices = ModelSpec.ContiguousMoeLayers(0, 8),
+            Experts = 16,
+            TopK = 2,
+            Hidden = 1024,
+            ExpertIntermediate = 512,
+            SharedExperts = 0,
+            SharedIntermediate = 0,
+            DType = WeightDType.F32,
+        };
+        await log.WriteLineAsync($"creating the benchmark model in {dir}");
+        await Task.Run(() => SyntheticModelWriter.Write(dir + ".tmp", spec.Validate(), 1024, new SyntheticModelOptions { Seed = seed }), ct);
+        Directory.Move(dir + ".tmp", dir);
+        return dir;
+    }
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Grpc.Net.Client;
+using MoeCloud.Abstractions.Protos;
+using MoeCloud.Cli.Cluster;
+using MoeCloud.Cli.Hosting;
+using MoeCloud.Runtime.Api;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Plans;
+
+namespace MoeCloud.Cli.Commands;
+
+/// <summary><c>moectl up</c> (the local cluster), <c>moectl silo</c> (one pod process) and <c>moectl forward</c> (a runner client).</summary>
+public static class RuntimeCommands
+{
+    /// <summary>The demo model's name in the local cluster.</summary>
+    public const string DemoModel = "demo";
+
+    /// <summary>Registers the commands.</summary>
+    public static void Register(Moectl app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.Add(new CliCommand(
+            "up",
+            "Start the local cluster (N silos serving a generated demo model with a solved plan) and serve until Ctrl-C.",
+            "",
+            [
+                new("silos", "<N> silos (pods), default 4"),
+                new("processes", "one process per silo with Redis membership (default: all silos embedded in this process)", IsFlag: true),
+                new("preset", "<name> demo model preset: tiny, small (default small)"),
+                new("solver", "<name> placement solver: contiguous, eplb, ilp (default ilp)"),
+                new("seed", "<N> model seed (default 1)"),
+                new("smoke", "start, send one request to every pod, print the result and stop (for scripts and tests)", IsFlag: true),
+            ],
+            Up));
+        app.Add(new CliCommand(
+            "silo",
+            "Run one silo (one pod) until SIGTERM or Ctrl-C; `moectl up --processes` starts these.",
+            "",
+            [
+                new("pod", "<N> pod index (required)"),
+                new("redis", "<host:port> Redis membership (default: localhost clustering)"),
+                new("cluster-id", "<id> Orleans cluster id (default moecloud)"),
+                new("silo-port", "<port> silo-to-silo port (default 11111)"),
+                new("gateway-port", "<port> Orleans gateway port (default 30000)"),
+                new("primary-port", "<port> localhost clustering: the primary silo's port (default 11111)"),
+                new("runner-port", "<port> runner API (gRPC, HTTP/2) port (default 5100)"),
+                new("ops-port", "<port> /healthz, /readyz, /metrics port (default 9100)"),
+                new("model", "<name=dir> a model to serve (repeat as name=dir,name2=dir2)"),
+            ],
+            Silo));
+        app.Add(new CliCommand(
+            "forward",
+            "Send one request step with random hidden states to a runner endpoint and print how it was served.",
+            "",
+            [
+                new("address", "<url> runner address, e.g. http://127.0.0.1:5100 (required)"),
+                new("model", $"<name> model (default {DemoModel})"),
+                new("tokens", "<N> tokens (default 16)"),
+                new("first", "<L> first MoE layer (default 0)"),
+                new("last", "<L> last MoE layer (default: the model's last)"),
+                new("seed", "<N> seed of the random input (default 1)"),
+                new("json", "print JSON instead of a table", IsFlag: true),
+            ],
+            Forward));
+    }
+
+    private static async Task<int> Up(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        var silos = args.GetInt("silos", 4, 1, 64);
+        var preset = args.GetChoice("preset", "small", "tiny", "small");
+        var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
+        var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
+        var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
+        await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
+        await using ILocalCluster cluster = args.Has("processes")
+            ? await ProcessCluster.Start(silos, models, TextWriter.Null, ct)
+            : await EmbeddedCluster.Start(silos, models, cancellationToken: ct);
+        var status = await cluster.Publish(PlanDocuments.FromPlacement(DemoModel, deployment.Plan, version: 1));
+        await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod");
+
+        var spec = deployment.Trace;
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var endpoint in cluster.Endpoints)
+        {
+            var reply = await Send(endpoint.Runner, DemoModel, 16, 0, deployment.Trace.Layers - 1, seed: endpoint.Pod, ct);
+            rows.Add([$"pod-{endpoint.Pod}", endpoint.Runner.ToString(), new Uri(endpoint.Ops, "/metrics").ToString(), reply.Response.LocalDispatches.ToString(), reply.Response.RemoteDispatches.ToString(), CliOutput.Num(reply.Milliseconds, 1)]);
+        }
+
+        await console.Out.WriteLineAsync(CliOutput.Table(["pod", "runner (gRPC)", "metrics", "local", "remote", "ms"], rows));
+        await console.Out.WriteLineAsync();
+        await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan.");
+        await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- forward --address {cluster.Endpoints[0].Runner} --tokens 16");
+        if (args.Has("smoke"))
+        {
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync("Ctrl-C to stop.");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            await console.Error.WriteLineAsync("stopping");
+        }
+
+        return Moectl.Ok;
+    }
+
+    private static async Task<int> Silo(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        var options = new MoeCloudSiloOptions
+        {
+            PodIndex = args.GetInt("pod", -1, 0, 4095) is var pod and >= 0 ? pod : throw new UsageException("option '--pod' is required"),
+            ClusterId = args.Get("cluster-id") ?? "moecloud",
+            SiloPort = args.GetInt("silo-port", 11111, 1, 65535),
+            GatewayPort = args.GetInt("gateway-port", 30000, 1, 65535),
+            PrimarySiloPort = args.GetInt("primary-port", 11111, 1, 65535),
+            RunnerPort = args.GetInt("runner-port", 5100, 1, 65535),
+            OpsPort = args.GetInt("ops-port", 9100, 1, 65535),
+        };
+        if (args.Get("redis") is { } redis)
+        {
+            options.Clustering = ClusteringMode.Redis;
+            options.RedisConnectionString = redis;
+        }
+
+        foreach (var pair in (args.Get("model") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || eq == pair.Length - 1)
+            {
+                throw new UsageException($"option '--model' takes name=dir, got '{pair}'");
+            }
+
+            options.Models[pair[..eq]] = pair[(eq + 1)..];
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+        await using var app = MoeCloudSiloHost.Create(options);
+        await app.StartAsync(stop.Token);
+        await console.Error.WriteLineAsync($"pod-{options.PodIndex} serving: runner http://127.0.0.1:{options.RunnerPort}, ops http://127.0.0.1:{options.OpsPort}");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGTERM or Ctrl-C: stop gracefully.
+        }
+
+        await app.StopAsync(CancellationToken.None);
+        return Moectl.Ok;
+    }
+
+    private static async Task<int> Forward(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        var address = Uri.TryCreate(args.Require("address"), UriKind.Absolute, out var uri) ? uri : throw new UsageException("option '--address' needs an absolute URL such as http://127.0.0.1:5100");
+        var model = args.Get("model") ?? DemoModel;
+        using var channel = GrpcChannel.ForAddress(address);
+        var client = new MoeService.MoeServiceClient(channel);
+        var info = await client.GetModelAsync(new GetModelRequest { Model = model }, cancellationToken: ct);
+        var tokens = args.GetInt("tokens", 16, 1, 65536);
+        var first = args.GetInt("first", 0, 0, info.MoeLayers - 1);
+        var last = args.GetInt("last", info.MoeLayers - 1, first, info.MoeLayers - 1);
+        var reply = await Send(address, model, tokens, first, last, args.GetInt("seed", 1), ct, info.Hidden);
+        var local = reply.Response.LocalDispatches;
+        var remote = reply.Response.RemoteDispatches;
+        var output = TensorCodec.ReadMatrix(reply.Response.Hidden).Values;
+        var norm = Math.Sqrt(output.Sum(v => (double)v * v) / output.Length);
+        if (args.Json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, new { model, tokens, firstLayer = first, lastLayer = last, localDispatches = local, remoteDispatches = remote, remoteFraction = (double)remote / Math.Max(1, local + remote), planVersion = reply.Response.PlanVersion, milliseconds = reply.Milliseconds, outputRms = norm });
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync(CliOutput.Table(
+            ["model", "tokens", "layers", "local", "remote", "remote fraction", "plan", "ms", "output rms"],
+            [[model, tokens.ToString(), $"{first}..{last}", local.ToString(), remote.ToString(), CliOutput.Num((double)remote / Math.Max(1, local + remote)), reply.Response.PlanVersion.ToString(), CliOutput.Num(reply.Milliseconds, 1), CliOutput.Num(norm, 4)]]));
+        return Moectl.Ok;
+    }
+
+    private static async Task<(ForwardResponse Response, double Milliseconds)> Send(Uri address, string model, int tokens, int first, int last, int seed, CancellationToken ct, int? hidden = null)
+    {
+        using var channel = GrpcChannel.ForAddress(address);
+        var client = new MoeService.MoeServiceClient(channel);
+        var size = hidden ?? (await client.GetModelAsync(new GetModelRequest { Model = model }, cancellationToken: ct)).Hidden;
+        var rng = new Random(seed);
+        var values = new float[tokens * size];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = (float)((rng.NextDouble() * 2) - 1);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var response = await client.ForwardAsync(new ForwardRequest { Model = model, FirstLayer = first, LastLayer = last, Hidden = TensorCodec.WriteMatrix(values, tokens, size) }, cancellationToken: ct);
+        return (response, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using MoeCloud.Cli.Cluster;
+using MoeCloud.Testing;
+
+namespace MoeCloud.Cli.Tests.Commands;
+
+/// <summary>
+/// The local cluster through moectl itself: embedded silos, and silo processes with Redis membership (redis-server is
+/// installed by infra/test.sh; without it these tests fail with the install command in the message).
+/// </summary>
+[Collection(LocalClusterCollection.Name)]
+public sealed class RuntimeCommandsTests : IDisposable
+{
+    private readonly TempDirectory _home = new();
+
+    public RuntimeCommandsTests() => Environment.SetEnvironmentVariable("MOECLOUD_HOME", _home.Path);
+
+    public void Dispose()
+    {
+        Environment.SetEnvironmentVariable("MOECLOUD_HOME", null);
+        _home.Dispose();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Up_WhenSmoke_ServesARequestOnEveryPod(bool processes)
+    {
+        string[] args = ["up", "--smoke", "--preset", "tiny", "--silos", "2", "--solver", "eplb"];
+
+        var (code, output, error) = await MoectlRunner.Run(processes ? [.. args, "--processes"] : args);
+
+        Assert.True(code == 0, error);
+        Assert.Contains("pod-0", output, StringComparison.Ordinal);
+        Assert.Contains("pod-1", output, StringComparison.Ordinal);
+        Assert.Contains("forward --address http://127.0.0.1:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchCluster_WhenTiny_MatchesTheReferenceAndTheSimulatorInBothModes()
+    {
+        var (code, output, error) = await MoectlRunner.Run("bench", "cluster", "--size", "tiny", "--silos", "2", "--requests", "6", "--tokens", "8", "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var rows = json.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(["embedded", "embedded-plan-switch", "processes"], rows.Select(r => r.GetProperty("mode").GetString()));
+        foreach (var row in rows)
+        {
+            foreach (var key in new[] { "tokensPerSecond", "referenceTokensPerSecond", "ratio", "p50Ms", "p99Ms", "remoteFraction", "maxRelError", "failed" })
+            {
+                Assert.True(row.TryGetProperty(key, out _), $"{row.GetProperty("mode")}: missing {key}");
+            }
+
+            Assert.Equal(0, row.GetProperty("failed").GetInt32());
+            Assert.True(row.GetProperty("maxRelError").GetDouble() <= 1e-4);
+        }
+
+        foreach (var row in rows.Where(r => r.GetProperty("mode").GetString() != "embedded-plan-switch"))
+        {
+            Assert.Equal(row.GetProperty("simulatedRemoteFraction").GetDouble(), row.GetProperty("remoteFraction").GetDouble(), 12);
+        }
+
+        Assert.True(rows[1].GetProperty("replicaMoves").GetInt32() * 4 >= rows[1].GetProperty("replicas").GetInt32());
+    }
+
+    [Fact]
+    public async Task Forward_WhenNothingListens_ExitsOneWithTheError()
+    {
+        var port = MoeCloud.Runtime.Hosting.FreePorts.Take(1)[0];
+
+        var (code, _, error) = await MoectlRunner.Run("forward", "--address", $"http://127.0.0.1:{port}");
+
+        Assert.Equal(1, code);
+        Assert.Contains("moectl forward: error:", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Silo_WhenModelOptionIsMalformed_ExitsTwo()
+    {
+        var (code, _, error) = await MoectlRunner.Run("silo", "--pod", "0", "--model", "no-equals-sign");
+
+        Assert.Equal(2, code);
+        Assert.Contains("takes name=dir", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LocalRedis_IsInstalled()
+    {
+        Assert.True(LocalRedis.FindServer() is not null, "redis-server is missing: run infra/test.sh (it installs it with apt-get) or set MOECLOUD_REDIS_SERVER.");
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LocalClusterCollection
+{
+    public const string Name = "local-cluster";
+}
