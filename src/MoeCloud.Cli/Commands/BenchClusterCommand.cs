@@ -76,7 +76,7 @@ public static class BenchClusterCommand
         var expected = requests.Select(r => Forward(reference, spec, r)).ToArray();
         var referenceTps = replayTokens / Stopwatch.GetElapsedTime(started).TotalSeconds;
 
-        // 3. Each cluster mode, then a plan switch under load on the embedded cluster.
+        // 3. Each cluster mode: a timed replay, then a plan switch under load.
         var results = new List<Dictionary<string, object>>();
         var document = PlanDocuments.FromPlacement(Model, plan, version: 1);
         foreach (var mode in modes)
@@ -88,10 +88,7 @@ public static class BenchClusterCommand
             await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests.Take(concurrency * 2).ToArray(), concurrency, ct);
             var outcome = await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests, concurrency, ct);
             results.Add(Row(mode, outcome, replayTokens, referenceTps, simulated.RemoteFraction, expected));
-            if (mode == "embedded")
-            {
-                results.Add(await SwitchUnderLoad(cluster, document, requests, replayTokens, referenceTps, simulated.RemoteFraction, expected, spec, concurrency, log, ct));
-            }
+            results.Add(await SwitchUnderLoad(cluster, document, requests, replayTokens, referenceTps, simulated.RemoteFraction, expected, spec, concurrency, log, ct));
         }
 
         return await Print(results, args.Json, console);
@@ -110,7 +107,7 @@ public static class BenchClusterCommand
         var switchSeconds = Stopwatch.GetElapsedTime(switchStart).TotalSeconds;
         var during = await loop;
         await log.WriteLineAsync($"plan switch: {status.ReplicasWarmed} replica moves in {switchSeconds:F2} s under load");
-        var row = Row("embedded-plan-switch", during, 3 * replayTokens, referenceTps, simulatedRemote, [.. expected, .. expected, .. expected]);
+        var row = Row($"{cluster.Mode}-plan-switch", during, 3 * replayTokens, referenceTps, simulatedRemote, [.. expected, .. expected, .. expected]);
         var steadyTps = replayTokens / steady.Seconds;
         row["steadyTokensPerSecond"] = steadyTps;
         row["duringSwitchTokensPerSecond"] = (double)row["tokensPerSecond"];
@@ -168,9 +165,9 @@ public static class BenchClusterCommand
                 CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r.TryGetValue("simulatedRemoteFraction", out var sim) ? CliOutput.Num((double)sim, 4) : "n/a",
                 ((double)r["maxRelError"]).ToString("E1", System.Globalization.CultureInfo.InvariantCulture), r["failed"].ToString()!,
             ])));
-        if (results.FirstOrDefault(r => r.ContainsKey("switchRatio")) is { } s)
+        foreach (var s in results.Where(r => r.ContainsKey("switchRatio")))
         {
-            await console.Out.WriteLineAsync($"plan switch under load: {s["replicaMoves"]} replica moves of {s["replicas"]} replicas in {CliOutput.Num((double)s["switchSeconds"], 2)} s; throughput {CliOutput.Num((double)s["duringSwitchTokensPerSecond"], 0)} tokens/s vs {CliOutput.Num((double)s["steadyTokensPerSecond"], 0)} steady ({CliOutput.Num((double)s["switchRatio"], 2)}×)");
+            await console.Out.WriteLineAsync($"{s["mode"]}: {s["replicaMoves"]} replica moves of {s["replicas"]} replicas in {CliOutput.Num((double)s["switchSeconds"], 2)} s; throughput {CliOutput.Num((double)s["duringSwitchTokensPerSecond"], 0)} tokens/s vs {CliOutput.Num((double)s["steadyTokensPerSecond"], 0)} steady ({CliOutput.Num((double)s["switchRatio"], 2)}×)");
         }
 
         return Moectl.Ok;

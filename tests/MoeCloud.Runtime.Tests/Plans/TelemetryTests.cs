@@ -1,5 +1,8 @@
-using System.Runtime.InteropServices;
 using MoeCloud.Abstractions;
+using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Profiles;
+using MoeCloud.Runtime.Api;
+using MoeCloud.Runtime.Telemetry;
 
 namespace MoeCloud.Runtime.Tests.Plans;
 
@@ -7,18 +10,31 @@ namespace MoeCloud.Runtime.Tests.Plans;
 public sealed class TelemetryTests(ClusterFixture fixture)
 {
     [Fact]
-    public async Task Totals_AfterRequests_CountEveryDispatchOnceAcrossSilos()
+    public async Task Totals_AfterForcedRoutingRequests_EqualTheProfileOfThatRoutingAcrossSilos()
     {
         var spec = fixture.Reference.Model.Spec;
+        int layers = spec.MoeLayers, k = spec.TopK;
         var telemetry = fixture.Cluster.Grains.GetGrain<ITelemetryGrain>(ClusterFixture.TelemetryModel);
-        long local = 0, remote = 0, tokens = 0;
+        var rng = new Random(11);
+        var allIds = new List<short>();
+        long local = 0, remote = 0;
         for (var i = 0; i < 9; i++)
         {
             var n = 3 + i;
-            var response = await fixture.Runner(i % ClusterFixture.Pods).ForwardAsync(RequestFactory.Forward(ClusterFixture.TelemetryModel, 0, spec.MoeLayers - 1, RequestFactory.Hidden(n, spec.Hidden, 300 + i), n, spec.Hidden));
+            var ids = new int[n * layers * k];
+            for (var c = 0; c < n * layers; c++)
+            {
+                var first = rng.Next(spec.Experts);
+                ids[c * k] = first;
+                ids[(c * k) + 1] = (first + 1 + rng.Next(spec.Experts - 1)) % spec.Experts;
+            }
+
+            var request = RequestFactory.Forward(ClusterFixture.TelemetryModel, 0, layers - 1, RequestFactory.Hidden(n, spec.Hidden, 300 + i), n, spec.Hidden);
+            request.Routing = TensorCodec.WriteRouting(ids, Enumerable.Repeat(0.5f, ids.Length).ToArray(), k);
+            var response = await fixture.Runner(i % ClusterFixture.Pods).ForwardAsync(request);
             local += response.LocalDispatches;
             remote += response.RemoteDispatches;
-            tokens += n;
+            allIds.AddRange(ids.Select(x => (short)x));
         }
 
         TelemetryTotals? totals = null;
@@ -37,23 +53,16 @@ public sealed class TelemetryTests(ClusterFixture fixture)
         Assert.NotNull(totals);
         Assert.Equal(local, totals.LocalDispatches);
         Assert.Equal(remote, totals.RemoteDispatches);
+        var tokens = allIds.Count / (layers * k);
+        var sent = new RoutingTrace(new TraceManifest { Name = "sent", Layers = layers, Experts = spec.Experts, TopK = k, Tokens = tokens }, [.. allIds]);
+        var expected = WorkloadProfile.FromTrace(sent);
+
+        var live = LiveProfile.ToWorkloadProfile(totals);
+
         Assert.Equal(tokens, totals.Tokens);
-        var load = MemoryMarshal.Cast<byte, long>(totals.Load);
-        long sum = 0;
-        foreach (var c in load)
-        {
-            sum += c;
-        }
-
-        Assert.Equal(tokens * spec.MoeLayers * spec.TopK, sum);
-        var transitions = MemoryMarshal.Cast<byte, long>(totals.Transitions);
-        long pairs = 0;
-        foreach (var c in transitions)
-        {
-            pairs += c;
-        }
-
-        Assert.Equal(tokens * (spec.MoeLayers - 1) * spec.TopK * spec.TopK, pairs);
-        Assert.Equal(tokens * spec.MoeLayers * spec.TopK, totals.SampleIds.Length / sizeof(short));
+        Assert.Equal(expected.Load, live.Load);
+        Assert.Equal(expected.Transitions, live.Transitions);
+        Assert.Equal(tokens, live.Sample.Tokens);
+        Assert.Equal(expected.Sample.ExpertIds.OrderBy(x => x), live.Sample.ExpertIds.OrderBy(x => x));
     }
 }
