@@ -22,7 +22,26 @@ public sealed record ReplayRequest(int[] Tokens, float[] Hidden, int[] Ids, floa
 /// <param name="Local">Local dispatches.</param>
 /// <param name="Remote">Remote dispatches.</param>
 /// <param name="Failed">Requests that failed.</param>
-public sealed record ReplayOutcome(float[]?[] Outputs, double[] LatenciesMs, double Seconds, long Local, long Remote, int Failed);
+/// <param name="Started">Stopwatch timestamp of the replay's start.</param>
+/// <param name="Completed">Stopwatch timestamp at which each request completed (0 where it failed).</param>
+public sealed record ReplayOutcome(float[]?[] Outputs, double[] LatenciesMs, double Seconds, long Local, long Remote, int Failed, long Started, long[] Completed)
+{
+    /// <summary>Tokens per second of the requests that completed between two Stopwatch timestamps.</summary>
+    public double TokensPerSecondBetween(IReadOnlyList<ReplayRequest> requests, long from, long to)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        long tokens = 0;
+        for (var i = 0; i < Completed.Length; i++)
+        {
+            if (Completed[i] >= from && Completed[i] <= to)
+            {
+                tokens += requests[i].Tokens.Length;
+            }
+        }
+
+        return tokens / Math.Max(1e-9, Stopwatch.GetElapsedTime(from, to).TotalSeconds);
+    }
+}
 
 /// <summary>
 /// Replays requests through a local cluster the way the gateway does (token shuffling, DESIGN.md §2): each request is
@@ -78,6 +97,7 @@ public static class TraceReplay
             var clients = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
             var outputs = new float[]?[requests.Count];
             var latencies = new double[requests.Count];
+            var completed = new long[requests.Count];
             long local = 0, remote = 0;
             var failed = 0;
             var next = -1;
@@ -94,7 +114,8 @@ public static class TraceReplay
                         outputs[i] = output;
                         Interlocked.Add(ref local, l);
                         Interlocked.Add(ref remote, r);
-                        latencies[i] = Stopwatch.GetElapsedTime(begin).TotalMilliseconds;
+                        completed[i] = Stopwatch.GetTimestamp();
+                        latencies[i] = Stopwatch.GetElapsedTime(begin, completed[i]).TotalMilliseconds;
                     }
                     catch (Grpc.Core.RpcException)
                     {
@@ -106,7 +127,7 @@ public static class TraceReplay
 
             await Task.WhenAll(Enumerable.Range(0, Math.Max(1, concurrency)).Select(_ => Worker()));
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            return new ReplayOutcome(outputs, latencies.Where(double.IsFinite).ToArray(), seconds, local, remote, failed);
+            return new ReplayOutcome(outputs, latencies.Where(double.IsFinite).ToArray(), seconds, local, remote, failed, started, completed);
         }
         finally
         {
