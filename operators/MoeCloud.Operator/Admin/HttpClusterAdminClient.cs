@@ -1,0 +1,52 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.Extensions.Options;
+using MoeCloud.Operator.Entities;
+using MoeCloud.Operator.Hosting;
+
+namespace MoeCloud.Operator.Admin;
+
+/// <summary>The admin API over HTTP/JSON; the base address comes from <see cref="OperatorOptions.AdminEndpointTemplate"/>.</summary>
+public sealed class HttpClusterAdminClient(HttpClient http, IOptions<OperatorOptions> options) : IClusterAdminClient
+{
+    public async Task<LiveProfile?> GetLiveProfileAsync(MoeDeployment deployment, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(new Uri(Base(deployment), "admin/v1/profile"), cancellationToken);
+        if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.NoContent)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<LiveProfile>(cancellationToken);
+    }
+
+    public async Task PublishPlanAsync(MoeDeployment deployment, PlanPublication plan, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(Base(deployment), $"admin/v1/plans/{plan.Version.ToString(CultureInfo.InvariantCulture)}");
+        using var response = await http.PutAsJsonAsync(uri, plan, cancellationToken);
+        response.EnsureSuccessStatusCode();
+    }
+
+    public async Task<MigrationProgress?> GetProgressAsync(MoeDeployment deployment, int version, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(Base(deployment), $"admin/v1/plans/{version.ToString(CultureInfo.InvariantCulture)}");
+        using var response = await http.GetAsync(uri, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<MigrationProgress>(cancellationToken);
+    }
+
+    private Uri Base(MoeDeployment deployment)
+    {
+        var text = options.Value.AdminEndpointTemplate
+            .Replace("{name}", deployment.Metadata.Name, StringComparison.Ordinal)
+            .Replace("{namespace}", deployment.Metadata.NamespaceProperty, StringComparison.Ordinal);
+        return new Uri(text.EndsWith('/') ? text : text + "/");
+    }
+}

@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Options;
+
+namespace MoeCloud.Operator.Hosting;
+
+/// <summary>Operator settings (configuration section "Operator", environment variables Operator__*).</summary>
+public sealed class OperatorOptions
+{
+    public const string Section = "Operator";
+
+    /// <summary>Namespace of the leader-election Lease (default: the pod's namespace, else "default").</summary>
+    public string LeaseNamespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "default";
+
+    /// <summary>Name of the leader-election Lease.</summary>
+    public string LeaseName { get; set; } = "moecloud-operator";
+
+    /// <summary>This replica's identity in the Lease (default: the pod name, else the host name).</summary>
+    public string Identity { get; set; } = Environment.GetEnvironmentVariable("POD_NAME") ?? Environment.MachineName;
+
+    /// <summary>Lease duration, 2..300 s (default 15).</summary>
+    public int LeaseDurationSeconds { get; set; } = 15;
+
+    /// <summary>How long the leader keeps trying to renew before giving up, 1..LeaseDuration s (default 10).</summary>
+    public int RenewDeadlineSeconds { get; set; } = 10;
+
+    /// <summary>Pause between lease attempts, 1..RenewDeadline s (default 2).</summary>
+    public int RetryPeriodSeconds { get; set; } = 2;
+
+    /// <summary>Concurrent reconciles per controller, 1..64 (default 2).</summary>
+    public int Workers { get; set; } = 2;
+
+    /// <summary>Default silo image when a MoeDeployment names none.</summary>
+    public string SiloImage { get; set; } = "ghcr.io/moecloud/silo:0.1.0";
+
+    /// <summary>Default gateway image when a MoeDeployment names none.</summary>
+    public string GatewayImage { get; set; } = "ghcr.io/moecloud/gateway:0.1.0";
+
+    /// <summary>ServiceAccount of the silo pods (Orleans' Kubernetes hosting lists and watches pods); empty: none, no token mounted.</summary>
+    public string SiloServiceAccount { get; set; } = "";
+
+    /// <summary>Base address of a deployment's admin API; {name} and {namespace} are replaced.</summary>
+    public string AdminEndpointTemplate { get; set; } = "http://{name}-gateway.{namespace}.svc:8081/";
+
+    /// <summary>Seconds between migration progress polls, 0.05..60 (default 2).</summary>
+    public double ProgressPollSeconds { get; set; } = 2;
+
+    /// <summary>Seconds before a model or deployment in error is looked at again, 1..3600 (default 30).</summary>
+    public int ErrorRequeueSeconds { get; set; } = 30;
+
+    /// <summary>Whether the model reconciler reads config.json under spec.weights.path (when the operator can see that path).</summary>
+    public bool CheckModelConfig { get; set; } = true;
+}
+
+/// <summary>Reports every invalid operator setting at once.</summary>
+public sealed class OperatorOptionsValidator : IValidateOptions<OperatorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, OperatorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.LeaseNamespace) || string.IsNullOrWhiteSpace(options.LeaseName) || string.IsNullOrWhiteSpace(options.Identity))
+        {
+            failures.Add("Operator:LeaseNamespace, LeaseName and Identity must not be empty");
+        }
+
+        if (options.LeaseDurationSeconds is < 2 or > 300)
+        {
+            failures.Add($"Operator:LeaseDurationSeconds must be in 2..300 (was {options.LeaseDurationSeconds})");
+        }
+
+        if (options.RenewDeadlineSeconds < 1 || options.RenewDeadlineSeconds >= options.LeaseDurationSeconds)
+        {
+            failures.Add($"Operator:RenewDeadlineSeconds must be at least 1 and below LeaseDurationSeconds (was {options.RenewDeadlineSeconds})");
+        }
+
+        if (options.RetryPeriodSeconds < 1 || options.RetryPeriodSeconds >= options.RenewDeadlineSeconds)
+        {
+            failures.Add($"Operator:RetryPeriodSeconds must be at least 1 and below RenewDeadlineSeconds (was {options.RetryPeriodSeconds})");
+        }
+
+        if (options.Workers is < 1 or > 64)
+        {
+            failures.Add($"Operator:Workers must be in 1..64 (was {options.Workers})");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.SiloImage) || string.IsNullOrWhiteSpace(options.GatewayImage))
+        {
+            failures.Add("Operator:SiloImage and GatewayImage must not be empty");
+        }
+
+        if (!options.AdminEndpointTemplate.Contains("{name}", StringComparison.Ordinal)
+            || !Uri.TryCreate(options.AdminEndpointTemplate.Replace("{name}", "x", StringComparison.Ordinal).Replace("{namespace}", "y", StringComparison.Ordinal), UriKind.Absolute, out _))
+        {
+            failures.Add($"Operator:AdminEndpointTemplate must be an absolute URL containing {{name}} (was \"{options.AdminEndpointTemplate}\")");
+        }
+
+        if (!double.IsFinite(options.ProgressPollSeconds) || options.ProgressPollSeconds is < 0.05 or > 60)
+        {
+            failures.Add($"Operator:ProgressPollSeconds must be in 0.05..60 (was {options.ProgressPollSeconds})");
+        }
+
+        if (options.ErrorRequeueSeconds is < 1 or > 3600)
+        {
+            failures.Add($"Operator:ErrorRequeueSeconds must be in 1..3600 (was {options.ErrorRequeueSeconds})");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,138 @@
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MoeCloud.Operator.Controllers;
+using MoeCloud.Operator.Entities;
+using MoeCloud.Operator.Hosting;
+
+namespace MoeCloud.Operator.Reconcilers;
+
+/// <summary>
+/// Reconciles a MoeDeployment: validates it against its model, applies the owned workloads, advances the placement
+/// one step (<see cref="PlanProgression"/>), and writes the status once through the status subresource.
+/// </summary>
+public sealed partial class MoeDeploymentReconciler(
+    CustomResourceClient resources,
+    ChildApplier children,
+    PlanProgression plans,
+    IOptions<OperatorOptions> options,
+    TimeProvider time,
+    ILogger<MoeDeploymentReconciler> logger) : IReconciler
+{
+    public string Name => "moedeployment";
+
+    public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
+    {
+        var d = await resources.GetAsync<MoeDeployment>(MoeCloudApi.MoeDeployments, key.Namespace, key.Name, cancellationToken);
+        if (d is null)
+        {
+            return ReconcileResult.Done;
+        }
+
+        var model = await resources.GetAsync<MoeModel>(MoeCloudApi.MoeModels, key.Namespace, d.Spec.ModelRef.Name, cancellationToken);
+        var problems = DeploymentValidation.Check(d, model);
+        if (problems.Count > 0)
+        {
+            var message = string.Join("; ", problems.Select(p => p.Message));
+            var outcome = new PlanOutcome(PlanOutcome.Degraded, problems[0].Reason, message, d.Status?.CurrentPlanVersion, d.Status?.TargetPlanVersion,
+                TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
+            await WriteStatusAsync(d, outcome, d.Status?.ReadyReplicas ?? 0, cancellationToken);
+            return ReconcileResult.After(outcome.RequeueAfter!.Value);
+        }
+
+        var placements = (await resources.ListAsync<ExpertPlacement>(MoeCloudApi.ExpertPlacements, key.Namespace,
+                $"{MoeCloudApi.DeploymentLabel}={d.Metadata.Name}", cancellationToken))
+            .Where(p => p.Metadata.OwnerReferences?.Any(o => o.Uid == d.Metadata.Uid) == true)
+            .OrderBy(p => p.Spec.Version)
+            .ToList();
+        var silo = await ApplyWorkloadsAsync(d, model!, SiloReplicas(d, placements), cancellationToken);
+        var ready = silo.Status?.ReadyReplicas ?? 0;
+        var result = await plans.AdvanceAsync(d, model!, placements, ready, cancellationToken);
+        await WriteStatusAsync(d, result, ready, cancellationToken);
+        return result.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+    }
+
+    /// <summary>
+    /// Silo pods to run: spec.replicas, but never fewer than the newest plan and the last completed plan use, so that
+    /// scale-in shrinks the StatefulSet only after the experts have moved off the leaving pods.
+    /// </summary>
+    public static int SiloReplicas(MoeDeployment d, IReadOnlyList<ExpertPlacement> placements)
+    {
+        var latest = placements.LastOrDefault();
+        var lastComplete = placements.LastOrDefault(p => p.Status?.Phase == Admin.MigrationProgress.Complete);
+        return Math.Max(d.Spec.Replicas, Math.Max(latest?.Spec.Pods ?? 0, lastComplete?.Spec.Pods ?? 0));
+    }
+
+    private async Task<V1StatefulSet> ApplyWorkloadsAsync(MoeDeployment d, MoeModel model, int siloReplicas, CancellationToken cancellationToken)
+    {
+        await children.ApplyAsync(ChildKind.ConfigMap, Workloads.Config(d, model), cancellationToken);
+        await children.ApplyAsync(ChildKind.Service, Workloads.SiloService(d), cancellationToken);
+        var (silo, changed) = await children.ApplyAsync(ChildKind.StatefulSet, Workloads.Silo(d, model, siloReplicas, options.Value), cancellationToken);
+        if (changed)
+        {
+            LogSiloApplied(d.Metadata.Name, siloReplicas);
+        }
+
+        await children.ApplyAsync(ChildKind.PodDisruptionBudget, ScalingObjects.SiloDisruptionBudget(d), cancellationToken);
+        await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, options.Value), cancellationToken);
+        await children.ApplyAsync(ChildKind.Service, Workloads.GatewayService(d), cancellationToken);
+        if (d.Spec.Autoscaling.Enabled)
+        {
+            await children.ApplyAsync(ChildKind.HorizontalPodAutoscaler, ScalingObjects.Autoscaler(d), cancellationToken);
+        }
+        else
+        {
+            await children.DeleteIfPresentAsync<V2HorizontalPodAutoscaler>(ChildKind.HorizontalPodAutoscaler, d.Metadata.NamespaceProperty, d.Metadata.Name, cancellationToken);
+        }
+
+        return silo;
+    }
+
+    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, CancellationToken cancellationToken)
+    {
+        var generation = d.Metadata.Generation;
+        var now = time.GetUtcNow().UtcDateTime;
+        var degraded = outcome.Phase == PlanOutcome.Degraded;
+        var progressing = outcome.Phase is PlanOutcome.Migrating or PlanOutcome.Provisioning;
+        var current = outcome.CurrentVersion ?? d.Status?.CurrentPlanVersion;
+        var status = new MoeDeploymentStatus
+        {
+            ObservedGeneration = generation,
+            Phase = outcome.Phase,
+            Replicas = d.Spec.Replicas,
+            ReadyReplicas = ready,
+            Selector = Workloads.SiloSelector(d),
+            CurrentPlanVersion = current,
+            TargetPlanVersion = outcome.TargetVersion ?? current,
+            RemoteFraction = outcome.RemoteFraction ?? d.Status?.RemoteFraction,
+            LoadImbalance = outcome.LoadImbalance ?? d.Status?.LoadImbalance,
+            LastReplacementTime = outcome.LastReplacementTime ?? d.Status?.LastReplacementTime,
+            Conditions = Conditions.Set(d.Status?.Conditions, generation, now,
+                (Conditions.Available, current is not null && ready > 0, current is null ? "NoPlan" : ready > 0 ? "PlanInEffect" : "NoReadyPods",
+                    current is null ? "no placement plan is in effect yet" : $"plan v{current} serves on {ready} ready pods"),
+                (Conditions.Progressing, progressing, outcome.Reason, outcome.Message),
+                (Conditions.Degraded, degraded, degraded ? outcome.Reason : "AsExpected", degraded ? outcome.Message : "no problems")),
+        };
+
+        var wasDegraded = d.Status?.Conditions.FirstOrDefault(c => c.Type == Conditions.Degraded) is { Status: "True" } previous
+            && previous.Reason == outcome.Reason && previous.Message == outcome.Message;
+        if (degraded && !wasDegraded)
+        {
+            LogDegraded(d.Metadata.Name, outcome.Reason, outcome.Message);
+            await resources.RecordEventAsync(d, "Warning", outcome.Reason, outcome.Message, cancellationToken);
+        }
+
+        // Writing an unchanged status would wake the informer and loop; the status is written only when it changes.
+        if (d.Status is null || KubernetesJson.Serialize(status) != KubernetesJson.Serialize(d.Status))
+        {
+            await resources.PatchStatusAsync(MoeCloudApi.MoeDeployments, d.Metadata.NamespaceProperty, d.Metadata.Name, status, cancellationToken);
+        }
+    }
+
+    [LoggerMessage(EventId = 7400, Level = LogLevel.Information, Message = "MoeDeployment {Name}: silo StatefulSet applied with {Replicas} replicas")]
+    private partial void LogSiloApplied(string name, int replicas);
+
+    [LoggerMessage(EventId = 7401, Level = LogLevel.Warning, Message = "MoeDeployment {Name} is degraded ({Reason}): {Message}")]
+    private partial void LogDegraded(string name, string reason, string message);
+}

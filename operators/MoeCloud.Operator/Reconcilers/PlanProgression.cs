@@ -1,0 +1,278 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MoeCloud.Operator.Admin;
+using MoeCloud.Operator.Entities;
+using MoeCloud.Operator.Hosting;
+using MoeCloud.Operator.Placement;
+
+namespace MoeCloud.Operator.Reconcilers;
+
+/// <summary>
+/// The placement state machine of one deployment, driven one step per reconcile from what is stored in the cluster
+/// (the ExpertPlacement objects and the deployment's status), so that a restarted operator resumes where the last
+/// one stopped. Steps: initial plan → migrate it → on a replica change, new plans under the move budget (scale-out
+/// waits for the new pods first; scale-in evicts the leaving pods first) → periodic re-placement from the live profile.
+/// </summary>
+public sealed partial class PlanProgression(
+    CustomResourceClient resources,
+    IClusterAdminClient admin,
+    IPlacementPlanner planner,
+    IOptions<OperatorOptions> options,
+    OperatorMetrics metrics,
+    TimeProvider time,
+    ILogger<PlanProgression> logger)
+{
+    public async Task<PlanOutcome> AdvanceAsync(MoeDeployment d, MoeModel model, IReadOnlyList<ExpertPlacement> placements, int readyPods, CancellationToken cancellationToken)
+    {
+        var poll = TimeSpan.FromSeconds(options.Value.ProgressPollSeconds);
+        var latest = placements.MaxBy(p => p.Spec.Version);
+        var current = d.Status?.CurrentPlanVersion;
+        try
+        {
+            if (latest is null)
+            {
+                var profile = await ConfigMapProfileAsync(d, model, cancellationToken);
+                var pods = d.Spec.Replicas;
+                var plan = planner.Initial(model.Spec.Architecture.Layers, model.Spec.Architecture.Experts, pods, Capacity(d, model, pods), profile);
+                var created = await CreatePlacementAsync(d, model, plan, null, profile is null ? "contiguous" : "greedy", "Initial", 0,
+                    plan.Imbalance(profile ?? LoadProfile.Uniform(plan.Layers, plan.Experts), pods), cancellationToken);
+                return new PlanOutcome(PlanOutcome.Migrating, "PlanCreated", $"initial plan v{created.Spec.Version} on {pods} pods", current, created.Spec.Version, TimeSpan.Zero);
+            }
+
+            if (latest.Status?.Phase != MigrationProgress.Complete)
+            {
+                return await MigrateAsync(d, latest, readyPods, poll, cancellationToken);
+            }
+
+            return await NextStepAsync(d, model, latest, readyPods, poll, cancellationToken) with
+            {
+                LoadImbalance = latest.Spec.Metrics?.LoadImbalance,
+            };
+        }
+        catch (ProfileException e)
+        {
+            return new PlanOutcome(PlanOutcome.Degraded, e.Reason, e.Message, current, latest?.Spec.Version, TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
+        }
+        catch (HttpRequestException e)
+        {
+            LogAdminUnreachable(e, d.Metadata.Name);
+            return new PlanOutcome(PlanOutcome.Migrating, "AdminUnreachable", $"the cluster's admin API is not reachable yet: {e.Message}",
+                current, latest?.Spec.Version, poll);
+        }
+    }
+
+    private async Task<PlanOutcome> MigrateAsync(MoeDeployment d, ExpertPlacement latest, int readyPods, TimeSpan poll, CancellationToken cancellationToken)
+    {
+        var version = latest.Spec.Version;
+        var current = d.Status?.CurrentPlanVersion;
+        if (readyPods < latest.Spec.Pods)
+        {
+            return new PlanOutcome(PlanOutcome.Provisioning, "WaitingForPods",
+                $"plan v{version} needs {latest.Spec.Pods} ready silo pods; {readyPods} are ready", current, version, poll);
+        }
+
+        var progress = await admin.GetProgressAsync(d, version, cancellationToken);
+        if (progress is null)
+        {
+            await admin.PublishPlanAsync(d, new PlanPublication(version, latest.Spec.PreviousVersion, latest.Spec.Pods, latest.Spec.Layers,
+                d.Spec.Migration.BatchSize, d.Spec.Migration.DrainSeconds), cancellationToken);
+            LogPublished(d.Metadata.Name, version);
+            progress = new MigrationProgress(version, MigrationProgress.Pending, 0, latest.Spec.Metrics?.Moves ?? 0, "published");
+        }
+
+        if (latest.Status?.Phase != progress.Phase || latest.Status?.MovedReplicas != progress.MovedReplicas)
+        {
+            await resources.PatchStatusAsync(MoeCloudApi.ExpertPlacements, latest.Metadata.NamespaceProperty, latest.Metadata.Name, new ExpertPlacementStatus
+            {
+                Phase = progress.Phase,
+                MovedReplicas = progress.MovedReplicas,
+                TotalMoves = progress.TotalMoves,
+                Message = progress.Message,
+            }, cancellationToken);
+        }
+
+        switch (progress.Phase)
+        {
+            case MigrationProgress.Complete:
+                await resources.RecordEventAsync(d, "Normal", "MigrationComplete", $"plan v{version} is in effect ({progress.MovedReplicas} replicas moved)", cancellationToken);
+                return new PlanOutcome(PlanOutcome.Ready, "MigrationComplete", $"plan v{version} is in effect", version, version, TimeSpan.Zero)
+                {
+                    LoadImbalance = latest.Spec.Metrics?.LoadImbalance,
+                };
+            case MigrationProgress.Failed:
+                await resources.RecordEventAsync(d, "Warning", "MigrationFailed", $"plan v{version}: {progress.Message}", cancellationToken);
+                return new PlanOutcome(PlanOutcome.Degraded, "MigrationFailed", $"migration to plan v{version} failed: {progress.Message}",
+                    current, version, TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
+            default:
+                return new PlanOutcome(PlanOutcome.Migrating, "Migrating",
+                    $"migrating to plan v{version}: {progress.MovedReplicas}/{progress.TotalMoves} replicas moved", current, version, poll);
+        }
+    }
+
+    private async Task<PlanOutcome> NextStepAsync(MoeDeployment d, MoeModel model, ExpertPlacement latest, int readyPods, TimeSpan poll, CancellationToken cancellationToken)
+    {
+        var version = latest.Spec.Version;
+        var target = d.Spec.Replicas;
+        var plan = PlacementPlan.FromSpec(latest.Spec);
+        var now = time.GetUtcNow().UtcDateTime;
+        var last = d.Status?.LastReplacementTime;
+        var interval = TimeSpan.FromSeconds(d.Spec.Placement.ReplacementIntervalSeconds);
+        if (target != latest.Spec.Pods)
+        {
+            if (target > latest.Spec.Pods && readyPods < target)
+            {
+                return new PlanOutcome(PlanOutcome.Provisioning, "WaitingForPods",
+                    $"scaling out to {target} pods; {readyPods} are ready (experts move once they all are)", version, version, poll);
+            }
+
+            var live = await admin.GetLiveProfileAsync(d, cancellationToken);
+            var profile = ToProfile(live, plan) ?? LoadProfile.Uniform(plan.Layers, plan.Experts);
+            var step = planner.Next(plan, target, Capacity(d, model, target), d.Spec.Placement.MaxMoves, profile);
+            var reason = target > latest.Spec.Pods ? "ScaleOut" : "ScaleIn";
+            var created = await CreatePlacementAsync(d, model, step.Plan, latest, step.Solver, reason, step.Moves, step.ImbalanceAfter, cancellationToken);
+            return new PlanOutcome(PlanOutcome.Migrating, reason,
+                $"{reason}: plan v{created.Spec.Version} moves {step.Moves} replicas towards {target} pods", version, created.Spec.Version, TimeSpan.Zero)
+            {
+                RemoteFraction = live?.RemoteFraction,
+            };
+        }
+
+        // The contiguous solver is the expert-parallel baseline: it never rebalances from live load.
+        if (interval > TimeSpan.Zero && d.Spec.Placement.Solver != "contiguous" && (last is null || now - last.Value >= interval))
+        {
+            var live = await admin.GetLiveProfileAsync(d, cancellationToken);
+            var profile = ToProfile(live, plan);
+            if (profile is not null)
+            {
+                var step = planner.Next(plan, target, Capacity(d, model, target), d.Spec.Placement.MaxMoves, profile);
+                if (step.Moves > 0 && step.Gain >= d.Spec.Placement.MinGain)
+                {
+                    var created = await CreatePlacementAsync(d, model, step.Plan, latest, step.Solver, "Rebalance", step.Moves, step.ImbalanceAfter, cancellationToken);
+                    return new PlanOutcome(PlanOutcome.Migrating, "Rebalance",
+                        $"re-placement v{created.Spec.Version}: imbalance {step.ImbalanceBefore:F3} -> {step.ImbalanceAfter:F3} with {step.Moves} moves",
+                        version, created.Spec.Version, TimeSpan.Zero)
+                    {
+                        RemoteFraction = live!.RemoteFraction,
+                        LastReplacementTime = now,
+                    };
+                }
+            }
+
+            return new PlanOutcome(PlanOutcome.Ready, "PlanInEffect", $"plan v{version} is in effect", version, version, interval)
+            {
+                RemoteFraction = live?.RemoteFraction,
+                LastReplacementTime = now,
+            };
+        }
+
+        var wait = interval > TimeSpan.Zero && last is not null ? last.Value + interval - now : (TimeSpan?)null;
+        return new PlanOutcome(PlanOutcome.Ready, "PlanInEffect", $"plan v{version} is in effect", version, version, wait);
+    }
+
+    private async Task<ExpertPlacement> CreatePlacementAsync(MoeDeployment d, MoeModel model, PlacementPlan plan, ExpertPlacement? previous,
+        string solver, string reason, int moves, double imbalance, CancellationToken cancellationToken)
+    {
+        var version = (previous?.Spec.Version ?? 0) + 1;
+        var a = model.Spec.Architecture;
+        var bytesPerExpert = 3L * a.HiddenSize * a.MoeIntermediateSize * (model.Spec.Dtype == "fp32" ? 4 : 2);
+        var placement = new ExpertPlacement
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = $"{d.Metadata.Name}-v{version.ToString(CultureInfo.InvariantCulture)}",
+                NamespaceProperty = d.Metadata.NamespaceProperty,
+                Labels = Workloads.Labels(d, "placement"),
+                OwnerReferences = [CustomResourceClient.OwnerReference(d)],
+            },
+            Spec = new ExpertPlacementSpec
+            {
+                DeploymentName = d.Metadata.Name,
+                Version = version,
+                PreviousVersion = previous?.Spec.Version ?? 0,
+                Pods = plan.Pods,
+                Solver = solver,
+                Reason = reason,
+                Layers = plan.ToSpecLayers(),
+                Metrics = new PlanMetrics { LoadImbalance = Math.Round(imbalance, 4), Moves = moves, MovedBytes = moves * bytesPerExpert },
+            },
+        };
+        var created = await resources.CreateAsync(MoeCloudApi.ExpertPlacements, d.Metadata.NamespaceProperty, placement, cancellationToken);
+        metrics.PlanWritten(reason);
+        LogPlanCreated(d.Metadata.Name, version, reason, moves, plan.Pods);
+        await resources.RecordEventAsync(d, "Normal", "PlanCreated", $"plan v{version} ({reason}): {moves} replicas move, {plan.Pods} pods", cancellationToken);
+        return created;
+    }
+
+    /// <summary>The profile ConfigMap's profile.json ({"load": [layers][experts]}), or null when none is configured.</summary>
+    private async Task<LoadProfile?> ConfigMapProfileAsync(MoeDeployment d, MoeModel model, CancellationToken cancellationToken)
+    {
+        var name = d.Spec.Placement.ProfileConfigMap;
+        if (string.IsNullOrEmpty(name))
+        {
+            return null;
+        }
+
+        V1ConfigMap map;
+        try
+        {
+            map = await resources.Kubernetes.CoreV1.ReadNamespacedConfigMapAsync(name, d.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new ProfileException("ProfileNotFound", $"spec.placement.profileConfigMap: ConfigMap \"{name}\" does not exist");
+        }
+
+        if (map.Data?.TryGetValue("profile.json", out var json) != true)
+        {
+            throw new ProfileException("ProfileInvalid", $"ConfigMap \"{name}\" has no key profile.json");
+        }
+
+        try
+        {
+            var parsed = JsonSerializer.Deserialize<ProfileDocument>(json!) ?? throw new JsonException("empty document");
+            var profile = new LoadProfile(parsed.Load ?? throw new JsonException("no \"load\" array"));
+            profile.EnsureShape(model.Spec.Architecture.Layers, model.Spec.Architecture.Experts);
+            return profile;
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException)
+        {
+            throw new ProfileException("ProfileInvalid", $"ConfigMap \"{name}\" profile.json: {e.Message}");
+        }
+    }
+
+    private static LoadProfile? ToProfile(LiveProfile? live, PlacementPlan plan)
+    {
+        if (live?.Load is null || live.Load.Length != plan.Layers || live.Load.Any(l => l.Length != plan.Experts))
+        {
+            return null;
+        }
+
+        return new LoadProfile(live.Load);
+    }
+
+    public static int Capacity(MoeDeployment d, MoeModel model, int pods) =>
+        BudgetedPlanner.Capacity(model.Spec.Architecture.Experts, pods, d.Spec.Resources.ExpertsPerPod);
+
+    private sealed record ProfileDocument([property: System.Text.Json.Serialization.JsonPropertyName("load")] double[][]? Load);
+
+    [LoggerMessage(EventId = 7300, Level = LogLevel.Information, Message = "MoeDeployment {Name}: plan v{Version} ({Reason}) moves {Moves} replicas on {Pods} pods")]
+    private partial void LogPlanCreated(string name, int version, string reason, int moves, int pods);
+
+    [LoggerMessage(EventId = 7301, Level = LogLevel.Information, Message = "MoeDeployment {Name}: published plan v{Version} to the admin API")]
+    private partial void LogPublished(string name, int version);
+
+    [LoggerMessage(EventId = 7302, Level = LogLevel.Warning, Message = "MoeDeployment {Name}: admin API unreachable")]
+    private partial void LogAdminUnreachable(Exception exception, string name);
+}
+
+/// <summary>The deployment's profile ConfigMap is missing or malformed.</summary>
+public sealed class ProfileException(string reason, string message) : Exception(message)
+{
+    public string Reason { get; } = reason;
+}

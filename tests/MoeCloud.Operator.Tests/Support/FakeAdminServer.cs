@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MoeCloud.Operator.Admin;
+
+namespace MoeCloud.Operator.Tests.Support;
+
+/// <summary>
+/// A real Kestrel server that implements the admin API contract of operators/README.md for one or more deployments
+/// (path prefix /{namespace}/{name}/), standing in for the gateway's admin surface, which the runtime does not serve
+/// yet. A published plan reports Migrating on its first progress poll and Complete on the next, unless
+/// <see cref="Hold"/> is set, which keeps every migration at Migrating until it is cleared.
+/// </summary>
+public sealed class FakeAdminServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<(string Deployment, int Version), PublishedPlan> _plans = new();
+
+    private FakeAdminServer(WebApplication app) => _app = app;
+
+    public Uri Url { get; private set; } = null!;
+
+    /// <summary>The operator's endpoint template for this server.</summary>
+    public string EndpointTemplate => Url + "{namespace}/{name}/";
+
+    private volatile bool _hold;
+
+    /// <summary>While true, every migration stays at Migrating.</summary>
+    public bool Hold
+    {
+        get => _hold;
+        set => _hold = value;
+    }
+
+    /// <summary>The live profile served to every deployment (null: 404, no telemetry yet).</summary>
+    public LiveProfile? Profile { get; set; }
+
+    public IReadOnlyList<PlanPublication> Published(string deployment) =>
+        _plans.Where(p => p.Key.Deployment == deployment).OrderBy(p => p.Key.Version).Select(p => p.Value.Plan).ToList();
+
+    public static async Task<FakeAdminServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var server = new FakeAdminServer(app);
+        app.MapGet("/{ns}/{name}/admin/v1/profile", (string ns, string name) =>
+            server.Profile is { } p ? Results.Json(p) : Results.NotFound());
+        app.MapPut("/{ns}/{name}/admin/v1/plans/{version:int}", async (string ns, string name, int version, HttpRequest request) =>
+        {
+            var plan = await JsonSerializer.DeserializeAsync<PlanPublication>(request.Body);
+            if (plan is null || plan.Version != version)
+            {
+                return Results.BadRequest("the body's version must match the path");
+            }
+
+            server._plans.TryAdd((name, version), new PublishedPlan(plan));
+            return Results.Accepted();
+        });
+        app.MapGet("/{ns}/{name}/admin/v1/plans/{version:int}", (string ns, string name, int version) =>
+        {
+            if (!server._plans.TryGetValue((name, version), out var published))
+            {
+                return Results.NotFound();
+            }
+
+            var polls = Interlocked.Increment(ref published.Polls);
+            var moves = published.Plan.Layers.Count;
+            var phase = server.Hold || polls < 2 ? MigrationProgress.Migrating : MigrationProgress.Complete;
+            return Results.Json(new MigrationProgress(version, phase, phase == MigrationProgress.Complete ? moves : 0, moves, "fake"));
+        });
+        await app.StartAsync();
+        server.Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private sealed class PublishedPlan(PlanPublication plan)
+    {
+        public PlanPublication Plan { get; } = plan;
+
+        public int Polls;
+    }
+}
