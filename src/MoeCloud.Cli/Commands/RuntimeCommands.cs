@@ -4,6 +4,8 @@ using Grpc.Net.Client;
 using MoeCloud.Abstractions.Protos;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
+using MoeCloud.Client;
+using MoeCloud.Gateway.Hosting;
 using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
@@ -63,6 +65,43 @@ public static class RuntimeCommands
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Forward));
+        app.Add(new CliCommand(
+            "infer",
+            "Send one request step through the gateway with the client library (API key, deadline, retries) and print how it was served.",
+            "",
+            [
+                new("address", "<url> gateway gRPC address, e.g. http://127.0.0.1:5000 (required)"),
+                new("api-key", "<key> API key (or MOECLOUD_API_KEY)"),
+                new("model", $"<name> model (default {DemoModel})"),
+                new("tokens", "<N> tokens (default 16)"),
+                new("sequence", "<id> sequence id (decode steps of one sequence share it)"),
+                new("seed", "<N> seed of the random input (default 1)"),
+                new("json", "print JSON instead of a table", IsFlag: true),
+            ],
+            Infer));
+    }
+
+    private static async Task<int> Infer(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        var address = Uri.TryCreate(args.Require("address"), UriKind.Absolute, out var uri) ? uri : throw new UsageException("option '--address' needs an absolute URL such as http://127.0.0.1:5000");
+        var model = args.Get("model") ?? DemoModel;
+        using var client = new MoeCloudClient(address, new MoeCloudClientOptions { ApiKey = args.Get("api-key") ?? Environment.GetEnvironmentVariable("MOECLOUD_API_KEY") });
+        var info = await client.GetModelAsync(model, ct);
+        var tokens = args.GetInt("tokens", 16, 1, 65536);
+        var started = Stopwatch.GetTimestamp();
+        var reply = await client.ForwardAsync(model, RandomHidden(tokens, info.Hidden, args.GetInt("seed", 1)), tokens, info.Hidden, 0, info.MoeLayers - 1, args.Get("sequence"), ct);
+        var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var homes = string.Join(" ", reply.HomePods.GroupBy(p => p).OrderBy(g => g.Key).Select(g => $"pod-{g.Key}:{g.Count()}"));
+        if (args.Json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, new { model, tokens, localDispatches = reply.LocalDispatches, remoteDispatches = reply.RemoteDispatches, remoteFraction = reply.RemoteFraction, planVersion = reply.PlanVersion, homePods = reply.HomePods, milliseconds = ms });
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync(CliOutput.Table(
+            ["model", "tokens", "local", "remote", "remote fraction", "homes", "plan", "ms"],
+            [[model, tokens.ToString(), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(reply.RemoteFraction), homes, reply.PlanVersion.ToString(), CliOutput.Num(ms, 1)]]));
+        return Moectl.Ok;
     }
 
     private static async Task<int> Up(CliArgs args, CliConsole console, CancellationToken ct)
@@ -77,7 +116,8 @@ public static class RuntimeCommands
             ? await ProcessCluster.Start(silos, models, TextWriter.Null, ct)
             : await EmbeddedCluster.Start(silos, models, cancellationToken: ct);
         var status = await cluster.Publish(PlanDocuments.FromPlacement(DemoModel, deployment.Plan, version: 1));
-        await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod");
+        await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
+        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct);
 
         var spec = deployment.Trace;
         var rows = new List<IReadOnlyList<string>>();
@@ -87,10 +127,19 @@ public static class RuntimeCommands
             rows.Add([$"pod-{endpoint.Pod}", endpoint.Runner.ToString(), new Uri(endpoint.Ops, "/metrics").ToString(), reply.Response.LocalDispatches.ToString(), reply.Response.RemoteDispatches.ToString(), CliOutput.Num(reply.Milliseconds, 1)]);
         }
 
-        await console.Out.WriteLineAsync(CliOutput.Table(["pod", "runner (gRPC)", "metrics", "local", "remote", "ms"], rows));
+        using (var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey }))
+        {
+            var info = await client.GetModelAsync(DemoModel, ct);
+            var started = Stopwatch.GetTimestamp();
+            var reply = await client.ForwardAsync(DemoModel, RandomHidden(16, info.Hidden, 99), 16, info.Hidden, 0, info.MoeLayers - 1, "smoke", ct);
+            rows.Add(["gateway", gateway.GrpcAddress.ToString(), new Uri(gateway.HttpAddress, "/metrics").ToString(), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)]);
+        }
+
+        await console.Out.WriteLineAsync(CliOutput.Table(["pod", "address (gRPC)", "metrics", "local", "remote", "ms"], rows));
         await console.Out.WriteLineAsync();
-        await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan.");
-        await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- forward --address {cluster.Endpoints[0].Runner} --tokens 16");
+        await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan, through the gateway at {gateway.GrpcAddress} (gRPC) and {gateway.HttpAddress} (JSON).");
+        await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- infer --address {gateway.GrpcAddress} --api-key {gateway.ApiKey} --tokens 16");
+        await console.Out.WriteLineAsync($"admin: curl -H 'x-api-key: {gateway.AdminKey}' {gateway.HttpAddress}admin/v1/cluster");
         if (args.Has("smoke"))
         {
             return Moectl.Ok;
@@ -187,18 +236,24 @@ public static class RuntimeCommands
         return Moectl.Ok;
     }
 
-    private static async Task<(ForwardResponse Response, double Milliseconds)> Send(Uri address, string model, int tokens, int first, int last, int seed, CancellationToken ct, int? hidden = null)
+    internal static float[] RandomHidden(int tokens, int hidden, int seed)
     {
-        using var channel = GrpcChannel.ForAddress(address);
-        var client = new MoeService.MoeServiceClient(channel);
-        var size = hidden ?? (await client.GetModelAsync(new GetModelRequest { Model = model }, cancellationToken: ct)).Hidden;
         var rng = new Random(seed);
-        var values = new float[tokens * size];
+        var values = new float[tokens * hidden];
         for (var i = 0; i < values.Length; i++)
         {
             values[i] = (float)((rng.NextDouble() * 2) - 1);
         }
 
+        return values;
+    }
+
+    private static async Task<(ForwardResponse Response, double Milliseconds)> Send(Uri address, string model, int tokens, int first, int last, int seed, CancellationToken ct, int? hidden = null)
+    {
+        using var channel = GrpcChannel.ForAddress(address);
+        var client = new MoeService.MoeServiceClient(channel);
+        var size = hidden ?? (await client.GetModelAsync(new GetModelRequest { Model = model }, cancellationToken: ct)).Hidden;
+        var values = RandomHidden(tokens, size, seed);
         var started = Stopwatch.GetTimestamp();
         var response = await client.ForwardAsync(new ForwardRequest { Model = model, FirstLayer = first, LastLayer = last, Hidden = TensorCodec.WriteMatrix(values, tokens, size) }, cancellationToken: ct);
         return (response, Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -28,6 +28,13 @@ public sealed class Moectl
         var app = new Moectl();
         Cli.Commands.TraceCommands.Register(app);
         Cli.Commands.DemoCommand.Register(app);
+        Cli.Commands.ModelCommands.Register(app);
+        Cli.Commands.BenchCommands.Register(app);
+        Cli.Commands.PlanCommands.Register(app);
+        Cli.Commands.SimulateCommand.Register(app);
+        Cli.Commands.BenchPlacementCommand.Register(app);
+        Cli.Commands.RuntimeCommands.Register(app);
+        Cli.Commands.BenchClusterCommand.Register(app);
         return app;
     }
 
@@ -103,7 +110,8 @@ public sealed class Moectl
             await console.Error.WriteLineAsync("moectl: cancelled");
             return 130;
         }
-        catch (Exception e) when (e is TraceFormatException or IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or InvalidOperationException)
+        catch (Exception e) when (e is TraceFormatException or IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or InvalidOperationException
+            or Grpc.Core.RpcException or HttpRequestException or TimeoutException)
         {
             await console.Error.WriteLineAsync($"moectl {command.Command.Path}: error: {e.Message}");
             return Failed;

@@ -82,6 +82,9 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
                 RequestId = requestId,
             };
             response.HomePods.Add(Enumerable.Repeat(result.HomePod, tokens));
+            response.BestHomes.Add(result.BestHomes);
+            response.TopK = result.ExpertIds.Length / Math.Max(1, tokens * (last - first + 1));
+            response.ExpertIds = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.ExpertIds.Select(e => (short)e).ToArray().AsSpan()));
             return response;
         }
         catch (ArgumentException e)

@@ -42,6 +42,10 @@ public sealed partial class SiloBackgroundServices(
                 metrics.QueueDepth.Set(dispatcher.QueueDepth);
                 metrics.CoalescedCalls.IncTo(dispatcher.Calls);
             }
+            catch (SiloUnavailableException e)
+            {
+                LogChoreSkippedWhileStopping(logger, e.Message);
+            }
             catch (Exception e) when (e is not OperationCanceledException && !stoppingToken.IsCancellationRequested)
             {
                 LogChoreFailed(logger, e);

@@ -101,7 +101,41 @@ public sealed class StackRunner(
         metrics.Dispatches.WithLabels(request.Model, "local").Inc(local);
         metrics.Dispatches.WithLabels(request.Model, "remote").Inc(remote);
         metrics.Tokens.WithLabels(request.Model).Inc((double)n * layers);
-        return new StepResult(state, local, remote, plan.Version, _pod);
+        return new StepResult(state, local, remote, plan.Version, _pod, BestHomes(plan, request.FirstLayer, layers, n, k, allIds), allIds);
+    }
+
+    /// <summary>Per token: the pod holding replicas for most of its dispatches over the step (ties: lowest pod).</summary>
+    private static int[] BestHomes(PlanSnapshot plan, int firstLayer, int layers, int tokens, int k, int[] ids)
+    {
+        var best = new int[tokens];
+        var scores = new int[plan.Pods];
+        for (var t = 0; t < tokens; t++)
+        {
+            Array.Clear(scores);
+            for (var s = 0; s < layers; s++)
+            {
+                for (var slot = 0; slot < k; slot++)
+                {
+                    foreach (var p in plan.PodsOf(firstLayer + s, ids[(((t * layers) + s) * k) + slot]))
+                    {
+                        scores[p]++;
+                    }
+                }
+            }
+
+            var top = 0;
+            for (var p = 1; p < scores.Length; p++)
+            {
+                if (scores[p] > scores[top])
+                {
+                    top = p;
+                }
+            }
+
+            best[t] = top;
+        }
+
+        return best;
     }
 
     private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, PlanSnapshot plan, int layer, float[] x, int n, int[] ids, float[] weights)

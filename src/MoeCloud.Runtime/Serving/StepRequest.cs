@@ -33,4 +33,6 @@ public sealed record StepRequest(
 /// <param name="RemoteDispatches">Dispatches served by another pod.</param>
 /// <param name="PlanVersion">The plan version the step ran with.</param>
 /// <param name="HomePod">This pod.</param>
-public sealed record StepResult(float[] Hidden, long LocalDispatches, long RemoteDispatches, int PlanVersion, int HomePod);
+/// <param name="BestHomes">Per token, the pod on which most of its dispatches would have been local (ties: lowest pod).</param>
+/// <param name="ExpertIds">The routing used, <c>[tokens, layers, topK]</c>.</param>
+public sealed record StepResult(float[] Hidden, long LocalDispatches, long RemoteDispatches, int PlanVersion, int HomePod, int[] BestHomes, int[] ExpertIds);

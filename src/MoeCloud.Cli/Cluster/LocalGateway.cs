@@ -1,0 +1,87 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Gateway.Security;
+using MoeCloud.Model.Traces;
+using MoeCloud.Runtime.Hosting;
+
+namespace MoeCloud.Cli.Cluster;
+
+/// <summary>A gateway in front of a local cluster, on free loopback ports, with a fresh client key and admin key.</summary>
+public sealed class LocalGateway : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private LocalGateway(WebApplication app, GatewayOptions options, string apiKey, string adminKey)
+    {
+        _app = app;
+        Options = options;
+        ApiKey = apiKey;
+        AdminKey = adminKey;
+    }
+
+    /// <summary>The gateway's options.</summary>
+    public GatewayOptions Options { get; }
+
+    /// <summary>The client API key (printed for the user; only its hash is configured).</summary>
+    public string ApiKey { get; }
+
+    /// <summary>The admin API key.</summary>
+    public string AdminKey { get; }
+
+    /// <summary>The gRPC address.</summary>
+    public Uri GrpcAddress => new($"http://127.0.0.1:{Options.GrpcPort}");
+
+    /// <summary>The HTTP address (JSON, admin, metrics).</summary>
+    public Uri HttpAddress => new($"http://127.0.0.1:{Options.HttpPort}");
+
+    /// <summary>Starts a gateway for <paramref name="cluster"/> serving <paramref name="model"/>; the profile trace seeds the speculative policy.</summary>
+    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var apiKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var adminKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var ports = FreePorts.Take(2);
+        var options = new GatewayOptions
+        {
+            GrpcPort = ports[0],
+            HttpPort = ports[1],
+            Pods = cluster.Endpoints.Select(e => new GatewayPod { Pod = e.Pod, Runner = e.Runner.ToString(), Ops = e.Ops.ToString() }).ToList(),
+            Models = new Dictionary<string, string> { [model] = modelDirectory },
+            HomePolicy = policy,
+            ApiKeys = [new ApiKeyEntry { Name = "local", Sha256 = ApiKeyAuthenticator.Hash(apiKey), RequestsPerSecond = 100_000 }],
+            AdminKeys = [new ApiKeyEntry { Name = "local-admin", Sha256 = ApiKeyAuthenticator.Hash(adminKey) }],
+        };
+        if (profile is not null)
+        {
+            var dir = Path.Combine(DemoDeployment.Home, "profiles", $"{model}-{Guid.NewGuid():N}");
+            TraceDirectory.Write(dir, profile);
+            options.ProfileTraces[model] = dir;
+        }
+
+        var app = GatewayHost.Create(options, cluster.Grains);
+        await app.StartAsync(ct);
+        await app.Services.GetRequiredService<PlanWatcher>().Refresh(ct);
+        return new LocalGateway(app, options, apiKey, adminKey);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+        foreach (var dir in Options.ProfileTraces.Values)
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Left for the next run.
+            }
+        }
+    }
+}

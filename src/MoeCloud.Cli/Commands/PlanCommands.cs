@@ -1,0 +1,151 @@
+using System.Globalization;
+using MoeCloud.Cli.Hosting;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Solvers;
+
+namespace MoeCloud.Cli.Commands;
+
+/// <summary><c>moectl plan</c>: solve a placement (or an incremental re-placement) and write plan JSON.</summary>
+public static class PlanCommands
+{
+    /// <summary>Registers the command.</summary>
+    public static void Register(Moectl app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.Add(new CliCommand(
+            "plan",
+            "Place experts on pods (contiguous, eplb or ilp) from a trace or an SGLang count dump and write plan JSON.",
+            "",
+            [
+                new("trace", "<dir|dump.json> routing trace directory, or an SGLang count dump (load-only: balance only) (required)"),
+                new("pods", "<G> pods (required)"),
+                new("solver", "<name> contiguous, eplb or ilp (default ilp)"),
+                new("redundant", "<R> redundant replicas per layer (default 0)"),
+                new("capacity", "<n|n0,n1,...> replicas per pod over all layers (default: an even share)"),
+                new("time-limit", "<S> seconds for the ilp solver (default 10)"),
+                new("max-moves", "<M> incremental mode: move at most M replicas from the --from plan"),
+                new("from", "<plan.json> incremental mode: the live plan"),
+                new("threshold", "<x> incremental mode: least remote-fraction gain worth applying (default 0.005)"),
+                new("seed", "<N> seed (default 1)"),
+                new("sequences", "<all|even|odd> sequences of the trace to fit on (default all)"),
+                new("top-k", "<K> experts per token, for a count dump (default 8)"),
+                new("out", "<plan.json> where to write the plan (required)"),
+                new("json", "print the summary as JSON", IsFlag: true),
+            ],
+            Plan));
+    }
+
+    private static async Task<int> Plan(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        var tracePath = args.Require("trace");
+        var outPath = args.Require("out");
+        var pods = args.GetInt("pods", 0, 1, 65536);
+        if (!args.Has("pods"))
+        {
+            throw new UsageException("option '--pods' is required");
+        }
+
+        var solverName = args.GetChoice("solver", "ilp", [.. PlacementSolvers.Names]);
+        var redundant = args.GetInt("redundant", 0, 0, 1 << 20);
+        var timeLimit = args.GetDouble("time-limit", 10, 0.1, 86400);
+        var seed = args.GetInt("seed", 1);
+        var sequences = args.GetChoice("sequences", "all", PlacementInputs.SequenceChoices);
+        var topK = args.GetInt("top-k", 8, 1, short.MaxValue);
+        if (args.Has("max-moves") != args.Has("from"))
+        {
+            throw new UsageException("incremental mode needs both '--max-moves' and '--from'");
+        }
+
+        var capacities = PlacementInputs.Capacities(args, pods);
+        var (profile, _) = PlacementInputs.LoadProfile(tracePath, sequences, topK);
+        var progress = new ConsoleProgress(console.Error);
+        if (profile.IsLoadOnly)
+        {
+            await console.Error.WriteLineAsync($"{tracePath}: a load-only profile (no routing): only expert-load balance can be optimised");
+        }
+
+        if (args.Has("from"))
+        {
+            return await Incremental(args, console, profile, outPath, seed, progress);
+        }
+
+        var problem = new PlacementProblem(profile, pods, redundant, capacities) { Seed = seed, TimeLimit = TimeSpan.FromSeconds(timeLimit) };
+        var solver = PlacementSolvers.Create(solverName);
+        await console.Error.WriteLineAsync($"solving {solverName}: {profile.Layers} layers x {profile.Experts} experts on {pods} pods, {redundant} redundant per layer");
+        var result = await Task.Run(() => solver.Solve(problem, progress, ct), ct);
+        if (result.Plan is null)
+        {
+            await console.Error.WriteLineAsync($"moectl plan: infeasible: {result.Summary.Note}");
+            return Moectl.Failed;
+        }
+
+        PlanFile.Save(outPath, result.Plan);
+        await PrintPlan(args.Json, console, result.Plan, outPath);
+        return Moectl.Ok;
+    }
+
+    private static async Task<int> Incremental(CliArgs args, CliConsole console, Placement.Profiles.WorkloadProfile profile, string outPath, int seed, ConsoleProgress progress)
+    {
+        var live = PlanFile.Load(args.Require("from"));
+        var maxMoves = args.GetInt("max-moves", 0, 0, int.MaxValue);
+        var threshold = args.GetDouble("threshold", 0.005, 0, 1);
+        var result = await Task.Run(() => IncrementalPlanner.Plan(live, profile, maxMoves, threshold, seed: seed, progress: progress));
+        if (result.Decision == ReplacementDecision.Apply)
+        {
+            PlanFile.Save(outPath, result.Candidate);
+        }
+
+        if (args.Json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, new
+            {
+                decision = result.Decision == ReplacementDecision.Apply ? "apply" : "keep",
+                moves = result.Moves,
+                maxMoves,
+                liveRemoteFraction = result.LiveRemoteFraction,
+                candidateRemoteFraction = result.CandidateRemoteFraction,
+                gain = result.Gain,
+                version = result.Candidate.Info.Version,
+                written = result.Decision == ReplacementDecision.Apply ? outPath : null,
+            });
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync(result.Decision == ReplacementDecision.Apply
+            ? $"apply: plan version {result.Candidate.Info.Version} written to {outPath}; {result.Note}"
+            : $"keep: the live plan stays (nothing written); {result.Note}");
+        return Moectl.Ok;
+    }
+
+    private static async Task PrintPlan(bool json, CliConsole console, PlacementPlan plan, string outPath)
+    {
+        var solve = plan.Info.Solve!;
+        var predicted = plan.Info.Predicted;
+        if (json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, new
+            {
+                @out = outPath,
+                solver = plan.Info.Solver,
+                status = solve.Status.ToString(),
+                objective = solve.Objective,
+                bound = solve.Bound,
+                seconds = solve.Seconds,
+                note = solve.Note,
+                pods = plan.PodCount,
+                redundant = plan.Redundant,
+                replicasPerPodMax = plan.ReplicasPerPodMax,
+                predicted,
+            });
+            return;
+        }
+
+        await console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+            $"{plan.Info.Solver}: {solve.Status}, objective {solve.Objective:F4}{(solve.Bound is { } b ? $", bound {b:F4}" : "")}, {solve.Seconds:F1} s ({solve.Note}); wrote {outPath}"));
+        if (predicted is not null)
+        {
+            await console.Out.WriteLineAsync(CliOutput.Table(PlacementInputs.MetricHeaders, [PlacementInputs.MetricCells(predicted)]));
+            await console.Out.WriteLineAsync("predicted on the fitting profile's sampled tokens with speculative homes (in-sample).");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Configuration;
+using MoeCloud.Abstractions.Protos;
+
+namespace MoeCloud.Client;
+
+/// <summary>The result of a request step.</summary>
+/// <param name="Hidden">Output hidden states, row-major <c>[tokens, hidden]</c>.</param>
+/// <param name="Tokens">Tokens.</param>
+/// <param name="HiddenSize">Hidden size.</param>
+/// <param name="LocalDispatches">Dispatches served on the tokens' home pods.</param>
+/// <param name="RemoteDispatches">Dispatches served elsewhere.</param>
+/// <param name="PlanVersion">The plan version that served it.</param>
+/// <param name="HomePods">Home pod per token.</param>
+public sealed record StepOutput(float[] Hidden, int Tokens, int HiddenSize, long LocalDispatches, long RemoteDispatches, int PlanVersion, IReadOnlyList<int> HomePods)
+{
+    /// <summary>Remote dispatches / all dispatches.</summary>
+    public double RemoteFraction => (double)RemoteDispatches / Math.Max(1, LocalDispatches + RemoteDispatches);
+}
+
+/// <summary>Options of <see cref="MoeCloudClient"/>.</summary>
+public sealed record MoeCloudClientOptions
+{
+    /// <summary>The API key (sent as <c>x-api-key</c>), or null.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Deadline of each call. Default 30 s.</summary>
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c> (exponential backoff). Default 4.</summary>
+    public int MaxAttempts { get; init; } = 4;
+}
+
+/// <summary>
+/// A typed client of the MoeCloud gateway (gRPC). Calls carry the API key and a deadline and are retried on
+/// <c>Unavailable</c> (a request step is idempotent). Thread-safe; reuse one instance.
+/// </summary>
+public sealed class MoeCloudClient : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly MoeService.MoeServiceClient _client;
+    private readonly MoeCloudClientOptions _options;
+
+    /// <summary>Connects to the gateway at <paramref name="address"/> (http:// for plain HTTP/2, https:// for TLS).</summary>
+    public MoeCloudClient(Uri address, MoeCloudClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        _options = options ?? new MoeCloudClientOptions();
+        var retry = new MethodConfig
+        {
+            Names = { MethodName.Default },
+            RetryPolicy = new RetryPolicy
+            {
+                MaxAttempts = Math.Clamp(_options.MaxAttempts, 1, 5),
+                InitialBackoff = TimeSpan.FromMilliseconds(100),
+                MaxBackoff = TimeSpan.FromSeconds(2),
+                BackoffMultiplier = 2,
+                RetryableStatusCodes = { StatusCode.Unavailable },
+            },
+        };
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            ServiceConfig = _options.MaxAttempts > 1 ? new ServiceConfig { MethodConfigs = { retry } } : null,
+            MaxReceiveMessageSize = 512 << 20,
+            MaxSendMessageSize = 512 << 20,
+        });
+        _client = new MoeService.MoeServiceClient(_channel);
+    }
+
+    /// <summary>The model's shape and live plan version.</summary>
+    public async Task<ModelInfo> GetModelAsync(string model, CancellationToken cancellationToken = default) =>
+        await _client.GetModelAsync(new GetModelRequest { Model = model }, Headers(), Deadline(), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="hidden"/> (<c>[tokens, hiddenSize]</c>) through MoE layers <paramref name="firstLayer"/>..<paramref name="lastLayer"/>.
+    /// </summary>
+    public async Task<StepOutput> ForwardAsync(string model, ReadOnlyMemory<float> hidden, int tokens, int hiddenSize, int firstLayer, int lastLayer, string? sequenceId = null, CancellationToken cancellationToken = default)
+    {
+        if (tokens < 1 || hiddenSize < 1 || hidden.Length != tokens * hiddenSize)
+        {
+            throw new ArgumentException($"{hidden.Length} values do not form [{tokens}, {hiddenSize}].", nameof(hidden));
+        }
+
+        var request = new ForwardRequest { Model = model, FirstLayer = firstLayer, LastLayer = lastLayer, Hidden = Tensor(hidden.Span, tokens, hiddenSize), SequenceId = sequenceId ?? "" };
+        var response = await _client.ForwardAsync(request, Headers(), Deadline(), cancellationToken);
+        return Output(response, tokens, hiddenSize);
+    }
+
+    /// <summary>One MoE layer (<c>MoE_l(x)</c>) for an already normalised input.</summary>
+    public async Task<StepOutput> ForwardLayerAsync(string model, ReadOnlyMemory<float> hidden, int tokens, int hiddenSize, int layer, CancellationToken cancellationToken = default)
+    {
+        var request = new ForwardLayerRequest { Model = model, Layer = layer, Hidden = Tensor(hidden.Span, tokens, hiddenSize) };
+        var response = await _client.ForwardLayerAsync(request, Headers(), Deadline(), cancellationToken);
+        return Output(response, tokens, hiddenSize);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _channel.Dispose();
+
+    private static Tensor Tensor(ReadOnlySpan<float> values, int tokens, int hidden)
+    {
+        var tensor = new Tensor { Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)) };
+        tensor.Shape.Add(tokens);
+        tensor.Shape.Add(hidden);
+        return tensor;
+    }
+
+    private static StepOutput Output(ForwardResponse response, int tokens, int hidden) =>
+        new(MemoryMarshal.Cast<byte, float>(response.Hidden.Data.Span).ToArray(), tokens, hidden, response.LocalDispatches, response.RemoteDispatches, response.PlanVersion, response.HomePods);
+
+    private Metadata Headers() => _options.ApiKey is { } key ? new Metadata { { "x-api-key", key } } : [];
+
+    private DateTime Deadline() => DateTime.UtcNow + _options.Deadline;
+}

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Grpc.Net.Client;
+using MoeCloud.Abstractions.Protos;
+using MoeCloud.Gateway.Hosting;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace MoeCloud.Gateway.Forwarding;
+
+/// <summary>
+/// The pods the gateway forwards to, kept by YARP: one cluster (<see cref="ClusterId"/>) whose destinations are the pods'
+/// runner endpoints, with active health checks on each pod's <c>/readyz</c> and passive health from failed forwards.
+/// Destinations are an immutable snapshot swapped atomically (<see cref="InMemoryConfigProvider"/>); a pod that is
+/// unhealthy, or that left the live plan, is not offered. Also keeps one gRPC channel and an in-flight count per pod.
+/// </summary>
+public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLookup state, IDestinationHealthUpdater health) : IDisposable
+{
+    /// <summary>The YARP cluster of the pods.</summary>
+    public const string ClusterId = "pods";
+
+    private readonly ConcurrentDictionary<int, GrpcChannel> _channels = new();
+    private readonly ConcurrentDictionary<int, int> _inflight = new();
+    private volatile IReadOnlyList<GatewayPod> _pods = [];
+    private volatile IReadOnlySet<int>? _planPods;
+
+    /// <summary>Builds YARP's configuration for <paramref name="pods"/> (also used at start-up).</summary>
+    public static ClusterConfig Cluster(IEnumerable<GatewayPod> pods) => new()
+    {
+        ClusterId = ClusterId,
+        LoadBalancingPolicy = Yarp.ReverseProxy.LoadBalancing.LoadBalancingPolicies.LeastRequests,
+        Destinations = pods.ToDictionary(
+            p => DestinationId(p.Pod),
+            p => new DestinationConfig { Address = p.Runner, Health = p.Ops }),
+        HealthCheck = new HealthCheckConfig
+        {
+            Active = new ActiveHealthCheckConfig { Enabled = true, Interval = TimeSpan.FromSeconds(2), Timeout = TimeSpan.FromSeconds(2), Policy = HealthCheckConstants.ActivePolicy.ConsecutiveFailures, Path = "/readyz" },
+            Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = HealthCheckConstants.PassivePolicy.TransportFailureRate, ReactivationPeriod = TimeSpan.FromSeconds(10) },
+            AvailableDestinationsPolicy = HealthCheckConstants.AvailableDestinations.HealthyOrPanic,
+        },
+        // Probes go to the pods' HTTP/1.1 ops endpoint; sub-batches go over the gateway's own HTTP/2 gRPC channels.
+        HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { Version = new Version(1, 1), VersionPolicy = HttpVersionPolicy.RequestVersionExact },
+    };
+
+    /// <summary>The destination id of a pod.</summary>
+    public static string DestinationId(int pod) => $"pod-{pod.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Replaces the set of pods (membership changed).</summary>
+    public void SetPods(IReadOnlyList<GatewayPod> pods)
+    {
+        ArgumentNullException.ThrowIfNull(pods);
+        _pods = pods.ToArray();
+        config.Update([], [Cluster(pods)]);
+    }
+
+    /// <summary>Restricts forwarding to the pods of the live plan (null: every configured pod).</summary>
+    public void SetPlanPods(IReadOnlySet<int>? pods) => _planPods = pods;
+
+    /// <summary>Pods that can take work now: in the plan, and not unhealthy by YARP's active or passive checks.</summary>
+    public IReadOnlyList<int> Available()
+    {
+        var plan = _planPods;
+        var inPlan = _pods.Where(p => plan is null || plan.Contains(p.Pod)).Select(p => p.Pod).ToArray();
+        if (!state.TryGetCluster(ClusterId, out var cluster))
+        {
+            return inPlan;
+        }
+
+        var healthy = cluster.Destinations.Values
+            .Where(d => d.Health.Active != DestinationHealth.Unhealthy && d.Health.Passive != DestinationHealth.Unhealthy)
+            .Select(d => d.DestinationId)
+            .ToHashSet(StringComparer.Ordinal);
+        var result = inPlan.Where(p => healthy.Contains(DestinationId(p))).ToArray();
+        return result.Length > 0 ? result : inPlan; // every pod unhealthy: try anyway rather than fail outright
+    }
+
+    /// <summary>Requests in flight to a pod.</summary>
+    public int InFlight(int pod) => _inflight.GetValueOrDefault(pod);
+
+    /// <summary>A client of the pod's runner and a scope that counts the request in flight.</summary>
+    public (MoeService.MoeServiceClient Client, IDisposable InFlight) Open(int pod)
+    {
+        var address = _pods.FirstOrDefault(p => p.Pod == pod)?.Runner ?? throw new InvalidOperationException($"pod {pod} is not configured");
+        var channel = _channels.GetOrAdd(pod, _ => GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20 }));
+        _inflight.AddOrUpdate(pod, 1, (_, n) => n + 1);
+        return (new MoeService.MoeServiceClient(channel), new Scope(() => _inflight.AddOrUpdate(pod, 0, (_, n) => n - 1)));
+    }
+
+    /// <summary>Marks a pod unhealthy after a failed forward (passive health); YARP reactivates it after its period.</summary>
+    public void ReportFailure(int pod)
+    {
+        if (state.TryGetCluster(ClusterId, out var cluster) && cluster.Destinations.TryGetValue(DestinationId(pod), out var destination))
+        {
+            health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromSeconds(10));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+    }
+
+    private sealed class Scope(Action dispose) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                dispose();
+            }
+        }
+    }
+}

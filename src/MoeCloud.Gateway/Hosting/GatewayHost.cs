@@ -1,0 +1,86 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MoeCloud.Gateway.Api;
+using MoeCloud.Gateway.Forwarding;
+using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Gateway.Security;
+using Prometheus;
+using Yarp.ReverseProxy.Configuration;
+
+namespace MoeCloud.Gateway.Hosting;
+
+/// <summary>
+/// Builds the gateway: gRPC (HTTP/2) on <see cref="GatewayOptions.GrpcPort"/>; JSON API, admin API, <c>/healthz</c> and
+/// <c>/metrics</c> (HTTP/1.1) on <see cref="GatewayOptions.HttpPort"/>; TLS on both when a certificate is configured.
+/// <paramref name="grains"/> connects it to the cluster (plans, telemetry, plan publication).
+/// </summary>
+public static class GatewayHost
+{
+    /// <summary>Creates the gateway's web application.</summary>
+    public static WebApplication Create(GatewayOptions options, IGrainFactory grains, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(grains);
+        var validation = new GatewayOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(nameof(GatewayOptions), typeof(GatewayOptions), validation.Failures);
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "MoeCloud.Gateway" });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        configureLogging?.Invoke(builder.Logging);
+        var bind = IPAddress.Parse(options.BindAddress);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            k.Listen(bind, options.GrpcPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                if (options.CertificatePath is { Length: > 0 } cert)
+                {
+                    l.UseHttps(cert, options.CertificatePassword);
+                }
+            });
+            k.Listen(bind, options.HttpPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http1;
+                if (options.CertificatePath is { Length: > 0 } cert)
+                {
+                    l.UseHttps(cert, options.CertificatePassword);
+                }
+            });
+        });
+
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddSingleton(grains);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<ApiKeyAuthenticator>();
+        builder.Services.AddSingleton<GatewayModels>();
+        builder.Services.AddSingleton<PodDirectory>();
+        builder.Services.AddSingleton<GatewayForwarder>();
+        builder.Services.AddSingleton<PlanWatcher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PlanWatcher>());
+        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = options.MaxRequestBytes);
+        builder.Services.AddReverseProxy().LoadFromMemory([], [PodDirectory.Cluster(options.Pods)]);
+
+        var app = builder.Build();
+        app.Services.GetRequiredService<PodDirectory>().SetPods(options.Pods);
+        app.MapGrpcService<GatewayGrpcService>();
+        JsonApi.Map(app);
+        AdminApi.Map(app);
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<GatewayMetrics>().Registry);
+        app.MapReverseProxy();
+        return app;
+    }
+}

@@ -1,0 +1,167 @@
+using Microsoft.Extensions.Options;
+
+namespace MoeCloud.Gateway.Hosting;
+
+/// <summary>How the gateway picks each token's home pod.</summary>
+public enum HomePolicyName
+{
+    /// <summary>Predict each token's experts (first layer's gate, the sequence's previous step, transition statistics) and home it where most are local, within home-load balance.</summary>
+    Speculative,
+
+    /// <summary>The whole batch to the pod with the fewest requests in flight (YARP's least-requests policy): the baseline.</summary>
+    LeastRequests,
+}
+
+/// <summary>A pod the gateway forwards to.</summary>
+public sealed class GatewayPod
+{
+    /// <summary>Pod index.</summary>
+    public int Pod { get; set; }
+
+    /// <summary>Runner API address (gRPC, HTTP/2).</summary>
+    public string Runner { get; set; } = "";
+
+    /// <summary>Ops address serving <c>/readyz</c> (active health checks).</summary>
+    public string Ops { get; set; } = "";
+}
+
+/// <summary>An API key, stored as its SHA-256 (hex); the key itself is never configured.</summary>
+public sealed class ApiKeyEntry
+{
+    /// <summary>Who holds it (for metrics and logs).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Lower-case hex SHA-256 of the key.</summary>
+    public string Sha256 { get; set; } = "";
+
+    /// <summary>Sustained requests per second allowed for this key (token bucket; burst = 2 s worth). Default 200.</summary>
+    public double RequestsPerSecond { get; set; } = 200;
+}
+
+/// <summary>Configuration of the gateway. Section <c>MoeCloud:Gateway</c>.</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string Section = "MoeCloud:Gateway";
+
+    /// <summary>gRPC port (HTTP/2). Default 5000.</summary>
+    public int GrpcPort { get; set; } = 5000;
+
+    /// <summary>HTTP/1.1 port: JSON API, admin API, <c>/healthz</c>, <c>/metrics</c>. Default 8080.</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>Address to bind (default loopback).</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>PFX certificate for TLS on both ports; plain text when empty.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>Password of <see cref="CertificatePath"/>.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>The pods.</summary>
+    public List<GatewayPod> Pods { get; set; } = [];
+
+    /// <summary>Models: name → checkpoint directory (the gateway loads only the first MoE layer's norm and gate).</summary>
+    public Dictionary<string, string> Models { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Routing traces whose transition statistics seed the speculative policy, by model (optional; live telemetry otherwise).</summary>
+    public Dictionary<string, string> ProfileTraces { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Home policy. Default speculative.</summary>
+    public HomePolicyName HomePolicy { get; set; } = HomePolicyName.Speculative;
+
+    /// <summary>Client API keys; when empty (and no admin key), the API is open — for local use only.</summary>
+    public List<ApiKeyEntry> ApiKeys { get; set; } = [];
+
+    /// <summary>Admin API keys (a client key does not open the admin API).</summary>
+    public List<ApiKeyEntry> AdminKeys { get; set; } = [];
+
+    /// <summary>Most tokens in one request. Default 8192.</summary>
+    public int MaxTokensPerRequest { get; set; } = 8192;
+
+    /// <summary>Largest request body in bytes. Default 64 MiB.</summary>
+    public int MaxRequestBytes { get; set; } = 64 << 20;
+
+    /// <summary>Deadline for a request when the client sets none. Default 30 s.</summary>
+    public TimeSpan DefaultDeadline { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Attempts per sub-batch when a pod is unavailable (each on another pod). Default 3.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>How often the live plan is read from the cluster. Default 1 s.</summary>
+    public TimeSpan PlanRefresh { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>Validates <see cref="GatewayOptions"/>, reporting every problem at once.</summary>
+public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (options.GrpcPort is < 1 or > 65535 || options.HttpPort is < 1 or > 65535 || options.GrpcPort == options.HttpPort)
+        {
+            failures.Add($"GrpcPort and HttpPort must be distinct ports in [1, 65535] (got {options.GrpcPort} and {options.HttpPort}).");
+        }
+
+        if (options.Pods.Count == 0)
+        {
+            failures.Add("At least one pod is needed.");
+        }
+
+        foreach (var pod in options.Pods)
+        {
+            if (!Uri.TryCreate(pod.Runner, UriKind.Absolute, out _) || !Uri.TryCreate(pod.Ops, UriKind.Absolute, out _))
+            {
+                failures.Add($"Pod {pod.Pod} needs absolute Runner and Ops addresses (got '{pod.Runner}', '{pod.Ops}').");
+            }
+        }
+
+        if (options.Pods.Select(p => p.Pod).Distinct().Count() != options.Pods.Count)
+        {
+            failures.Add("Pod indices must be distinct.");
+        }
+
+        if (options.Models.Count == 0)
+        {
+            failures.Add("At least one model is needed.");
+        }
+
+        foreach (var key in options.ApiKeys.Concat(options.AdminKeys))
+        {
+            if (key.Sha256.Length != 64 || !key.Sha256.All(Uri.IsHexDigit))
+            {
+                failures.Add($"API key '{key.Name}' must be given as the 64-digit hex SHA-256 of the key.");
+            }
+
+            if (key.RequestsPerSecond is <= 0 or > 1_000_000)
+            {
+                failures.Add($"API key '{key.Name}' needs RequestsPerSecond in (0, 1000000].");
+            }
+        }
+
+        if (options.MaxTokensPerRequest is < 1 or > 1 << 20)
+        {
+            failures.Add($"MaxTokensPerRequest must be in [1, 1048576], got {options.MaxTokensPerRequest}.");
+        }
+
+        if (options.MaxRequestBytes < 1024)
+        {
+            failures.Add($"MaxRequestBytes must be at least 1024, got {options.MaxRequestBytes}.");
+        }
+
+        if (options.DefaultDeadline <= TimeSpan.Zero || options.PlanRefresh <= TimeSpan.Zero)
+        {
+            failures.Add("DefaultDeadline and PlanRefresh must be positive.");
+        }
+
+        if (options.MaxAttempts is < 1 or > 16)
+        {
+            failures.Add($"MaxAttempts must be in [1, 16], got {options.MaxAttempts}.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

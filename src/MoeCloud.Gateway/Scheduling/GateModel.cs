@@ -1,0 +1,57 @@
+using MoeCloud.Model.Forward;
+using MoeCloud.Model.Gating;
+using MoeCloud.Model.Spec;
+using MoeCloud.Model.Weights;
+
+namespace MoeCloud.Gateway.Scheduling;
+
+/// <summary>
+/// What the gateway holds of a model: the spec, and every MoE layer's RMSNorm weight and gate (small matrices,
+/// <c>[experts, hidden]</c>) — never the experts. It computes a request's first-layer routing to predict its experts.
+/// </summary>
+public sealed class GateModel
+{
+    private readonly float[][] _norms;
+    private readonly Router[] _routers;
+
+    private GateModel(string name, ModelSpec spec, float[][] norms, Router[] routers)
+    {
+        Name = name;
+        Spec = spec;
+        _norms = norms;
+        _routers = routers;
+    }
+
+    /// <summary>Model name.</summary>
+    public string Name { get; }
+
+    /// <summary>The spec.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>Loads the norms and gates from a checkpoint (reads nothing else).</summary>
+    public static GateModel Load(string name, string directory)
+    {
+        using var checkpoint = ModelCheckpoint.Open(directory);
+        var spec = checkpoint.Spec;
+        var norms = new float[spec.MoeLayers][];
+        var routers = new Router[spec.MoeLayers];
+        for (var l = 0; l < spec.MoeLayers; l++)
+        {
+            norms[l] = checkpoint.LoadNorm(l);
+            routers[l] = new Router(spec, checkpoint.LoadGate(l));
+        }
+
+        return new GateModel(name, spec, norms, routers);
+    }
+
+    /// <summary>The gate's top-k at <paramref name="layer"/> for hidden states <c>[tokens, hidden]</c> entering it: int16 <c>[tokens, topK]</c>.</summary>
+    public short[] Route(int layer, ReadOnlySpan<float> hidden, int tokens)
+    {
+        var normed = new float[tokens * Spec.Hidden];
+        RmsNorm.Apply(hidden, _norms[layer], Spec.RmsNormEps, normed, tokens);
+        var ids = new int[tokens * Spec.TopK];
+        var weights = new float[ids.Length];
+        _routers[layer].Route(normed, tokens, ids, weights);
+        return ids.Select(e => (short)e).ToArray();
+    }
+}

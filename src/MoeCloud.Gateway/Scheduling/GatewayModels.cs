@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Options;
+using MoeCloud.Gateway.Hosting;
+
+namespace MoeCloud.Gateway.Scheduling;
+
+/// <summary>The models the gateway serves: each one's gates and pre-scheduler, loaded at start-up.</summary>
+public sealed class GatewayModels
+{
+    private readonly Dictionary<string, PreScheduler> _models = new(StringComparer.Ordinal);
+
+    /// <summary>Loads every configured model's gates.</summary>
+    public GatewayModels(IOptions<GatewayOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        foreach (var (name, dir) in options.Value.Models)
+        {
+            _models[name] = new PreScheduler(GateModel.Load(name, dir), options.Value.HomePolicy);
+        }
+    }
+
+    /// <summary>Model names.</summary>
+    public IReadOnlyCollection<string> Names => _models.Keys;
+
+    /// <summary>The model's pre-scheduler, or null when unknown.</summary>
+    public PreScheduler? Find(string? name) => name is null ? null : _models.GetValueOrDefault(name);
+}

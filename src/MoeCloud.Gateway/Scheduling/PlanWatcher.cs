@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MoeCloud.Abstractions;
+using MoeCloud.Gateway.Forwarding;
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Profiles;
+using MoeCloud.Placement.Simulation;
+using MoeCloud.Runtime.Telemetry;
+
+namespace MoeCloud.Gateway.Scheduling;
+
+/// <summary>
+/// Keeps the gateway on the live plan: reads each model's active plan from the cluster's plan registry, restricts
+/// forwarding to the plan's pods, and gives the pre-scheduler the plan and transition statistics — from the configured
+/// profile trace, or else from the cluster's live telemetry once it has some.
+/// </summary>
+public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods, IGrainFactory grains, IOptions<GatewayOptions> options, TimeProvider time, ILogger<PlanWatcher> logger) : BackgroundService
+{
+    private readonly Dictionary<string, TransitionModel> _fixed = new(StringComparer.Ordinal);
+
+    /// <summary>Reads the plans once (also called before serving starts).</summary>
+    public async Task Refresh(CancellationToken cancellationToken)
+    {
+        foreach (var name in models.Names)
+        {
+            var scheduler = models.Find(name)!;
+            var plan = await grains.GetGrain<IPlanRegistryGrain>(name).GetActive().WaitAsync(cancellationToken);
+            if (plan is null || plan.Version == scheduler.PlanVersion)
+            {
+                continue;
+            }
+
+            var placement = ToPlacement(plan);
+            var transitions = await Transitions(name, cancellationToken);
+            scheduler.Adopt(plan.Version, placement, transitions);
+            pods.SetPlanPods(Enumerable.Range(0, plan.Pods).ToHashSet());
+            LogAdopted(logger, name, plan.Version, transitions is not null);
+        }
+    }
+
+    /// <summary>The runtime's wire plan as a placement plan (capacities: what each pod holds).</summary>
+    public static PlacementPlan ToPlacement(PlanDocument plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var assignment = new int[plan.Layers][][];
+        var perPod = new int[plan.Pods];
+        for (var l = 0; l < plan.Layers; l++)
+        {
+            assignment[l] = new int[plan.Experts][];
+            for (var e = 0; e < plan.Experts; e++)
+            {
+                var cell = (l * plan.Experts) + e;
+                assignment[l][e] = plan.PodIds[plan.Offsets[cell]..plan.Offsets[cell + 1]];
+                foreach (var p in assignment[l][e])
+                {
+                    perPod[p]++;
+                }
+            }
+        }
+
+        return new PlacementPlan(new PlanInfo { Version = plan.Version, Solver = "live" }, perPod.Select((n, p) => new PodSpec(p, Math.Max(1, n))).ToArray(), assignment);
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.PlanRefresh, time);
+        do
+        {
+            try
+            {
+                await Refresh(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogRefreshFailed(logger, e);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private async Task<TransitionModel?> Transitions(string model, CancellationToken cancellationToken)
+    {
+        if (_fixed.TryGetValue(model, out var known))
+        {
+            return known;
+        }
+
+        if (options.Value.ProfileTraces.TryGetValue(model, out var traceDir))
+        {
+            var fromTrace = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(traceDir)));
+            _fixed[model] = fromTrace;
+            return fromTrace;
+        }
+
+        var totals = await grains.GetGrain<ITelemetryGrain>(model).GetTotals().WaitAsync(cancellationToken);
+        return totals is null || totals.Tokens == 0 ? null : TransitionModel.FromProfile(LiveProfile.ToWorkloadProfile(totals));
+    }
+
+    [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "Gateway adopted plan {Version} of {Model} (transition statistics: {HasTransitions})")]
+    private static partial void LogAdopted(ILogger logger, string model, int version, bool hasTransitions);
+
+    [LoggerMessage(EventId = 6101, Level = LogLevel.Warning, Message = "Reading the live plan failed; the gateway keeps the plan it has")]
+    private static partial void LogRefreshFailed(ILogger logger, Exception exception);
+}

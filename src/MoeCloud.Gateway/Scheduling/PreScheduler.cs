@@ -1,0 +1,148 @@
+using MoeCloud.Abstractions;
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Simulation;
+
+namespace MoeCloud.Gateway.Scheduling;
+
+/// <summary>The homes chosen for one request and what the choice was based on.</summary>
+/// <param name="Homes">Home pod per token.</param>
+/// <param name="PlanVersion">The plan version the choice used (0: none known yet).</param>
+public sealed record HomeChoice(int[] Homes, int PlanVersion);
+
+/// <summary>
+/// Chooses each token's home pod for one model. <see cref="HomePolicyName.Speculative"/> shares its scoring with the
+/// simulator (<see cref="SpeculativeHomePredictor"/>): the first layer's experts (forced routing when given, otherwise
+/// the gateway's own gate on the input), the sequence's previous step, and transition statistics, within home-load
+/// balance. <see cref="HomePolicyName.LeastRequests"/> sends the whole batch to the pod with the fewest requests in
+/// flight. Thread-safe (one lock per model; a choice takes microseconds per token).
+/// </summary>
+public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
+{
+    private const int MaxSequences = 100_000;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, short[]> _previous = new(StringComparer.Ordinal);
+    private readonly Queue<string> _sequenceOrder = new();
+    private PlacementPlan? _plan;
+    private SpeculativeHomePredictor? _predictor;
+    private long[] _homeLoads = [];
+    private int _version;
+    private long _hits;
+    private long _scored;
+
+    /// <summary>The model.</summary>
+    public GateModel Gates => gates;
+
+    /// <summary>The plan version in use (0 before the first).</summary>
+    public int PlanVersion => Volatile.Read(ref _version);
+
+    /// <summary>Tokens whose chosen home was their best home in hindsight.</summary>
+    public long Hits => Interlocked.Read(ref _hits);
+
+    /// <summary>Tokens scored.</summary>
+    public long Scored => Interlocked.Read(ref _scored);
+
+    /// <summary>Adopts a plan and the transition statistics to predict with; home loads start over.</summary>
+    public void Adopt(int version, PlacementPlan plan, TransitionModel? transitions)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        lock (_gate)
+        {
+            _plan = plan;
+            _predictor = transitions is null ? null : new SpeculativeHomePredictor(plan, transitions);
+            _homeLoads = new long[plan.PodCount];
+            Volatile.Write(ref _version, version);
+        }
+    }
+
+    /// <summary>
+    /// Homes for a request of <paramref name="tokens"/> tokens entering MoE layer <paramref name="firstLayer"/>;
+    /// <paramref name="forcedFirstLayer"/> is the forced routing of that layer (int16 <c>[tokens, topK]</c>) or null;
+    /// <paramref name="available"/> lists the pods that can take work now, <paramref name="inflight"/> their requests in flight.
+    /// </summary>
+    public HomeChoice Choose(int firstLayer, ReadOnlySpan<float> hidden, int tokens, short[]? forcedFirstLayer, string? sequenceId, IReadOnlyList<int> available, Func<int, int> inflight)
+    {
+        ArgumentNullException.ThrowIfNull(available);
+        ArgumentNullException.ThrowIfNull(inflight);
+        if (available.Count == 0)
+        {
+            throw new InvalidOperationException("no pod is available");
+        }
+
+        var homes = new int[tokens];
+        if (policy == HomePolicyName.LeastRequests)
+        {
+            Array.Fill(homes, available.MinBy(inflight));
+            return new HomeChoice(homes, PlanVersion);
+        }
+
+        var k = gates.Spec.TopK;
+        var known = forcedFirstLayer ?? gates.Route(firstLayer, hidden, tokens);
+        lock (_gate)
+        {
+            if (_plan is null || _predictor is null)
+            {
+                // No plan or statistics yet: spread by load.
+                for (var t = 0; t < tokens; t++)
+                {
+                    homes[t] = available[t % available.Count];
+                }
+
+                return new HomeChoice(homes, _version);
+            }
+
+            var loads = _homeLoads.ToArray();
+            foreach (var p in Enumerable.Range(0, loads.Length).Except(available))
+            {
+                loads[p] = long.MaxValue / 4; // an unavailable pod is never chosen while another one is
+            }
+
+            var previous = sequenceId is not null && _previous.TryGetValue(sequenceId, out var prev) ? prev : [];
+            for (var t = 0; t < tokens; t++)
+            {
+                homes[t] = _predictor.PickHome(known.AsSpan(t * k, k), previous, loads, 1, firstLayer);
+                loads[homes[t]]++;
+                _homeLoads[homes[t]]++;
+            }
+
+            return new HomeChoice(homes, _version);
+        }
+    }
+
+    /// <summary>
+    /// Records what a request step revealed: each token's best home in hindsight (prediction hits) and the routing the
+    /// step used, whose last token becomes the sequence's previous step.
+    /// </summary>
+    public void Observe(int[] homes, IReadOnlyList<int> bestHomes, short[]? routing, string? sequenceId)
+    {
+        ArgumentNullException.ThrowIfNull(homes);
+        ArgumentNullException.ThrowIfNull(bestHomes);
+        var hits = 0;
+        for (var t = 0; t < homes.Length && t < bestHomes.Count; t++)
+        {
+            hits += homes[t] == bestHomes[t] ? 1 : 0;
+        }
+
+        Interlocked.Add(ref _hits, hits);
+        Interlocked.Add(ref _scored, Math.Min(homes.Length, bestHomes.Count));
+        var stride = gates.Spec.MoeLayers * gates.Spec.TopK;
+        if (sequenceId is null || routing is null || routing.Length < stride || routing.Length % stride != 0)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (!_previous.ContainsKey(sequenceId))
+            {
+                _sequenceOrder.Enqueue(sequenceId);
+                if (_sequenceOrder.Count > MaxSequences)
+                {
+                    _previous.Remove(_sequenceOrder.Dequeue());
+                }
+            }
+
+            _previous[sequenceId] = routing[^stride..];
+        }
+    }
+}

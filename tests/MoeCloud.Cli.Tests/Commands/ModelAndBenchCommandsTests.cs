@@ -1,0 +1,98 @@
+using System.Text.Json;
+using MoeCloud.Testing;
+
+namespace MoeCloud.Cli.Tests.Commands;
+
+public sealed class ModelAndBenchCommandsTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task ModelCreateInfoTrace_WhenTinyPreset_WritesReadsAndRecords()
+    {
+        var model = _dir.Combine("model");
+        var trace = _dir.Combine("trace");
+
+        var create = await MoectlRunner.Run("model", "create", "--out", model, "--preset", "tiny", "--family", "qwen2_moe", "--seed", "4", "--json");
+        var info = await MoectlRunner.Run("model", "info", model, "--json");
+        var record = await MoectlRunner.Run("model", "trace", "--model", model, "--out", trace, "--tokens", "256", "--sequences", "4");
+        var stats = await MoectlRunner.Run("trace", "stats", trace, "--json");
+
+        Assert.Equal(0, create.Code);
+        Assert.Equal("qwen2_moe", JsonDocument.Parse(create.Out).RootElement.GetProperty("family").GetString());
+        Assert.Equal(0, info.Code);
+        Assert.Equal(8, JsonDocument.Parse(info.Out).RootElement.GetProperty("experts").GetInt32());
+        Assert.Equal(0, record.Code);
+        Assert.Equal(0, stats.Code);
+        Assert.Equal(256, JsonDocument.Parse(stats.Out).RootElement.GetProperty("tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task ModelInfo_WhenConfigIsCorrupt_ExitsOneNamingTheFile()
+    {
+        Directory.CreateDirectory(_dir.Combine("m"));
+        await File.WriteAllTextAsync(_dir.Combine("m", "config.json"), "{\"model_type\": \"gpt2\"}");
+
+        var (code, _, error) = await MoectlRunner.Run("model", "info", _dir.Combine("m"));
+
+        Assert.Equal(1, code);
+        Assert.Contains("config.json: model_type 'gpt2' is not supported", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ModelCreate_WhenPresetIsUnknown_ExitsTwoWithUsage()
+    {
+        var (code, _, error) = await MoectlRunner.Run("model", "create", "--out", _dir.Combine("x"), "--preset", "huge");
+
+        Assert.Equal(2, code);
+        Assert.Contains("usage: moectl model create", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchKernel_WhenJson_PrintsOneRowPerTokenCountAndDType()
+    {
+        var (code, output, _) = await MoectlRunner.Run("bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1,3", "--rounds", "1", "--json");
+
+        Assert.Equal(0, code);
+        var rows = JsonDocument.Parse(output).RootElement.EnumerateArray().ToArray();
+        Assert.Equal(4, rows.Length);
+        Assert.Equal([1, 1, 3, 3], rows.Select(r => r.GetProperty("tokens").GetInt32()));
+        Assert.Equal(["fp32", "bf16", "fp32", "bf16"], rows.Select(r => r.GetProperty("dtype").GetString()));
+        Assert.All(rows, r => Assert.True(r.GetProperty("gflops").GetDouble() > 0 && r.GetProperty("baselineGflops").GetDouble() > 0));
+        Assert.All(rows, r => Assert.Equal(r.GetProperty("gflops").GetDouble() / r.GetProperty("baselineGflops").GetDouble(), r.GetProperty("ratio").GetDouble(), 6));
+    }
+
+    [Fact]
+    public async Task BenchKernel_WhenTokenListIsBad_ExitsTwo()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "kernel", "--tokens", "1,x");
+
+        Assert.Equal(2, code);
+        Assert.Contains("option '--tokens'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchLayer_WhenSmallShapes_ReportsLayerAgainstExpertSum()
+    {
+        var (code, output, _) = await MoectlRunner.Run("bench", "layer", "--experts", "8", "--top-k", "2", "--hidden", "64", "--intermediate", "32", "--tokens", "16", "--rounds", "1", "--work-dir", _dir.Path, "--json");
+
+        Assert.Equal(0, code);
+        var r = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(16, r.GetProperty("tokens").GetInt32());
+        Assert.InRange(r.GetProperty("activeExperts").GetInt32(), 1, 8);
+        Assert.True(r.GetProperty("layerMs").GetDouble() > 0 && r.GetProperty("expertSumMs").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task BenchLoad_WhenTinyPreset_TouchesAboutTheExpertsBytes()
+    {
+        var (code, output, _) = await MoectlRunner.Run("bench", "load", "--preset", "tiny", "--layer", "1", "--expert", "3", "--work-dir", _dir.Path, "--json");
+
+        Assert.Equal(0, code);
+        var r = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(3 * 64 * 32 * 4, r.GetProperty("expertBytes").GetInt64());
+        Assert.InRange(r.GetProperty("touchedBytes").GetInt64(), 1, r.GetProperty("checkpointBytes").GetInt64());
+    }
+}

@@ -1,0 +1,169 @@
+using System.Text.Json;
+using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Testing;
+
+namespace MoeCloud.Cli.Tests.Commands;
+
+public sealed class PlacementCommandsTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private async Task<string> Synth(string name = "t")
+    {
+        var traceDir = _dir.Combine(name);
+        var (code, _, error) = await MoectlRunner.Run("trace", "synth", "--out", traceDir, "--tokens", "800", "--sequences", "16", "--layers", "4", "--experts", "16", "--top-k", "2");
+        Assert.True(code == 0, error);
+        return traceDir;
+    }
+
+    [Theory]
+    [InlineData("contiguous")]
+    [InlineData("eplb")]
+    [InlineData("ilp")]
+    public async Task PlanThenSimulate_WhenSyntheticTrace_WritesValidPlanAndDocumentedJsonKeys(string solver)
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine($"{solver}.json");
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", solver, "--redundant", "4", "--time-limit", "5", "--sequences", "even", "--out", plan);
+        Assert.True(code == 0, error);
+        Assert.Equal(solver, PlanFile.Load(plan).Info.Solver);
+
+        var (simCode, output, simError) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--sequences", "odd", "--json");
+        Assert.True(simCode == 0, simError);
+        using var json = JsonDocument.Parse(output);
+        foreach (var key in new[] { "remoteFraction", "expertLoadImbalance", "homeLoadImbalance", "predictionHitRate", "replicasPerPodMax", "dispatches" })
+        {
+            Assert.True(json.RootElement.TryGetProperty(key, out _), $"missing key {key}");
+        }
+
+        var eval = TraceDirectory.Read(trace).SplitEvenOdd().Odd;
+        Assert.Equal((long)eval.Tokens * eval.Layers * eval.TopK, json.RootElement.GetProperty("dispatches").GetInt64());
+    }
+
+    [Fact]
+    public async Task Plan_WhenIlp_ShowsProgressOnStandardError()
+    {
+        var trace = await Synth();
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--time-limit", "5", "--out", _dir.Combine("p.json"));
+
+        Assert.Equal(0, code);
+        Assert.Contains("ilp sweep 1", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Plan_WhenCapacityTooSmall_FailsWithInfeasibleReason()
+    {
+        var trace = await Synth();
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "2", "--capacity", "10", "--out", _dir.Combine("p.json"));
+
+        Assert.Equal(1, code);
+        Assert.Contains("infeasible", error, StringComparison.Ordinal);
+        Assert.False(File.Exists(_dir.Combine("p.json")));
+    }
+
+    [Theory]
+    [InlineData("--pods", "0")]
+    [InlineData("--solver", "magic")]
+    [InlineData("--capacity", "1,x")]
+    [InlineData("--max-moves", "3")]
+    public async Task Plan_WhenArgumentIsBad_PrintsUsageAndExitsTwo(string option, string value)
+    {
+        var trace = await Synth();
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", option, value, "--out", _dir.Combine("p.json"));
+
+        Assert.Equal(2, code);
+        Assert.Contains("usage: moectl plan", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Plan_WhenCountDump_SaysLoadOnlyAndBalances()
+    {
+        var dump = _dir.Combine("counts.json");
+        await File.WriteAllTextAsync(dump, "{\"counts\": [[9, 1, 1, 1], [1, 1, 1, 9]]}");
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", dump, "--pods", "2", "--redundant", "2", "--top-k", "2", "--out", _dir.Combine("p.json"));
+
+        Assert.Equal(0, code);
+        Assert.Contains("load-only", error, StringComparison.Ordinal);
+        Assert.Equal(12, PlanFile.Load(_dir.Combine("p.json")).TotalReplicas);
+    }
+
+    [Fact]
+    public async Task Plan_WhenIncremental_MovesAtMostTheBudget()
+    {
+        var before = await Synth("a");
+        var after = _dir.Combine("b");
+        await MoectlRunner.Run("trace", "synth", "--out", after, "--tokens", "800", "--sequences", "16", "--layers", "4", "--experts", "16", "--top-k", "2", "--seed", "9");
+        var live = _dir.Combine("live.json");
+        await MoectlRunner.Run("plan", "--trace", before, "--pods", "4", "--solver", "eplb", "--redundant", "4", "--out", live);
+
+        var (code, output, error) = await MoectlRunner.Run("plan", "--trace", after, "--pods", "4", "--from", live, "--max-moves", "6", "--threshold", "0", "--out", _dir.Combine("next.json"), "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        Assert.InRange(json.RootElement.GetProperty("moves").GetInt32(), 0, 6);
+        var decision = json.RootElement.GetProperty("decision").GetString();
+        Assert.Equal(decision == "apply", File.Exists(_dir.Combine("next.json")));
+    }
+
+    [Fact]
+    public async Task Simulate_WhenPlanFileIsCorrupt_FailsNamingTheFile()
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("bad.json");
+        await File.WriteAllTextAsync(plan, "{\"format\": \"moecloud.plan/v1\", \"layers\": 1");
+
+        var (code, _, error) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace);
+
+        Assert.Equal(1, code);
+        Assert.Contains(plan, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Simulate_WhenSequencePolicyPerRequest_IsAUsageError()
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("p.json");
+        await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--out", plan);
+
+        var (code, _, error) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--home", "sequence", "--granularity", "request");
+
+        Assert.Equal(2, code);
+        Assert.Contains("token granularity", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Simulate_WhenTraceHasOtherShape_FailsWithClearError()
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("p.json");
+        await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--out", plan);
+        var other = _dir.Combine("other");
+        await MoectlRunner.Run("trace", "synth", "--out", other, "--tokens", "100", "--layers", "3");
+
+        var (code, _, error) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", other, "--home", "random");
+
+        Assert.Equal(1, code);
+        Assert.Contains("3 layers, the plan 4", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchPlacement_WhenSmallTrace_PrintsEveryRowAsJson()
+    {
+        var trace = await Synth();
+
+        var (code, output, error) = await MoectlRunner.Run("bench", "placement", trace, "--pods", "4", "--redundant", "4", "--time-limit", "3", "--deepseek", "off", "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var solvers = json.RootElement.EnumerateArray().Select(r => r.GetProperty("solver").GetString() ?? "").ToArray();
+        Assert.Equal(new[] { "contiguous", "eplb", "eplb", "ilp", "ilp" }, solvers);
+    }
+}
