@@ -30,7 +30,14 @@ public static class OperatorHosting
         services.AddSingleton<CustomResourceClient>();
         services.AddSingleton<ChildApplier>();
         services.TryAddSingleton<IPlacementPlanner, BudgetedPlanner>();
-        services.AddHttpClient<IClusterAdminClient, HttpClusterAdminClient>(c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHttpClient<IClusterAdminClient, HttpClusterAdminClient>((sp, c) =>
+        {
+            c.Timeout = TimeSpan.FromSeconds(10);
+            if (sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<OperatorOptions>>().Value.AdminApiKey is { Length: > 0 } key)
+            {
+                c.DefaultRequestHeaders.Add("x-api-key", key);
+            }
+        });
         services.AddSingleton<PlanProgression>();
         services.AddSingleton<MoeModelReconciler>();
         services.AddSingleton<MoeDeploymentReconciler>();

@@ -40,6 +40,9 @@ public sealed class OperatorOptions
     /// <summary>Base address of a deployment's admin API; {name} and {namespace} are replaced.</summary>
     public string AdminEndpointTemplate { get; set; } = "http://{name}-gateway.{namespace}.svc:8081/";
 
+    /// <summary>The gateway's admin API key, sent as <c>x-api-key</c> (mount it from a Secret as <c>Operator__AdminApiKey</c>); none when empty.</summary>
+    public string? AdminApiKey { get; set; }
+
     /// <summary>Seconds between migration progress polls, 0.05..60 (default 2).</summary>
     public double ProgressPollSeconds { get; set; } = 2;
 

@@ -78,6 +78,7 @@ public static class GatewayHost
         app.MapGrpcService<GatewayGrpcService>();
         JsonApi.Map(app);
         AdminApi.Map(app);
+        OperatorAdminApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapMetrics("/metrics", app.Services.GetRequiredService<GatewayMetrics>().Registry);
         app.MapReverseProxy();
