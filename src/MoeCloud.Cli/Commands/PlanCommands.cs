@@ -23,6 +23,7 @@ public static class PlanCommands
                 new("redundant", "<R> redundant replicas per layer (default 0)"),
                 new("capacity", "<n|n0,n1,...> replicas per pod over all layers (default: an even share)"),
                 new("time-limit", "<S> seconds for the ilp solver (default 10)"),
+                new("load-slack", "<x> ilp: a pod's expected expert load may reach (1 + x) x the mean, in [0, 10] (default 0.02)"),
                 new("max-moves", "<M> incremental mode: move at most M replicas from the --from plan"),
                 new("from", "<plan.json> incremental mode: the live plan"),
                 new("threshold", "<x> incremental mode: least remote-fraction gain worth applying (default 0.005)"),
@@ -70,7 +71,7 @@ public static class PlanCommands
         }
 
         var problem = new PlacementProblem(profile, pods, redundant, capacities) { Seed = seed, TimeLimit = TimeSpan.FromSeconds(timeLimit) };
-        var solver = PlacementSolvers.Create(solverName);
+        var solver = PlacementSolvers.Create(solverName, new IlpOptions { LoadSlack = args.GetDouble("load-slack", new IlpOptions().LoadSlack, 0, 10) });
         await console.Error.WriteLineAsync($"solving {solverName}: {profile.Layers} layers x {profile.Experts} experts on {pods} pods, {redundant} redundant per layer");
         var result = await Task.Run(() => solver.Solve(problem, progress, ct), ct);
         if (result.Plan is null)

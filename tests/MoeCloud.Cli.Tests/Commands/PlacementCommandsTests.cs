@@ -72,6 +72,8 @@ public sealed class PlacementCommandsTests : IDisposable
     [InlineData("--solver", "magic")]
     [InlineData("--capacity", "1,x")]
     [InlineData("--max-moves", "3")]
+    [InlineData("--load-slack", "NaN")]
+    [InlineData("--time-limit", "-1")]
     public async Task Plan_WhenArgumentIsBad_PrintsUsageAndExitsTwo(string option, string value)
     {
         var trace = await Synth();

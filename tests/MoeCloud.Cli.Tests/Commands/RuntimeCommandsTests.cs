@@ -33,7 +33,8 @@ public sealed class RuntimeCommandsTests : IDisposable
         Assert.True(code == 0, error);
         Assert.Contains("pod-0", output, StringComparison.Ordinal);
         Assert.Contains("pod-1", output, StringComparison.Ordinal);
-        Assert.Contains("forward --address http://127.0.0.1:", output, StringComparison.Ordinal);
+        Assert.Contains("infer --address http://127.0.0.1:", output, StringComparison.Ordinal);
+        Assert.Contains("gateway", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -62,6 +63,32 @@ public sealed class RuntimeCommandsTests : IDisposable
         }
 
         Assert.All([rows[1], rows[3]], r => Assert.True(r.GetProperty("replicaMoves").GetInt32() * 4 >= r.GetProperty("replicas").GetInt32()));
+    }
+
+    [Fact]
+    public async Task BenchGateway_SpeculativeReplayEqualsTheSimulator_AndBeatsLeastRequests()
+    {
+        var trace = Path.Combine(_home.Path, "trace");
+        await MoectlRunner.Run("trace", "synth", "--out", trace, "--layers", "4", "--experts", "16", "--top-k", "2", "--tokens", "600", "--sequences", "12");
+
+        var (code, output, error) = await MoectlRunner.Run("bench", "gateway", "--trace", trace, "--silos", "2", "--tokens", "120", "--overhead-requests", "4", "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        var speculative = root.GetProperty("speculative");
+        var least = root.GetProperty("leastRequests");
+        Assert.Equal(root.GetProperty("simulatedPredictionHitRate").GetDouble(), speculative.GetProperty("predictionHitRate").GetDouble(), 12);
+        Assert.Equal(root.GetProperty("simulatedRemoteFraction").GetDouble(), speculative.GetProperty("remoteFraction").GetDouble(), 12);
+        Assert.Equal(0, speculative.GetProperty("failed").GetInt32());
+        Assert.Equal(0, least.GetProperty("failed").GetInt32());
+        Assert.True(speculative.GetProperty("remoteFraction").GetDouble() < least.GetProperty("remoteFraction").GetDouble());
+        foreach (var key in new[] { "gatewayP50Ms", "gatewayP99Ms", "directP50Ms", "directP99Ms" })
+        {
+            Assert.True(root.GetProperty("overhead").GetProperty(key).GetDouble() > 0);
+        }
+
+        Assert.True(root.TryGetProperty("remoteRatio", out _));
     }
 
     [Fact]

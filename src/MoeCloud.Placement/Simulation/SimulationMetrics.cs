@@ -1,0 +1,29 @@
+namespace MoeCloud.Placement.Simulation;
+
+/// <summary>
+/// The DESIGN.md §2 metrics, computed only here (the runtime is checked against this implementation).
+/// </summary>
+/// <param name="RemoteFraction">Remote dispatches / all dispatches. A dispatch (token, layer, slot) is local when its
+/// expert has a replica on the token's current home pod; a re-home adds one dispatch, counted remote.</param>
+/// <param name="ExpertLoadImbalance">Mean over layers with dispatches of (max over pods of dispatches served) / (mean over
+/// pods). A local dispatch is served on the home pod; a remote one by the replica that has served fewest dispatches of
+/// that layer so far (ties broken by a hash of token, layer and slot).</param>
+/// <param name="HomeLoadImbalance">(Max over pods of tokens whose first home is the pod) / (mean over pods).</param>
+/// <param name="PredictionHitRate">Fraction of tokens whose chosen (first) home is their best home in hindsight: the pod on
+/// which most of the token's dispatches over all layers would be local (a dispatch counts for every pod holding a
+/// replica of its expert), ties broken by the lowest pod id.</param>
+/// <param name="ReplicasPerPodMax">Most expert replicas on one pod (memory = this × bytes per expert).</param>
+/// <param name="Dispatches">All dispatches, re-homes included.</param>
+/// <param name="RemoteDispatches">Remote dispatches, re-homes included.</param>
+/// <param name="Rehomes">Re-homes.</param>
+/// <param name="Tokens">Tokens replayed.</param>
+public sealed record SimulationMetrics(
+    double RemoteFraction,
+    double ExpertLoadImbalance,
+    double HomeLoadImbalance,
+    double PredictionHitRate,
+    int ReplicasPerPodMax,
+    long Dispatches,
+    long RemoteDispatches,
+    long Rehomes,
+    int Tokens);

@@ -1,0 +1,219 @@
+using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Profiles;
+
+namespace MoeCloud.Placement.Simulation;
+
+/// <summary>
+/// Replays routing against a plan and a home policy and computes the DESIGN.md §2 metrics
+/// (<see cref="SimulationMetrics"/> documents each definition). Tokens run in trace order; within a token, layer by
+/// layer, slot by slot. This is the single implementation of the metrics.
+/// </summary>
+public static class Simulator
+{
+    /// <summary>Replays <paramref name="trace"/>. <paramref name="model"/> is needed by the speculative policy and by re-homing.</summary>
+    public static SimulationMetrics Run(PlacementPlan plan, RoutingTrace trace, SimulationOptions options, TransitionModel? model = null)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        return Run(plan, RoutingView.Of(trace), options, model, trace.Manifest.Name);
+    }
+
+    /// <summary>
+    /// The first home pod of every token of <paramref name="trace"/>, exactly as <see cref="Run(PlacementPlan, RoutingTrace, SimulationOptions, TransitionModel?)"/>
+    /// chooses them, so that a live replay can send each token where the simulator homed it.
+    /// </summary>
+    public static int[] AssignHomes(PlacementPlan plan, RoutingTrace trace, SimulationOptions options, TransitionModel? model = null)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var needsModel = options.Home == HomePolicy.Speculative || options.Rehome;
+        if (needsModel && model is null)
+        {
+            throw new ArgumentException("the speculative policy and re-homing need transition statistics (a profile from a routing trace).", nameof(model));
+        }
+
+        var predictor = needsModel ? new SpeculativeHomePredictor(plan, model!, options.Speculative) : null;
+        return new HomeAssigner(plan, RoutingView.Of(trace), options, predictor).Assign();
+    }
+
+    /// <summary>Replays a profile's token sample (how solvers predict a plan's metrics).</summary>
+    public static SimulationMetrics Run(PlacementPlan plan, TokenSample sample, SimulationOptions options, TransitionModel? model = null)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        return Run(plan, RoutingView.Of(sample), options, model, "token sample");
+    }
+
+    private static SimulationMetrics Run(PlacementPlan plan, RoutingView routing, SimulationOptions options, TransitionModel? model, string name)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (routing.Layers != plan.Layers)
+        {
+            throw new ArgumentException($"trace '{name}' has {routing.Layers} layers, the plan {plan.Layers}.", nameof(routing));
+        }
+
+        if (routing.Ids.Length > 0 && routing.Ids.Max() >= plan.Experts)
+        {
+            throw new ArgumentException($"trace '{name}' routes to expert {routing.Ids.Max()}, the plan has {plan.Experts} experts per layer.", nameof(routing));
+        }
+
+        var needsModel = options.Home == HomePolicy.Speculative || options.Rehome;
+        if (needsModel && model is null)
+        {
+            throw new ArgumentException("the speculative policy and re-homing need transition statistics (a profile from a routing trace).", nameof(model));
+        }
+
+        var predictor = needsModel ? new SpeculativeHomePredictor(plan, model!, options.Speculative) : null;
+        var homes = new HomeAssigner(plan, routing, options, predictor).Assign();
+        return Replay(plan, routing, options, predictor, homes);
+    }
+
+    private static SimulationMetrics Replay(PlacementPlan plan, RoutingView routing, SimulationOptions options, SpeculativeHomePredictor? predictor, int[] homes)
+    {
+        int pods = plan.PodCount, layers = plan.Layers;
+        var offsets = new int[(layers * plan.Experts) + 1];
+        for (var i = 0; i < layers * plan.Experts; i++)
+        {
+            offsets[i + 1] = offsets[i] + plan.PodsOf(i / plan.Experts, i % plan.Experts).Length;
+        }
+
+        var replicaServed = new long[offsets[^1]];
+        var podServed = new long[layers * pods];
+        var homeLoads = new long[pods];
+        var scores = new double[pods];
+        long dispatches = 0, remote = 0, rehomes = 0, hits = 0;
+        for (var t = 0; t < routing.Tokens; t++)
+        {
+            var home = homes[t];
+            homeLoads[home]++;
+            for (var l = 0; l < layers; l++)
+            {
+                var slots = routing.Slots(t, l);
+                if (options.Rehome && l > 0 && TryRehome(predictor!, options.Speculative, slots, l, home, scores, out var moved))
+                {
+                    home = moved;
+                    rehomes++;
+                    dispatches++;
+                    remote++;
+                }
+
+                for (var s = 0; s < slots.Length; s++)
+                {
+                    int e = slots[s], cell = (l * plan.Experts) + e;
+                    dispatches++;
+                    if (plan.Holds(home, l, e))
+                    {
+                        podServed[(l * pods) + home]++;
+                        replicaServed[offsets[cell] + plan.PodsOf(l, e).IndexOf(home)]++;
+                        continue;
+                    }
+
+                    remote++;
+                    var r = LeastLoaded(replicaServed.AsSpan(offsets[cell], offsets[cell + 1] - offsets[cell]), t, l, s, options.Seed);
+                    replicaServed[offsets[cell] + r]++;
+                    podServed[(l * pods) + plan.PodsOf(l, e)[r]]++;
+                }
+            }
+
+            Array.Clear(scores);
+            HomeAssigner.AddLocalCounts(plan, routing, t, 0, layers, scores);
+            hits += HomeChooser.ArgMax(scores) == homes[t] ? 1 : 0;
+        }
+
+        return new SimulationMetrics(
+            dispatches == 0 ? 0 : (double)remote / dispatches,
+            ExpertImbalance(podServed, layers, pods),
+            Imbalance(homeLoads),
+            routing.Tokens == 0 ? 0 : (double)hits / routing.Tokens,
+            plan.ReplicasPerPodMax,
+            dispatches,
+            remote,
+            rehomes,
+            routing.Tokens);
+    }
+
+    private static bool TryRehome(SpeculativeHomePredictor predictor, SpeculativeOptions options, ReadOnlySpan<short> slots, int layer, int home, double[] scores, out int moved)
+    {
+        Array.Clear(scores);
+        predictor.AddScores(slots, [], scores, layer, layer + options.RehomeWindow);
+        moved = HomeChooser.ArgMax(scores);
+        return moved != home && scores[moved] - scores[home] > options.RehomeMargin;
+    }
+
+    /// <summary>The replica that served fewest dispatches so far; ties broken by a hash of (token, layer, slot, seed).</summary>
+    private static int LeastLoaded(ReadOnlySpan<long> served, int token, int layer, int slot, int seed)
+    {
+        if (served.Length == 1)
+        {
+            return 0;
+        }
+
+        var min = long.MaxValue;
+        var ties = 0;
+        foreach (var c in served)
+        {
+            if (c < min)
+            {
+                min = c;
+                ties = 1;
+            }
+            else if (c == min)
+            {
+                ties++;
+            }
+        }
+
+        var pick = (int)(Mix((uint)token, (uint)layer, (uint)slot, (uint)seed) % (uint)ties);
+        for (var i = 0; i < served.Length; i++)
+        {
+            if (served[i] == min && pick-- == 0)
+            {
+                return i;
+            }
+        }
+
+        return 0;
+    }
+
+    private static uint Mix(uint a, uint b, uint c, uint d)
+    {
+        var h = (a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ (c * 0xC2B2AE3Du) ^ (d * 0x27D4EB2Fu);
+        h ^= h >> 15;
+        h *= 0x2C1B3C6Du;
+        h ^= h >> 12;
+        return h;
+    }
+
+    private static double ExpertImbalance(long[] podServed, int layers, int pods)
+    {
+        double sum = 0;
+        var counted = 0;
+        for (var l = 0; l < layers; l++)
+        {
+            var row = podServed.AsSpan(l * pods, pods);
+            long max = 0, total = 0;
+            foreach (var c in row)
+            {
+                max = Math.Max(max, c);
+                total += c;
+            }
+
+            if (total > 0)
+            {
+                sum += max / ((double)total / pods);
+                counted++;
+            }
+        }
+
+        return counted == 0 ? 1 : sum / counted;
+    }
+
+    private static double Imbalance(long[] loads)
+    {
+        var total = loads.Sum();
+        return total == 0 ? 1 : loads.Max() / ((double)total / loads.Length);
+    }
+}

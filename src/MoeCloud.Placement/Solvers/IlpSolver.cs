@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Globalization;
+using MoeCloud.Placement.Profiles;
+
+namespace MoeCloud.Placement.Solvers;
+
+/// <summary>
+/// MoeCloud's solver (MoETuner-style, engineered for scale). The joint model — place every replica and home every
+/// token so that most dispatches are local, under per-layer load caps — has a weak bound at scale, so it is solved by
+/// decomposition:
+/// <list type="number">
+/// <item>replica counts by EPLB's rule (the R extra replicas go to the heaviest experts per replica);</item>
+/// <item>a warm start by greedy co-clustering along the layers (<see cref="WarmStart"/>);</item>
+/// <item>alternating sweeps: home the profile's sampled tokens (balanced, best in hindsight, <see cref="TokenHomes"/>),
+/// then re-place each layer with the others and the homes fixed, as an exact CP-SAT model
+/// (<see cref="LayerSubproblem"/>: maximise local dispatches + λ · adjacent-layer transitions kept on the same pod,
+/// under the load cap), warm-started from the current layer (a large-neighbourhood step whose neighbourhood is one
+/// layer);</item>
+/// <item>stop when a sweep no longer increases local dispatches, after <see cref="IlpOptions.Sweeps"/>, or at the
+/// time limit (status <see cref="SolveStatus.TimedOut"/>, the best plan so far).</item>
+/// </list>
+/// Objective = remote fraction of the sampled tokens under balanced best-in-hindsight homes; bound = the lower bound
+/// CP-SAT proves on it for the homes of the last sweep. Deterministic for a seed: one CP-SAT worker, a fixed
+/// random_seed and deterministic time limits per subproblem (only the wall-clock guard can cut a run short).
+/// A load-only profile has no co-activation to exploit: the solver then returns EPLB's balanced packing and says so.
+/// </summary>
+public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
+{
+    private const double Scale = 100;
+
+    /// <inheritdoc />
+    public string Name => "ilp";
+
+    /// <inheritdoc />
+    public PlacementResult Solve(PlacementProblem problem, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        options.Validate();
+        var watch = Stopwatch.StartNew();
+        var why = problem.Infeasibility();
+        var slots = why is null ? SlotLayout.Compute(problem) : null;
+        if (slots is null)
+        {
+            return PlacementResult.Infeasible(why ?? "the capacities cannot hold an even layout of the replicas");
+        }
+
+        var profile = problem.Profile;
+        if (profile.IsLoadOnly || profile.Sample.Tokens == 0)
+        {
+            progress?.Report("load-only profile: no co-activation statistics, so only expert-load balance can be optimised (EPLB packing)");
+            var eplb = new EplbSolver().Solve(problem, progress, cancellationToken);
+            return eplb.Plan is null ? eplb : PlanBuilder.Result(problem, Name, eplb.Plan.ToAssignment(), SolveStatus.Feasible, eplb.Summary.Objective, null, watch.Elapsed, "load-only profile: balance only (EPLB packing)");
+        }
+
+        int layers = profile.Layers, experts = profile.Experts, pods = problem.Pods;
+        var counts = new int[layers][];
+        var weight = new long[layers][];
+        var caps = new long[layers];
+        for (var l = 0; l < layers; l++)
+        {
+            var load = profile.Load.AsSpan(l * experts, experts);
+            counts[l] = Replication.Counts(load, problem.Redundant, pods);
+            weight[l] = new long[experts];
+            for (var e = 0; e < experts; e++)
+            {
+                weight[l][e] = (long)Math.Ceiling((double)load[e] / counts[l][e]);
+            }
+
+            caps[l] = Cap(load, counts[l], slots[l], weight[l], options.LoadSlack);
+        }
+
+        var packed = new int[layers][][];
+        for (var l = 0; l < layers; l++)
+        {
+            if (Replication.Pack(profile.Load.AsSpan(l * experts, experts), counts[l], slots[l]) is not { } layer)
+            {
+                return PlacementResult.Infeasible($"layer {l}: balanced packing cannot place every replica in the slots the capacities leave");
+            }
+
+            packed[l] = layer;
+        }
+
+        var assignment = WarmStart.Build(profile, counts, slots, weight, caps, packed);
+        var sample = profile.Sample;
+        var total = (long)sample.Tokens * layers * profile.TopK;
+        var (homes, local) = TokenHomes.Assign(sample, assignment, pods, options.HomeSlack, options.FirstLayerHomeWeight);
+        progress?.Report(Line("warm start", local, total, watch));
+        var best = Copy(assignment);
+        long bestLocal = -1;
+        long? boundLocal = null;
+        var deterministic = Math.Max(0.02, 0.5 * problem.TimeLimit.TotalSeconds / (options.Sweeps * layers));
+        var transitionScale = options.TransitionWeight * sample.Tokens / Math.Max(1.0, (double)profile.Dispatches / (layers * profile.TopK)) / profile.TopK;
+        var timedOut = false;
+        var allOptimal = true;
+        var sweeps = 0;
+        for (var sweep = 1; sweep <= options.Sweeps && !timedOut; sweep++)
+        {
+            long sweepBound = 0;
+            var unsolved = 0;
+            for (var l = 0; l < layers; l++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (watch.Elapsed >= problem.TimeLimit)
+                {
+                    timedOut = true;
+                    break;
+                }
+
+                var (affinity, pairWeight) = Affinity(profile, sample, homes, assignment, l, pods, transitionScale, weight[l]);
+                var outcome = LayerSearch.Solve(affinity, pairWeight, counts[l], slots[l], caps[l], assignment[l], problem.Seed + (sweep * layers) + l, deterministic, options.Workers);
+                assignment[l] = outcome.Assignment;
+                sweepBound = outcome.Bound == long.MaxValue || sweepBound == long.MaxValue ? long.MaxValue : sweepBound + outcome.Bound;
+                allOptimal &= outcome.Optimal;
+                unsolved += outcome.Improved ? 0 : 1;
+            }
+
+            // Every layer update respects the caps, so a sweep cut short by the time limit still gives a valid plan.
+            sweeps = sweep;
+            (homes, local) = TokenHomes.Assign(sample, assignment, pods, options.HomeSlack, options.FirstLayerHomeWeight);
+            progress?.Report(Line(timedOut ? $"sweep {sweep} (cut short by the time limit)" : $"sweep {sweep}", local, total, watch) + (unsolved > 0 ? $"; {unsolved} layer model(s) found no solution in time" : ""));
+            if (local <= bestLocal)
+            {
+                break;
+            }
+
+            bestLocal = local;
+            best = Copy(assignment);
+            boundLocal = !timedOut && options.TransitionWeight == 0 && sweepBound != long.MaxValue ? Math.Min(total, (long)(sweepBound / Scale)) : null;
+        }
+
+        if (bestLocal < 0)
+        {
+            (_, bestLocal) = TokenHomes.Assign(sample, best, pods, options.HomeSlack, options.FirstLayerHomeWeight);
+        }
+
+        var status = timedOut ? SolveStatus.TimedOut : SolveStatus.Feasible;
+        var note = string.Create(CultureInfo.InvariantCulture, $"{sweeps} sweep(s), {sample.Tokens} sampled tokens, every layer model {(allOptimal ? "optimal" : "not all proven optimal")}{(timedOut ? ", stopped by the time limit" : "")}");
+        return PlanBuilder.Result(problem, Name, best, status, 1 - ((double)bestLocal / total), boundLocal is { } b ? 1 - ((double)b / total) : null, watch.Elapsed, note);
+    }
+
+    /// <summary>A layer's load cap: (1 + slack) × the mean pod load, or EPLB's packing's max + slack × the mean when higher.</summary>
+    internal static long Cap(ReadOnlySpan<long> load, int[] counts, int[] slots, long[] weight, double slack)
+    {
+        long sum = 0;
+        foreach (var w in load)
+        {
+            sum += w;
+        }
+
+        var even = (long)Math.Ceiling((1 + slack) * sum / slots.Length);
+        var packed = Replication.Pack(load, counts, slots);
+        long packedMax = 0;
+        if (packed is not null)
+        {
+            var podLoad = new long[slots.Length];
+            for (var e = 0; e < counts.Length; e++)
+            {
+                foreach (var p in packed[e])
+                {
+                    podLoad[p] += weight[e];
+                }
+            }
+
+            packedMax = podLoad.Max();
+        }
+
+        // Room above EPLB's packing too, or coarse layers (few replicas per pod) could not move at all.
+        return Math.Max(even, packedMax + (long)Math.Ceiling(slack * sum / slots.Length));
+    }
+
+    /// <summary>
+    /// The layer's objective coefficients (token affinity + λ · transition affinity, scaled to integers) and the load a
+    /// replica of e on p is expected to serve: its even share load_e / r_e, or — with concentration-aware loads — at
+    /// least the dispatches of the tokens homed on p (local dispatches always stay on the home pod's replica).
+    /// </summary>
+    private (long[] Affinity, long[] Weight) Affinity(WorkloadProfile profile, TokenSample sample, int[] homes, int[][][] assignment, int layer, int pods, double transitionScale, long[] weight)
+    {
+        var tokens = TokenHomes.Affinity(sample, homes, layer, profile.Experts, pods);
+        var sampleToProfile = (double)profile.Dispatches / (profile.Layers * profile.TopK) / sample.Tokens;
+        var pairWeight = new long[tokens.Length];
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            var local = options.ConcentrationAwareLoads ? (long)Math.Ceiling(tokens[i] * sampleToProfile) : 0;
+            pairWeight[i] = Math.Max(weight[i / pods], local);
+        }
+
+        var total = (double[])tokens.Clone();
+        if (transitionScale > 0 && layer > 0)
+        {
+            Add(total, WarmStart.TransitionAffinity(profile, assignment[layer - 1], layer - 1, incoming: true, pods), transitionScale);
+        }
+
+        if (transitionScale > 0 && layer + 1 < profile.Layers)
+        {
+            Add(total, WarmStart.TransitionAffinity(profile, assignment[layer + 1], layer + 1, incoming: false, pods), transitionScale);
+        }
+
+        return (total.Select(a => (long)Math.Round(a * Scale)).ToArray(), pairWeight);
+    }
+
+    private static void Add(double[] target, double[] source, double scale)
+    {
+        for (var i = 0; i < target.Length; i++)
+        {
+            target[i] += source[i] * scale;
+        }
+    }
+
+    private static int[][][] Copy(int[][][] assignment) => assignment.Select(l => l.Select(e => (int[])e.Clone()).ToArray()).ToArray();
+
+    private static string Line(string stage, long local, long total, Stopwatch watch) =>
+        string.Create(CultureInfo.InvariantCulture, $"ilp {stage}: sample remote fraction {1 - ((double)local / total):F4} ({watch.Elapsed.TotalSeconds:F1} s)");
+}

@@ -1,0 +1,85 @@
+using MoeCloud.Placement.Profiles;
+
+namespace MoeCloud.Placement.Solvers;
+
+/// <summary>
+/// What a solver is asked: place every (layer, expert) of <see cref="Profile"/> on <see cref="Pods"/> pods with
+/// <see cref="Redundant"/> extra replicas per layer (E + R replicas per layer, spread as evenly over the pods as the
+/// capacities allow), at most one replica of an expert per pod, and at most <see cref="Capacities"/>[p] replicas on pod p.
+/// </summary>
+public sealed record PlacementProblem
+{
+    /// <summary>Creates a problem; throws <see cref="ArgumentException"/> on malformed values (not on infeasible ones).</summary>
+    public PlacementProblem(WorkloadProfile profile, int pods, int redundant = 0, IReadOnlyList<int>? capacities = null)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (pods <= 0)
+        {
+            throw new ArgumentException($"pods must be positive (got {pods}).", nameof(pods));
+        }
+
+        if (redundant < 0)
+        {
+            throw new ArgumentException($"redundant replicas must not be negative (got {redundant}).", nameof(redundant));
+        }
+
+        if (capacities is not null && capacities.Count != pods)
+        {
+            throw new ArgumentException($"{capacities.Count} capacities given for {pods} pods (give one per pod, or one for all).", nameof(capacities));
+        }
+
+        if (capacities is not null && capacities.Any(c => c < 0))
+        {
+            throw new ArgumentException("capacities must not be negative.", nameof(capacities));
+        }
+
+        Profile = profile;
+        Pods = pods;
+        Redundant = redundant;
+        var perLayer = (profile.Experts + redundant + pods - 1) / pods;
+        Capacities = capacities?.ToArray() ?? Enumerable.Repeat(perLayer * profile.Layers, pods).ToArray();
+    }
+
+    /// <summary>The workload to place.</summary>
+    public WorkloadProfile Profile { get; }
+
+    /// <summary>Pod count G.</summary>
+    public int Pods { get; }
+
+    /// <summary>Redundant replicas per layer R.</summary>
+    public int Redundant { get; }
+
+    /// <summary>Capacity of each pod in replicas over all layers (default: an even share, rounded up).</summary>
+    public IReadOnlyList<int> Capacities { get; }
+
+    /// <summary>Seed of every random choice (the solver is deterministic for a seed).</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Wall-clock budget for solvers that search (ilp).</summary>
+    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Clock for plan timestamps.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Replicas per layer, E + R.</summary>
+    public int ReplicasPerLayer => Profile.Experts + Redundant;
+
+    /// <summary>
+    /// Why the problem has no solution, or null: R beyond E × (G − 1) (an expert cannot have two replicas on one pod),
+    /// or capacities that cannot hold L × (E + R) replicas.
+    /// </summary>
+    public string? Infeasibility()
+    {
+        int layers = Profile.Layers, experts = Profile.Experts;
+        if ((long)Redundant > (long)experts * (Pods - 1))
+        {
+            return $"{Redundant} redundant replicas per layer cannot fit: with {Pods} pods an expert has at most {Pods} replicas, so at most {(long)experts * (Pods - 1)} redundant ones";
+        }
+
+        var needed = (long)layers * ReplicasPerLayer;
+        var usable = Capacities.Sum(c => Math.Min((long)c, (long)layers * experts));
+        return usable < needed
+            ? $"the pods' capacities hold {Capacities.Sum(c => (long)c)} replicas (at most {experts} per pod and layer), the plan needs {layers} layers x {ReplicasPerLayer} = {needed}"
+            : null;
+    }
+}
