@@ -36,6 +36,7 @@ public sealed class Moectl
         Cli.Commands.RuntimeCommands.Register(app);
         Cli.Commands.BenchClusterCommand.Register(app);
         Cli.Commands.BenchGatewayCommand.Register(app);
+        Cli.Commands.GatewayCommand.Register(app);
         return app;
     }
 

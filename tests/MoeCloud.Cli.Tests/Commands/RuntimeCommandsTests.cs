@@ -103,6 +103,21 @@ public sealed class RuntimeCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Gateway_WhenConfigurationIsInvalid_ExitsOneListingEveryProblem()
+    {
+        var config = Path.Combine(_home.Path, "gateway.json");
+        File.WriteAllText(config, "{\"MoeCloud\": {\"Gateway\": {\"GrpcPort\": 7000, \"HttpPort\": 7000}}}");
+
+        var (code, _, error) = await MoectlRunner.Run("gateway", "--config", config, "--redis", "127.0.0.1:1");
+
+        Assert.Equal(1, code);
+        Assert.Contains("GrpcPort and HttpPort must be distinct", error, StringComparison.Ordinal);
+        Assert.Contains("At least one pod is needed", error, StringComparison.Ordinal);
+        Assert.Contains("At least one model is needed", error, StringComparison.Ordinal);
+        Assert.Equal(2, (await MoectlRunner.Run("gateway", "--config", config)).Code);
+    }
+
+    [Fact]
     public async Task Silo_WhenModelOptionIsMalformed_ExitsTwo()
     {
         var (code, _, error) = await MoectlRunner.Run("silo", "--pod", "0", "--model", "no-equals-sign");
