@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Client;
+using MoeCloud.Gateway.Scheduling;
 
 namespace MoeCloud.Gateway.Tests;
 
@@ -28,6 +30,7 @@ public sealed class GatewayApiTests(GatewayFixture fixture)
         Assert.All(output.HomePods, p => Assert.InRange(p, 0, 2));
         Assert.Equal(tokens * Layers * fixture.Reference.Model.Spec.TopK, output.LocalDispatches + output.RemoteDispatches);
         Assert.True(output.PlanVersion >= 1);
+        Assert.True(fixture.Gateway.Services.GetRequiredService<WarmupHints>().Sent > 0, "no pre-scheduling hint was sent for predicted remote replicas");
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using MoeCloud.Abstractions.Protos;
 using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Gateway.Api;
 
@@ -10,21 +11,6 @@ public static class GatewayModelInfo
     public static ModelInfo Of(PreScheduler scheduler, int pods)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
-        var spec = scheduler.Gates.Spec;
-        return new ModelInfo
-        {
-            Model = scheduler.Gates.Name,
-            Family = spec.Family.ToString(),
-            MoeLayers = spec.MoeLayers,
-            Experts = spec.Experts,
-            TopK = spec.TopK,
-            Hidden = spec.Hidden,
-            ExpertIntermediate = spec.ExpertIntermediate,
-            SharedExperts = spec.SharedExperts,
-            Gating = spec.Gating.ToString(),
-            Dtype = spec.DType.ToString(),
-            PlanVersion = scheduler.PlanVersion,
-            Pods = pods,
-        };
+        return ModelInfos.From(scheduler.Gates.Name, scheduler.Gates.Spec, scheduler.PlanVersion, pods);
     }
 }

@@ -37,7 +37,7 @@ public sealed record GatewayResult(float[] Hidden, long Local, long Remote, int 
 /// pod's runner, retry a sub-batch on another pod when its pod is unavailable (forwarding is idempotent), reassemble
 /// in order, and score the homes against the best homes in hindsight.
 /// </summary>
-public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, GatewayMetrics metrics, IOptions<GatewayOptions> options)
+public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, WarmupHints hints, GatewayMetrics metrics, IOptions<GatewayOptions> options)
 {
     /// <summary>Serves one step before <paramref name="deadline"/>.</summary>
     public async Task<GatewayResult> Forward(GatewayStep step, DateTime deadline, CancellationToken ct)
@@ -80,6 +80,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Ga
         }
 
         var choice = scheduler.Choose(step.FirstLayer, step.Hidden, n, forcedFirst, step.SequenceId, available, pods.InFlight);
+        hints.Send(step.Model, choice.Plan, step.FirstLayer, choice.Known, choice.Homes, k);
         var output = new float[n * h];
         var best = new int[n];
         var routing = new short[n * stride];

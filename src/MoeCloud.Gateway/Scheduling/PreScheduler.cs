@@ -8,7 +8,9 @@ namespace MoeCloud.Gateway.Scheduling;
 /// <summary>The homes chosen for one request and what the choice was based on.</summary>
 /// <param name="Homes">Home pod per token.</param>
 /// <param name="PlanVersion">The plan version the choice used (0: none known yet).</param>
-public sealed record HomeChoice(int[] Homes, int PlanVersion);
+/// <param name="Known">The routing the choice was based on, int16 <c>[tokens, topK]</c> of the first layer (empty for least-requests).</param>
+/// <param name="Plan">The plan the choice was based on, or null.</param>
+public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, PlacementPlan? Plan);
 
 /// <summary>
 /// Chooses each token's home pod for one model. <see cref="HomePolicyName.Speculative"/> shares its scoring with the
@@ -73,7 +75,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
         if (policy == HomePolicyName.LeastRequests)
         {
             Array.Fill(homes, available.MinBy(inflight));
-            return new HomeChoice(homes, PlanVersion);
+            return new HomeChoice(homes, PlanVersion, [], null);
         }
 
         var k = gates.Spec.TopK;
@@ -88,7 +90,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
                     homes[t] = available[t % available.Count];
                 }
 
-                return new HomeChoice(homes, _version);
+                return new HomeChoice(homes, _version, known, _plan);
             }
 
             var loads = _homeLoads.ToArray();
@@ -105,7 +107,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
                 _homeLoads[homes[t]]++;
             }
 
-            return new HomeChoice(homes, _version);
+            return new HomeChoice(homes, _version, known, _plan);
         }
     }
 

@@ -46,23 +46,8 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     {
         ArgumentNullException.ThrowIfNull(request);
         var model = catalog.Find(request.Model) ?? ThrowStatus<ServedModel>(StatusCode.NotFound, $"Model '{request.Model}' is not served here.");
-        var spec = model.Spec;
         var plan = plans.Get(model.Name);
-        return Task.FromResult(new ModelInfo
-        {
-            Model = model.Name,
-            Family = spec.Family.ToString(),
-            MoeLayers = spec.MoeLayers,
-            Experts = spec.Experts,
-            TopK = spec.TopK,
-            Hidden = spec.Hidden,
-            ExpertIntermediate = spec.ExpertIntermediate,
-            SharedExperts = spec.SharedExperts,
-            Gating = spec.Gating.ToString(),
-            Dtype = spec.DType.ToString(),
-            PlanVersion = plan?.Version ?? 0,
-            Pods = plan?.Pods ?? 0,
-        });
+        return Task.FromResult(ModelInfos.From(model.Name, model.Spec, plan?.Version ?? 0, plan?.Pods ?? 0));
     }
 
     private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, string requestId, bool applyNorm, CancellationToken ct)
