@@ -40,6 +40,12 @@ public sealed class OperatorOptions
     /// <summary>Base address of a deployment's admin API; {name} and {namespace} are replaced.</summary>
     public string AdminEndpointTemplate { get; set; } = "http://{name}-gateway.{namespace}.svc:8081/";
 
+    /// <summary>
+    /// Redis connection string of the silos' membership store, passed to every silo as
+    /// <c>MoeCloud__Silo__RedisConnectionString</c> (Kubernetes hosting gives a silo its identity, not membership).
+    /// </summary>
+    public string? MembershipRedis { get; set; }
+
     /// <summary>The gateway's admin API key, sent as <c>x-api-key</c> (mount it from a Secret as <c>Operator__AdminApiKey</c>); none when empty.</summary>
     public string? AdminApiKey { get; set; }
 

@@ -157,6 +157,7 @@ public static class Workloads
                 FieldEnv("POD_NAME", "metadata.name"),
                 FieldEnv("POD_NAMESPACE", "metadata.namespace"),
                 FieldEnv("POD_IP", "status.podIP"),
+                .. (string.IsNullOrEmpty(options.MembershipRedis) ? Array.Empty<V1EnvVar>() : [new V1EnvVar { Name = "MoeCloud__Silo__RedisConnectionString", Value = options.MembershipRedis }]),
             ],
             Ports =
             [

@@ -89,6 +89,7 @@ public static class MoeCloudSiloHost
                     break;
                 case ClusteringMode.Kubernetes:
                     silo.UseKubernetesHosting();
+                    silo.UseRedisClustering(options.RedisConnectionString!);
                     break;
             }
 

@@ -11,7 +11,11 @@ public enum ClusteringMode
     /// <summary>Membership in Redis (separate processes; the multi-process local cluster).</summary>
     Redis,
 
-    /// <summary>Kubernetes: silo name, cluster id and addresses from the pod (requires RBAC to list pods).</summary>
+    /// <summary>
+    /// Kubernetes: silo name, cluster id and addresses from the pod (requires RBAC to list pods), with membership in
+    /// Redis (<see cref="MoeCloudSiloOptions.RedisConnectionString"/>): Kubernetes hosting gives a silo its identity, not a
+    /// membership store.
+    /// </summary>
     Kubernetes,
 }
 
@@ -83,9 +87,9 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
             failures.Add($"PodIndex must be in [0, 4095], got {options.PodIndex}.");
         }
 
-        if (options.Clustering == ClusteringMode.Redis && string.IsNullOrWhiteSpace(options.RedisConnectionString))
+        if (options.Clustering is ClusteringMode.Redis or ClusteringMode.Kubernetes && string.IsNullOrWhiteSpace(options.RedisConnectionString))
         {
-            failures.Add("RedisConnectionString is required when Clustering is Redis.");
+            failures.Add($"RedisConnectionString is required when Clustering is {options.Clustering} (the membership store).");
         }
 
         foreach (var (port, label) in new[] { (options.SiloPort, "SiloPort"), (options.GatewayPort, "GatewayPort"), (options.RunnerPort, "RunnerPort"), (options.OpsPort, "OpsPort"), (options.PrimarySiloPort, "PrimarySiloPort") })

@@ -19,3 +19,28 @@ public sealed class OpsEndpointTests(ClusterFixture fixture)
         Assert.DoesNotContain("expert=", metrics, StringComparison.Ordinal);
     }
 }
+
+public sealed class SiloOptionsValidatorTests
+{
+    [Fact]
+    public void Validate_WhenSeveralSettingsAreBad_ReportsEveryProblem()
+    {
+        var options = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptions
+        {
+            PodIndex = -1,
+            Clustering = MoeCloud.Runtime.Hosting.ClusteringMode.Kubernetes,
+            KernelThreads = 0,
+            Models = { ["a/b"] = "" },
+        };
+
+        var result = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        var failures = result.Failures!.ToArray();
+        Assert.Contains(failures, f => f.Contains("PodIndex", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("RedisConnectionString is required when Clustering is Kubernetes", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("KernelThreads", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("contain no '/'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("needs a checkpoint directory", StringComparison.Ordinal));
+    }
+}
