@@ -141,6 +141,7 @@ public sealed class GatewayApiTests(GatewayFixture fixture)
         using var http = new HttpClient { BaseAddress = fixture.Http };
 
         var text = await http.GetStringAsync("/metrics");
+        Assert.Equal("ready", await http.GetStringAsync("/readyz"));
 
         foreach (var name in new[] { "moecloud_gateway_request_seconds_bucket", "moecloud_gateway_tokens_total", "moecloud_gateway_dispatches_total", "moecloud_gateway_predictions_total", "moecloud_gateway_pod_inflight" })
         {

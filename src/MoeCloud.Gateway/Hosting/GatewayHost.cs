@@ -75,12 +75,22 @@ public static class GatewayHost
         builder.Services.AddReverseProxy().LoadFromMemory([], [PodDirectory.Cluster(options.Pods)]);
 
         var app = builder.Build();
-        app.Services.GetRequiredService<PodDirectory>().SetPods(options.Pods);
+        if (options.Pods.Count > 0)
+        {
+            app.Services.GetRequiredService<PodDirectory>().SetPods(options.Pods);
+        }
         app.MapGrpcService<GatewayGrpcService>();
         JsonApi.Map(app);
         AdminApi.Map(app);
         OperatorAdminApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (GatewayModels models, PodDirectory pods) =>
+        {
+            var waiting = models.Names.Where(m => models.Find(m)!.PlanVersion == 0).ToArray();
+            return waiting.Length == 0 && pods.Available().Count > 0
+                ? Results.Text("ready")
+                : Results.Text(waiting.Length > 0 ? $"no plan yet for: {string.Join(", ", waiting)}" : "no pod available", statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
         app.MapMetrics("/metrics", app.Services.GetRequiredService<GatewayMetrics>().Registry);
         app.MapReverseProxy();
         return app;

@@ -59,8 +59,27 @@ public sealed class GatewayOptions
     /// <summary>Password of <see cref="CertificatePath"/>.</summary>
     public string? CertificatePassword { get; set; }
 
-    /// <summary>The pods.</summary>
+    /// <summary>The pods (fixed addresses). Leave empty and set the templates to follow the live plan's pods instead.</summary>
     public List<GatewayPod> Pods { get; set; } = [];
+
+    /// <summary>
+    /// Runner address of pod <c>{pod}</c>, for example <c>http://lite-silo-{pod}.lite-silo.default.svc:5100</c> (a
+    /// StatefulSet's stable names): with it the gateway forwards to pods 0 .. N−1 of the live plan, so pods added by a
+    /// scale-out are used as soon as a plan places experts on them.
+    /// </summary>
+    public string? PodRunnerTemplate { get; set; }
+
+    /// <summary>Ops address (<c>/readyz</c>) of pod <c>{pod}</c>, used with <see cref="PodRunnerTemplate"/>.</summary>
+    public string? PodOpsTemplate { get; set; }
+
+    /// <summary>The pods of a plan with <paramref name="pods"/> pods, from the templates.</summary>
+    public List<GatewayPod> PodsFromTemplates(int pods) =>
+        Enumerable.Range(0, pods).Select(p => new GatewayPod
+        {
+            Pod = p,
+            Runner = PodRunnerTemplate!.Replace("{pod}", p.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal),
+            Ops = PodOpsTemplate!.Replace("{pod}", p.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal),
+        }).ToList();
 
     /// <summary>Models: name → checkpoint directory (the gateway loads only the first MoE layer's norm and gate).</summary>
     public Dictionary<string, string> Models { get; set; } = new(StringComparer.Ordinal);
@@ -106,9 +125,17 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             failures.Add($"GrpcPort and HttpPort must be distinct ports in [1, 65535] (got {options.GrpcPort} and {options.HttpPort}).");
         }
 
-        if (options.Pods.Count == 0)
+        var templated = options.PodRunnerTemplate is not null || options.PodOpsTemplate is not null;
+        if (templated && (options.PodRunnerTemplate?.Contains("{pod}", StringComparison.Ordinal) != true || options.PodOpsTemplate?.Contains("{pod}", StringComparison.Ordinal) != true
+            || !Uri.TryCreate(options.PodRunnerTemplate.Replace("{pod}", "0", StringComparison.Ordinal), UriKind.Absolute, out _)
+            || !Uri.TryCreate(options.PodOpsTemplate.Replace("{pod}", "0", StringComparison.Ordinal), UriKind.Absolute, out _)))
         {
-            failures.Add("At least one pod is needed.");
+            failures.Add("PodRunnerTemplate and PodOpsTemplate go together and must be absolute URLs containing {pod}.");
+        }
+
+        if (options.Pods.Count == 0 && !templated)
+        {
+            failures.Add("At least one pod is needed (Pods, or PodRunnerTemplate and PodOpsTemplate).");
         }
 
         foreach (var pod in options.Pods)

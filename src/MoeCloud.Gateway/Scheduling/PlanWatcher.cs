@@ -33,6 +33,11 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
                 continue;
             }
 
+            if (options.Value.PodRunnerTemplate is not null && options.Value.PodOpsTemplate is not null)
+            {
+                pods.SetPods(options.Value.PodsFromTemplates(plan.Pods));
+            }
+
             var placement = ToPlacement(plan);
             var transitions = await Transitions(name, cancellationToken);
             scheduler.Adopt(plan.Version, placement, transitions);
