@@ -139,7 +139,7 @@ public static class RuntimeCommands
         await console.Out.WriteLineAsync();
         await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan, through the gateway at {gateway.GrpcAddress} (gRPC) and {gateway.HttpAddress} (JSON).");
         await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- infer --address {gateway.GrpcAddress} --api-key {gateway.ApiKey} --tokens 16");
-        await console.Out.WriteLineAsync($"admin: curl -H 'x-api-key: {gateway.AdminKey}' {gateway.HttpAddress}admin/v1/cluster");
+        await console.Out.WriteLineAsync($"admin: curl -s -H 'x-api-key: {gateway.AdminKey}' {gateway.HttpAddress}admin/v1/cluster");
         if (args.Has("smoke"))
         {
             return Moectl.Ok;
