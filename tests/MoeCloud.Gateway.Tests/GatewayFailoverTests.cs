@@ -41,3 +41,39 @@ public sealed class GatewayFailoverTests(GatewayFixture fixture)
         }
     }
 }
+
+[Collection(GatewayCollection.Name)]
+public sealed class GatewayLiveStatisticsTests(GatewayFixture fixture)
+{
+    [Fact]
+    public async Task Refresh_WithoutAProfileTrace_TakesTransitionStatisticsFromLiveTelemetry()
+    {
+        var spec = fixture.Reference.Model.Spec;
+        using (var client = new MoeCloudClient(fixture.Grpc, new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey }))
+        {
+            await client.ForwardAsync(GatewayFixture.Model, GatewayFixture.Hidden(8, spec.Hidden, 77), 8, spec.Hidden, 0, spec.MoeLayers - 1);
+        }
+
+        var telemetry = fixture.Cluster.Grains.GetGrain<MoeCloud.Abstractions.ITelemetryGrain>(GatewayFixture.Model);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && await telemetry.GetTotals() is null)
+        {
+            await Task.Delay(200);
+        }
+
+        var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
+        var gateway = GatewayHost.Create(options, fixture.Cluster.Grains);
+        await gateway.StartAsync();
+        try
+        {
+            await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+
+            Assert.True(gateway.Services.GetRequiredService<GatewayModels>().Find(GatewayFixture.Model)!.HasPredictor);
+        }
+        finally
+        {
+            await gateway.StopAsync();
+            await gateway.DisposeAsync();
+        }
+    }
+}

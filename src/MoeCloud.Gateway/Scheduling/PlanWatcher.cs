@@ -28,9 +28,15 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
         {
             var scheduler = models.Find(name)!;
             var plan = await grains.GetGrain<IPlanRegistryGrain>(name).GetActive().WaitAsync(cancellationToken);
-            if (plan is null || plan.Version == scheduler.PlanVersion)
+            if (plan is null || (plan.Version == scheduler.PlanVersion && scheduler.HasPredictor))
             {
                 continue;
+            }
+
+            var transitions = await Transitions(name, cancellationToken);
+            if (plan.Version == scheduler.PlanVersion && transitions is null)
+            {
+                continue; // same plan, still no statistics: keep spreading by load
             }
 
             if (options.Value.PodRunnerTemplate is not null && options.Value.PodOpsTemplate is not null)
@@ -39,7 +45,6 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
             }
 
             var placement = ToPlacement(plan);
-            var transitions = await Transitions(name, cancellationToken);
             scheduler.Adopt(plan.Version, placement, transitions);
             pods.SetPlanPods(Enumerable.Range(0, plan.Pods).ToHashSet());
             LogAdopted(logger, name, plan.Version, transitions is not null);

@@ -35,6 +35,18 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
     /// <summary>The model.</summary>
     public GateModel Gates => gates;
 
+    /// <summary>Whether the speculative policy has transition statistics to predict with.</summary>
+    public bool HasPredictor
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _predictor is not null;
+            }
+        }
+    }
+
     /// <summary>The plan version in use (0 before the first).</summary>
     public int PlanVersion => Volatile.Read(ref _version);
 
