@@ -126,8 +126,6 @@ public static class BenchClusterCommand
 
     private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, double simulatedRemote, float[][] expected)
     {
-        var sorted = outcome.LatenciesMs.Order().ToArray();
-        double Percentile(double q) => sorted.Length == 0 ? double.NaN : sorted[(int)Math.Round(q * (sorted.Length - 1))];
         var maxError = 0.0;
         for (var i = 0; i < expected.Length; i++)
         {
@@ -145,8 +143,8 @@ public static class BenchClusterCommand
             ["tokensPerSecond"] = tps,
             ["referenceTokensPerSecond"] = referenceTps,
             ["ratio"] = tps / referenceTps,
-            ["p50Ms"] = Percentile(0.5),
-            ["p99Ms"] = Percentile(0.99),
+            ["p50Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.5),
+            ["p99Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.99),
             ["remoteFraction"] = (double)outcome.Remote / Math.Max(1, outcome.Local + outcome.Remote),
             ["simulatedRemoteFraction"] = simulatedRemote,
             ["maxRelError"] = maxError,

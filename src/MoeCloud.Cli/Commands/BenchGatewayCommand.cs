@@ -208,13 +208,12 @@ public static class BenchGatewayCommand
             }
         }
 
-        static double P(List<double> v, double q) => v.Order().ElementAt((int)Math.Round(q * (v.Count - 1)));
         return new Dictionary<string, double>
         {
-            ["gatewayP50Ms"] = P(viaGateway, 0.5),
-            ["gatewayP99Ms"] = P(viaGateway, 0.99),
-            ["directP50Ms"] = P(straight, 0.5),
-            ["directP99Ms"] = P(straight, 0.99),
+            ["gatewayP50Ms"] = CliOutput.Percentile(viaGateway, 0.5),
+            ["gatewayP99Ms"] = CliOutput.Percentile(viaGateway, 0.99),
+            ["directP50Ms"] = CliOutput.Percentile(straight, 0.5),
+            ["directP99Ms"] = CliOutput.Percentile(straight, 0.99),
         };
     }
 }

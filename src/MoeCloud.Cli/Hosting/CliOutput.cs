@@ -25,6 +25,13 @@ public static class CliOutput
     /// <summary>Formats a whole number with thousands separators.</summary>
     public static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>The <paramref name="q"/>-quantile of <paramref name="values"/> (nearest rank on the sorted values); NaN when empty.</summary>
+    public static double Percentile(IEnumerable<double> values, double q)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted[(int)Math.Round(q * (sorted.Length - 1))];
+    }
+
     /// <summary>Renders rows as an aligned text table; numeric-looking cells are right-aligned.</summary>
     public static string Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {

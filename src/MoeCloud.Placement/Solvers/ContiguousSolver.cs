@@ -19,11 +19,10 @@ public sealed class ContiguousSolver : IPlacementSolver
     {
         ArgumentNullException.ThrowIfNull(problem);
         var watch = Stopwatch.StartNew();
-        var why = problem.Infeasibility();
-        var layout = why is null ? SlotLayout.Compute(problem) : null;
+        var layout = SlotLayout.ComputeOrExplain(problem, out var infeasible);
         if (layout is null)
         {
-            return PlacementResult.Infeasible(why ?? "the capacities cannot hold an even layout of the replicas");
+            return infeasible!;
         }
 
         int experts = problem.Profile.Experts, redundant = problem.Redundant;

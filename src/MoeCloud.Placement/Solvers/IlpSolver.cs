@@ -37,11 +37,10 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         ArgumentNullException.ThrowIfNull(problem);
         options.Validate();
         var watch = Stopwatch.StartNew();
-        var why = problem.Infeasibility();
-        var slots = why is null ? SlotLayout.Compute(problem) : null;
+        var slots = SlotLayout.ComputeOrExplain(problem, out var infeasible);
         if (slots is null)
         {
-            return PlacementResult.Infeasible(why ?? "the capacities cannot hold an even layout of the replicas");
+            return infeasible!;
         }
 
         var profile = problem.Profile;

@@ -7,6 +7,18 @@ namespace MoeCloud.Placement.Solvers;
 /// </summary>
 internal static class SlotLayout
 {
+    /// <summary>
+    /// The slots of a feasible problem; otherwise null, with <paramref name="infeasible"/> the result every solver
+    /// returns for it (the problem's own reason, or the capacities running out).
+    /// </summary>
+    public static int[][]? ComputeOrExplain(PlacementProblem problem, out PlacementResult? infeasible)
+    {
+        var why = problem.Infeasibility();
+        var slots = why is null ? Compute(problem) : null;
+        infeasible = slots is null ? PlacementResult.Infeasible(why ?? "the capacities cannot hold an even layout of the replicas") : null;
+        return slots;
+    }
+
     /// <summary>Slots <c>[layer][pod]</c>, or null when the capacities run out.</summary>
     public static int[][]? Compute(PlacementProblem problem)
     {
