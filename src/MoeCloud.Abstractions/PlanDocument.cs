@@ -68,4 +68,19 @@ public interface IPodAgentGrain : IGrainWithStringKey
     /// <summary>Makes <paramref name="plan"/> the pod's active plan; returns the silo name that adopted it.</summary>
     [Alias("adopt")]
     Task<string> Adopt(PlanDocument plan);
+
+    /// <summary>
+    /// The addresses the pod's silo serves on, advertised for the gateway's membership-based discovery. An agent that
+    /// finds itself on another pod's silo (placed there while its own pod was away) deactivates so that the next call
+    /// lands on the right silo.
+    /// </summary>
+    [Alias("describe")]
+    Task<PodEndpoints> Describe();
 }
+
+/// <summary>Where a pod's silo serves.</summary>
+/// <param name="SiloName">The silo that answered (its trailing number is its pod).</param>
+/// <param name="Runner">The runner API (gRPC over HTTP/2).</param>
+/// <param name="Ops">The ops endpoint (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>; HTTP/1.1).</param>
+[GenerateSerializer, Immutable, Alias("moecloud.pod-endpoints")]
+public sealed record PodEndpoints([property: Id(0)] string SiloName, [property: Id(1)] string Runner, [property: Id(2)] string Ops);

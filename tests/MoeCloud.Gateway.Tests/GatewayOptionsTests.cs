@@ -24,11 +24,17 @@ public sealed class GatewayOptionsTests
         var half = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100" };
         var bad = new GatewayOptions { GrpcPort = 1, HttpPort = 1, MaxAttempts = 0, ApiKeys = [new ApiKeyEntry { Name = "k", Sha256 = "nothex" }] };
 
+        var both = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100", PodOpsTemplate = "http://s-{pod}:9100", Pods = [new GatewayPod { Pod = 0, Runner = "http://a:1", Ops = "http://a:2" }] };
+        var membership = new GatewayOptions { Models = { ["m"] = "/models/m" } };
+
         Assert.True(validator.Validate(null, templated).Succeeded);
+        Assert.Equal(PodDiscovery.Templates, templated.Discovery);
+        Assert.True(validator.Validate(null, membership).Succeeded);
+        Assert.Equal(PodDiscovery.Membership, membership.Discovery);
+        Assert.Contains(validator.Validate(null, both).Failures!, f => f.Contains("not both", StringComparison.Ordinal));
         Assert.Contains(validator.Validate(null, half).Failures!, f => f.Contains("go together", StringComparison.Ordinal));
         var failures = validator.Validate(null, bad).Failures!.ToArray();
         Assert.Contains(failures, f => f.Contains("distinct ports", StringComparison.Ordinal));
-        Assert.Contains(failures, f => f.Contains("At least one pod", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("At least one model", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("SHA-256", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("MaxAttempts", StringComparison.Ordinal));

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Gateway.Security;
@@ -48,7 +49,7 @@ public sealed class LocalGateway : IAsyncDisposable
         {
             GrpcPort = ports[0],
             HttpPort = ports[1],
-            Pods = cluster.Endpoints.Select(e => new GatewayPod { Pod = e.Pod, Runner = e.Runner.ToString(), Ops = e.Ops.ToString() }).ToList(),
+            // No pod list: the gateway follows the cluster's membership, as it does in Kubernetes.
             Models = new Dictionary<string, string> { [model] = modelDirectory },
             HomePolicy = policy,
             ApiKeys = [new ApiKeyEntry { Name = "local", Sha256 = ApiKeyAuthenticator.Hash(apiKey), RequestsPerSecond = 100_000 }],
@@ -64,6 +65,13 @@ public sealed class LocalGateway : IAsyncDisposable
         var app = GatewayHost.Create(options, cluster.Grains);
         await app.StartAsync(ct);
         await app.Services.GetRequiredService<PlanWatcher>().Refresh(ct);
+        var found = app.Services.GetRequiredService<PodDirectory>().Pods.Count;
+        if (found != cluster.Endpoints.Count)
+        {
+            await app.DisposeAsync();
+            throw new InvalidOperationException($"The gateway found {found} of the cluster's {cluster.Endpoints.Count} pods in its membership.");
+        }
+
         return new LocalGateway(app, options, apiKey, adminKey);
     }
 

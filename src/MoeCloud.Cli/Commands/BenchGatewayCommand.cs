@@ -54,7 +54,7 @@ public static class BenchGatewayCommand
         var replay = heldOut.SelectTokens(Enumerable.Range(0, Math.Min(replayTokens, heldOut.Tokens)).ToArray(), heldOut.Manifest.Name);
         var plan = await DemoDeployment.Solve(trace, silos, redundant: silos, "ilp", timeLimitSeconds: 10, log, ct);
         var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(fit));
-        var simulated = Simulator.Run(plan, replay, new SimulationOptions { Home = HomePolicy.Speculative }, transitions);
+        var simulated = Simulator.Run(plan, replay, new SimulationOptions { Home = HomePolicy.Speculative, Speculative = new SpeculativeOptions { AffinityMargin = new GatewayOptions().SequenceAffinityMargin } }, transitions);
         var modelDir = await EnsureModel(trace, log, ct);
         await using var cluster = await EmbeddedCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, cancellationToken: ct);
         await cluster.Publish(PlanDocuments.FromPlacement(Model, plan, version: 1));

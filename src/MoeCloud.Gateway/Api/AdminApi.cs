@@ -4,8 +4,10 @@ using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
 using MoeCloud.Gateway.Forwarding;
+using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Gateway.Security;
 using MoeCloud.Runtime.Plans;
@@ -30,13 +32,15 @@ public static class AdminApi
     public static void Map(IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/admin/v1/cluster", (HttpContext http, ApiKeyAuthenticator keys, PodDirectory pods, GatewayModels models) => JsonApi.Guard(http, () =>
+        app.MapGet("/admin/v1/cluster", (HttpContext http, ApiKeyAuthenticator keys, PodDirectory pods, GatewayModels models, IOptions<GatewayOptions> options) => JsonApi.Guard(http, () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
             var available = pods.Available().ToHashSet();
             return Task.FromResult(Results.Json(new
             {
-                pods = available.Order().Select(p => new { pod = p, inflight = pods.InFlight(p) }),
+                discovery = options.Value.Discovery.ToString(),
+                pods = available.Order().Select(p => new { pod = p, inflight = pods.InFlight(p), runner = pods.Pods.FirstOrDefault(d => d.Pod == p)?.Runner }),
+                known = pods.Pods.Select(p => p.Pod).Order(),
                 models = models.Names.Order(StringComparer.Ordinal).Select(m => models.Find(m)!).Select(s => new
                 {
                     model = s.Gates.Name,

@@ -21,7 +21,7 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     /// <summary>The YARP cluster of the pods.</summary>
     public const string ClusterId = "pods";
 
-    private readonly ConcurrentDictionary<int, GrpcChannel> _channels = new();
+    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, int> _inflight = new();
     private volatile IReadOnlyList<GatewayPod> _pods = [];
     private volatile IReadOnlySet<int>? _planPods;
@@ -47,12 +47,23 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     /// <summary>The destination id of a pod.</summary>
     public static string DestinationId(int pod) => $"pod-{pod.ToString(CultureInfo.InvariantCulture)}";
 
-    /// <summary>Replaces the set of pods (membership changed).</summary>
+    /// <summary>The pods configured now (with their addresses).</summary>
+    public IReadOnlyList<GatewayPod> Pods => _pods;
+
+    /// <summary>Replaces the set of pods (membership changed); channels to pods that left or moved are closed.</summary>
     public void SetPods(IReadOnlyList<GatewayPod> pods)
     {
         ArgumentNullException.ThrowIfNull(pods);
-        _pods = pods.ToArray();
-        config.Update([], [Cluster(pods)]);
+        var next = pods.ToArray();
+        _pods = next;
+        config.Update([], [Cluster(next)]);
+        foreach (var address in _channels.Keys.Where(a => !next.Any(p => string.Equals(p.Runner, a, StringComparison.Ordinal))).ToArray())
+        {
+            if (_channels.TryRemove(address, out var stale))
+            {
+                stale.Dispose(); // the pod left or moved: calls in flight on it fail over; new ones use the new address
+            }
+        }
     }
 
     /// <summary>Restricts forwarding to the pods of the live plan (null: every configured pod).</summary>
@@ -83,7 +94,7 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     public (MoeService.MoeServiceClient Client, IDisposable InFlight) Open(int pod)
     {
         var address = _pods.FirstOrDefault(p => p.Pod == pod)?.Runner ?? throw new InvalidOperationException($"pod {pod} is not configured");
-        var channel = _channels.GetOrAdd(pod, _ => GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20 }));
+        var channel = _channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20 }));
         _inflight.AddOrUpdate(pod, 1, (_, n) => n + 1);
         return (new MoeService.MoeServiceClient(channel), new Scope(() => _inflight.AddOrUpdate(pod, 0, (_, n) => n - 1)));
     }

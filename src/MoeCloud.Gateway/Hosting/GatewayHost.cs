@@ -67,6 +67,7 @@ public static class GatewayHost
         builder.Services.AddSingleton<ApiKeyAuthenticator>();
         builder.Services.AddSingleton<GatewayModels>();
         builder.Services.AddSingleton<PodDirectory>();
+        builder.Services.AddSingleton<MembershipDiscovery>();
         builder.Services.AddSingleton<WarmupHints>();
         builder.Services.AddSingleton<GatewayForwarder>();
         builder.Services.AddSingleton<PlanWatcher>();

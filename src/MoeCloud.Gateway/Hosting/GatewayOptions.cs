@@ -12,6 +12,19 @@ public enum HomePolicyName
     LeastRequests,
 }
 
+/// <summary>How the gateway finds the pods it forwards to.</summary>
+public enum PodDiscovery
+{
+    /// <summary>Every active silo of the cluster, at the addresses it advertises (<c>IPodAgentGrain.Describe</c>).</summary>
+    Membership,
+
+    /// <summary>Pods 0 .. N−1 of the live plan, at addresses built from <see cref="GatewayOptions.PodRunnerTemplate"/>.</summary>
+    Templates,
+
+    /// <summary>The fixed list <see cref="GatewayOptions.Pods"/>.</summary>
+    Static,
+}
+
 /// <summary>A pod the gateway forwards to.</summary>
 public sealed class GatewayPod
 {
@@ -59,7 +72,10 @@ public sealed class GatewayOptions
     /// <summary>Password of <see cref="CertificatePath"/>.</summary>
     public string? CertificatePassword { get; set; }
 
-    /// <summary>The pods (fixed addresses). Leave empty and set the templates to follow the live plan's pods instead.</summary>
+    /// <summary>
+    /// The pods (fixed addresses). Leave empty, with no templates, to follow cluster membership: the gateway then asks
+    /// every active silo for the addresses it serves on (the default, and what a local cluster and Kubernetes use).
+    /// </summary>
     public List<GatewayPod> Pods { get; set; } = [];
 
     /// <summary>
@@ -71,6 +87,9 @@ public sealed class GatewayOptions
 
     /// <summary>Ops address (<c>/readyz</c>) of pod <c>{pod}</c>, used with <see cref="PodRunnerTemplate"/>.</summary>
     public string? PodOpsTemplate { get; set; }
+
+    /// <summary>How the gateway finds the pods' addresses, from the options given.</summary>
+    public PodDiscovery Discovery => Pods.Count > 0 ? PodDiscovery.Static : PodRunnerTemplate is not null ? PodDiscovery.Templates : PodDiscovery.Membership;
 
     /// <summary>The pods of a plan with <paramref name="pods"/> pods, from the templates.</summary>
     public List<GatewayPod> PodsFromTemplates(int pods) =>
@@ -89,6 +108,15 @@ public sealed class GatewayOptions
 
     /// <summary>Home policy. Default speculative.</summary>
     public HomePolicyName HomePolicy { get; set; } = HomePolicyName.Speculative;
+
+    /// <summary>
+    /// Sequence affinity: a decode step of a known sequence stays on its previous home unless another pod's predicted
+    /// local dispatches are higher by at least this much (0: no affinity). Default 0.5, in [0, 1000].
+    /// </summary>
+    public double SequenceAffinityMargin { get; set; } = 0.5;
+
+    /// <summary>Most tokens a request may have to count as a decode step for <see cref="SequenceAffinityMargin"/>. Default 4.</summary>
+    public int SequenceAffinityMaxTokens { get; set; } = 4;
 
     /// <summary>Client API keys; when empty (and no admin key), the API is open — for local use only.</summary>
     public List<ApiKeyEntry> ApiKeys { get; set; } = [];
@@ -133,9 +161,9 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             failures.Add("PodRunnerTemplate and PodOpsTemplate go together and must be absolute URLs containing {pod}.");
         }
 
-        if (options.Pods.Count == 0 && !templated)
+        if (options.Pods.Count > 0 && templated)
         {
-            failures.Add("At least one pod is needed (Pods, or PodRunnerTemplate and PodOpsTemplate).");
+            failures.Add("Give either Pods or PodRunnerTemplate and PodOpsTemplate, not both (or neither, to follow cluster membership).");
         }
 
         foreach (var pod in options.Pods)
@@ -182,6 +210,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.DefaultDeadline <= TimeSpan.Zero || options.PlanRefresh <= TimeSpan.Zero)
         {
             failures.Add("DefaultDeadline and PlanRefresh must be positive.");
+        }
+
+        if (!double.IsFinite(options.SequenceAffinityMargin) || options.SequenceAffinityMargin is < 0 or > 1000 || options.SequenceAffinityMaxTokens < 0)
+        {
+            failures.Add($"SequenceAffinityMargin must be in [0, 1000] and SequenceAffinityMaxTokens not negative (got {options.SequenceAffinityMargin} and {options.SequenceAffinityMaxTokens}).");
         }
 
         if (options.MaxAttempts is < 1 or > 16)

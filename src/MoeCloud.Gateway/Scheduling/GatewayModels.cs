@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using MoeCloud.Gateway.Hosting;
+using MoeCloud.Placement.Simulation;
 
 namespace MoeCloud.Gateway.Scheduling;
 
@@ -14,7 +15,7 @@ public sealed class GatewayModels
         ArgumentNullException.ThrowIfNull(options);
         foreach (var (name, dir) in options.Value.Models)
         {
-            _models[name] = new PreScheduler(GateModel.Load(name, dir), options.Value.HomePolicy);
+            _models[name] = new PreScheduler(GateModel.Load(name, dir), options.Value.HomePolicy, new SpeculativeOptions { AffinityMargin = options.Value.SequenceAffinityMargin }, options.Value.SequenceAffinityMaxTokens);
         }
     }
 

@@ -13,17 +13,22 @@ using MoeCloud.Runtime.Telemetry;
 namespace MoeCloud.Gateway.Scheduling;
 
 /// <summary>
-/// Keeps the gateway on the live plan: reads each model's active plan from the cluster's plan registry, restricts
-/// forwarding to the plan's pods, and gives the pre-scheduler the plan and transition statistics — from the configured
+/// Keeps the gateway on the cluster: follows the membership (<see cref="MembershipDiscovery"/>, unless pods are
+/// configured), reads each model's active plan from the cluster's plan registry, restricts forwarding to the plan's pods, and gives the pre-scheduler the plan and transition statistics — from the configured
 /// profile trace, or else from the cluster's live telemetry once it has some.
 /// </summary>
-public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods, IGrainFactory grains, IOptions<GatewayOptions> options, TimeProvider time, ILogger<PlanWatcher> logger) : BackgroundService
+public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods, MembershipDiscovery membership, IGrainFactory grains, IOptions<GatewayOptions> options, TimeProvider time, ILogger<PlanWatcher> logger) : BackgroundService
 {
     private readonly Dictionary<string, TransitionModel> _fixed = new(StringComparer.Ordinal);
 
     /// <summary>Reads the plans once (also called before serving starts).</summary>
     public async Task Refresh(CancellationToken cancellationToken)
     {
+        if (options.Value.Discovery == PodDiscovery.Membership)
+        {
+            await membership.Refresh(cancellationToken);
+        }
+
         foreach (var name in models.Names)
         {
             var scheduler = models.Find(name)!;
@@ -39,7 +44,7 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
                 continue; // same plan, still no statistics: keep spreading by load
             }
 
-            if (options.Value.PodRunnerTemplate is not null && options.Value.PodOpsTemplate is not null)
+            if (options.Value.Discovery == PodDiscovery.Templates)
             {
                 pods.SetPods(options.Value.PodsFromTemplates(plan.Pods));
             }

@@ -19,11 +19,17 @@ public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, Pla
 /// balance. <see cref="HomePolicyName.LeastRequests"/> sends the whole batch to the pod with the fewest requests in
 /// flight. Thread-safe (one lock per model; a choice takes microseconds per token).
 /// </summary>
-public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
+/// <remarks>
+/// Sequence affinity: a request of at most <paramref name="affinityMaxTokens"/> tokens (a decode step) of a sequence
+/// the gateway has seen stays on the sequence's previous home unless another pod's predicted local dispatches are
+/// higher by <see cref="SpeculativeOptions.AffinityMargin"/> (<paramref name="speculative"/>), or the previous home is
+/// unavailable or over its share of homed tokens.
+/// </remarks>
+public sealed class PreScheduler(GateModel gates, HomePolicyName policy, SpeculativeOptions? speculative = null, int affinityMaxTokens = 4)
 {
     private const int MaxSequences = 100_000;
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, short[]> _previous = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SequenceState> _previous = new(StringComparer.Ordinal);
     private readonly Queue<string> _sequenceOrder = new();
     private PlacementPlan? _plan;
     private SpeculativeHomePredictor? _predictor;
@@ -63,7 +69,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
         lock (_gate)
         {
             _plan = plan;
-            _predictor = transitions is null ? null : new SpeculativeHomePredictor(plan, transitions);
+            _predictor = transitions is null ? null : new SpeculativeHomePredictor(plan, transitions, speculative);
             _homeLoads = new long[plan.PodCount];
             Volatile.Write(ref _version, version);
         }
@@ -111,10 +117,12 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
                 loads[p] = long.MaxValue / 4; // an unavailable pod is never chosen while another one is
             }
 
-            var previous = sequenceId is not null && _previous.TryGetValue(sequenceId, out var prev) ? prev : [];
+            var state = sequenceId is not null ? _previous.GetValueOrDefault(sequenceId) : null;
+            var previous = state?.Routing ?? [];
+            var previousHome = state is not null && tokens <= affinityMaxTokens && state.Home < loads.Length ? state.Home : -1;
             for (var t = 0; t < tokens; t++)
             {
-                homes[t] = _predictor.PickHome(known.AsSpan(t * k, k), previous, loads, 1, firstLayer);
+                homes[t] = _predictor.PickHome(known.AsSpan(t * k, k), previous, loads, 1, firstLayer, previousHome);
                 loads[homes[t]]++;
                 _homeLoads[homes[t]]++;
             }
@@ -125,7 +133,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
 
     /// <summary>
     /// Records what a request step revealed: each token's best home in hindsight (prediction hits) and the routing the
-    /// step used, whose last token becomes the sequence's previous step.
+    /// step used, whose last token becomes the sequence's previous step (and its home the sequence's previous home).
     /// </summary>
     public void Observe(int[] homes, IReadOnlyList<int> bestHomes, short[]? routing, string? sequenceId)
     {
@@ -139,12 +147,13 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
 
         Interlocked.Add(ref _hits, hits);
         Interlocked.Add(ref _scored, Math.Min(homes.Length, bestHomes.Count));
-        var stride = gates.Spec.MoeLayers * gates.Spec.TopK;
-        if (sequenceId is null || routing is null || routing.Length < stride || routing.Length % stride != 0)
+        if (sequenceId is null || homes.Length == 0)
         {
             return;
         }
 
+        var stride = gates.Spec.MoeLayers * gates.Spec.TopK;
+        var last = routing is not null && routing.Length >= stride && routing.Length % stride == 0 ? routing[^stride..] : [];
         lock (_gate)
         {
             if (!_previous.ContainsKey(sequenceId))
@@ -156,7 +165,18 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy)
                 }
             }
 
-            _previous[sequenceId] = routing[^stride..];
+            _previous[sequenceId] = new SequenceState(last, homes[^1]);
         }
     }
+
+    /// <summary>The previous home of a sequence (its last token's), or -1 when the gateway has not seen it.</summary>
+    public int PreviousHome(string sequenceId)
+    {
+        lock (_gate)
+        {
+            return _previous.TryGetValue(sequenceId, out var state) ? state.Home : -1;
+        }
+    }
+
+    private sealed record SequenceState(short[] Routing, int Home);
 }

@@ -39,7 +39,7 @@ internal sealed class HomeAssigner(PlacementPlan plan, RoutingView routing, Simu
                 HomePolicy.Oracle => Oracle(t),
                 HomePolicy.FirstLayer => Scored(t, useFirstLayer: true, previous: -1),
                 HomePolicy.Sequence => previous >= 0 ? Scored(t, useFirstLayer: false, previous) : Scored(t, useFirstLayer: true, previous: -1),
-                HomePolicy.Speculative => predictor!.PickHome(routing.Slots(t, 0), previous >= 0 ? routing.Routing(previous) : [], _loads),
+                HomePolicy.Speculative => predictor!.PickHome(routing.Slots(t, 0), previous >= 0 ? routing.Routing(previous) : [], _loads, previousHome: previous >= 0 ? homes[previous] : -1),
                 _ => throw new ArgumentOutOfRangeException(nameof(options), options.Home, "unknown home policy"),
             };
             _loads[homes[t]]++;

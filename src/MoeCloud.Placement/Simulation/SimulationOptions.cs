@@ -87,6 +87,12 @@ public sealed record SpeculativeOptions
     /// <summary>Later layers whose experts are predicted (0 = first layer only); default 1 (further layers add more noise than signal on the ESFT traces).</summary>
     public int Horizon { get; init; } = 1;
 
+    /// <summary>
+    /// Sequence affinity: a sequence's next step stays on its previous home unless another pod's score (predicted local
+    /// dispatches) is higher by at least this much; 0 turns affinity off. Default 0, in [0, 1000].
+    /// </summary>
+    public double AffinityMargin { get; init; }
+
     /// <summary>Predicted local-dispatch gain a re-home must exceed; default 1.5, in [0, 1000].</summary>
     public double RehomeMargin { get; init; } = 1.5;
 
@@ -101,6 +107,7 @@ public sealed record SpeculativeOptions
         Check(problems, nameof(PreviousStepWeight), PreviousStepWeight, 0, 100);
         Check(problems, nameof(PredictedWeight), PredictedWeight, 0, 100);
         Check(problems, nameof(RehomeMargin), RehomeMargin, 0, 1000);
+        Check(problems, nameof(AffinityMargin), AffinityMargin, 0, 1000);
         if (Horizon < 0)
         {
             problems.Add($"{nameof(Horizon)} must not be negative (got {Horizon})");

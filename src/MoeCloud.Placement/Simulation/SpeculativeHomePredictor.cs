@@ -11,7 +11,8 @@ namespace MoeCloud.Placement.Simulation;
 /// <item>layers 1 .. horizon: expected dispatches propagated through <see cref="TransitionModel"/>, × PredictedWeight;</item>
 /// <item>the previous step's dispatches (all layers), × PreviousStepWeight;</item>
 /// </list>
-/// then picks with <see cref="HomeChooser.Pick"/> (pods over their share of homed tokens are skipped).
+/// then picks with <see cref="HomeChooser.Pick"/> (pods over their share of homed tokens are skipped; the sequence's
+/// previous home is kept unless another pod is better by <see cref="SpeculativeOptions.AffinityMargin"/>).
 /// Allocation-free after construction; one instance per thread (it owns scratch buffers).
 /// </summary>
 public sealed class SpeculativeHomePredictor
@@ -48,11 +49,12 @@ public sealed class SpeculativeHomePredictor
     /// <param name="homeLoads">Tokens currently homed on each pod.</param>
     /// <param name="weight">Tokens this choice homes.</param>
     /// <param name="fromLayer">The layer whose routing <paramref name="firstLayer"/> is (0 before the first layer).</param>
-    public int PickHome(ReadOnlySpan<short> firstLayer, ReadOnlySpan<short> previousStep, ReadOnlySpan<long> homeLoads, long weight = 1, int fromLayer = 0)
+    /// <param name="previousHome">The sequence's previous home (or -1): kept unless another pod scores <see cref="SpeculativeOptions.AffinityMargin"/> more.</param>
+    public int PickHome(ReadOnlySpan<short> firstLayer, ReadOnlySpan<short> previousStep, ReadOnlySpan<long> homeLoads, long weight = 1, int fromLayer = 0, int previousHome = -1)
     {
         Array.Clear(_scores);
         AddScores(firstLayer, previousStep, _scores, fromLayer, _plan.Layers);
-        return HomeChooser.Pick(_scores, homeLoads, weight, _options.HomeSlack);
+        return HomeChooser.Pick(_scores, homeLoads, weight, _options.HomeSlack, previousHome, _options.AffinityMargin);
     }
 
     /// <summary>

@@ -1,17 +1,47 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Placement;
 using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Runtime.Grains;
 
-/// <summary>The plan agent of one pod, placed on the pod's silo: adopts plan versions into the silo's <see cref="SiloPlanState"/>.</summary>
+/// <summary>
+/// The agent of one pod, placed on the pod's silo: adopts plan versions into the silo's <see cref="SiloPlanState"/>,
+/// and tells the gateway where the silo serves.
+/// </summary>
 [PodPlacement]
-public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo) : Grain, IPodAgentGrain
+public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, IOptions<MoeCloudSiloOptions> options) : Grain, IPodAgentGrain
 {
     /// <inheritdoc />
     public Task<string> Adopt(PlanDocument plan)
     {
         state.Adopt(PlanSnapshot.From(plan));
         return Task.FromResult(silo.Name);
+    }
+
+    /// <inheritdoc />
+    public Task<PodEndpoints> Describe()
+    {
+        if (!PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodPlacementDirector.PodOfSiloName(silo.Name) != pod)
+        {
+            DeactivateOnIdle(); // placed by the fallback while the pod was away; the next call is placed again
+        }
+
+        // The address the other silos reach this one at: the pod IP in Kubernetes, loopback in a local cluster.
+        var address = silo.SiloAddress.Endpoint.Address;
+        var host = address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
+        if (IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address))
+        {
+            host = options.Value.AdvertisedAddress;
+        }
+
+        return Task.FromResult(new PodEndpoints(
+            silo.Name,
+            string.Create(CultureInfo.InvariantCulture, $"http://{host}:{options.Value.RunnerPort}"),
+            string.Create(CultureInfo.InvariantCulture, $"http://{host}:{options.Value.OpsPort}")));
     }
 }

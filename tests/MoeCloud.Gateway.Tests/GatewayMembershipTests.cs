@@ -1,0 +1,71 @@
+using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Client;
+using MoeCloud.Gateway.Forwarding;
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Plans;
+
+namespace MoeCloud.Gateway.Tests;
+
+[Collection(GatewayCollection.Name)]
+public sealed class GatewayMembershipTests(GatewayFixture fixture)
+{
+    [Fact]
+    public async Task Membership_FindsEveryPodAtItsAdvertisedAddress_AndDropsAPodThatLeaves()
+    {
+        var spec = fixture.Reference.Model.Spec;
+        await using var cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { [GatewayFixture.Model] = fixture.ModelDirectory });
+        // Every expert on every pod: the cluster keeps serving every expert when pod 2 leaves.
+        await cluster.Publish(PlanSnapshot.ToDocument(GatewayFixture.Model, 1, 3, spec.MoeLayers, spec.Experts, (_, _) => [0, 1, 2]));
+        var options = GatewayFixture.NewOptions(cluster, fixture.ModelDirectory, profile: null);
+        options.Pods.Clear();
+        Assert.Equal(PodDiscovery.Membership, options.Discovery);
+        var gateway = GatewayHost.Create(options, cluster.Grains);
+        await gateway.StartAsync();
+        try
+        {
+            var watcher = gateway.Services.GetRequiredService<PlanWatcher>();
+            var directory = gateway.Services.GetRequiredService<PodDirectory>();
+            await watcher.Refresh(CancellationToken.None);
+
+            var found = directory.Pods.OrderBy(p => p.Pod).Select(p => (p.Pod, new Uri(p.Runner), new Uri(p.Ops))).ToArray();
+            Assert.Equal(cluster.Endpoints.Select(e => (e.Pod, e.Runner, e.Ops)).ToArray(), found);
+
+            using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
+            var homes = new HashSet<int>();
+            for (var i = 0; i < 6; i++)
+            {
+                var hidden = GatewayFixture.Hidden(6, spec.Hidden, 300 + i);
+                var output = await client.ForwardAsync(GatewayFixture.Model, hidden, 6, spec.Hidden, 0, spec.MoeLayers - 1);
+                Assert.True(GatewayFixture.MaxRelativeError(fixture.Reference.ForwardStack(0, spec.MoeLayers - 1, hidden, 6), output.Hidden) <= 1e-4);
+                homes.UnionWith(output.HomePods);
+            }
+
+            Assert.Equal([0, 1, 2], homes.Order());
+
+            await cluster.Silos[2].App.StopAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (directory.Pods.Any(p => p.Pod == 2) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+                await watcher.Refresh(CancellationToken.None);
+            }
+
+            Assert.Equal([0, 1], directory.Pods.Select(p => p.Pod).Order());
+            Assert.DoesNotContain(2, directory.Available());
+            for (var i = 0; i < 6; i++)
+            {
+                var hidden = GatewayFixture.Hidden(6, spec.Hidden, 400 + i);
+                var output = await client.ForwardAsync(GatewayFixture.Model, hidden, 6, spec.Hidden, 0, spec.MoeLayers - 1);
+                Assert.True(GatewayFixture.MaxRelativeError(fixture.Reference.ForwardStack(0, spec.MoeLayers - 1, hidden, 6), output.Hidden) <= 1e-4);
+                Assert.DoesNotContain(2, output.HomePods);
+            }
+        }
+        finally
+        {
+            await gateway.StopAsync();
+            await gateway.DisposeAsync();
+        }
+    }
+}

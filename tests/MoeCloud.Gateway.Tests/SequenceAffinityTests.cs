@@ -1,0 +1,55 @@
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Profiles;
+using MoeCloud.Placement.Simulation;
+using MoeCloud.Runtime.Plans;
+
+namespace MoeCloud.Gateway.Tests;
+
+[Collection(GatewayCollection.Name)]
+public sealed class SequenceAffinityTests(GatewayFixture fixture)
+{
+    [Fact]
+    public void Choose_ForADecodeStep_StaysOnTheSequencesHomeUnlessAnotherPodIsClearlyBetter()
+    {
+        var spec = fixture.Reference.Model.Spec;
+        var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
+        var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
+        // Every expert on both pods, except that the first layer's experts 0 .. topK-1 live on pod 0 only.
+        var plan = PlanWatcher.ToPlacement(PlanSnapshot.ToDocument(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]));
+        var sticky = new PreScheduler(gates, HomePolicyName.Speculative, new SpeculativeOptions { AffinityMargin = 0.5 }, affinityMaxTokens: 1);
+        var loose = new PreScheduler(gates, HomePolicyName.Speculative, new SpeculativeOptions { AffinityMargin = 0 }, affinityMaxTokens: 1);
+        var elsewhere = Enumerable.Range(spec.Experts - spec.TopK, spec.TopK).Select(e => (short)e).ToArray(); // on both pods
+        var onPod0 = Enumerable.Range(0, spec.TopK).Select(e => (short)e).ToArray();
+        var hidden = new float[spec.Hidden * 2];
+        foreach (var scheduler in new[] { sticky, loose })
+        {
+            scheduler.Adopt(1, plan, transitions);
+            scheduler.Observe([1], [1], null, "s"); // the sequence's last step ran on pod 1
+        }
+
+        // A tie between the pods: the sequence stays on pod 1 with affinity; without it the tie goes to pod 0.
+        Assert.Equal([1], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, elsewhere, "s", [0, 1], _ => 0).Homes);
+        Assert.Equal([0], loose.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, elsewhere, "s", [0, 1], _ => 0).Homes);
+        Assert.Equal(1, sticky.PreviousHome("s"));
+
+        // Pod 0 holds every first-layer expert of the step: better by topK, more than the margin, so the step moves.
+        Assert.Equal([0], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, onPod0, "s", [0, 1], _ => 0).Homes);
+
+        // An unavailable previous home is never kept.
+        Assert.Equal([0], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, elsewhere, "s", [0], _ => 0).Homes);
+
+        // A prefill chunk (more tokens than a decode step) is spread by prediction and load, not pinned.
+        var chunk = sticky.Choose(0, hidden, 2, [.. elsewhere, .. elsewhere], "s", [0, 1], _ => 0).Homes;
+        Assert.Contains(0, chunk);
+    }
+
+    [Fact]
+    public void Options_WithABadAffinity_AreRejected()
+    {
+        var options = new GatewayOptions { Models = { ["m"] = "/m" }, SequenceAffinityMargin = double.NaN, SequenceAffinityMaxTokens = -1 };
+
+        Assert.Contains(new GatewayOptionsValidator().Validate(null, options).Failures!, f => f.Contains("SequenceAffinityMargin", StringComparison.Ordinal));
+    }
+}
