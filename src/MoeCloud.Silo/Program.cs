@@ -16,5 +16,11 @@ if (Environment.GetEnvironmentVariable("POD_NAME") is { } podName && MoeCloud.Ru
     options.PodIndex = ordinal;
 }
 
+// In a pod the silo serves on the pod's IP (the runner, the probes on the ops port, and the address it advertises).
+if (Environment.GetEnvironmentVariable("POD_IP") is { Length: > 0 } podIp && System.Net.IPAddress.TryParse(podIp, out _))
+{
+    options.AdvertisedAddress = podIp;
+}
+
 await using var app = MoeCloudSiloHost.Create(options, args: args);
 await app.RunAsync();

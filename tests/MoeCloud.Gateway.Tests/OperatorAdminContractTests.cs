@@ -52,5 +52,13 @@ public sealed class OperatorAdminContractTests(GatewayFixture fixture)
         Assert.NotNull(profile);
         Assert.Equal(spec.MoeLayers, profile.Load.Length);
         Assert.True(profile.Tokens >= 8);
+
+        // Co-activation for the operator's ilp/incremental path: transitions and sampled routings, decoded as the
+        // operator does.
+        Assert.Equal(spec.TopK, profile.TopK);
+        var decoded = MoeCloud.Operator.Placement.LoadProfile.FromLive(profile.Load, profile.TopK, profile.Transitions, profile.Sample?.ExpertIds, profile.Sample?.SeqIds);
+        Assert.True(decoded.HasCoActivation);
+        Assert.Equal(profile.Load.Sum(l => l.Sum()), decoded.Observed!.Dispatches);
+        Assert.Equal((spec.MoeLayers - 1) * spec.Experts * spec.Experts, decoded.Observed.Transitions!.Length);
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using MoeCloud.Kubernetes.Testing.Cel;
 
 namespace MoeCloud.Kubernetes.Testing;
 
@@ -8,6 +9,7 @@ public sealed class ResourceCatalog
 {
     private static readonly ScalePaths ReplicaScale = new(".spec.replicas", ".status.replicas", null);
     private readonly ConcurrentDictionary<(string Group, string Version, string Plural), ApiResource> _resources = new();
+    private readonly ConcurrentDictionary<(string Group, string Version, string Plural), SchemaRules> _rules = new();
 
     public ResourceCatalog()
     {
@@ -33,18 +35,34 @@ public sealed class ResourceCatalog
 
     public void Add(ApiResource resource) => _resources[(resource.Group, resource.Version, resource.Plural)] = resource;
 
+    /// <summary>The compiled x-kubernetes-validations rules of a custom resource version; null when it has none.</summary>
+    public SchemaRules? Rules(ApiResource resource) =>
+        _rules.TryGetValue((resource.Group, resource.Version, resource.Plural), out var rules) ? rules : null;
+
     /// <summary>Serves every served version of a CustomResourceDefinition object.</summary>
+    /// <exception cref="InvalidRulesException">A version's x-kubernetes-validations rules do not compile; nothing is registered.</exception>
     public void Register(JsonObject crd)
     {
         var spec = crd["spec"]!.AsObject();
         var group = (string)spec["group"]!;
         var names = spec["names"]!.AsObject();
         var namespaced = (string?)spec["scope"] != "Cluster";
+        var compiled = CompileRules(spec);
         foreach (var version in spec["versions"]!.AsArray().Select(v => v!.AsObject()))
         {
             if (version["served"] is JsonValue served && !served.GetValue<bool>())
             {
                 continue;
+            }
+
+            var key = (group, (string)version["name"]!, (string)names["plural"]!);
+            if (compiled.TryGetValue(key.Item2, out var rules))
+            {
+                _rules[key] = rules;
+            }
+            else
+            {
+                _rules.TryRemove(key, out _);
             }
 
             var subresources = version["subresources"] as JsonObject;
@@ -63,6 +81,36 @@ public sealed class ResourceCatalog
                     .ToList(),
             });
         }
+    }
+
+    /// <summary>Compiles the rules of every version first, so that a CRD with a broken rule registers nothing.</summary>
+    private static Dictionary<string, SchemaRules> CompileRules(JsonObject spec)
+    {
+        var compiled = new Dictionary<string, SchemaRules>(StringComparer.Ordinal);
+        var errors = new List<string>();
+        var versions = spec["versions"]!.AsArray();
+        for (var i = 0; i < versions.Count; i++)
+        {
+            if (versions[i]?["schema"]?["openAPIV3Schema"] is not JsonObject schema)
+            {
+                continue;
+            }
+
+            try
+            {
+                var rules = SchemaRules.Compile(schema, $"spec.versions[{i}].schema.openAPIV3Schema");
+                if (!rules.IsEmpty)
+                {
+                    compiled[(string)versions[i]!["name"]!] = rules;
+                }
+            }
+            catch (InvalidRulesException e)
+            {
+                errors.AddRange(e.Errors);
+            }
+        }
+
+        return errors.Count > 0 ? throw new InvalidRulesException(errors) : compiled;
     }
 
     private static List<string> StringList(JsonNode? node) =>

@@ -87,7 +87,7 @@ internal sealed partial class ResourceHandler
                     new JsonObject { ["name"] = name, ["group"] = resource.Group, ["kind"] = resource.Plural });
             }
 
-            Validate(resource, obj, strict);
+            Validate(resource, obj, null, strict);
             return Save(resource, key, obj);
         }
     }
@@ -205,7 +205,7 @@ internal sealed partial class ResourceHandler
             }
         }
 
-        Validate(resource, result, strict);
+        Validate(resource, result, current, strict);
         if (result["metadata"]?["deletionTimestamp"] is not null && result["metadata"]?["finalizers"] is not JsonArray { Count: > 0 })
         {
             return RemoveCascading(key)!;
@@ -258,24 +258,33 @@ internal sealed partial class ResourceHandler
         }
     }
 
-    private static void Validate(ApiResource resource, JsonObject obj, bool strict)
+    /// <summary>Structural schema (defaults, pruning, types), then the CRD's CEL rules; <paramref name="old"/> is null on create.</summary>
+    private void Validate(ApiResource resource, JsonObject obj, JsonObject? old, bool strict)
     {
         if (resource.Schema is null)
         {
             return;
         }
 
-        var errors = StructuralSchema.Apply(resource.Schema, obj, strict);
+        var errors = StructuralSchema.Apply(resource.Schema, obj, strict)
+            .Select(e => (JsonNode)new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = e }).ToList();
+        var messages = errors.Select(e => (string)e["message"]!).ToList();
+        foreach (var error in catalog.Rules(resource)?.Validate(obj, old) ?? [])
+        {
+            errors.Add(new JsonObject { ["reason"] = error.Reason, ["message"] = error.Message, ["field"] = error.Field });
+            messages.Add(error.ToString());
+        }
+
         if (errors.Count > 0)
         {
             var name = (string?)obj["metadata"]?["name"];
-            throw new ApiException(422, "Invalid", $"{resource.Kind}.{resource.Group} \"{name}\" is invalid: {string.Join(", ", errors)}",
+            throw new ApiException(422, "Invalid", $"{resource.Kind}.{resource.Group} \"{name}\" is invalid: {string.Join(", ", messages)}",
                 new JsonObject
                 {
                     ["name"] = name,
                     ["group"] = resource.Group,
                     ["kind"] = resource.Kind,
-                    ["causes"] = new JsonArray(errors.Select(e => (JsonNode)new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = e }).ToArray()),
+                    ["causes"] = new JsonArray([.. errors]),
                 });
         }
     }
@@ -284,7 +293,21 @@ internal sealed partial class ResourceHandler
     {
         if (resource.Kind == "CustomResourceDefinition")
         {
-            catalog.Register(obj);
+            try
+            {
+                catalog.Register(obj);
+            }
+            catch (Cel.InvalidRulesException e)
+            {
+                throw new ApiException(422, "Invalid", $"CustomResourceDefinition.apiextensions.k8s.io \"{key.Name}\" is invalid: {string.Join(", ", e.Errors)}",
+                    new JsonObject
+                    {
+                        ["name"] = key.Name,
+                        ["group"] = "apiextensions.k8s.io",
+                        ["kind"] = "CustomResourceDefinition",
+                        ["causes"] = new JsonArray([.. e.Errors.Select(m => (JsonNode)new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = m })]),
+                    });
+            }
         }
 
         return store.Put(key, obj);

@@ -6,7 +6,7 @@ namespace MoeCloud.Kubernetes.Testing;
 /// <summary>
 /// What the API server does with a custom resource's openAPIV3Schema before storing it: applies defaults, prunes
 /// unknown fields, and validates types, required fields, bounds, lengths and enums. CEL rules
-/// (<c>x-kubernetes-validations</c>) are not evaluated here; the operator checks the same constraints itself.
+/// (<c>x-kubernetes-validations</c>) are evaluated afterwards by <see cref="Cel.SchemaRules"/>.
 /// </summary>
 public static class StructuralSchema
 {
@@ -135,7 +135,7 @@ public static class StructuralSchema
         }
     }
 
-    private static bool HasType(JsonNode node, string type) => (type, node) switch
+    internal static bool HasType(JsonNode node, string type) => (type, node) switch
     {
         ("object", JsonObject) => true,
         ("array", JsonArray) => true,

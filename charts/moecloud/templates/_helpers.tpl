@@ -50,3 +50,19 @@ app.kubernetes.io/component: operator
 {{- define "moecloud.operatorImage" -}}
 {{- printf "%s:%s" .Values.operator.image.repository (default .Chart.AppVersion .Values.operator.image.tag) -}}
 {{- end -}}
+
+{{/* The Redis membership store's connection string: the chart's Redis, else redis.external.connectionString. */}}
+{{- define "moecloud.membershipRedis" -}}
+{{- if .Values.redis.enabled -}}
+{{- printf "%s-redis.%s.svc:6379" (include "moecloud.fullname" .) .Release.Namespace -}}
+{{- else -}}
+{{- required "redis.external.connectionString is required when redis.enabled=false (the silos' and gateways' membership store)" .Values.redis.external.connectionString -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Selector labels of the Redis pod. */}}
+{{- define "moecloud.redisSelector" -}}
+app.kubernetes.io/name: {{ include "moecloud.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: membership-store
+{{- end -}}

@@ -19,11 +19,32 @@ public interface IClusterAdminClient
     Task<MigrationProgress?> GetProgressAsync(MoeDeployment deployment, int version, CancellationToken cancellationToken);
 }
 
-/// <summary>GET /admin/v1/profile.</summary>
+/// <summary>
+/// GET /admin/v1/profile: loads, and optionally co-activation — <c>transitions</c> (base64 of little-endian int64
+/// <c>[layers-1, experts, experts]</c>) and <c>sample</c> (whole token routings) with the model's <c>topK</c>.
+/// </summary>
 public sealed record LiveProfile(
     [property: JsonPropertyName("load")] double[][] Load,
     [property: JsonPropertyName("remoteFraction")] double? RemoteFraction,
-    [property: JsonPropertyName("tokens")] long Tokens);
+    [property: JsonPropertyName("tokens")] long Tokens)
+{
+    /// <summary>Experts per token (needed with <see cref="Transitions"/> or <see cref="Sample"/>).</summary>
+    [JsonPropertyName("topK")]
+    public int? TopK { get; init; }
+
+    /// <summary>Adjacent-layer transition counts, base64 of little-endian int64 <c>[layers-1, experts, experts]</c>.</summary>
+    [JsonPropertyName("transitions")]
+    public string? Transitions { get; init; }
+
+    /// <summary>A bounded sample of whole token routings.</summary>
+    [JsonPropertyName("sample")]
+    public LiveSample? Sample { get; init; }
+}
+
+/// <summary>Sampled token routings of the live profile.</summary>
+public sealed record LiveSample(
+    [property: JsonPropertyName("expertIds")] string ExpertIds,
+    [property: JsonPropertyName("seqIds")] int[] SeqIds);
 
 /// <summary>PUT /admin/v1/plans/{version}.</summary>
 public sealed record PlanPublication(

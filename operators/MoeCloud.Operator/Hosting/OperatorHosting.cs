@@ -29,7 +29,7 @@ public static class OperatorHosting
         services.AddSingleton<OperatorState>();
         services.AddSingleton<CustomResourceClient>();
         services.AddSingleton<ChildApplier>();
-        services.TryAddSingleton<IPlacementPlanner, BudgetedPlanner>();
+        services.TryAddSingleton<IPlacementPlanner, LibraryPlanner>();
         services.AddHttpClient<IClusterAdminClient, HttpClusterAdminClient>((sp, c) =>
         {
             c.Timeout = TimeSpan.FromSeconds(10);

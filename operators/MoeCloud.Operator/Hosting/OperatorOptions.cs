@@ -37,8 +37,12 @@ public sealed class OperatorOptions
     /// <summary>ServiceAccount of the silo pods (Orleans' Kubernetes hosting lists and watches pods); empty: none, no token mounted.</summary>
     public string SiloServiceAccount { get; set; } = "";
 
-    /// <summary>Base address of a deployment's admin API; {name} and {namespace} are replaced.</summary>
-    public string AdminEndpointTemplate { get; set; } = "http://{name}-gateway.{namespace}.svc:8081/";
+    /// <summary>
+    /// Base address of a deployment's admin API; {name} and {namespace} are replaced (a template without them sends
+    /// every deployment to one address). Default: the gateway's admin
+    /// Service <c>&lt;name&gt;-gateway-admin</c> on the gateway's HTTP port 8080 (<c>MoeCloud:Gateway:HttpPort</c>).
+    /// </summary>
+    public string AdminEndpointTemplate { get; set; } = "http://{name}-gateway-admin.{namespace}.svc:8080/";
 
     /// <summary>
     /// Redis connection string of the silos' membership store, passed to every silo as
@@ -46,7 +50,10 @@ public sealed class OperatorOptions
     /// </summary>
     public string? MembershipRedis { get; set; }
 
-    /// <summary>The gateway's admin API key, sent as <c>x-api-key</c> (mount it from a Secret as <c>Operator__AdminApiKey</c>); none when empty.</summary>
+    /// <summary>
+    /// The gateway's admin API key, sent as <c>x-api-key</c> (the chart sets <c>Operator__AdminApiKey</c> from a Secret);
+    /// none when empty. Each deployment's Secret <c>&lt;name&gt;-gateway-keys</c> must list its SHA-256 as an admin key.
+    /// </summary>
     public string? AdminApiKey { get; set; }
 
     /// <summary>Seconds between migration progress polls, 0.05..60 (default 2).</summary>
@@ -96,10 +103,10 @@ public sealed class OperatorOptionsValidator : IValidateOptions<OperatorOptions>
             failures.Add("Operator:SiloImage and GatewayImage must not be empty");
         }
 
-        if (!options.AdminEndpointTemplate.Contains("{name}", StringComparison.Ordinal)
-            || !Uri.TryCreate(options.AdminEndpointTemplate.Replace("{name}", "x", StringComparison.Ordinal).Replace("{namespace}", "y", StringComparison.Ordinal), UriKind.Absolute, out _))
+        // Without {name} every deployment is driven through one address (one gateway, as in a single-deployment install).
+        if (!Uri.TryCreate(options.AdminEndpointTemplate.Replace("{name}", "x", StringComparison.Ordinal).Replace("{namespace}", "y", StringComparison.Ordinal), UriKind.Absolute, out _))
         {
-            failures.Add($"Operator:AdminEndpointTemplate must be an absolute URL containing {{name}} (was \"{options.AdminEndpointTemplate}\")");
+            failures.Add($"Operator:AdminEndpointTemplate must be an absolute URL; {{name}} and {{namespace}} are replaced (was \"{options.AdminEndpointTemplate}\")");
         }
 
         if (!double.IsFinite(options.ProgressPollSeconds) || options.ProgressPollSeconds is < 0.05 or > 60)

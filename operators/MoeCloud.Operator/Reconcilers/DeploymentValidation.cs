@@ -49,7 +49,7 @@ public static class DeploymentValidation
         }
 
         var experts = model.Spec.Architecture.Experts;
-        if (spec.Replicas >= 1 && experts >= 1 && (long)BudgetedPlanner.Capacity(experts, spec.Replicas, spec.Resources.ExpertsPerPod) * spec.Replicas < experts)
+        if (spec.Replicas >= 1 && experts >= 1 && (long)LibraryPlanner.Capacity(experts, spec.Replicas, spec.Resources.ExpertsPerPod) * spec.Replicas < experts)
         {
             problems.Add(new Problem("InsufficientCapacity",
                 $"{spec.Replicas} pods x spec.resources.expertsPerPod {spec.Resources.ExpertsPerPod} cannot hold the model's {experts} experts per layer"));

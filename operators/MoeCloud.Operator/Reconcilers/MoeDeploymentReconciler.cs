@@ -20,6 +20,8 @@ public sealed partial class MoeDeploymentReconciler(
     TimeProvider time,
     ILogger<MoeDeploymentReconciler> logger) : IReconciler
 {
+    private readonly ExpertsReadyGate _gate = new(resources.Kubernetes, time, logger);
+
     public string Name => "moedeployment";
 
     public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
@@ -48,10 +50,19 @@ public sealed partial class MoeDeploymentReconciler(
             .ToList();
         var silo = await ApplyWorkloadsAsync(d, model!, SiloReplicas(d, placements), cancellationToken);
         var ready = silo.Status?.ReadyReplicas ?? 0;
-        var result = await plans.AdvanceAsync(d, model!, placements, ready, cancellationToken);
+
+        // Plans wait for member pods, not Ready ones: a silo pod is Ready only after the experts-ready gate opens,
+        // which waits for a plan in effect (ExpertsReadyGate). Ready pods are members, so the larger count is right.
+        var pods = await _gate.SiloPodsAsync(d, cancellationToken);
+        var result = await plans.AdvanceAsync(d, model!, placements, Math.Max(ready, ExpertsReadyGate.Members(d, pods)), cancellationToken);
+        var inEffect = result.CurrentVersion ?? d.Status?.CurrentPlanVersion;
+        var gatesClosed = await _gate.OpenAsync(d, pods, placements.LastOrDefault(p => p.Spec.Version == inEffect), cancellationToken);
         await WriteStatusAsync(d, result, ready, cancellationToken);
-        return result.RequeueAfter is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
+        var after = gatesClosed ? Earlier(result.RequeueAfter, TimeSpan.FromSeconds(options.Value.ProgressPollSeconds)) : result.RequeueAfter;
+        return after is { } delay ? ReconcileResult.After(delay) : ReconcileResult.Done;
     }
+
+    private static TimeSpan Earlier(TimeSpan? a, TimeSpan b) => a is { } x && x < b ? x : b;
 
     /// <summary>
     /// Silo pods to run: spec.replicas, but never fewer than the newest plan and the last completed plan use, so that
@@ -75,8 +86,9 @@ public sealed partial class MoeDeploymentReconciler(
         }
 
         await children.ApplyAsync(ChildKind.PodDisruptionBudget, ScalingObjects.SiloDisruptionBudget(d), cancellationToken);
-        await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, options.Value), cancellationToken);
+        await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, model, options.Value), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayService(d), cancellationToken);
+        await children.ApplyAsync(ChildKind.Service, Workloads.GatewayAdminService(d), cancellationToken);
         if (d.Spec.Autoscaling.Enabled)
         {
             await children.ApplyAsync(ChildKind.HorizontalPodAutoscaler, ScalingObjects.Autoscaler(d), cancellationToken);

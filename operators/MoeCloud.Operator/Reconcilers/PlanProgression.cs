@@ -39,9 +39,8 @@ public sealed partial class PlanProgression(
             {
                 var profile = await ConfigMapProfileAsync(d, model, cancellationToken);
                 var pods = d.Spec.Replicas;
-                var plan = planner.Initial(model.Spec.Architecture.Layers, model.Spec.Architecture.Experts, pods, Capacity(d, model, pods), profile);
-                var created = await CreatePlacementAsync(d, model, plan, null, profile is null ? "contiguous" : "greedy", "Initial", 0,
-                    plan.Imbalance(profile ?? LoadProfile.Uniform(plan.Layers, plan.Experts), pods), cancellationToken);
+                var initial = await PlanAsync(() => planner.Initial(Request(d, model, pods), profile), cancellationToken);
+                var created = await CreatePlacementAsync(d, model, initial.Plan, null, initial.Solver, "Initial", 0, initial.ImbalanceAfter, cancellationToken);
                 return new PlanOutcome(PlanOutcome.Migrating, "PlanCreated", $"initial plan v{created.Spec.Version} on {pods} pods", current, created.Spec.Version, TimeSpan.Zero);
             }
 
@@ -55,7 +54,7 @@ public sealed partial class PlanProgression(
                 LoadImbalance = latest.Spec.Metrics?.LoadImbalance,
             };
         }
-        catch (ProfileException e)
+        catch (PlanningException e)
         {
             return new PlanOutcome(PlanOutcome.Degraded, e.Reason, e.Message, current, latest?.Spec.Version, TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
         }
@@ -133,7 +132,7 @@ public sealed partial class PlanProgression(
 
             var live = await admin.GetLiveProfileAsync(d, cancellationToken);
             var profile = ToProfile(live, plan) ?? LoadProfile.Uniform(plan.Layers, plan.Experts);
-            var step = planner.Next(plan, target, Capacity(d, model, target), d.Spec.Placement.MaxMoves, profile);
+            var step = await PlanAsync(() => planner.Next(plan, Request(d, model, target), profile), cancellationToken);
             var reason = target > latest.Spec.Pods ? "ScaleOut" : "ScaleIn";
             var created = await CreatePlacementAsync(d, model, step.Plan, latest, step.Solver, reason, step.Moves, step.ImbalanceAfter, cancellationToken);
             return new PlanOutcome(PlanOutcome.Migrating, reason,
@@ -150,7 +149,7 @@ public sealed partial class PlanProgression(
             var profile = ToProfile(live, plan);
             if (profile is not null)
             {
-                var step = planner.Next(plan, target, Capacity(d, model, target), d.Spec.Placement.MaxMoves, profile);
+                var step = await PlanAsync(() => planner.Next(plan, Request(d, model, target), profile), cancellationToken);
                 if (step.Moves > 0 && step.Gain >= d.Spec.Placement.MinGain)
                 {
                     var created = await CreatePlacementAsync(d, model, step.Plan, latest, step.Solver, "Rebalance", step.Moves, step.ImbalanceAfter, cancellationToken);
@@ -225,12 +224,12 @@ public sealed partial class PlanProgression(
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
-            throw new ProfileException("ProfileNotFound", $"spec.placement.profileConfigMap: ConfigMap \"{name}\" does not exist");
+            throw new PlanningException("ProfileNotFound", $"spec.placement.profileConfigMap: ConfigMap \"{name}\" does not exist");
         }
 
         if (map.Data?.TryGetValue("profile.json", out var json) != true)
         {
-            throw new ProfileException("ProfileInvalid", $"ConfigMap \"{name}\" has no key profile.json");
+            throw new PlanningException("ProfileInvalid", $"ConfigMap \"{name}\" has no key profile.json");
         }
 
         try
@@ -242,22 +241,55 @@ public sealed partial class PlanProgression(
         }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {
-            throw new ProfileException("ProfileInvalid", $"ConfigMap \"{name}\" profile.json: {e.Message}");
+            throw new PlanningException("ProfileInvalid", $"ConfigMap \"{name}\" profile.json: {e.Message}");
         }
     }
 
     private static LoadProfile? ToProfile(LiveProfile? live, PlacementPlan plan)
     {
-        if (live?.Load is null || live.Load.Length != plan.Layers || live.Load.Any(l => l.Length != plan.Experts))
+        if (live?.Load is null || live.Load.Length != plan.Layers || live.Load.Any(l => l is null || l.Length != plan.Experts))
         {
             return null;
         }
 
-        return new LoadProfile(live.Load);
+        try
+        {
+            return LoadProfile.FromLive(live.Load, live.TopK, live.Transitions, live.Sample?.ExpertIds, live.Sample?.SeqIds);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            throw new PlanningException("LiveProfileInvalid", $"GET admin/v1/profile: {e.Message}");
+        }
     }
 
+    /// <summary>Experts one pod may hold per layer on <paramref name="pods"/> pods, redundant replicas included.</summary>
     public static int Capacity(MoeDeployment d, MoeModel model, int pods) =>
-        BudgetedPlanner.Capacity(model.Spec.Architecture.Experts, pods, d.Spec.Resources.ExpertsPerPod);
+        LibraryPlanner.Capacity(model.Spec.Architecture.Experts + Math.Max(0, d.Spec.Placement.RedundantReplicas), pods, d.Spec.Resources.ExpertsPerPod);
+
+    /// <summary>The planner's request for <paramref name="pods"/> pods from the deployment's placement policy and the model's shape.</summary>
+    public static PlanRequest Request(MoeDeployment d, MoeModel model, int pods)
+    {
+        var a = model.Spec.Architecture;
+        var policy = d.Spec.Placement;
+        return new PlanRequest(policy.Solver, a.Layers, a.Experts, a.TopK, pods, Capacity(d, model, pods), policy.RedundantReplicas,
+            TimeSpan.FromSeconds(policy.TimeLimitSeconds), policy.MaxMoves);
+    }
+
+    /// <summary>
+    /// Runs a (CPU-bound, possibly time-limited) solve off the reconcile thread; a plan the request or the profile makes
+    /// impossible becomes a <see cref="PlanningException"/> (the deployment turns Degraded with reason PlanInfeasible).
+    /// </summary>
+    private static async Task<PlanStep> PlanAsync(Func<PlanStep> plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Task.Run(plan, cancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw new PlanningException("PlanInfeasible", $"no placement plan: {e.Message}");
+        }
+    }
 
     private sealed record ProfileDocument([property: System.Text.Json.Serialization.JsonPropertyName("load")] double[][]? Load);
 
@@ -271,8 +303,8 @@ public sealed partial class PlanProgression(
     private partial void LogAdminUnreachable(Exception exception, string name);
 }
 
-/// <summary>The deployment's profile ConfigMap is missing or malformed.</summary>
-public sealed class ProfileException(string reason, string message) : Exception(message)
+/// <summary>The deployment's profile ConfigMap is missing or malformed, or no plan fits the placement policy.</summary>
+public sealed class PlanningException(string reason, string message) : Exception(message)
 {
     public string Reason { get; } = reason;
 }

@@ -6,8 +6,8 @@ using MoeCloud.Operator.Hosting;
 namespace MoeCloud.Operator.Reconcilers;
 
 /// <summary>
-/// The objects a MoeDeployment owns: the silo StatefulSet and its headless Service, the gateway Deployment and
-/// Service and the configuration ConfigMap (see <see cref="ScalingObjects"/> for the PDB and HPA). Pure functions of the spec.
+/// The objects a MoeDeployment owns: the silo StatefulSet and its headless Service, the gateway Deployment, its
+/// client and admin Services, and the configuration ConfigMap (see <see cref="ScalingObjects"/> for the PDB and HPA). Pure functions of the spec.
 /// </summary>
 public static class Workloads
 {
@@ -15,8 +15,21 @@ public static class Workloads
     public const int SiloGatewayPort = 30000;
     public const int RunnerPort = 5100;
     public const int OpsPort = 9100;
-    public const int HttpPort = 8080;
-    public const int AdminPort = 8081;
+
+    /// <summary>The gateway's gRPC port (<c>MoeCloud:Gateway:GrpcPort</c>), on its pods and its Service.</summary>
+    public const int GatewayGrpcPort = 5000;
+
+    /// <summary>
+    /// The gateway's HTTP port (<c>MoeCloud:Gateway:HttpPort</c>: JSON API, admin API, <c>/healthz</c>, <c>/readyz</c>,
+    /// <c>/metrics</c>), on its pods and its Service; <see cref="OperatorOptions.AdminEndpointTemplate"/> points here.
+    /// </summary>
+    public const int GatewayHttpPort = 8080;
+
+    /// <summary>
+    /// Suffix of the Secret (in the deployment's namespace, created by the user) whose entries become the gateway's
+    /// environment: <c>MoeCloud__Gateway__AdminKeys__0__Sha256</c>, <c>MoeCloud__Gateway__ApiKeys__0__Sha256</c>, ….
+    /// </summary>
+    public const string GatewayKeysSuffix = "-gateway-keys";
     public const string ExpertsReadyGate = "moecloud.io/experts-ready";
     private const int RunAsUser = 65532;
 
@@ -24,7 +37,13 @@ public static class Workloads
 
     public static string GatewayName(MoeDeployment d) => d.Metadata.Name + "-gateway";
 
+    /// <summary>The gateway's admin Service, which the operator's default <see cref="OperatorOptions.AdminEndpointTemplate"/> names.</summary>
+    public static string GatewayAdminName(MoeDeployment d) => d.Metadata.Name + "-gateway-admin";
+
     public static string ConfigName(MoeDeployment d) => d.Metadata.Name + "-config";
+
+    /// <summary>The Secret holding the gateway's admin and client API key hashes (see <see cref="GatewayKeysSuffix"/>).</summary>
+    public static string GatewayKeysName(MoeDeployment d) => d.Metadata.Name + GatewayKeysSuffix;
 
     public static Dictionary<string, string> Labels(MoeDeployment d, string component) => new()
     {
@@ -100,9 +119,27 @@ public static class Workloads
             Selector = Selector(d, "gateway"),
             Ports =
             [
-                new V1ServicePort { Name = "http", Port = 80, TargetPort = HttpPort },
-                new V1ServicePort { Name = "admin", Port = AdminPort, TargetPort = AdminPort },
+                new V1ServicePort { Name = "grpc", Port = GatewayGrpcPort, TargetPort = "grpc", AppProtocol = "kubernetes.io/h2c" },
+                new V1ServicePort { Name = "http", Port = GatewayHttpPort, TargetPort = "http", AppProtocol = "http" },
             ],
+        },
+    };
+
+    /// <summary>
+    /// The Service the operator reaches the admin API through: the gateway pods' HTTP port, including pods that are not
+    /// ready. A gateway reports ready only once a plan is live, and the operator publishes the first plan through this
+    /// Service, so it must not wait for readiness (the client-facing <see cref="GatewayService"/> does).
+    /// </summary>
+    public static V1Service GatewayAdminService(MoeDeployment d) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = Meta(d, GatewayAdminName(d), "gateway"),
+        Spec = new V1ServiceSpec
+        {
+            Selector = Selector(d, "gateway"),
+            PublishNotReadyAddresses = true,
+            Ports = [new V1ServicePort { Name = "http", Port = GatewayHttpPort, TargetPort = "http", AppProtocol = "http" }],
         },
     };
 
@@ -128,15 +165,7 @@ public static class Workloads
             new() { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = ConfigName(d) } },
             new() { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() },
         };
-        if (!string.IsNullOrEmpty(model.Spec.Weights.ClaimName))
-        {
-            mounts.Add(new V1VolumeMount { Name = "weights", MountPath = model.Spec.Weights.Path, ReadOnlyProperty = true });
-            volumes.Add(new V1Volume
-            {
-                Name = "weights",
-                PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = model.Spec.Weights.ClaimName, ReadOnlyProperty = true },
-            });
-        }
+        AddWeights(model, mounts, volumes);
 
         var container = new V1Container
         {
@@ -209,55 +238,99 @@ public static class Workloads
         };
     }
 
-    public static V1Deployment Gateway(MoeDeployment d, OperatorOptions options) => new()
+    /// <summary>
+    /// The gateway Deployment: <c>moectl gateway</c> (the gateway image's entry point is moectl) joined to the silos'
+    /// Orleans cluster through the same Redis membership store, cluster id and service id, configured through
+    /// <c>MoeCloud__Gateway__*</c> (src/MoeCloud.Gateway/Hosting/GatewayOptions.cs): bound to all interfaces, gRPC on
+    /// <see cref="GatewayGrpcPort"/>, HTTP (JSON, admin API, probes) on <see cref="GatewayHttpPort"/>, the model's
+    /// checkpoint directory (the gateway reads the first MoE layer's gate), and the silo pods by their StatefulSet
+    /// names. API key hashes come from the Secret <see cref="GatewayKeysName"/>, whose entries become environment variables.
+    /// </summary>
+    public static V1Deployment Gateway(MoeDeployment d, MoeModel model, OperatorOptions options)
     {
-        ApiVersion = "apps/v1",
-        Kind = "Deployment",
-        Metadata = Meta(d, GatewayName(d), "gateway"),
-        Spec = new V1DeploymentSpec
+        ArgumentNullException.ThrowIfNull(options);
+        var mounts = new List<V1VolumeMount> { new() { Name = "tmp", MountPath = "/tmp" } };
+        var volumes = new List<V1Volume> { new() { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() } };
+        AddWeights(model, mounts, volumes);
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        var args = new List<string> { "gateway", "--cluster-id", d.Metadata.Name, "--service-id", d.Metadata.Name };
+        if (!string.IsNullOrEmpty(options.MembershipRedis))
         {
-            Replicas = d.Spec.Gateway.Replicas,
-            Selector = new V1LabelSelector { MatchLabels = Selector(d, "gateway") },
-            Template = new V1PodTemplateSpec
+            args.InsertRange(1, ["--redis", options.MembershipRedis]);
+        }
+
+        return new V1Deployment
+        {
+            ApiVersion = "apps/v1",
+            Kind = "Deployment",
+            Metadata = Meta(d, GatewayName(d), "gateway"),
+            Spec = new V1DeploymentSpec
             {
-                Metadata = new V1ObjectMeta { Labels = Labels(d, "gateway") },
-                Spec = new V1PodSpec
+                Replicas = d.Spec.Gateway.Replicas,
+                Selector = new V1LabelSelector { MatchLabels = Selector(d, "gateway") },
+                Template = new V1PodTemplateSpec
                 {
-                    AutomountServiceAccountToken = false,
-                    EnableServiceLinks = false,
-                    SecurityContext = PodSecurity(),
-                    Containers =
-                    [
-                        new V1Container
-                        {
-                            Name = "gateway",
-                            Image = string.IsNullOrEmpty(d.Spec.GatewayImage) ? options.GatewayImage : d.Spec.GatewayImage,
-                            Env =
-                            [
-                                new V1EnvVar { Name = "MOECLOUD_DEPLOYMENT", Value = d.Metadata.Name },
-                                new V1EnvVar { Name = "MOECLOUD_SILO_SERVICE", Value = SiloName(d) },
-                            ],
-                            Ports =
-                            [
-                                new V1ContainerPort { Name = "http", ContainerPort = HttpPort },
-                                new V1ContainerPort { Name = "admin", ContainerPort = AdminPort },
-                            ],
-                            Resources = new V1ResourceRequirements
+                    Metadata = new V1ObjectMeta { Labels = Labels(d, "gateway") },
+                    Spec = new V1PodSpec
+                    {
+                        AutomountServiceAccountToken = false,
+                        EnableServiceLinks = false,
+                        SecurityContext = PodSecurity(),
+                        Containers =
+                        [
+                            new V1Container
                             {
-                                Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("1"), ["memory"] = new("1Gi") },
-                                Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("2Gi") },
+                                Name = "gateway",
+                                Image = string.IsNullOrEmpty(d.Spec.GatewayImage) ? options.GatewayImage : d.Spec.GatewayImage,
+                                Args = args,
+                                Env =
+                                [
+                                    new V1EnvVar { Name = "MoeCloud__Gateway__BindAddress", Value = "0.0.0.0" },
+                                    new V1EnvVar { Name = "MoeCloud__Gateway__GrpcPort", Value = GatewayGrpcPort.ToString(invariant) },
+                                    new V1EnvVar { Name = "MoeCloud__Gateway__HttpPort", Value = GatewayHttpPort.ToString(invariant) },
+                                    new V1EnvVar { Name = $"MoeCloud__Gateway__Models__{model.Metadata.Name}", Value = model.Spec.Weights.Path },
+                                    // No pod list: the gateway follows the Orleans membership it shares with the silos,
+                                    // and each silo tells it the runner and ops addresses it serves on (its pod IP).
+                                ],
+                                // MoeCloud__Gateway__AdminKeys__N__{Name,Sha256} and MoeCloud__Gateway__ApiKeys__N__{Name,Sha256}:
+                                // without the Secret the pod does not start, so the gateway never runs with an open API.
+                                EnvFrom = [new V1EnvFromSource { SecretRef = new V1SecretEnvSource { Name = GatewayKeysName(d), Optional = false } }],
+                                Ports =
+                                [
+                                    new V1ContainerPort { Name = "grpc", ContainerPort = GatewayGrpcPort },
+                                    new V1ContainerPort { Name = "http", ContainerPort = GatewayHttpPort },
+                                ],
+                                Resources = new V1ResourceRequirements
+                                {
+                                    Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("1"), ["memory"] = new("1Gi") },
+                                    Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("2Gi") },
+                                },
+                                ReadinessProbe = Probe("/readyz", GatewayHttpPort),
+                                LivenessProbe = Probe("/healthz", GatewayHttpPort),
+                                StartupProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/healthz", Port = GatewayHttpPort }, PeriodSeconds = 5, FailureThreshold = 60 },
+                                SecurityContext = ContainerSecurity(),
+                                VolumeMounts = mounts,
                             },
-                            ReadinessProbe = Probe("/readyz", HttpPort),
-                            LivenessProbe = Probe("/healthz", HttpPort),
-                            SecurityContext = ContainerSecurity(),
-                            VolumeMounts = [new V1VolumeMount { Name = "tmp", MountPath = "/tmp" }],
-                        },
-                    ],
-                    Volumes = [new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() }],
+                        ],
+                        Volumes = volumes,
+                    },
                 },
             },
-        },
-    };
+        };
+    }
+
+    private static void AddWeights(MoeModel model, List<V1VolumeMount> mounts, List<V1Volume> volumes)
+    {
+        if (!string.IsNullOrEmpty(model.Spec.Weights.ClaimName))
+        {
+            mounts.Add(new V1VolumeMount { Name = "weights", MountPath = model.Spec.Weights.Path, ReadOnlyProperty = true });
+            volumes.Add(new V1Volume
+            {
+                Name = "weights",
+                PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = model.Spec.Weights.ClaimName, ReadOnlyProperty = true },
+            });
+        }
+    }
 
     private static V1EnvVar FieldEnv(string name, string path) =>
         new() { Name = name, ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = path } } };

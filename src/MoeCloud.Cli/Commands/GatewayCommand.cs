@@ -29,6 +29,7 @@ public static class GatewayCommand
                 new("config", "<file.json> configuration with a MoeCloud:Gateway section"),
                 new("redis", "<host:port> the cluster's Redis membership (required)"),
                 new("cluster-id", "<id> Orleans cluster id (default moecloud)"),
+                new("service-id", "<id> Orleans service id, as the silos' (default moecloud)"),
             ],
             Run));
     }
@@ -58,7 +59,7 @@ public static class GatewayCommand
             c.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = args.Get("cluster-id") ?? "moecloud";
-                o.ServiceId = "moecloud";
+                o.ServiceId = args.Get("service-id") ?? "moecloud";
             });
         });
         using var client = builder.Build();

@@ -10,6 +10,7 @@ using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Gateway.Security;
 using MoeCloud.Runtime.Plans;
+using MoeCloud.Runtime.Telemetry;
 
 namespace MoeCloud.Gateway.Api;
 
@@ -50,11 +51,21 @@ public static class OperatorAdminApi
             var model = ModelOf(http, models);
             var totals = await grains.GetGrain<ITelemetryGrain>(model).GetTotals() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no telemetry yet.");
             var load = MemoryMarshal.Cast<byte, long>(totals.Load).ToArray();
+            var profile = LiveProfile.ToWorkloadProfile(totals);
             return Results.Json(new
             {
                 load = Enumerable.Range(0, totals.Layers).Select(l => load.AsSpan(l * totals.Experts, totals.Experts).ToArray().Select(c => (double)c).ToArray()),
                 remoteFraction = (double)totals.RemoteDispatches / Math.Max(1, totals.LocalDispatches + totals.RemoteDispatches),
                 tokens = totals.Tokens,
+                // Co-activation, for the ilp and incremental solvers: little-endian int64 [layers-1, experts, experts]
+                // transition counts and a bounded sample of whole token routings, int16 [tokens, layers, topK].
+                topK = profile.TopK,
+                transitions = profile.Transitions is { } t ? Convert.ToBase64String(MemoryMarshal.AsBytes(t.AsSpan())) : null,
+                sample = profile.Sample.Tokens == 0 ? null : new
+                {
+                    expertIds = Convert.ToBase64String(MemoryMarshal.AsBytes(profile.Sample.ExpertIds.AsSpan())),
+                    seqIds = profile.Sample.SeqIds,
+                },
             }, Json);
         }));
         app.MapPut("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>

@@ -46,7 +46,8 @@ public static class MoeCloudSiloHost
         configureLogging?.Invoke(builder.Logging);
 
         var bind = IPAddress.Parse(options.AdvertisedAddress);
-        var listen = IPAddress.IsLoopback(bind) ? bind : IPAddress.Any;
+        // Loopback only for a local cluster; in a pod (Kubernetes clustering) or on a real address, every interface.
+        var listen = IPAddress.IsLoopback(bind) && options.Clustering != ClusteringMode.Kubernetes ? bind : IPAddress.Any;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(listen, options.RunnerPort, l => l.Protocols = HttpProtocols.Http2);

@@ -106,13 +106,13 @@ public sealed class RuntimeCommandsTests : IDisposable
     public async Task Gateway_WhenConfigurationIsInvalid_ExitsOneListingEveryProblem()
     {
         var config = Path.Combine(_home.Path, "gateway.json");
-        File.WriteAllText(config, "{\"MoeCloud\": {\"Gateway\": {\"GrpcPort\": 7000, \"HttpPort\": 7000}}}");
+        File.WriteAllText(config, "{\"MoeCloud\": {\"Gateway\": {\"GrpcPort\": 7000, \"HttpPort\": 7000, \"PodRunnerTemplate\": \"http://s:5100\", \"PodOpsTemplate\": \"http://s-{pod}:9100\"}}}");
 
         var (code, _, error) = await MoectlRunner.Run("gateway", "--config", config, "--redis", "127.0.0.1:1");
 
         Assert.Equal(1, code);
         Assert.Contains("GrpcPort and HttpPort must be distinct", error, StringComparison.Ordinal);
-        Assert.Contains("At least one pod is needed", error, StringComparison.Ordinal);
+        Assert.Contains("PodRunnerTemplate and PodOpsTemplate go together", error, StringComparison.Ordinal);
         Assert.Contains("At least one model is needed", error, StringComparison.Ordinal);
         Assert.Equal(2, (await MoectlRunner.Run("gateway", "--config", config)).Code);
     }

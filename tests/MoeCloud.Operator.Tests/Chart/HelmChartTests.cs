@@ -49,6 +49,83 @@ public sealed class HelmChartTests
         Assert.Equal(["horizontalpodautoscalers"], rules.Where(r => r!["verbs"]!.AsArray().Any(v => (string?)v == "delete"))
             .SelectMany(r => r!["resources"]!.AsArray().Select(x => (string)x!)));
         Assert.DoesNotContain(rules, r => r!["resources"]!.AsArray().Any(v => (string?)v == "secrets"));
+
+        // The experts-ready gate: list silo pods, patch their status; nothing else on pods.
+        Assert.Equal(["list"], Verbs(rules, "", "pods"));
+        Assert.Equal(["patch"], Verbs(rules, "", "pods/status"));
+    }
+
+    [HelmFact]
+    public async Task Template_WhenDefaults_RunsHardenedRedisAndPointsOperatorAtIt()
+    {
+        var objects = await RenderAsync();
+
+        var redis = Named(objects, "Deployment", "t-moecloud-redis");
+        var pod = redis["spec"]!["template"]!["spec"]!;
+        Assert.Equal(999, (int)pod["securityContext"]!["runAsUser"]!);
+        var container = pod["containers"]!.AsArray().Single()!;
+        Assert.StartsWith("redis:", (string)container["image"]!, StringComparison.Ordinal);
+        Assert.Equal("/data", (string?)container["volumeMounts"]!.AsArray().Single()!["mountPath"]);
+        Assert.NotNull(pod["volumes"]!.AsArray().Single()!["emptyDir"]);
+        Assert.Equal("Recreate", (string?)redis["spec"]!["strategy"]!["type"]);
+        var service = Named(objects, "Service", "t-moecloud-redis");
+        Assert.Equal(6379, (int)service["spec"]!["ports"]!.AsArray().Single()!["port"]!);
+        Assert.True(JsonNode.DeepEquals(service["spec"]!["selector"], redis["spec"]!["selector"]!["matchLabels"]));
+
+        // Only MoeCloud's pods (the label the operator puts on silos and gateways) from any namespace reach it.
+        var policy = Named(objects, "NetworkPolicy", "t-moecloud-redis");
+        var from = policy["spec"]!["ingress"]!.AsArray().Single()!["from"]!.AsArray().Single()!;
+        Assert.Equal("moecloud", (string?)from["podSelector"]!["matchLabels"]!["app.kubernetes.io/name"]);
+        Assert.NotNull(from["namespaceSelector"]);
+
+        var env = OperatorEnv(objects);
+        Assert.Equal("t-moecloud-redis.moecloud.svc:6379", (string?)env["Operator__MembershipRedis"]!["value"]);
+        Assert.Equal("http://{name}-gateway-admin.{namespace}.svc:8080/", (string?)env["Operator__AdminEndpointTemplate"]!["value"]);
+        Assert.False(env.ContainsKey("Operator__AdminApiKey"));
+    }
+
+    [HelmFact]
+    public async Task Template_WhenExternalRedisAndAdminKeySecret_UsesThemAndRunsNoRedis()
+    {
+        var objects = await RenderAsync("--set", "redis.enabled=false", "--set", "redis.external.connectionString=redis.example:6380",
+            "--set", "operator.adminApiKey.existingSecret=moecloud-admin", "--set", "operator.adminApiKey.key=k");
+
+        Assert.DoesNotContain(objects, o => ((string?)o["metadata"]!["name"])?.EndsWith("-redis", StringComparison.Ordinal) == true);
+        Assert.DoesNotContain(objects, o => (string?)o["kind"] == "NetworkPolicy");
+        var env = OperatorEnv(objects);
+        Assert.Equal("redis.example:6380", (string?)env["Operator__MembershipRedis"]!["value"]);
+        var secret = env["Operator__AdminApiKey"]!["valueFrom"]!["secretKeyRef"]!;
+        Assert.Equal("moecloud-admin", (string?)secret["name"]);
+        Assert.Equal("k", (string?)secret["key"]);
+        Assert.Null(env["Operator__AdminApiKey"]!["value"]);
+    }
+
+    [HelmFact]
+    public async Task Template_WhenRedisNetworkPolicyOff_OmitsOnlyThePolicy()
+    {
+        var objects = await RenderAsync("--set", "redis.networkPolicy.enabled=false");
+        Assert.DoesNotContain(objects, o => (string?)o["kind"] == "NetworkPolicy");
+        Named(objects, "Deployment", "t-moecloud-redis");
+    }
+
+    [HelmFact]
+    public async Task Template_WhenRedisDisabledWithoutConnectionStringOrBadRedisValues_FailsWithSchemaError()
+    {
+        var (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "redis.enabled=false"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("connectionString", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "redis.resources.requests.cpu=null"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("cpu", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "redis.password=x"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("password", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "operator.adminApiKey.key="]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("key", stderr, StringComparison.Ordinal);
     }
 
     [HelmFact]
@@ -60,7 +137,7 @@ public sealed class HelmChartTests
         Assert.DoesNotContain(objects, o => (string?)o["kind"] == "CustomResourceDefinition");
         Assert.Single(objects, o => (string?)o["kind"] == "ServiceMonitor");
         Assert.Single(objects, o => (string?)o["kind"] == "PodDisruptionBudget");
-        Assert.Equal(2, (int)objects.Single(o => (string?)o["kind"] == "Deployment")["spec"]!["replicas"]!);
+        Assert.Equal(2, (int)Named(objects, "Deployment", "t-moecloud-operator")["spec"]!["replicas"]!);
     }
 
     [HelmFact]
@@ -82,6 +159,19 @@ public sealed class HelmChartTests
         Assert.NotEqual(0, code);
         Assert.Contains("logLevel", stderr, StringComparison.Ordinal);
     }
+
+    private static JsonObject Named(IEnumerable<JsonObject> objects, string kind, string name) =>
+        Assert.Single(objects, o => (string?)o["kind"] == kind && (string?)o["metadata"]!["name"] == name);
+
+    private static Dictionary<string, JsonNode> OperatorEnv(IEnumerable<JsonObject> objects) =>
+        Named(objects, "Deployment", "t-moecloud-operator")["spec"]!["template"]!["spec"]!["containers"]!.AsArray().Single()!["env"]!.AsArray()
+            .ToDictionary(e => (string)e!["name"]!, e => e!, StringComparer.Ordinal);
+
+    private static string[] Verbs(JsonArray rules, string group, string resource) =>
+        rules.Where(r => r!["apiGroups"]!.AsArray().Any(g => (string?)g == group) && r["resources"]!.AsArray().Any(x => (string?)x == resource))
+            .SelectMany(r => r!["verbs"]!.AsArray().Select(v => (string)v!))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
 
     private static async Task<List<JsonObject>> RenderAsync(params string[] extra)
     {

@@ -110,8 +110,18 @@ public sealed class OperatorEndToEndTests
         await using var cluster = await Cluster.StartAsync();
         await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin);
 
-        // topK > experts passes the server's schema (CEL is not evaluated in-process); the operator must catch it.
-        await Scenario.CreateAsync(cluster, Scenario.Model("broken", experts: 4, topK: 8), Scenario.Deployment("bad", "broken", replicas: 2));
+        // The API server refuses topK > experts (the CRD's CEL rule); a model stored before the rule existed (or on a
+        // server without CEL) still reaches the operator, which must catch it: write one into the store directly.
+        var refused = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => cluster.Resources.CreateAsync(
+            MoeCloudApi.MoeModels, "default", Scenario.Model("broken", experts: 4, topK: 8), CancellationToken.None));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Response.StatusCode);
+        await cluster.Resources.CreateAsync(MoeCloudApi.MoeModels, "default", Scenario.Model("broken", experts: 4, topK: 2), CancellationToken.None);
+        var key = new MoeCloud.Kubernetes.Testing.StoreKey(MoeCloudApi.Group, "moemodels", "default", "broken");
+        var stored = cluster.Api.Store.Get(key)!;
+        stored["spec"]!["architecture"]!["topK"] = 8;
+        stored["metadata"]!["generation"] = 2;
+        cluster.Api.Store.Put(key, stored);
+        await cluster.Resources.CreateAsync(MoeCloudApi.MoeDeployments, "default", Scenario.Deployment("bad", "broken", replicas: 2), CancellationToken.None);
 
         var d = await Eventually.WaitAsync(() => cluster.DeploymentAsync("bad"), d => d.Status?.Phase == "Degraded", "bad degraded");
         var degraded = d.Status!.Conditions.Single(c => c.Type == "Degraded");
