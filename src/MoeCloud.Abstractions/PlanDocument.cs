@@ -46,8 +46,12 @@ public sealed record PlanRolloutStatus(
 [Alias("moecloud.plan-registry")]
 public interface IPlanRegistryGrain : IGrainWithStringKey
 {
-    /// <summary>Rolls <paramref name="plan"/> out and returns when every pod serves it.</summary>
+    /// <summary>
+    /// Rolls <paramref name="plan"/> out and returns when every pod serves it. A rollout under load warms a few
+    /// replicas at a time and can take minutes, hence the long response timeout; <see cref="GetStatus"/> reports progress.
+    /// </summary>
     [Alias("publish")]
+    [ResponseTimeout("00:30:00")]
     Task<PlanRolloutStatus> Publish(PlanDocument plan);
 
     /// <summary>The plan every pod serves with, or null before the first publish.</summary>

@@ -57,6 +57,7 @@ public sealed class ProcessCluster : ILocalCluster
                 {
                     "silo", "--pod", Text(pod), "--redis", redis.ConnectionString, "--cluster-id", clusterId,
                     "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
+                    "--warmups-in-flight", "1", // every silo process shares this machine's cores
                 };
                 foreach (var (name, dir) in models)
                 {

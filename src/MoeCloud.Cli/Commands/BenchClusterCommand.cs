@@ -37,6 +37,8 @@ public static class BenchClusterCommand
                 new("modes", "<list> embedded,processes (default both)"),
                 new("seed", "<N> model and input seed (default 1)"),
                 new("size", "<name> model: bench (hidden 1024, intermediate 512, 16 experts, top-2, 8 layers; default) or tiny (a quick check)"),
+                new("homes", "<token|request> home of each token (token shuffling, default) or one home per request (sequence)"),
+                new("dtype", "<f32|bf16> weights of the bench model, for the reference and the cluster alike (default f32); compute is fp32 either way"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -54,13 +56,15 @@ public static class BenchClusterCommand
 
         // 1. A model where expert compute dominates, a trace recorded from it, a plan fitted on its even sequences.
         var log = console.Error;
+        var dtype = args.GetChoice("dtype", "f32", "f32", "bf16") == "bf16" ? WeightDType.BF16 : WeightDType.F32;
         var modelDir = args.GetChoice("size", "bench", "bench", "tiny") == "tiny"
             ? await DemoDeployment.EnsureModel("tiny", seed, log, ct)
-            : await EnsureBenchModel(seed, log, ct);
+            : await EnsureBenchModel(seed, dtype, log, ct);
         var trace = await DemoDeployment.Record(modelDir, tokens: 2 * requestsWanted * tokens, sequences: 2 * requestsWanted, seed, ct);
         var plan = await DemoDeployment.Solve(trace, silos, redundant: silos, "ilp", timeLimitSeconds: 10, log, ct);
         var replay = trace.SplitEvenOdd().Odd;
-        var homePolicy = new SimulationOptions { Home = HomePolicy.FirstLayer };
+        var granularity = args.GetChoice("homes", "token", "token", "request") == "request" ? Granularity.Request : Granularity.Token;
+        var homePolicy = new SimulationOptions { Home = HomePolicy.FirstLayer, Granularity = granularity };
         var homes = Simulator.AssignHomes(plan, replay, homePolicy);
         var simulated = Simulator.Run(plan, replay, homePolicy);
         using var checkpoint = ModelCheckpoint.Open(modelDir);
@@ -127,10 +131,12 @@ public static class BenchClusterCommand
     private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, double simulatedRemote, float[][] expected)
     {
         var maxError = 0.0;
+        var compared = 0;
         for (var i = 0; i < expected.Length; i++)
         {
             if (outcome.Outputs[i] is { } actual)
             {
+                compared++;
                 var scale = Math.Max(expected[i].Max(Math.Abs), 1e-12f);
                 maxError = Math.Max(maxError, expected[i].Zip(actual, (a, b) => Math.Abs(a - b)).Max() / scale);
             }
@@ -148,6 +154,7 @@ public static class BenchClusterCommand
             ["remoteFraction"] = (double)outcome.Remote / Math.Max(1, outcome.Local + outcome.Remote),
             ["simulatedRemoteFraction"] = simulatedRemote,
             ["maxRelError"] = maxError,
+            ["comparedRequests"] = compared,
             ["failed"] = outcome.Failed,
         };
     }
@@ -194,9 +201,9 @@ public static class BenchClusterCommand
         return reference.ForwardStack(0, layers - 1, request.Hidden, n, forced);
     }
 
-    private static async Task<string> EnsureBenchModel(int seed, TextWriter log, CancellationToken ct)
+    private static async Task<string> EnsureBenchModel(int seed, WeightDType dtype, TextWriter log, CancellationToken ct)
     {
-        var dir = Path.Combine(DemoDeployment.Home, "models", $"bench-h1024-i512-e16-k2-l8-seed{seed}");
+        var dir = Path.Combine(DemoDeployment.Home, "models", $"bench-h1024-i512-e16-k2-l8-seed{seed}" + (dtype == WeightDType.F32 ? "" : "-bf16"));
         if (File.Exists(Path.Combine(dir, ModelCheckpoint.ConfigFile)))
         {
             return dir;
@@ -213,7 +220,7 @@ public static class BenchClusterCommand
             ExpertIntermediate = 512,
             SharedExperts = 0,
             SharedIntermediate = 0,
-            DType = WeightDType.F32,
+            DType = dtype,
         };
         await log.WriteLineAsync($"creating the benchmark model in {dir}");
         await Task.Run(() => SyntheticModelWriter.Write(dir + ".tmp", spec.Validate(), 1024, new SyntheticModelOptions { Seed = seed }), ct);

@@ -49,6 +49,7 @@ public static class RuntimeCommands
                 new("runner-port", "<port> runner API (gRPC, HTTP/2) port (default 5100)"),
                 new("ops-port", "<port> /healthz, /readyz, /metrics port (default 9100)"),
                 new("model", "<name=dir> a model to serve (repeat as name=dir,name2=dir2)"),
+                new("warmups-in-flight", "<N> replicas a rollout warms at once across the cluster (default 64; 1 when all silos share one machine)"),
             ],
             Silo));
         app.Add(new CliCommand(
@@ -169,6 +170,7 @@ public static class RuntimeCommands
             PrimarySiloPort = args.GetInt("primary-port", 11111, 1, 65535),
             RunnerPort = args.GetInt("runner-port", 5100, 1, 65535),
             OpsPort = args.GetInt("ops-port", 9100, 1, 65535),
+            WarmupsInFlight = args.GetInt("warmups-in-flight", 64, 1, 4096),
         };
         if (args.Get("redis") is { } redis)
         {

@@ -36,6 +36,8 @@ public static class GatewayHost
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "MoeCloud.Gateway" });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        // Logs go to standard error, so that a host embedded in moectl never mixes them into its output (--json).
+        builder.Logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         configureLogging?.Invoke(builder.Logging);
         var bind = IPAddress.Parse(options.BindAddress);

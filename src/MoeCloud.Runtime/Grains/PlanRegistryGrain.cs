@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using Orleans.Concurrency;
 
@@ -12,7 +14,7 @@ namespace MoeCloud.Runtime.Grains;
 /// A replica asked for after it was retired is activated again where its key says, so no request fails.
 /// </summary>
 [Reentrant]
-public sealed partial class PlanRegistryGrain(ILogger<PlanRegistryGrain> logger) : Grain, IPlanRegistryGrain
+public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> options, ILogger<PlanRegistryGrain> logger) : Grain, IPlanRegistryGrain
 {
     private const int MaxParallelCalls = 32;
     private readonly SemaphoreSlim _publishing = new(1, 1);
@@ -55,11 +57,25 @@ public sealed partial class PlanRegistryGrain(ILogger<PlanRegistryGrain> logger)
             // 1. Warm the new replicas on their pods.
             var warmed = 0;
             _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved);
-            await ForEachBounded(added, async r =>
+            // While a plan serves, loading weights competes with it for the pods' cores, so warm-ups are bounded per
+            // pod and overall (WarmupsPerPod, WarmupsInFlight; measured with `moectl bench cluster`, docs/BENCHMARKS.md
+            // Cluster). The first plan has no traffic to protect and warms at full width.
+            var perPod = previous is null ? MaxParallelCalls : options.Value.WarmupsPerPod;
+            using var inFlight = new SemaphoreSlim(previous is null ? MaxParallelCalls : options.Value.WarmupsInFlight);
+            await Task.WhenAll(added.GroupBy(r => r.Pod).Select(pod => ForEachBounded(pod.ToArray(), async r =>
             {
-                await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
+                await inFlight.WaitAsync();
+                try
+                {
+                    await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
+                }
+                finally
+                {
+                    inFlight.Release();
+                }
+
                 _status = _status with { ReplicasWarmed = Interlocked.Increment(ref warmed) };
-            });
+            }, perPod)));
 
             // 2. Every pod adopts the new version.
             _status = _status with { Phase = "Switching" };
@@ -85,12 +101,21 @@ public sealed partial class PlanRegistryGrain(ILogger<PlanRegistryGrain> logger)
         }
     }
 
-    private static async Task ForEachBounded<T>(IReadOnlyList<T> items, Func<T, Task> action)
+    private static async Task ForEachBounded<T>(IReadOnlyList<T> items, Func<T, Task> action, int parallel = MaxParallelCalls)
     {
-        for (var start = 0; start < items.Count; start += MaxParallelCalls)
+        using var slots = new SemaphoreSlim(parallel);
+        await Task.WhenAll(items.Select(async item =>
         {
-            await Task.WhenAll(items.Skip(start).Take(MaxParallelCalls).Select(action));
-        }
+            await slots.WaitAsync();
+            try
+            {
+                await action(item);
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }));
     }
 
     [LoggerMessage(EventId = 5200, Level = LogLevel.Information, Message = "Rolling out plan {Version} of {Model}: {Added} replicas to warm, {Removed} to retire")]

@@ -60,6 +60,7 @@ public sealed class EmbeddedCluster : ILocalCluster
                     RunnerPort = ports[(pod * 4) + 2],
                     OpsPort = ports[(pod * 4) + 3],
                     PrimarySiloPort = ports[0],
+                    WarmupsInFlight = 1, // the silos share this machine's cores: one weight load at a time
                     Models = new Dictionary<string, string>(models, StringComparer.Ordinal),
                 };
                 configure?.Invoke(options);

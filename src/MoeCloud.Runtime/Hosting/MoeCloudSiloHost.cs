@@ -43,6 +43,8 @@ public static class MoeCloudSiloHost
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [], ApplicationName = "MoeCloud.Silo" });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        // Logs go to standard error, so that a host embedded in moectl never mixes them into its output (--json).
+        builder.Logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         configureLogging?.Invoke(builder.Logging);
 
         var bind = IPAddress.Parse(options.AdvertisedAddress);

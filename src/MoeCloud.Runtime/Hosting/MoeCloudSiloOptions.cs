@@ -64,6 +64,18 @@ public sealed class MoeCloudSiloOptions
     /// <summary>Threads the expert kernel may use per call. Default 1 (replicas run in parallel on the silo).</summary>
     public int KernelThreads { get; set; } = 1;
 
+    /// <summary>
+    /// Replicas a plan rollout warms at once on one pod (loading weights competes with serving for the pod's cores and
+    /// memory bandwidth). Default 1, in [1, 64].
+    /// </summary>
+    public int WarmupsPerPod { get; set; } = 1;
+
+    /// <summary>
+    /// Replicas a plan rollout warms at once across the cluster. Default 64, in [1, 4096]; a local cluster whose silos
+    /// share one machine sets 1.
+    /// </summary>
+    public int WarmupsInFlight { get; set; } = 64;
+
     /// <summary>Most tokens in one coalesced expert call. Default 4096.</summary>
     public int MaxBatchTokens { get; set; } = 4096;
 
@@ -103,6 +115,11 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.Clustering == ClusteringMode.Localhost && (options.SiloPort == 0 || options.PrimarySiloPort == 0))
         {
             failures.Add("Localhost clustering needs fixed SiloPort and PrimarySiloPort (not 0).");
+        }
+
+        if (options.WarmupsPerPod is < 1 or > 64 || options.WarmupsInFlight is < 1 or > 4096)
+        {
+            failures.Add($"WarmupsPerPod must be in [1, 64] and WarmupsInFlight in [1, 4096], got {options.WarmupsPerPod} and {options.WarmupsInFlight}.");
         }
 
         if (options.KernelThreads is < 1 or > 256)

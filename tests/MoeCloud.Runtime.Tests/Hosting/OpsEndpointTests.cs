@@ -30,6 +30,7 @@ public sealed class SiloOptionsValidatorTests
             PodIndex = -1,
             Clustering = MoeCloud.Runtime.Hosting.ClusteringMode.Kubernetes,
             KernelThreads = 0,
+            WarmupsPerPod = 0,
             Models = { ["a/b"] = "" },
         };
 
@@ -40,6 +41,7 @@ public sealed class SiloOptionsValidatorTests
         Assert.Contains(failures, f => f.Contains("PodIndex", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("RedisConnectionString is required when Clustering is Kubernetes", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("KernelThreads", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("WarmupsPerPod must be in [1, 64]", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("contain no '/'", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("needs a checkpoint directory", StringComparison.Ordinal));
     }
