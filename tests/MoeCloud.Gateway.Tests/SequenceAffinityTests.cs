@@ -46,6 +46,28 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public void Choose_WithRequestGranularity_HomesTheWholeRequestWhereMostPredictedDispatchesAreLocal()
+    {
+        var spec = fixture.Reference.Model.Spec;
+        var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
+        var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
+        var plan = PlanWatcher.ToPlacement(PlanSnapshot.ToDocument(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]));
+        var perToken = new PreScheduler(gates, HomePolicyName.Speculative);
+        var perRequest = new PreScheduler(gates, HomePolicyName.Speculative, granularity: HomeGranularity.Request);
+        perToken.Adopt(1, plan, transitions);
+        perRequest.Adopt(1, plan, transitions);
+        // Token 0's first-layer experts live on pod 0 only; token 1's on both pods.
+        short[] routing = [.. Enumerable.Range(0, spec.TopK).Select(e => (short)e), .. Enumerable.Range(spec.Experts - spec.TopK, spec.TopK).Select(e => (short)e)];
+        var hidden = new float[spec.Hidden * 2];
+
+        var split = perToken.Choose(0, hidden, 2, routing, null, [0, 1], _ => 0).Homes;
+        var whole = perRequest.Choose(0, hidden, 2, routing, null, [0, 1], _ => 0).Homes;
+
+        Assert.Equal([0, 1], split); // token 1 ties and goes to the less loaded pod
+        Assert.Equal([0, 0], whole); // pod 0 has the most predicted local dispatches for the two together
+    }
+
+    [Fact]
     public void Options_WithABadAffinity_AreRejected()
     {
         var options = new GatewayOptions { Models = { ["m"] = "/m" }, SequenceAffinityMargin = double.NaN, SequenceAffinityMaxTokens = -1 };

@@ -12,6 +12,20 @@ public enum HomePolicyName
     LeastRequests,
 }
 
+/// <summary>What the speculative policy homes: each token on its own (token shuffling) or each request as a whole.</summary>
+public enum HomeGranularity
+{
+    /// <summary>Each token gets its own home pod; the request is split by home (fewest remote dispatches).</summary>
+    Token,
+
+    /// <summary>
+    /// One home per request, the pod with the most predicted local dispatches summed over its tokens: more remote
+    /// dispatches, but each expert runs once per request with all its tokens (fewer weight reads; docs/BENCHMARKS.md
+    /// <i>Cluster</i> measures the trade).
+    /// </summary>
+    Request,
+}
+
 /// <summary>How the gateway finds the pods it forwards to.</summary>
 public enum PodDiscovery
 {
@@ -108,6 +122,9 @@ public sealed class GatewayOptions
 
     /// <summary>Home policy. Default speculative.</summary>
     public HomePolicyName HomePolicy { get; set; } = HomePolicyName.Speculative;
+
+    /// <summary>Whether the speculative policy homes tokens or whole requests. Default <see cref="HomeGranularity.Token"/>.</summary>
+    public HomeGranularity HomeGranularity { get; set; } = HomeGranularity.Token;
 
     /// <summary>
     /// Sequence affinity: a decode step of a known sequence stays on its previous home unless another pod's predicted

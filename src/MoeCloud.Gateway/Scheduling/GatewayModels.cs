@@ -15,7 +15,7 @@ public sealed class GatewayModels
         ArgumentNullException.ThrowIfNull(options);
         foreach (var (name, dir) in options.Value.Models)
         {
-            _models[name] = new PreScheduler(GateModel.Load(name, dir), options.Value.HomePolicy, new SpeculativeOptions { AffinityMargin = options.Value.SequenceAffinityMargin }, options.Value.SequenceAffinityMaxTokens);
+            _models[name] = new PreScheduler(GateModel.Load(name, dir), options.Value.HomePolicy, new SpeculativeOptions { AffinityMargin = options.Value.SequenceAffinityMargin }, options.Value.SequenceAffinityMaxTokens, options.Value.HomeGranularity);
         }
     }
 

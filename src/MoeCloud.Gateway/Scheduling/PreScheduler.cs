@@ -16,7 +16,7 @@ public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, Pla
 /// Chooses each token's home pod for one model. <see cref="HomePolicyName.Speculative"/> shares its scoring with the
 /// simulator (<see cref="SpeculativeHomePredictor"/>): the first layer's experts (forced routing when given, otherwise
 /// the gateway's own gate on the input), the sequence's previous step, and transition statistics, within home-load
-/// balance. <see cref="HomePolicyName.LeastRequests"/> sends the whole batch to the pod with the fewest requests in
+/// balance — per token, or per request with <see cref="HomeGranularity.Request"/>. <see cref="HomePolicyName.LeastRequests"/> sends the whole batch to the pod with the fewest requests in
 /// flight. Thread-safe (one lock per model; a choice takes microseconds per token).
 /// </summary>
 /// <remarks>
@@ -25,8 +25,10 @@ public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, Pla
 /// higher by <see cref="SpeculativeOptions.AffinityMargin"/> (<paramref name="speculative"/>), or the previous home is
 /// unavailable or over its share of homed tokens.
 /// </remarks>
-public sealed class PreScheduler(GateModel gates, HomePolicyName policy, SpeculativeOptions? speculative = null, int affinityMaxTokens = 4)
+public sealed class PreScheduler(GateModel gates, HomePolicyName policy, SpeculativeOptions? speculative = null, int affinityMaxTokens = 4, HomeGranularity granularity = HomeGranularity.Token)
 {
+    private readonly double _homeSlack = (speculative ?? new SpeculativeOptions()).HomeSlack;
+    private readonly double _affinityMargin = (speculative ?? new SpeculativeOptions()).AffinityMargin;
     private const int MaxSequences = 100_000;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SequenceState> _previous = new(StringComparer.Ordinal);
@@ -120,6 +122,21 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
             var state = sequenceId is not null ? _previous.GetValueOrDefault(sequenceId) : null;
             var previous = state?.Routing ?? [];
             var previousHome = state is not null && tokens <= affinityMaxTokens && state.Home < loads.Length ? state.Home : -1;
+            if (granularity == HomeGranularity.Request)
+            {
+                // One home for the request: predicted local dispatches summed over its tokens, within home-load balance.
+                var scores = new double[loads.Length];
+                for (var t = 0; t < tokens; t++)
+                {
+                    _predictor.AddScores(known.AsSpan(t * k, k), previous, scores, firstLayer, _plan.Layers);
+                }
+
+                var home = HomeChooser.Pick(scores, loads, tokens, _homeSlack, previousHome, _affinityMargin * tokens);
+                Array.Fill(homes, home);
+                _homeLoads[home] += tokens;
+                return new HomeChoice(homes, _version, known, _plan);
+            }
+
             for (var t = 0; t < tokens; t++)
             {
                 homes[t] = _predictor.PickHome(known.AsSpan(t * k, k), previous, loads, 1, firstLayer, previousHome);
