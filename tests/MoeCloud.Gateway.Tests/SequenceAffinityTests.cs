@@ -13,11 +13,7 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
     [Fact]
     public void Choose_ForADecodeStep_StaysOnTheSequencesHomeUnlessAnotherPodIsClearlyBetter()
     {
-        var spec = fixture.Reference.Model.Spec;
-        var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
-        var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
-        // Every expert on both pods, except that the first layer's experts 0 .. topK-1 live on pod 0 only.
-        var plan = PlanWatcher.ToPlacement(PlanSnapshot.ToDocument(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]));
+        var (spec, gates, transitions, plan) = TwoPodSetup();
         var sticky = new PreScheduler(gates, HomePolicyName.Speculative, new SpeculativeOptions { AffinityMargin = 0.5 }, affinityMaxTokens: 1);
         var loose = new PreScheduler(gates, HomePolicyName.Speculative, new SpeculativeOptions { AffinityMargin = 0 }, affinityMaxTokens: 1);
         var elsewhere = Enumerable.Range(spec.Experts - spec.TopK, spec.TopK).Select(e => (short)e).ToArray(); // on both pods
@@ -48,10 +44,7 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
     [Fact]
     public void Choose_WithRequestGranularity_HomesTheWholeRequestWhereMostPredictedDispatchesAreLocal()
     {
-        var spec = fixture.Reference.Model.Spec;
-        var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
-        var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
-        var plan = PlanWatcher.ToPlacement(PlanSnapshot.ToDocument(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]));
+        var (spec, gates, transitions, plan) = TwoPodSetup();
         var perToken = new PreScheduler(gates, HomePolicyName.Speculative);
         var perRequest = new PreScheduler(gates, HomePolicyName.Speculative, granularity: HomeGranularity.Request);
         perToken.Adopt(1, plan, transitions);
@@ -73,5 +66,15 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
         var options = new GatewayOptions { Models = { ["m"] = "/m" }, SequenceAffinityMargin = double.NaN, SequenceAffinityMaxTokens = -1 };
 
         Assert.Contains(new GatewayOptionsValidator().Validate(null, options).Failures!, f => f.Contains("SequenceAffinityMargin", StringComparison.Ordinal));
+    }
+
+    /// <summary>The fixture's model on two pods: every expert on both, except the first layer's experts 0 .. topK-1 on pod 0 only.</summary>
+    private (MoeCloud.Model.Spec.ModelSpec Spec, GateModel Gates, TransitionModel Transitions, MoeCloud.Placement.Plans.PlacementPlan Plan) TwoPodSetup()
+    {
+        var spec = fixture.Reference.Model.Spec;
+        var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
+        var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
+        var plan = PlanWatcher.ToPlacement(PlanSnapshot.ToDocument(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]));
+        return (spec, gates, transitions, plan);
     }
 }
