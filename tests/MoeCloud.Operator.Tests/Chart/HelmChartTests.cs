@@ -111,21 +111,10 @@ public sealed class HelmChartTests
     [HelmFact]
     public async Task Template_WhenRedisDisabledWithoutConnectionStringOrBadRedisValues_FailsWithSchemaError()
     {
-        var (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "redis.enabled=false"]);
-        Assert.NotEqual(0, code);
-        Assert.Contains("connectionString", stderr, StringComparison.Ordinal);
-
-        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "redis.resources.requests.cpu=null"]);
-        Assert.NotEqual(0, code);
-        Assert.Contains("cpu", stderr, StringComparison.Ordinal);
-
-        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "redis.password=x"]);
-        Assert.NotEqual(0, code);
-        Assert.Contains("password", stderr, StringComparison.Ordinal);
-
-        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "operator.adminApiKey.key="]);
-        Assert.NotEqual(0, code);
-        Assert.Contains("key", stderr, StringComparison.Ordinal);
+        await AssertTemplateFailsAsync("redis.enabled=false", "connectionString");
+        await AssertTemplateFailsAsync("redis.resources.requests.cpu=null", "cpu");
+        await AssertTemplateFailsAsync("redis.password=x", "password");
+        await AssertTemplateFailsAsync("operator.adminApiKey.key=", "key");
     }
 
     [HelmFact]
@@ -151,13 +140,16 @@ public sealed class HelmChartTests
     [HelmFact]
     public async Task Template_WhenValueUnknownOrWrongType_FailsWithSchemaError()
     {
-        var (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "operator.replica=2"]);
-        Assert.NotEqual(0, code);
-        Assert.Contains("replica", stderr, StringComparison.Ordinal);
+        await AssertTemplateFailsAsync("operator.replica=2", "replica");
+        await AssertTemplateFailsAsync("operator.logLevel=Loud", "logLevel");
+    }
 
-        (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", "operator.logLevel=Loud"]);
+    /// <summary>helm template with one <c>--set</c> must fail, naming <paramref name="expected"/> in its error.</summary>
+    private static async Task AssertTemplateFailsAsync(string set, string expected)
+    {
+        var (code, _, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["template", "t", RepoPaths.Chart, "--set", set]);
         Assert.NotEqual(0, code);
-        Assert.Contains("logLevel", stderr, StringComparison.Ordinal);
+        Assert.Contains(expected, stderr, StringComparison.Ordinal);
     }
 
     private static JsonObject Named(IEnumerable<JsonObject> objects, string kind, string name) =>
