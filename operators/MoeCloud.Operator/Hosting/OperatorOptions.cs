@@ -59,6 +59,13 @@ public sealed class OperatorOptions
     /// <summary>Seconds between migration progress polls, 0.05..60 (default 2).</summary>
     public double ProgressPollSeconds { get; set; } = 2;
 
+    /// <summary>
+    /// Seconds between checks, while a deployment is Ready, that the cluster still knows its plan in effect (the plan
+    /// registry is held in memory; the ExpertPlacement is the durable copy, published again when the cluster lost it).
+    /// Default 30, in 1..3600.
+    /// </summary>
+    public double PlanCheckSeconds { get; set; } = 30;
+
     /// <summary>Seconds before a model or deployment in error is looked at again, 1..3600 (default 30).</summary>
     public int ErrorRequeueSeconds { get; set; } = 30;
 
@@ -107,6 +114,11 @@ public sealed class OperatorOptionsValidator : IValidateOptions<OperatorOptions>
         if (!Uri.TryCreate(options.AdminEndpointTemplate.Replace("{name}", "x", StringComparison.Ordinal).Replace("{namespace}", "y", StringComparison.Ordinal), UriKind.Absolute, out _))
         {
             failures.Add($"Operator:AdminEndpointTemplate must be an absolute URL; {{name}} and {{namespace}} are replaced (was \"{options.AdminEndpointTemplate}\")");
+        }
+
+        if (!double.IsFinite(options.PlanCheckSeconds) || options.PlanCheckSeconds is < 1 or > 3600)
+        {
+            failures.Add($"Operator:PlanCheckSeconds must be in 1..3600 (was {options.PlanCheckSeconds})");
         }
 
         if (!double.IsFinite(options.ProgressPollSeconds) || options.ProgressPollSeconds is < 0.05 or > 60)

@@ -117,6 +117,24 @@ public sealed partial class PlanProgression(
     private async Task<PlanOutcome> NextStepAsync(MoeDeployment d, MoeModel model, ExpertPlacement latest, int readyPods, TimeSpan poll, CancellationToken cancellationToken)
     {
         var version = latest.Spec.Version;
+        if (await admin.GetProgressAsync(d, version, cancellationToken) is null)
+        {
+            // The cluster no longer knows the plan in effect (its plan registry lives in memory and was restarted):
+            // the ExpertPlacement is the durable copy, so it is published again and followed like a new version.
+            await admin.PublishPlanAsync(d, new PlanPublication(version, latest.Spec.PreviousVersion, latest.Spec.Pods, latest.Spec.Layers,
+                d.Spec.Migration.BatchSize, d.Spec.Migration.DrainSeconds), cancellationToken);
+            await resources.PatchStatusAsync(MoeCloudApi.ExpertPlacements, latest.Metadata.NamespaceProperty, latest.Metadata.Name, new ExpertPlacementStatus
+            {
+                Phase = MigrationProgress.Pending,
+                MovedReplicas = 0,
+                TotalMoves = latest.Status?.TotalMoves,
+                Message = "published again: the cluster had lost it",
+            }, cancellationToken);
+            await resources.RecordEventAsync(d, "Warning", "PlanRepublished", $"the cluster did not know plan v{version} any more; published it again", cancellationToken);
+            LogRepublished(d.Metadata.Name, version);
+            return new PlanOutcome(PlanOutcome.Migrating, "PlanRepublished", $"plan v{version} published again: the cluster had lost it", d.Status?.CurrentPlanVersion, version, poll);
+        }
+
         var target = d.Spec.Replicas;
         var plan = PlacementPlan.FromSpec(latest.Spec);
         var now = time.GetUtcNow().UtcDateTime;
@@ -170,8 +188,9 @@ public sealed partial class PlanProgression(
             };
         }
 
-        var wait = interval > TimeSpan.Zero && last is not null ? last.Value + interval - now : (TimeSpan?)null;
-        return new PlanOutcome(PlanOutcome.Ready, "PlanInEffect", $"plan v{version} is in effect", version, version, wait);
+        var check = TimeSpan.FromSeconds(options.Value.PlanCheckSeconds);
+        var wait = interval > TimeSpan.Zero && last is not null ? last.Value + interval - now : check;
+        return new PlanOutcome(PlanOutcome.Ready, "PlanInEffect", $"plan v{version} is in effect", version, version, wait < check ? wait : check);
     }
 
     private async Task<ExpertPlacement> CreatePlacementAsync(MoeDeployment d, MoeModel model, PlacementPlan plan, ExpertPlacement? previous,
@@ -301,6 +320,9 @@ public sealed partial class PlanProgression(
 
     [LoggerMessage(EventId = 7302, Level = LogLevel.Warning, Message = "MoeDeployment {Name}: admin API unreachable")]
     private partial void LogAdminUnreachable(Exception exception, string name);
+
+    [LoggerMessage(EventId = 7303, Level = LogLevel.Warning, Message = "MoeDeployment {Name}: the cluster had lost plan v{Version}; published it again")]
+    private partial void LogRepublished(string name, int version);
 }
 
 /// <summary>The deployment's profile ConfigMap is missing or malformed, or no plan fits the placement policy.</summary>

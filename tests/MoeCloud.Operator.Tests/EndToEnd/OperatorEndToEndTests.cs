@@ -193,6 +193,31 @@ public sealed class OperatorEndToEndTests
     }
 
     [Fact]
+    public async Task Ready_WhenTheClusterLosesThePlan_PublishesItAgainFromTheExpertPlacement()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin, configure: s => s["Operator:PlanCheckSeconds"] = "1");
+        await Scenario.CreateAsync(cluster, Scenario.Model(), Scenario.Deployment("web", "tiny", replicas: 2));
+        await Eventually.WaitAsync(() => Scenario.SiloAsync(cluster, "web"), s => s.Spec.Replicas == 2, "silo");
+        cluster.SiloReady("web");
+        await Scenario.ReadyAtAsync(cluster, "web", 1);
+        Assert.Equal(1, cluster.Admin.Puts("web"));
+
+        cluster.Admin.Forget("web"); // the cluster's in-memory plan registry restarted
+
+        await Eventually.WaitAsync(() => Task.FromResult<string?>(cluster.Admin.Puts("web").ToString(System.Globalization.CultureInfo.InvariantCulture)), p => p == "2", "plan v1 published again");
+        // Followed to Complete again, like a new version (the placement went back to Pending when it was republished).
+        await Eventually.WaitAsync(async () => (await cluster.PlacementsAsync("web")).SingleOrDefault(),
+            p => p.Status?.Phase == "Complete" && p.Status.Message != "published again: the cluster had lost it", "plan v1 complete again");
+        var d = await Scenario.ReadyAtAsync(cluster, "web", 1);
+        Assert.Equal(1, Assert.Single(cluster.Admin.Published("web")).Version);
+        var events = await Eventually.WaitAsync(() => cluster.Client.CoreV1.ListNamespacedEventAsync("default"),
+            l => l.Items.Any(e => e.InvolvedObject.Name == "web" && e.Reason == "PlanRepublished"), "PlanRepublished event");
+        Assert.Equal("Warning", events.Items.First(e => e.Reason == "PlanRepublished").Type);
+        Assert.Equal(1, d.Status!.CurrentPlanVersion);
+    }
+
+    [Fact]
     public async Task LeaderElection_WhenTwoReplicas_OneLeadsAndBothServeHealthAndMetrics()
     {
         await using var cluster = await Cluster.StartAsync();

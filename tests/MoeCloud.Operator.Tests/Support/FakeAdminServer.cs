@@ -22,6 +22,7 @@ public sealed class FakeAdminServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<(string Deployment, int Version), PublishedPlan> _plans = new();
+    private readonly ConcurrentDictionary<string, int> _puts = new(StringComparer.Ordinal);
 
     private FakeAdminServer(WebApplication app) => _app = app;
 
@@ -41,6 +42,18 @@ public sealed class FakeAdminServer : IAsyncDisposable
 
     /// <summary>The live profile served to every deployment (null: 404, no telemetry yet).</summary>
     public LiveProfile? Profile { get; set; }
+
+    /// <summary>PUTs received per deployment (publishing a version again counts again).</summary>
+    public int Puts(string deployment) => _puts.GetValueOrDefault(deployment);
+
+    /// <summary>Forgets every plan of a deployment, as a restarted plan registry would.</summary>
+    public void Forget(string deployment)
+    {
+        foreach (var key in _plans.Keys.Where(k => k.Deployment == deployment))
+        {
+            _plans.TryRemove(key, out _);
+        }
+    }
 
     public IReadOnlyList<PlanPublication> Published(string deployment) =>
         _plans.Where(p => p.Key.Deployment == deployment).OrderBy(p => p.Key.Version).Select(p => p.Value.Plan).ToList();
@@ -62,6 +75,7 @@ public sealed class FakeAdminServer : IAsyncDisposable
                 return Results.BadRequest("the body's version must match the path");
             }
 
+            server._puts.AddOrUpdate(name, 1, (_, n) => n + 1);
             server._plans.TryAdd((name, version), new PublishedPlan(plan));
             return Results.Accepted();
         });
