@@ -85,6 +85,9 @@ public sealed class PlacementPolicy
 
     [JsonPropertyName("profileConfigMap")]
     public string? ProfileConfigMap { get; set; }
+
+    [JsonPropertyName("historyLimit")]
+    public int HistoryLimit { get; set; } = 10;
 }
 
 public sealed class AutoscalingPolicy

@@ -34,6 +34,19 @@ public sealed class CustomResourceClient(IKubernetes client)
     public Task<T> CreateAsync<T>(ResourceKind kind, string ns, T body, CancellationToken cancellationToken) =>
         client.CustomObjects.CreateNamespacedCustomObjectAsync<T>(body!, kind.Group, kind.Version, ns, kind.Plural, cancellationToken: cancellationToken);
 
+    /// <summary>Deletes an object; one that is already gone is not an error.</summary>
+    public async Task DeleteAsync(ResourceKind kind, string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.CustomObjects.DeleteNamespacedCustomObjectAsync(kind.Group, kind.Version, ns, kind.Plural, name, cancellationToken: cancellationToken);
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            // Deleted already (by another reconcile, or by hand).
+        }
+    }
+
     /// <summary>Writes the whole status through the status subresource with one merge patch.</summary>
     public Task PatchStatusAsync(ResourceKind kind, string ns, string name, object status, CancellationToken cancellationToken) =>
         client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(

@@ -49,6 +49,7 @@ public sealed partial class PlanProgression(
                 return await MigrateAsync(d, latest, readyPods, poll, cancellationToken);
             }
 
+            await PruneAsync(d, placements, cancellationToken);
             return await NextStepAsync(d, model, latest, readyPods, poll, cancellationToken) with
             {
                 LoadImbalance = latest.Spec.Metrics?.LoadImbalance,
@@ -111,6 +112,19 @@ public sealed partial class PlanProgression(
             default:
                 return new PlanOutcome(PlanOutcome.Migrating, "Migrating",
                     $"migrating to plan v{version}: {progress.MovedReplicas}/{progress.TotalMoves} replicas moved", current, version, poll);
+        }
+    }
+
+    /// <summary>
+    /// Keeps the newest <c>spec.placement.historyLimit</c> ExpertPlacements once the newest is in effect, deleting the
+    /// older ones (their plans are history: nothing reads them to resume).
+    /// </summary>
+    private async Task PruneAsync(MoeDeployment d, IReadOnlyList<ExpertPlacement> placements, CancellationToken cancellationToken)
+    {
+        foreach (var old in placements.OrderByDescending(p => p.Spec.Version).Skip(Math.Max(1, d.Spec.Placement.HistoryLimit)))
+        {
+            await resources.DeleteAsync(MoeCloudApi.ExpertPlacements, old.Metadata.NamespaceProperty, old.Metadata.Name, cancellationToken);
+            LogPruned(d.Metadata.Name, old.Spec.Version);
         }
     }
 
@@ -320,6 +334,9 @@ public sealed partial class PlanProgression(
 
     [LoggerMessage(EventId = 7302, Level = LogLevel.Warning, Message = "MoeDeployment {Name}: admin API unreachable")]
     private partial void LogAdminUnreachable(Exception exception, string name);
+
+    [LoggerMessage(EventId = 7304, Level = LogLevel.Information, Message = "MoeDeployment {Name}: deleted ExpertPlacement v{Version} (beyond the history limit)")]
+    private partial void LogPruned(string name, int version);
 
     [LoggerMessage(EventId = 7303, Level = LogLevel.Warning, Message = "MoeDeployment {Name}: the cluster had lost plan v{Version}; published it again")]
     private partial void LogRepublished(string name, int version);

@@ -46,7 +46,7 @@ public sealed class HelmChartTests
 
         var rules = objects.Single(o => (string?)o["kind"] == "ClusterRole")["rules"]!.AsArray();
         Assert.DoesNotContain(rules, r => r!["verbs"]!.AsArray().Any(v => (string?)v == "*"));
-        Assert.Equal(["horizontalpodautoscalers"], rules.Where(r => r!["verbs"]!.AsArray().Any(v => (string?)v == "delete"))
+        Assert.Equal(["expertplacements", "horizontalpodautoscalers"], rules.Where(r => r!["verbs"]!.AsArray().Any(v => (string?)v == "delete"))
             .SelectMany(r => r!["resources"]!.AsArray().Select(x => (string)x!)));
         Assert.DoesNotContain(rules, r => r!["resources"]!.AsArray().Any(v => (string?)v == "secrets"));
 

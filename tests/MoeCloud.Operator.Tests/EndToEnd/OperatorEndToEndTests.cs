@@ -218,6 +218,28 @@ public sealed class OperatorEndToEndTests
     }
 
     [Fact]
+    public async Task ScaleIn_WithAHistoryLimit_KeepsOnlyTheNewestPlacements()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin);
+        var deployment = Scenario.Deployment("web", "tiny", replicas: 4, maxMoves: 4);
+        deployment.Spec.Placement.HistoryLimit = 2;
+        await Scenario.CreateAsync(cluster, Scenario.Model(), deployment);
+        await Eventually.WaitAsync(() => Scenario.SiloAsync(cluster, "web"), s => s.Spec.Replicas == 4, "silo at 4");
+        cluster.SiloReady("web");
+        await Scenario.ReadyAtAsync(cluster, "web", 1);
+
+        // 4 layers x 4 experts leave pod 3 at 4 moves a plan: at least 4 new versions.
+        await ScaleAsync(cluster, "web", 3);
+        var done = await Eventually.WaitAsync(() => cluster.DeploymentAsync("web"), d => d.Status?.Phase == "Ready" && d.Status.CurrentPlanVersion >= 5, "scale-in complete");
+        var kept = await Eventually.WaitAsync(async () => await cluster.PlacementsAsync("web"), p => p.Count == 2, "two placements kept");
+
+        Assert.Equal([done.Status!.CurrentPlanVersion!.Value - 1, done.Status.CurrentPlanVersion.Value], kept.Select(p => p.Spec.Version));
+        Assert.All(kept[^1].Spec.Layers, l => Assert.All(l.Pods, p => Assert.InRange(p, 0, 2)));
+        Assert.True(cluster.Admin.Published("web").Count >= 5);
+    }
+
+    [Fact]
     public async Task LeaderElection_WhenTwoReplicas_OneLeadsAndBothServeHealthAndMetrics()
     {
         await using var cluster = await Cluster.StartAsync();
