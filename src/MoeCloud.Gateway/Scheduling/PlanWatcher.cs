@@ -32,7 +32,15 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
         foreach (var name in models.Names)
         {
             var scheduler = models.Find(name)!;
-            var plan = await grains.GetGrain<IPlanRegistryGrain>(name).GetActive().WaitAsync(cancellationToken);
+            var registry = grains.GetGrain<IPlanRegistryGrain>(name);
+            // The small status first: the plan itself (tens of kilobytes at DeepSeek scale) only when its version moved.
+            var status = await registry.GetStatus().WaitAsync(cancellationToken);
+            if (status.ActiveVersion == 0 || (status.ActiveVersion == scheduler.PlanVersion && scheduler.HasPredictor))
+            {
+                continue;
+            }
+
+            var plan = await registry.GetActive().WaitAsync(cancellationToken);
             if (plan is null || (plan.Version == scheduler.PlanVersion && scheduler.HasPredictor))
             {
                 continue;
