@@ -25,7 +25,7 @@ public sealed record PlanDocument(
 /// <param name="Model">Model name.</param>
 /// <param name="ActiveVersion">The version every pod serves with (0: none yet).</param>
 /// <param name="PendingVersion">A version being rolled out, or null.</param>
-/// <param name="Phase">Idle, Warming, Switching or Retiring.</param>
+/// <param name="Phase">Idle, Warming, Switching, Retiring or Failed.</param>
 /// <param name="ReplicasWarmed">New replicas warmed so far in the pending switch.</param>
 /// <param name="ReplicasRetired">Old replicas retired so far.</param>
 /// <param name="ReplicasMoved">Replicas that differ between the active and the pending plan (added plus removed).</param>
@@ -37,7 +37,16 @@ public sealed record PlanRolloutStatus(
     [property: Id(3)] string Phase,
     [property: Id(4)] int ReplicasWarmed,
     [property: Id(5)] int ReplicasRetired,
-    [property: Id(6)] int ReplicasMoved);
+    [property: Id(6)] int ReplicasMoved)
+{
+    /// <summary>The last version whose rollout failed (the active plan kept serving), or null.</summary>
+    [Id(7)]
+    public int? FailedVersion { get; init; }
+
+    /// <summary>Why <see cref="FailedVersion"/> failed.</summary>
+    [Id(8)]
+    public string? Error { get; init; }
+}
 
 /// <summary>
 /// The plan registry of one model (key: model name): publishes plan versions with make-before-break —

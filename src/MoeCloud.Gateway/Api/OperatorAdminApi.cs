@@ -35,7 +35,8 @@ public sealed record OperatorPlan([property: JsonPropertyName("version")] int Ve
 /// <summary>
 /// The admin contract the Kubernetes operator drives (operators/README.md), for the gateway's model (or
 /// <c>?model=</c>): <c>GET admin/v1/profile</c>, <c>PUT admin/v1/plans/{version}</c> (202; the rollout runs in the
-/// background; the same version again changes nothing) and <c>GET admin/v1/plans/{version}</c> (progress).
+/// background; the same version again changes nothing, unless its rollout failed: then it is tried again) and
+/// <c>GET admin/v1/plans/{version}</c> (progress; <c>Failed</c> with the reason when a replica could not be warmed).
 /// </summary>
 public static class OperatorAdminApi
 {
@@ -78,6 +79,12 @@ public static class OperatorAdminApi
                 throw new GatewayException(StatusCode.InvalidArgument, $"The body must be plan {version} with 'layers' holding a pod per expert for every layer.");
             }
 
+            var spec = models.Find(model)!.Gates.Spec;
+            if (layers.Length != spec.MoeLayers || layers[0].Pods!.Length != spec.Experts || layers.Select(l => l.Layer).Order().Where((l, i) => l != i).Any())
+            {
+                throw new GatewayException(StatusCode.InvalidArgument, $"Plan {version} has {layers.Length} layers of {layers[0].Pods!.Length} experts (layer numbers {string.Join(", ", layers.Select(l => l.Layer))}); model '{model}' has layers 0..{spec.MoeLayers - 1} of {spec.Experts} experts.");
+            }
+
             var registry = grains.GetGrain<IPlanRegistryGrain>(model);
             var status = await registry.GetStatus();
             if (status.ActiveVersion >= version || status.PendingVersion == version)
@@ -98,7 +105,17 @@ public static class OperatorAdminApi
                 throw new GatewayException(StatusCode.InvalidArgument, e.Message);
             }
 
-            _ = Task.Run(() => registry.Publish(document));
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await registry.Publish(document);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // The registry records the failure (GET reports the version Failed, with the reason) and logs it.
+                }
+            });
             return Results.Accepted();
         }));
         app.MapGet("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
@@ -110,7 +127,9 @@ public static class OperatorAdminApi
                 ? Results.Json(new { version, phase = "Complete", movedReplicas = status.PendingVersion is null ? status.ReplicasMoved : moved, totalMoves = status.ReplicasMoved, message = (string?)null }, Json)
                 : status.PendingVersion == version
                     ? Results.Json(new { version, phase = "Migrating", movedReplicas = moved, totalMoves = status.ReplicasMoved, message = status.Phase }, Json)
-                    : throw new GatewayException(StatusCode.NotFound, $"Plan {version} was not given to the cluster.");
+                    : status.FailedVersion == version
+                        ? Results.Json(new { version, phase = "Failed", movedReplicas = 0, totalMoves = status.ReplicasMoved, message = status.Error }, Json)
+                        : throw new GatewayException(StatusCode.NotFound, $"Plan {version} was not given to the cluster.");
         }));
     }
 

@@ -26,7 +26,18 @@ public sealed partial class ExpertGrain(ModelCatalog catalog, SiloMetrics metric
     {
         var key = ExpertReplicaKey.Parse(this.GetPrimaryKeyString());
         _model = catalog.Get(key.Model);
-        _weights = _model.LoadExpert(key.Layer, key.Expert);
+        try
+        {
+            _weights = _model.LoadExpert(key.Layer, key.Expert);
+        }
+        catch (CheckpointFormatException e)
+        {
+            // The checkpoint's exception is not an Orleans wire type (nor may it travel as an inner exception): the
+            // caller (a rollout, a runner) gets the reason as a plain exception naming the replica, file and tensor.
+            LogLoadFailed(logger, e, key.ToString(), silo.Name);
+            throw new InvalidOperationException($"Replica {key} on {silo.Name} cannot load its weights: {e.Message}");
+        }
+
         metrics.ActiveReplicas.WithLabels(key.Model).Inc();
         LogActivated(logger, this.GetPrimaryKeyString(), silo.Name, _weights.Bytes);
         return Task.CompletedTask;
@@ -84,6 +95,9 @@ public sealed partial class ExpertGrain(ModelCatalog catalog, SiloMetrics metric
         this.DeactivateOnIdle();
         return Task.CompletedTask;
     }
+
+    [LoggerMessage(EventId = 5301, Level = LogLevel.Error, Message = "Replica {Replica} on {Silo} cannot load its weights")]
+    private static partial void LogLoadFailed(ILogger logger, Exception exception, string replica, string silo);
 
     [LoggerMessage(EventId = 5300, Level = LogLevel.Debug, Message = "Activated {Replica} on {Silo} ({Bytes} weight bytes)")]
     private static partial void LogActivated(ILogger logger, string replica, string silo, long bytes);

@@ -55,27 +55,19 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
             LogRollout(logger, next.Model, next.Version, added.Length, removed.Length);
 
             // 1. Warm the new replicas on their pods.
-            var warmed = 0;
             _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved);
-            // While a plan serves, loading weights competes with it for the pods' cores, so warm-ups are bounded per
-            // pod and overall (WarmupsPerPod, WarmupsInFlight; measured with `moectl bench cluster`, docs/BENCHMARKS.md
-            // Cluster). The first plan has no traffic to protect and warms at full width.
-            var perPod = previous is null ? MaxParallelCalls : options.Value.WarmupsPerPod;
-            using var inFlight = new SemaphoreSlim(previous is null ? MaxParallelCalls : options.Value.WarmupsInFlight);
-            await Task.WhenAll(added.GroupBy(r => r.Pod).Select(pod => ForEachBounded(pod.ToArray(), async r =>
+            try
             {
-                await inFlight.WaitAsync();
-                try
-                {
-                    await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
-                }
-                finally
-                {
-                    inFlight.Release();
-                }
-
-                _status = _status with { ReplicasWarmed = Interlocked.Increment(ref warmed) };
-            }, perPod)));
+                await Warm(added, previous is null);
+            }
+            catch (Exception e)
+            {
+                // A replica could not load (a corrupt or missing weight file, a pod that failed): the active plan keeps
+                // serving, and the version is reported failed until it is published again.
+                LogRolloutFailed(logger, e, next.Model, next.Version);
+                _status = _status with { Phase = "Failed", PendingVersion = null, FailedVersion = next.Version, Error = e.Message };
+                throw;
+            }
 
             // 2. Every pod adopts the new version.
             _status = _status with { Phase = "Switching" };
@@ -101,6 +93,32 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
         }
     }
 
+    /// <summary>
+    /// Warms <paramref name="added"/>. While a plan serves, loading weights competes with it for the pods' cores, so
+    /// warm-ups are bounded per pod and overall (WarmupsPerPod, WarmupsInFlight; measured with `moectl bench cluster`,
+    /// docs/BENCHMARKS.md Cluster). The first plan has no traffic to protect and warms at full width.
+    /// </summary>
+    private async Task Warm(IReadOnlyList<ExpertReplicaKey> added, bool first)
+    {
+        var warmed = 0;
+        var perPod = first ? MaxParallelCalls : options.Value.WarmupsPerPod;
+        using var inFlight = new SemaphoreSlim(first ? MaxParallelCalls : options.Value.WarmupsInFlight);
+        await Task.WhenAll(added.GroupBy(r => r.Pod).Select(pod => ForEachBounded(pod.ToArray(), async r =>
+        {
+            await inFlight.WaitAsync();
+            try
+            {
+                await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
+            }
+            finally
+            {
+                inFlight.Release();
+            }
+
+            _status = _status! with { ReplicasWarmed = Interlocked.Increment(ref warmed) };
+        }, perPod)));
+    }
+
     private static async Task ForEachBounded<T>(IReadOnlyList<T> items, Func<T, Task> action, int parallel = MaxParallelCalls)
     {
         using var slots = new SemaphoreSlim(parallel);
@@ -117,6 +135,9 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
             }
         }));
     }
+
+    [LoggerMessage(EventId = 5201, Level = LogLevel.Error, Message = "Rolling out plan {Version} of {Model} failed; the active plan keeps serving")]
+    private static partial void LogRolloutFailed(ILogger logger, Exception exception, string model, int version);
 
     [LoggerMessage(EventId = 5200, Level = LogLevel.Information, Message = "Rolling out plan {Version} of {Model}: {Added} replicas to warm, {Removed} to retire")]
     private static partial void LogRollout(ILogger logger, string model, int version, int added, int removed);
