@@ -106,7 +106,11 @@ public sealed partial class PlanProgression(
                     LoadImbalance = latest.Spec.Metrics?.LoadImbalance,
                 };
             case MigrationProgress.Failed:
-                await resources.RecordEventAsync(d, "Warning", "MigrationFailed", $"plan v{version}: {progress.Message}", cancellationToken);
+                // The Warning Event comes with the Degraded condition (MoeDeploymentReconciler, once per transition).
+                // Tried again at every error requeue: a PUT of a failed version restarts its rollout, so the deployment
+                // recovers by itself once the fault (a corrupt weight file, a failed pod) is fixed.
+                await admin.PublishPlanAsync(d, new PlanPublication(version, latest.Spec.PreviousVersion, latest.Spec.Pods, latest.Spec.Layers,
+                    d.Spec.Migration.BatchSize, d.Spec.Migration.DrainSeconds), cancellationToken);
                 return new PlanOutcome(PlanOutcome.Degraded, "MigrationFailed", $"migration to plan v{version} failed: {progress.Message}",
                     current, version, TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
             default:

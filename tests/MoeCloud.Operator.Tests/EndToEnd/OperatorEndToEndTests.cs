@@ -218,6 +218,31 @@ public sealed class OperatorEndToEndTests
     }
 
     [Fact]
+    public async Task Migration_WhenTheClusterReportsFailed_DegradedWithTheReason_RetriesAndRecovers()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        cluster.Admin.FailWith = "Replica tiny/0/1@1 on pod-1 cannot load its weights: NaN or infinite value at element 0";
+        await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin);
+        await Scenario.CreateAsync(cluster, Scenario.Model(), Scenario.Deployment("web", "tiny", replicas: 2));
+        await Eventually.WaitAsync(() => Scenario.SiloAsync(cluster, "web"), s => s.Spec.Replicas == 2, "silo");
+        cluster.SiloReady("web");
+
+        var degraded = await Eventually.WaitAsync(() => cluster.DeploymentAsync("web"), d => d.Status?.Phase == "Degraded", "web degraded");
+        var condition = degraded.Status!.Conditions.Single(c => c.Type == "Degraded");
+        Assert.Equal("MigrationFailed", condition.Reason);
+        Assert.Contains("cannot load its weights", condition.Message, StringComparison.Ordinal);
+        await Eventually.WaitAsync(() => Task.FromResult<string?>(cluster.Admin.Puts("web") >= 3 ? "retried" : null), r => r is not null, "the failed version published again");
+        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync("default");
+        Assert.Single(events.Items, e => e.InvolvedObject.Name == "web" && e.Reason == "MigrationFailed");
+
+        cluster.Admin.FailWith = null; // the weights were fixed
+        var d = await Scenario.ReadyAtAsync(cluster, "web", 1);
+
+        Assert.Equal("Complete", Assert.Single(await cluster.PlacementsAsync("web")).Status?.Phase);
+        Assert.Equal("False", d.Status!.Conditions.Single(c => c.Type == "Degraded").Status);
+    }
+
+    [Fact]
     public async Task ScaleIn_WithAHistoryLimit_KeepsOnlyTheNewestPlacements()
     {
         await using var cluster = await Cluster.StartAsync();

@@ -40,6 +40,9 @@ public sealed class FakeAdminServer : IAsyncDisposable
         set => _hold = value;
     }
 
+    /// <summary>While set, every known version reports Failed with this message (a replica that cannot load).</summary>
+    public string? FailWith { get; set; }
+
     /// <summary>The live profile served to every deployment (null: 404, no telemetry yet).</summary>
     public LiveProfile? Profile { get; set; }
 
@@ -84,6 +87,11 @@ public sealed class FakeAdminServer : IAsyncDisposable
             if (!server._plans.TryGetValue((name, version), out var published))
             {
                 return Results.NotFound();
+            }
+
+            if (server.FailWith is { } failure)
+            {
+                return Results.Json(new MigrationProgress(version, MigrationProgress.Failed, 0, published.Plan.Layers.Count, failure));
             }
 
             var polls = Interlocked.Increment(ref published.Polls);
