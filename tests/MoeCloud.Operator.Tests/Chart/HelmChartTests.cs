@@ -109,6 +109,20 @@ public sealed class HelmChartTests
     }
 
     [HelmFact]
+    public async Task Template_WhenRedisPersistenceOn_MountsAClaimInsteadOfAnEmptyDir()
+    {
+        var objects = await RenderAsync("--set", "redis.persistence.enabled=true", "--set", "redis.persistence.size=2Gi", "--set", "redis.persistence.storageClass=fast");
+
+        var claim = Named(objects, "PersistentVolumeClaim", "t-moecloud-redis");
+        Assert.Equal("2Gi", (string?)claim["spec"]!["resources"]!["requests"]!["storage"]);
+        Assert.Equal("fast", (string?)claim["spec"]!["storageClassName"]);
+        var volume = Named(objects, "Deployment", "t-moecloud-redis")["spec"]!["template"]!["spec"]!["volumes"]!.AsArray().Single()!;
+        Assert.Equal("t-moecloud-redis", (string?)volume["persistentVolumeClaim"]!["claimName"]);
+        Assert.Null(volume["emptyDir"]);
+        await AssertTemplateFailsAsync("redis.persistence.size=lots", "size");
+    }
+
+    [HelmFact]
     public async Task Template_WhenRedisDisabledWithoutConnectionStringOrBadRedisValues_FailsWithSchemaError()
     {
         await AssertTemplateFailsAsync("redis.enabled=false", "connectionString");
