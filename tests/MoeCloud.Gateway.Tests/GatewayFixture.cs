@@ -95,6 +95,20 @@ public sealed class GatewayFixture : IAsyncLifetime
         return options;
     }
 
+    /// <summary>
+    /// Sends a full-stack step of <paramref name="tokens"/> random tokens (seeded) through <paramref name="client"/> and
+    /// asserts that the result equals the reference forward (max relative error ≤ 1e-4).
+    /// </summary>
+    public async Task<MoeCloud.Client.StepOutput> ForwardMatchingReference(MoeCloud.Client.MoeCloudClient client, int tokens, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var spec = Reference.Model.Spec;
+        var hidden = Hidden(tokens, spec.Hidden, seed);
+        var output = await client.ForwardAsync(Model, hidden, tokens, spec.Hidden, 0, spec.MoeLayers - 1);
+        Assert.True(MaxRelativeError(Reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens), output.Hidden) <= 1e-4);
+        return output;
+    }
+
     public static float[] Hidden(int tokens, int hidden, int seed)
     {
         var rng = new Random(seed);
