@@ -1,3 +1,6 @@
+using MoeCloud.Placement.Plans;
+using Orleans.Concurrency;
+
 namespace MoeCloud.Abstractions;
 
 /// <summary>
@@ -19,13 +22,81 @@ public sealed record PlanDocument(
     [property: Id(3)] int Experts,
     [property: Id(4)] int Pods,
     [property: Id(5)] int[] Offsets,
-    [property: Id(6)] int[] PodIds);
+    [property: Id(6)] int[] PodIds)
+{
+    /// <summary>The wire form of <paramref name="plan"/> for <paramref name="model"/>, at <paramref name="version"/> (default: the plan's).</summary>
+    public static PlanDocument From(string model, PlacementPlan plan, int? version = null)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var offsets = new int[(plan.Layers * plan.Experts) + 1];
+        var ids = new int[plan.TotalReplicas];
+        var n = 0;
+        for (var l = 0; l < plan.Layers; l++)
+        {
+            for (var e = 0; e < plan.Experts; e++)
+            {
+                var pods = plan.PodsOf(l, e);
+                pods.CopyTo(ids.AsSpan(n));
+                n += pods.Length;
+                offsets[(l * plan.Experts) + e + 1] = n;
+            }
+        }
+
+        return new PlanDocument(model, version ?? plan.Info.Version, plan.Layers, plan.Experts, plan.PodCount, offsets, ids);
+    }
+
+    /// <summary>
+    /// The wire form of <paramref name="assignment"/> (<c>[layer][expert] → pods</c>, the primary replica first), checked
+    /// as a plan without pod capacities (<see cref="PlacementPlan.WithoutCapacities"/>); throws <see cref="ArgumentException"/>.
+    /// </summary>
+    public static PlanDocument FromAssignment(string model, int version, int pods, int[][][] assignment) =>
+        From(model, PlacementPlan.WithoutCapacities(new PlanInfo { Version = version }, pods, assignment));
+
+    /// <summary>The wire form of the plan whose (layer, expert) replicas are on <paramref name="podsOf"/>(layer, expert), checked as above.</summary>
+    public static PlanDocument FromAssignment(string model, int version, int pods, int layers, int experts, Func<int, int, IEnumerable<int>> podsOf)
+    {
+        ArgumentNullException.ThrowIfNull(podsOf);
+        return FromAssignment(model, version, pods, [.. Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, experts).Select(e => podsOf(l, e).ToArray()).ToArray())]);
+    }
+
+    /// <summary>
+    /// The Placement library's plan this message carries (pods without capacities), checked by the library's validator.
+    /// Throws <see cref="ArgumentException"/> naming the problems, also when the offsets do not describe
+    /// <see cref="Layers"/> × <see cref="Experts"/> cells over <see cref="PodIds"/>.
+    /// </summary>
+    public PlacementPlan ToPlacement()
+    {
+        var cells = (long)Layers * Experts;
+        if (Layers < 1 || Experts < 1 || Offsets is null || PodIds is null || Offsets.LongLength != cells + 1 || Offsets[0] != 0 || Offsets[^1] != PodIds.Length)
+        {
+            throw new ArgumentException($"Plan offsets must have layers × experts + 1 = {cells + 1} entries rising from 0 to the number of replicas ({PodIds?.Length ?? 0}).");
+        }
+
+        var assignment = new int[Layers][][];
+        for (var l = 0; l < Layers; l++)
+        {
+            assignment[l] = new int[Experts][];
+            for (var e = 0; e < Experts; e++)
+            {
+                int start = Offsets[(l * Experts) + e], end = Offsets[(l * Experts) + e + 1];
+                if (end < start)
+                {
+                    throw new ArgumentException($"Plan offsets fall at layer {l}, expert {e}.");
+                }
+
+                assignment[l][e] = PodIds[start..end];
+            }
+        }
+
+        return PlacementPlan.WithoutCapacities(new PlanInfo { Version = Version, Solver = "live" }, Pods, assignment);
+    }
+}
 
 /// <summary>Where a plan switch stands.</summary>
 /// <param name="Model">Model name.</param>
 /// <param name="ActiveVersion">The version every pod serves with (0: none yet).</param>
 /// <param name="PendingVersion">A version being rolled out, or null.</param>
-/// <param name="Phase">Idle, Warming, Switching, Retiring or Failed.</param>
+/// <param name="Phase">Idle, Warming, Switching, Draining, Retiring or Failed.</param>
 /// <param name="ReplicasWarmed">New replicas warmed so far in the pending switch.</param>
 /// <param name="ReplicasRetired">Old replicas retired so far.</param>
 /// <param name="ReplicasMoved">Replicas that differ between the active and the pending plan (added plus removed).</param>
@@ -46,6 +117,18 @@ public sealed record PlanRolloutStatus(
     /// <summary>Why <see cref="FailedVersion"/> failed.</summary>
     [Id(8)]
     public string? Error { get; init; }
+
+    /// <summary>The rollout policy of the version in effect (or being rolled out).</summary>
+    [Id(9)]
+    public RolloutPolicy? Policy { get; init; }
+
+    /// <summary>The most new replicas that were warming at the same time in the last rollout.</summary>
+    [Id(10)]
+    public int PeakWarmups { get; init; }
+
+    /// <summary>Steps still running on the previous plan when the last drain stopped waiting (0: drained).</summary>
+    [Id(11)]
+    public int Undrained { get; init; }
 }
 
 /// <summary>
@@ -61,7 +144,7 @@ public interface IPlanRegistryGrain : IGrainWithStringKey
     /// </summary>
     [Alias("publish")]
     [ResponseTimeout("00:30:00")]
-    Task<PlanRolloutStatus> Publish(PlanDocument plan);
+    Task<PlanRolloutStatus> Publish(PlanDocument plan, RolloutPolicy policy);
 
     /// <summary>The plan every pod serves with, or null before the first publish.</summary>
     [Alias("active")]
@@ -89,6 +172,26 @@ public interface IPodAgentGrain : IGrainWithStringKey
     /// </summary>
     [Alias("describe")]
     Task<PodEndpoints> Describe();
+
+    /// <summary>
+    /// Waits until no request step of <paramref name="model"/> that started on a plan older than
+    /// <paramref name="version"/> still runs on this pod, or until <paramref name="timeout"/> passed; returns the steps
+    /// still running then (0 when drained).
+    /// </summary>
+    [Alias("drain")]
+    [AlwaysInterleave]
+    [ResponseTimeout("01:05:00")]
+    Task<int> Drain(string model, int version, TimeSpan timeout);
+}
+
+/// <summary>How a plan version is rolled out (the MoeDeployment's <c>spec.migration</c>).</summary>
+/// <param name="BatchSize">Most new replicas warmed at once while a plan serves (the first plan warms at full width).</param>
+/// <param name="Drain">Most time to wait, after every pod switched, for steps still running on the previous plan before its replicas retire.</param>
+[GenerateSerializer, Immutable, Alias("moecloud.rollout-policy")]
+public sealed record RolloutPolicy([property: Id(0)] int BatchSize, [property: Id(1)] TimeSpan Drain)
+{
+    /// <summary>The MoeDeployment CRD's defaults: 8 replicas at a time, 30 s of drain.</summary>
+    public static RolloutPolicy Default { get; } = new(8, TimeSpan.FromSeconds(30));
 }
 
 /// <summary>Where a pod's silo serves.</summary>

@@ -3,7 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 
 namespace MoeCloud.Client;
 

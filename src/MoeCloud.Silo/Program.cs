@@ -11,7 +11,7 @@ var configuration = new ConfigurationBuilder()
     .Build();
 var options = new MoeCloudSiloOptions();
 configuration.GetSection(MoeCloudSiloOptions.Section).Bind(options);
-if (Environment.GetEnvironmentVariable("POD_NAME") is { } podName && MoeCloud.Runtime.Placement.PodPlacementDirector.PodOfSiloName(podName) is >= 0 and var ordinal)
+if (Environment.GetEnvironmentVariable("POD_NAME") is { } podName && MoeCloud.Abstractions.PodNames.PodOfSiloName(podName) is >= 0 and var ordinal)
 {
     options.PodIndex = ordinal;
 }

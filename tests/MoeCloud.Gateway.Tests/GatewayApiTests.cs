@@ -4,6 +4,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Client;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Scheduling;
 
 namespace MoeCloud.Gateway.Tests;
@@ -37,11 +38,11 @@ public sealed class GatewayApiTests(GatewayFixture fixture)
     public async Task ForwardStream_DecodeSteps_ComeBackInOrder()
     {
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(fixture.Grpc);
-        var client = new MoeCloud.Abstractions.Protos.MoeService.MoeServiceClient(channel);
+        var client = new MoeCloud.Contracts.Protos.MoeService.MoeServiceClient(channel);
         using var call = client.ForwardStream(new Metadata { { "x-api-key", GatewayFixture.ApiKey } });
         for (var i = 0; i < 3; i++)
         {
-            var request = new MoeCloud.Abstractions.Protos.ForwardRequest { Model = GatewayFixture.Model, FirstLayer = 0, LastLayer = Layers - 1, SequenceId = "decode", RequestId = $"r{i}", Hidden = MoeCloud.Runtime.Api.TensorCodec.WriteMatrix(GatewayFixture.Hidden(1, HiddenSize, 10 + i), 1, HiddenSize) };
+            var request = new MoeCloud.Contracts.Protos.ForwardRequest { Model = GatewayFixture.Model, FirstLayer = 0, LastLayer = Layers - 1, SequenceId = "decode", RequestId = $"r{i}", Hidden = MoeCloud.Runtime.Api.TensorCodec.WriteMatrix(GatewayFixture.Hidden(1, HiddenSize, 10 + i), 1, HiddenSize) };
             await call.RequestStream.WriteAsync(request);
         }
 

@@ -3,7 +3,8 @@ using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Gateway.Tests;

@@ -1,6 +1,6 @@
 using Grpc.Net.Client;
 using MoeCloud.Abstractions;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Synthetic;
@@ -68,7 +68,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     /// <summary>Expert e of layer l on pod (e + l + shift) mod 3; expert 0 of every layer also on every other pod (redundant replicas).</summary>
     public PlanDocument RoundRobinPlan(string model, int version, int shift) =>
-        PlanSnapshot.ToDocument(model, version, Pods, Reference.Model.Spec.MoeLayers, Reference.Model.Spec.Experts, (l, e) =>
+        PlanDocument.FromAssignment(model, version, Pods, Reference.Model.Spec.MoeLayers, Reference.Model.Spec.Experts, (l, e) =>
             e == 0 ? [0, 1, 2] : [(e + l + shift) % Pods]);
 }
 

@@ -1,4 +1,5 @@
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Runtime.Tests;

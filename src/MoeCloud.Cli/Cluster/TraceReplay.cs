@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Grpc.Net.Client;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Model.Traces;
 using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Hosting;

@@ -82,7 +82,7 @@ public static class BenchClusterCommand
 
         // 3. Each cluster mode: a timed replay, then a plan switch under load.
         var results = new List<Dictionary<string, object>>();
-        var document = PlanDocuments.FromPlacement(Model, plan, version: 1);
+        var document = PlanDocument.From(Model, plan, version: 1);
         foreach (var mode in modes)
         {
             await log.WriteLineAsync($"{mode}: starting {silos} silos");
@@ -102,7 +102,7 @@ public static class BenchClusterCommand
     {
         // Plan 2 moves every replica of the even layers to the next pod: about half of all replicas.
         var before = PlanSnapshot.From(v1);
-        var v2 = PlanSnapshot.ToDocument(Model, 2, v1.Pods, v1.Layers, v1.Experts, (l, e) => before.PodsOf(l, e).ToArray().Select(p => l % 2 == 0 ? (p + 1) % v1.Pods : p));
+        var v2 = PlanDocument.FromAssignment(Model, 2, v1.Pods, v1.Layers, v1.Experts, (l, e) => before.PodsOf(l, e).ToArray().Select(p => l % 2 == 0 ? (p + 1) % v1.Pods : p));
         var steady = await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests, concurrency, ct);
         IReadOnlyList<ReplayRequest> looped = [.. requests, .. requests, .. requests];
         var loop = TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, looped, concurrency, ct);

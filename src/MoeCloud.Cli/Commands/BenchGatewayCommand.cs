@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using Grpc.Net.Client;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Client;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Synthetic;
@@ -57,7 +58,7 @@ public static class BenchGatewayCommand
         var simulated = Simulator.Run(plan, replay, new SimulationOptions { Home = HomePolicy.Speculative, Speculative = new SpeculativeOptions { AffinityMargin = new GatewayOptions().SequenceAffinityMargin } }, transitions);
         var modelDir = await EnsureModel(trace, log, ct);
         await using var cluster = await EmbeddedCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, cancellationToken: ct);
-        await cluster.Publish(PlanDocuments.FromPlacement(Model, plan, version: 1));
+        await cluster.Publish(PlanDocument.From(Model, plan, version: 1));
 
         var speculative = await Replay(cluster, modelDir, fit, replay, HomePolicyName.Speculative, concurrency: 1, log, ct);
         var least = await Replay(cluster, modelDir, fit, replay, HomePolicyName.LeastRequests, concurrency: 4, log, ct);

@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Grpc.Net.Client;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Client;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Hosting;
@@ -116,7 +117,7 @@ public static class RuntimeCommands
         await using ILocalCluster cluster = args.Has("processes")
             ? await ProcessCluster.Start(silos, models, TextWriter.Null, ct)
             : await EmbeddedCluster.Start(silos, models, cancellationToken: ct);
-        var status = await cluster.Publish(PlanDocuments.FromPlacement(DemoModel, deployment.Plan, version: 1));
+        var status = await cluster.Publish(PlanDocument.From(DemoModel, deployment.Plan, version: 1));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
         await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct);
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -6,28 +5,30 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Admin;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Gateway.Security;
-using MoeCloud.Runtime.Plans;
+using MoeCloud.Placement.Plans;
 
 namespace MoeCloud.Gateway.Api;
 
-/// <summary>A plan in the admin API: <c>assignment[layer][expert]</c> lists the pods holding that expert's replicas.</summary>
-/// <param name="Version">Plan version (must grow).</param>
-/// <param name="Pods">Pods the plan places on.</param>
-/// <param name="Assignment">Pods per (layer, expert).</param>
-public sealed record AdminPlan(int Version, int Pods, int[][][] Assignment);
-
 /// <summary>
-/// The admin API (HTTP/JSON, admin key required): cluster state, a model's live plan (read, or publish a new version
-/// with a make-before-break rollout), and its live profile from cluster telemetry.
+/// The admin API (HTTP/JSON, admin key required), which the Kubernetes operator drives (operators/README.md); its
+/// bodies are the types of <c>MoeCloud.Contracts.Admin</c>. For the gateway's model, or the one <c>?model=</c> names:
+/// <list type="bullet">
+/// <item><c>GET admin/v1/cluster</c>: pods, discovery, plan versions, prediction hit rates;</item>
+/// <item><c>GET admin/v1/profile</c>: the live profile (<see cref="LiveProfile"/>) from cluster telemetry;</item>
+/// <item><c>PUT admin/v1/plans/{version}</c> with a <see cref="PlanPublication"/>: 202, the rollout runs in the
+/// background (the same version again changes nothing, unless its rollout failed: then it is tried again);</item>
+/// <item><c>GET admin/v1/plans/{version}</c>: its <see cref="MigrationProgress"/> (<c>Failed</c> with the reason when a
+/// replica could not be warmed);</item>
+/// <item><c>GET admin/v1/plans/active</c>: the plan in effect, as a <see cref="PlanPublication"/>.</item>
+/// </list>
 /// </summary>
 public static class AdminApi
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     /// <summary>Maps the admin endpoints under <c>/admin/v1</c>.</summary>
     public static void Map(IEndpointRouteBuilder app)
     {
@@ -49,59 +50,115 @@ public static class AdminApi
                     predictionsScored = s.Scored,
                     predictionHitRate = s.Scored == 0 ? 0 : (double)s.Hits / s.Scored,
                 }),
-            }, Json));
+            }, AdminJson.Options));
         }));
-        app.MapGet("/admin/v1/models/{model}/plan", (string model, HttpContext http, ApiKeyAuthenticator keys, IGrainFactory grains) => JsonApi.Guard(http, async () =>
+        app.MapGet("/admin/v1/profile", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
-            var plan = await grains.GetGrain<IPlanRegistryGrain>(model).GetActive() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no plan.");
-            var snapshot = PlanSnapshot.From(plan);
-            var assignment = Enumerable.Range(0, plan.Layers).Select(l => Enumerable.Range(0, plan.Experts).Select(e => snapshot.PodsOf(l, e).ToArray()).ToArray()).ToArray();
-            return Results.Json(new AdminPlan(plan.Version, plan.Pods, assignment), Json);
+            var model = ModelOf(http, models);
+            var totals = await grains.GetGrain<ITelemetryGrain>(model).GetTotals() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no telemetry yet.");
+            return Results.Json(LiveProfiles.FromTotals(totals), AdminJson.Options);
         }));
-        app.MapPut("/admin/v1/models/{model}/plan", (string model, HttpContext http, ApiKeyAuthenticator keys, IGrainFactory grains) => JsonApi.Guard(http, async () =>
+        app.MapGet("/admin/v1/plans/active", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
-            var body = await JsonSerializer.DeserializeAsync<AdminPlan>(http.Request.Body, Json, http.RequestAborted) ?? throw new GatewayException(StatusCode.InvalidArgument, "The body is empty.");
-            if (body.Assignment is null || body.Assignment.Length == 0 || body.Assignment[0] is null || body.Assignment.Any(l => l is null || l.Length != body.Assignment[0].Length || l.Any(e => e is null)))
+            var model = ModelOf(http, models);
+            var registry = grains.GetGrain<IPlanRegistryGrain>(model);
+            var plan = await registry.GetActive() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no plan in effect.");
+            var policy = (await registry.GetStatus()).Policy ?? RolloutPolicy.Default;
+            return Results.Json(new PlanPublication(plan.Version, 0, plan.Pods, plan.ToPlacement().ToAssignment(), policy.BatchSize, (int)policy.Drain.TotalSeconds), AdminJson.Options);
+        }));
+        app.MapPut("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
+        {
+            keys.AuthorizeAdmin(JsonApi.KeyOf(http));
+            var model = ModelOf(http, models);
+            var body = await Read(http);
+            var problems = body.Problems();
+            if (body.Version != version || problems.Count > 0)
             {
-                throw new GatewayException(StatusCode.InvalidArgument, "'assignment' must be [layers][experts][pods] with the same number of experts in every layer.");
+                throw new GatewayException(StatusCode.InvalidArgument, $"Plan {version}: " + string.Join("; ", body.Version != version ? [$"the body is plan {body.Version}", .. problems] : problems) + ".");
+            }
+
+            var spec = models.Find(model)!.Gates.Spec;
+            var assignment = body.Assignment!;
+            if (assignment.Length != spec.MoeLayers || assignment[0].Length != spec.Experts)
+            {
+                throw new GatewayException(StatusCode.InvalidArgument, $"Plan {version} has {assignment.Length} layers of {assignment[0].Length} experts; model '{model}' has {spec.MoeLayers} MoE layers of {spec.Experts} experts.");
             }
 
             PlanDocument document;
             try
             {
-                document = PlanSnapshot.ToDocument(model, body.Version, body.Pods, body.Assignment.Length, body.Assignment[0].Length, (l, e) => body.Assignment[l][e]);
-                PlanSnapshot.From(document);
+                document = PlanDocument.From(model, PlacementPlan.WithoutCapacities(new PlanInfo { Version = version, Solver = "operator" }, body.Pods, assignment));
             }
             catch (ArgumentException e)
             {
-                throw new GatewayException(StatusCode.InvalidArgument, e.Message);
+                throw new GatewayException(StatusCode.InvalidArgument, $"Plan {version} is not a valid plan: {e.Message}");
             }
 
-            try
+            var registry = grains.GetGrain<IPlanRegistryGrain>(model);
+            var status = await registry.GetStatus();
+            if (status.ActiveVersion >= version || status.PendingVersion == version)
             {
-                return Results.Json(await grains.GetGrain<IPlanRegistryGrain>(model).Publish(document), Json);
+                return Results.Accepted();
             }
-            catch (ArgumentException e)
+
+            var policy = new RolloutPolicy(body.BatchSize, TimeSpan.FromSeconds(body.DrainSeconds));
+            _ = Task.Run(async () =>
             {
-                throw new GatewayException(StatusCode.InvalidArgument, e.Message);
-            }
+                try
+                {
+                    await registry.Publish(document, policy);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // The registry records the failure (GET reports the version Failed, with the reason) and logs it.
+                }
+            });
+            return Results.Accepted();
         }));
-        app.MapGet("/admin/v1/models/{model}/profile", (string model, HttpContext http, ApiKeyAuthenticator keys, IGrainFactory grains) => JsonApi.Guard(http, async () =>
+        app.MapGet("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
-            var totals = await grains.GetGrain<ITelemetryGrain>(model).GetTotals() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no telemetry yet.");
-            var load = MemoryMarshal.Cast<byte, long>(totals.Load).ToArray();
-            return Results.Json(new
-            {
-                model,
-                tokens = totals.Tokens,
-                localDispatches = totals.LocalDispatches,
-                remoteDispatches = totals.RemoteDispatches,
-                remoteFraction = (double)totals.RemoteDispatches / Math.Max(1, totals.LocalDispatches + totals.RemoteDispatches),
-                load = Enumerable.Range(0, totals.Layers).Select(l => load.AsSpan(l * totals.Experts, totals.Experts).ToArray()),
-            }, Json);
+            var status = await grains.GetGrain<IPlanRegistryGrain>(ModelOf(http, models)).GetStatus();
+            return Results.Json(Progress(version, status) ?? throw new GatewayException(StatusCode.NotFound, $"Plan {version} was not given to the cluster."), AdminJson.Options);
         }));
+    }
+
+    /// <summary>The progress of <paramref name="version"/> as the registry's status tells it; null when the cluster does not know the version.</summary>
+    public static MigrationProgress? Progress(int version, PlanRolloutStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var moved = status.ReplicasWarmed + status.ReplicasRetired;
+        return status.ActiveVersion >= version && status.PendingVersion != version
+            ? new MigrationProgress(version, MigrationProgress.Complete, status.PendingVersion is null ? status.ReplicasMoved : moved, status.ReplicasMoved, null)
+            : status.PendingVersion == version
+                ? new MigrationProgress(version, MigrationProgress.Migrating, moved, status.ReplicasMoved, status.Phase)
+                : status.FailedVersion == version
+                    ? new MigrationProgress(version, MigrationProgress.Failed, 0, status.ReplicasMoved, status.Error)
+                    : null;
+    }
+
+    private static async Task<PlanPublication> Read(HttpContext http)
+    {
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<PlanPublication>(http.Request.Body, AdminJson.Options, http.RequestAborted) ?? throw new GatewayException(StatusCode.InvalidArgument, "The body is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new GatewayException(StatusCode.InvalidArgument, $"The body is not a plan publication: {e.Message}");
+        }
+    }
+
+    private static string ModelOf(HttpContext http, GatewayModels models)
+    {
+        var requested = http.Request.Query["model"].FirstOrDefault();
+        if (requested is not null)
+        {
+            return models.Find(requested) is not null ? requested : throw new GatewayException(StatusCode.NotFound, $"Model '{requested}' is not served.");
+        }
+
+        return models.Names.Count == 1 ? models.Names.First() : throw new GatewayException(StatusCode.InvalidArgument, "This gateway serves several models; name one with ?model=.");
     }
 }

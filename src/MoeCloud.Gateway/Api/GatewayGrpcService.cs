@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Gateway.Security;
-using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Gateway.Api;
 

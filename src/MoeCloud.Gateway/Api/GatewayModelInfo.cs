@@ -1,6 +1,6 @@
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Models;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Gateway.Scheduling;
-using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Gateway.Api;
 

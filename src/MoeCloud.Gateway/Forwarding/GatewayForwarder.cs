@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Steps;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
-using MoeCloud.Runtime.Api;
-using MoeCloud.Runtime.Serving;
 
 namespace MoeCloud.Gateway.Forwarding;
 
@@ -54,9 +54,9 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         {
             StepValidator.Check(new StepRequest(step.Model, step.FirstLayer, step.LastLayer, step.Tokens, step.Hidden, step.ForcedIds, step.ForcedWeights, step.ForcedTopK, !step.LayerApi), spec);
         }
-        catch (RunnerException e)
+        catch (StepException e)
         {
-            throw new GatewayException(e.Error == RunnerError.ResourceExhausted ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, e.Message);
+            throw new GatewayException(e.Error == StepError.ResourceExhausted ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, e.Message);
         }
 
         int n = step.Tokens, h = spec.Hidden, k = spec.TopK, layers = step.LastLayer - step.FirstLayer + 1, stride = layers * k;

@@ -2,7 +2,6 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using MoeCloud.Abstractions;
 using MoeCloud.Gateway.Hosting;
-using MoeCloud.Runtime.Placement;
 
 namespace MoeCloud.Gateway.Forwarding;
 
@@ -30,7 +29,7 @@ public sealed partial class MembershipDiscovery(PodDirectory pods, IGrainFactory
             var active = new HashSet<SiloAddress>();
             foreach (var host in hosts.Where(h => h.Status == SiloStatus.Active))
             {
-                var pod = PodPlacementDirector.PodOfSiloName(host.SiloName);
+                var pod = PodNames.PodOfSiloName(host.SiloName);
                 if (pod < 0)
                 {
                     continue; // a silo that is not a pod (none today) takes no traffic

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Grpc.Net.Client;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Gateway.Hosting;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;

@@ -85,7 +85,6 @@ public static class GatewayHost
         app.MapGrpcService<GatewayGrpcService>();
         JsonApi.Map(app);
         AdminApi.Map(app);
-        OperatorAdminApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (GatewayModels models, PodDirectory pods) =>
         {

@@ -2,13 +2,12 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Gateway.Api;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Model.Traces;
-using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
-using MoeCloud.Runtime.Telemetry;
 
 namespace MoeCloud.Gateway.Scheduling;
 
@@ -57,34 +56,11 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
                 pods.SetPods(options.Value.PodsFromTemplates(plan.Pods));
             }
 
-            var placement = ToPlacement(plan);
+            var placement = plan.ToPlacement();
             scheduler.Adopt(plan.Version, placement, transitions);
             pods.SetPlanPods(Enumerable.Range(0, plan.Pods).ToHashSet());
             LogAdopted(logger, name, plan.Version, transitions is not null);
         }
-    }
-
-    /// <summary>The runtime's wire plan as a placement plan (capacities: what each pod holds).</summary>
-    public static PlacementPlan ToPlacement(PlanDocument plan)
-    {
-        ArgumentNullException.ThrowIfNull(plan);
-        var assignment = new int[plan.Layers][][];
-        var perPod = new int[plan.Pods];
-        for (var l = 0; l < plan.Layers; l++)
-        {
-            assignment[l] = new int[plan.Experts][];
-            for (var e = 0; e < plan.Experts; e++)
-            {
-                var cell = (l * plan.Experts) + e;
-                assignment[l][e] = plan.PodIds[plan.Offsets[cell]..plan.Offsets[cell + 1]];
-                foreach (var p in assignment[l][e])
-                {
-                    perPod[p]++;
-                }
-            }
-        }
-
-        return new PlacementPlan(new PlanInfo { Version = plan.Version, Solver = "live" }, perPod.Select((n, p) => new PodSpec(p, Math.Max(1, n))).ToArray(), assignment);
     }
 
     /// <inheritdoc />
@@ -120,7 +96,7 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
         }
 
         var totals = await grains.GetGrain<ITelemetryGrain>(model).GetTotals().WaitAsync(cancellationToken);
-        return totals is null || totals.Tokens == 0 ? null : TransitionModel.FromProfile(LiveProfile.ToWorkloadProfile(totals));
+        return totals is null || totals.Tokens == 0 ? null : TransitionModel.FromProfile(LiveProfiles.ToWorkload(LiveProfiles.FromTotals(totals).Decode()));
     }
 
     [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "Gateway adopted plan {Version} of {Model} (transition statistics: {HasTransitions})")]

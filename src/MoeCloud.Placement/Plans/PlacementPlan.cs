@@ -77,6 +77,18 @@ public sealed class PlacementPlan
         Redundant = (_pods.Length - (Layers * Experts)) / Layers;
     }
 
+    /// <summary>
+    /// A plan received without pod capacities (over the wire, from a custom resource): every pod may hold as many
+    /// replicas as the plan has; everything else is checked as for any plan.
+    /// </summary>
+    public static PlacementPlan WithoutCapacities(PlanInfo info, int pods, int[][][] assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pods, 1);
+        var replicas = assignment.Sum(l => l?.Sum(e => e?.Length ?? 0) ?? 0);
+        return new PlacementPlan(info, Enumerable.Range(0, pods).Select(p => new PodSpec(p, replicas)).ToArray(), assignment);
+    }
+
     /// <summary>Version, solver, provenance and predicted metrics.</summary>
     public PlanInfo Info { get; }
 

@@ -1,6 +1,9 @@
 using System.Diagnostics.CodeAnalysis;
 using Grpc.Core;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Models;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Steps;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Plans;
 using MoeCloud.Runtime.Serving;
 using MoeCloud.Runtime.Telemetry;
@@ -77,15 +80,15 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
             metrics.Requests.WithLabels(model, "invalid").Inc();
             return ThrowStatus<ForwardResponse>(StatusCode.InvalidArgument, e.Message);
         }
-        catch (RunnerException e)
+        catch (StepException e)
         {
-            metrics.Requests.WithLabels(model, e.Error == RunnerError.InvalidArgument ? "invalid" : "refused").Inc();
+            metrics.Requests.WithLabels(model, e.Error == StepError.InvalidArgument ? "invalid" : "refused").Inc();
             return ThrowStatus<ForwardResponse>(
                 e.Error switch
                 {
-                    RunnerError.NotFound => StatusCode.NotFound,
-                    RunnerError.Unavailable => StatusCode.Unavailable,
-                    RunnerError.ResourceExhausted => StatusCode.ResourceExhausted,
+                    StepError.NotFound => StatusCode.NotFound,
+                    StepError.Unavailable => StatusCode.Unavailable,
+                    StepError.ResourceExhausted => StatusCode.ResourceExhausted,
                     _ => StatusCode.InvalidArgument,
                 },
                 e.Message);

@@ -9,8 +9,10 @@ namespace MoeCloud.Runtime.Grains;
 
 /// <summary>
 /// Rolls plan versions out make-before-break: (1) warm every replica that is new in the plan, on its new pod, while the
-/// old plan keeps serving; (2) every pod adopts the new version (requests already running keep the snapshot they
-/// started with); (3) retire the replicas that left the plan — each finishes the work queued on it before it deactivates.
+/// old plan keeps serving, at most <see cref="RolloutPolicy.BatchSize"/> at a time; (2) every pod adopts the new version
+/// (requests already running keep the snapshot they started with); (3) wait, up to <see cref="RolloutPolicy.Drain"/>,
+/// for the steps still running on older plans; (4) retire the replicas that left the plan — each finishes the work
+/// queued on it before it deactivates.
 /// A replica asked for after it was retired is activated again where its key says, so no request fails.
 /// </summary>
 [Reentrant]
@@ -29,8 +31,14 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
         Task.FromResult(_status ?? new PlanRolloutStatus(this.GetPrimaryKeyString(), 0, null, "Idle", 0, 0, 0));
 
     /// <inheritdoc />
-    public async Task<PlanRolloutStatus> Publish(PlanDocument plan)
+    public async Task<PlanRolloutStatus> Publish(PlanDocument plan, RolloutPolicy policy)
     {
+        ArgumentNullException.ThrowIfNull(policy);
+        if (policy.BatchSize < 1 || policy.Drain < TimeSpan.Zero || policy.Drain > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException($"A rollout needs a batch size of at least 1 and a drain of 0 to 3600 s; got {policy.BatchSize} and {policy.Drain.TotalSeconds} s.", nameof(policy));
+        }
+
         var next = PlanSnapshot.From(plan);
         if (next.Model != this.GetPrimaryKeyString())
         {
@@ -55,10 +63,10 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
             LogRollout(logger, next.Model, next.Version, added.Length, removed.Length);
 
             // 1. Warm the new replicas on their pods.
-            _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved);
+            _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved) { Policy = policy };
             try
             {
-                await Warm(added, previous is null);
+                await Warm(added, previous is null, policy.BatchSize);
             }
             catch (Exception e)
             {
@@ -75,9 +83,22 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
             await ForEachBounded(pods, pod => GrainFactory.GetGrain<IPodAgentGrain>(pod.ToString(System.Globalization.CultureInfo.InvariantCulture)).Adopt(plan));
             _active = next;
 
-            // 3. Retire replicas that left the plan, once their queued work is done.
+            // 3. Let the steps that started on an older plan finish (they may still call its replicas), within the drain.
+            var undrained = 0;
+            if (previous is not null && removed.Length > 0)
+            {
+                _status = _status with { Phase = "Draining", ActiveVersion = next.Version };
+                var left = await Task.WhenAll(pods.Select(pod => GrainFactory.GetGrain<IPodAgentGrain>(pod.ToString(System.Globalization.CultureInfo.InvariantCulture)).Drain(next.Model, next.Version, policy.Drain)));
+                undrained = left.Sum();
+                if (undrained > 0)
+                {
+                    LogDrainTimedOut(logger, next.Model, next.Version, undrained, policy.Drain.TotalSeconds);
+                }
+            }
+
+            // 4. Retire replicas that left the plan, once their queued work is done.
             var retired = 0;
-            _status = _status with { Phase = "Retiring", ActiveVersion = next.Version };
+            _status = _status with { Phase = "Retiring", ActiveVersion = next.Version, Undrained = undrained };
             await ForEachBounded(removed, async r =>
             {
                 await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Retire();
@@ -95,23 +116,34 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
 
     /// <summary>
     /// Warms <paramref name="added"/>. While a plan serves, loading weights competes with it for the pods' cores, so
-    /// warm-ups are bounded per pod and overall (WarmupsPerPod, WarmupsInFlight; measured with `moectl bench cluster`,
-    /// docs/BENCHMARKS.md Cluster). The first plan has no traffic to protect and warms at full width.
+    /// warm-ups are bounded per pod (WarmupsPerPod) and overall (the rollout's batch size, and WarmupsInFlight; measured
+    /// with `moectl bench cluster`, docs/BENCHMARKS.md Cluster). The first plan has no traffic to protect and warms at
+    /// full width. The status records the most warm-ups that ran at once.
     /// </summary>
-    private async Task Warm(IReadOnlyList<ExpertReplicaKey> added, bool first)
+    private async Task Warm(IReadOnlyList<ExpertReplicaKey> added, bool first, int batchSize)
     {
         var warmed = 0;
+        var running = 0;
+        var peak = 0;
         var perPod = first ? MaxParallelCalls : options.Value.WarmupsPerPod;
-        using var inFlight = new SemaphoreSlim(first ? MaxParallelCalls : options.Value.WarmupsInFlight);
+        using var inFlight = new SemaphoreSlim(first ? MaxParallelCalls : Math.Min(batchSize, options.Value.WarmupsInFlight));
         await Task.WhenAll(added.GroupBy(r => r.Pod).Select(pod => ForEachBounded(pod.ToArray(), async r =>
         {
             await inFlight.WaitAsync();
+            var now = Interlocked.Increment(ref running);
             try
             {
+                if (now > peak)
+                {
+                    peak = now;
+                    _status = _status! with { PeakWarmups = now };
+                }
+
                 await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
             }
             finally
             {
+                Interlocked.Decrement(ref running);
                 inFlight.Release();
             }
 
@@ -138,6 +170,9 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
 
     [LoggerMessage(EventId = 5201, Level = LogLevel.Error, Message = "Rolling out plan {Version} of {Model} failed; the active plan keeps serving")]
     private static partial void LogRolloutFailed(ILogger logger, Exception exception, string model, int version);
+
+    [LoggerMessage(EventId = 5202, Level = LogLevel.Warning, Message = "Plan {Version} of {Model}: {Running} steps still ran on older plans after the {Seconds} s drain; retiring their replicas anyway (a retired replica that is called again reactivates)")]
+    private static partial void LogDrainTimedOut(ILogger logger, string model, int version, int running, double seconds);
 
     [LoggerMessage(EventId = 5200, Level = LogLevel.Information, Message = "Rolling out plan {Version} of {Model}: {Added} replicas to warm, {Removed} to retire")]
     private static partial void LogRollout(ILogger logger, string model, int version, int added, int removed);

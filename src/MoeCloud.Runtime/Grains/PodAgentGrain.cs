@@ -24,9 +24,13 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, I
     }
 
     /// <inheritdoc />
+    public Task<int> Drain(string model, int version, TimeSpan timeout) =>
+        state.WaitDrained(model, version, timeout, TimeSpan.FromMilliseconds(20), TimeProvider.System);
+
+    /// <inheritdoc />
     public Task<PodEndpoints> Describe()
     {
-        if (!PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodPlacementDirector.PodOfSiloName(silo.Name) != pod)
+        if (!PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodNames.PodOfSiloName(silo.Name) != pod)
         {
             DeactivateOnIdle(); // placed by the fallback while the pod was away; the next call is placed again
         }

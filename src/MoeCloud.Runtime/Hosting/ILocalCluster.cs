@@ -24,12 +24,12 @@ public interface ILocalCluster : IAsyncDisposable
 /// <summary>Operations every local cluster offers through its grain factory.</summary>
 public static class LocalClusterExtensions
 {
-    /// <summary>Rolls a plan out and returns when every pod serves it.</summary>
-    public static Task<PlanRolloutStatus> Publish(this ILocalCluster cluster, PlanDocument plan)
+    /// <summary>Rolls a plan out (with <paramref name="policy"/>, default <see cref="RolloutPolicy.Default"/>) and returns when every pod serves it.</summary>
+    public static Task<PlanRolloutStatus> Publish(this ILocalCluster cluster, PlanDocument plan, RolloutPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(plan);
-        return cluster.Grains.GetGrain<IPlanRegistryGrain>(plan.Model).Publish(plan);
+        return cluster.Grains.GetGrain<IPlanRegistryGrain>(plan.Model).Publish(plan, policy ?? RolloutPolicy.Default);
     }
 
     /// <summary>The cluster-wide telemetry totals of a model.</summary>

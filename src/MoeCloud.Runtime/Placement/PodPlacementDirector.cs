@@ -32,7 +32,7 @@ public sealed partial class PodPlacementDirector(IClusterMembershipService membe
         var snapshot = membership.CurrentSnapshot;
         foreach (var silo in compatible)
         {
-            if (snapshot.Members.TryGetValue(silo, out var member) && PodOfSiloName(member.Name) == pod)
+            if (snapshot.Members.TryGetValue(silo, out var member) && PodNames.PodOfSiloName(member.Name) == pod)
             {
                 return Task.FromResult(silo);
             }
@@ -54,23 +54,6 @@ public sealed partial class PodPlacementDirector(IClusterMembershipService membe
         }
 
         return int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out pod);
-    }
-
-    /// <summary>The pod index of a silo name: its trailing number (<c>pod-3</c> → 3); -1 when it has none.</summary>
-    public static int PodOfSiloName(string? name)
-    {
-        if (string.IsNullOrEmpty(name))
-        {
-            return -1;
-        }
-
-        var start = name.Length;
-        while (start > 0 && char.IsAsciiDigit(name[start - 1]))
-        {
-            start--;
-        }
-
-        return start < name.Length && int.TryParse(name.AsSpan(start), NumberStyles.None, CultureInfo.InvariantCulture, out var pod) ? pod : -1;
     }
 
     [LoggerMessage(EventId = 5100, Level = LogLevel.Warning, Message = "Pod {Pod} named by {Key} has no live silo; placing on {Fallback} instead")]

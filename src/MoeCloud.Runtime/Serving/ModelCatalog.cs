@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Steps;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Runtime.Hosting;
 
@@ -23,11 +24,11 @@ public sealed class ModelCatalog : IDisposable
     /// <summary>Served model names.</summary>
     public IReadOnlyCollection<string> Names => _models.Keys;
 
-    /// <summary>The model, or a <see cref="RunnerException"/> (NotFound) naming the served ones.</summary>
+    /// <summary>The model, or a <see cref="StepException"/> (NotFound) naming the served ones.</summary>
     public ServedModel Get(string name) =>
         _models.TryGetValue(name ?? "", out var model)
             ? model
-            : throw new RunnerException(RunnerError.NotFound, $"Model '{name}' is not served here (served: {string.Join(", ", _models.Keys.Order(StringComparer.Ordinal))}).");
+            : throw new StepException(StepError.NotFound, $"Model '{name}' is not served here (served: {string.Join(", ", _models.Keys.Order(StringComparer.Ordinal))}).");
 
     /// <summary>The model, or null.</summary>
     public ServedModel? Find(string name) => _models.GetValueOrDefault(name);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Steps;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Weights;
@@ -24,26 +25,24 @@ public sealed class StackRunner(
     SiloMetrics metrics,
     IOptions<MoeCloudSiloOptions> options)
 {
-    /// <summary>Most tokens in one step.</summary>
-    public const int MaxTokens = 65536;
-
     private readonly int _pod = options.Value.PodIndex;
     private readonly int[] _inflight = new int[4096];
 
     /// <summary>This pod's index.</summary>
     public int Pod => _pod;
 
-    /// <summary>Runs one step; throws <see cref="RunnerException"/> for requests it refuses.</summary>
+    /// <summary>Runs one step; throws <see cref="StepException"/> for requests it refuses.</summary>
     public async Task<StepResult> Run(StepRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var model = catalog.Get(request.Model);
         var spec = model.Spec;
         StepValidator.Check(request, spec);
-        var plan = plans.Get(request.Model) ?? throw new RunnerException(RunnerError.Unavailable, $"Pod {_pod} has no plan for '{request.Model}' yet.");
+        using var lease = plans.Acquire(request.Model);
+        var plan = lease.Plan ?? throw new StepException(StepError.Unavailable, $"Pod {_pod} has no plan for '{request.Model}' yet.");
         if (plan.Layers != spec.MoeLayers || plan.Experts != spec.Experts)
         {
-            throw new RunnerException(RunnerError.Unavailable, $"The plan of '{request.Model}' is [{plan.Layers} × {plan.Experts}] but the model is [{spec.MoeLayers} × {spec.Experts}].");
+            throw new StepException(StepError.Unavailable, $"The plan of '{request.Model}' is [{plan.Layers} × {plan.Experts}] but the model is [{spec.MoeLayers} × {spec.Experts}].");
         }
 
         int h = spec.Hidden, k = spec.TopK, n = request.Tokens, layers = request.LastLayer - request.FirstLayer + 1;

@@ -11,7 +11,7 @@ public sealed class PodPlacementDirectorTests
     [InlineData("silo", -1)]
     [InlineData("", -1)]
     [InlineData(null, -1)]
-    public void PodOfSiloName_ReadsTheTrailingOrdinal(string? name, int pod) => Assert.Equal(pod, PodPlacementDirector.PodOfSiloName(name));
+    public void PodOfSiloName_ReadsTheTrailingOrdinal(string? name, int pod) => Assert.Equal(pod, PodNames.PodOfSiloName(name));
 
     [Theory]
     [InlineData("deepseek/3/17@5", true, 5)]

@@ -1,4 +1,5 @@
 using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Plans;
 
@@ -51,7 +52,7 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
 
         var load = Enumerable.Range(0, 3).Select(Worker).ToArray();
         await Task.Delay(50);
-        var status = await registry.Publish(next);
+        var status = await registry.Publish(next, RolloutPolicy.Default);
         switched.SetResult();
         await Task.WhenAll(load);
 
@@ -65,7 +66,7 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
             Assert.Equal($"pod-{replica.Pod}", (await fixture.Cluster.Grains.GetGrain<IExpertGrain>(replica.ToString()).Warm()).Silo);
         }
 
-        var info = await fixture.Runner(2).GetModelAsync(new MoeCloud.Abstractions.Protos.GetModelRequest { Model = ClusterFixture.Model });
+        var info = await fixture.Runner(2).GetModelAsync(new MoeCloud.Contracts.Protos.GetModelRequest { Model = ClusterFixture.Model });
         Assert.Equal(next.Version, info.PlanVersion);
     }
 
@@ -75,7 +76,7 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
         var registry = fixture.Cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model);
         var current = (await registry.GetActive())!;
 
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => registry.Publish(current));
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => registry.Publish(current, RolloutPolicy.Default));
 
         Assert.Contains("not newer", e.Message, StringComparison.Ordinal);
     }

@@ -1,4 +1,5 @@
 using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Runtime.Api;

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Runtime.Tests.Serving;

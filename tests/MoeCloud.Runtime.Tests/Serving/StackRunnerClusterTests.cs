@@ -1,6 +1,7 @@
 using Grpc.Core;
 using MoeCloud.Abstractions;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Model.Forward;
 using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Plans;

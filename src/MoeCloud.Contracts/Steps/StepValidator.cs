@@ -1,12 +1,18 @@
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Weights;
 
-namespace MoeCloud.Runtime.Serving;
+namespace MoeCloud.Contracts.Steps;
 
-/// <summary>Checks a <see cref="StepRequest"/> against the model before anything runs.</summary>
+/// <summary>
+/// Checks a <see cref="StepRequest"/> against the model before anything runs: shapes, layer range, NaN and infinity,
+/// forced routing. The gateway and the runner apply the same checks.
+/// </summary>
 public static class StepValidator
 {
-    /// <summary>Throws <see cref="RunnerException"/> naming the first problem.</summary>
+    /// <summary>Most tokens one request step may hold.</summary>
+    public const int MaxTokens = 65536;
+
+    /// <summary>Throws <see cref="StepException"/> naming the first problem.</summary>
     public static void Check(StepRequest request, ModelSpec spec)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -16,9 +22,9 @@ public static class StepValidator
             throw Invalid($"The batch must hold at least one token, got {request.Tokens}.");
         }
 
-        if (request.Tokens > StackRunner.MaxTokens)
+        if (request.Tokens > MaxTokens)
         {
-            throw new RunnerException(RunnerError.ResourceExhausted, $"The batch holds {request.Tokens} tokens; at most {StackRunner.MaxTokens} per step.");
+            throw new StepException(StepError.ResourceExhausted, $"The batch holds {request.Tokens} tokens; at most {MaxTokens} per step.");
         }
 
         if (request.FirstLayer < 0 || request.LastLayer >= spec.MoeLayers || request.LastLayer < request.FirstLayer)
@@ -74,5 +80,5 @@ public static class StepValidator
         }
     }
 
-    private static RunnerException Invalid(string message) => new(RunnerError.InvalidArgument, message);
+    private static StepException Invalid(string message) => new(StepError.InvalidArgument, message);
 }

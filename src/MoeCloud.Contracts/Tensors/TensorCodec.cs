@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 
-namespace MoeCloud.Runtime.Api;
+namespace MoeCloud.Contracts.Tensors;
 
 /// <summary>Converts between the wire <see cref="Tensor"/> (fp32 little-endian bytes) and arrays.</summary>
 public static class TensorCodec

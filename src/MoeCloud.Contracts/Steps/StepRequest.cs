@@ -1,4 +1,4 @@
-namespace MoeCloud.Runtime.Serving;
+namespace MoeCloud.Contracts.Steps;
 
 /// <summary>
 /// One request step for the runner: hidden states <c>[tokens, hidden]</c> through MoE layers

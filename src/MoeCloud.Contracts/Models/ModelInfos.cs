@@ -1,7 +1,7 @@
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Model.Spec;
 
-namespace MoeCloud.Runtime.Api;
+namespace MoeCloud.Contracts.Models;
 
 /// <summary>Builds the wire <see cref="ModelInfo"/> (runner and gateway alike).</summary>
 public static class ModelInfos
