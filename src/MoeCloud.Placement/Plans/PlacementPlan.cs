@@ -137,13 +137,32 @@ public sealed class PlacementPlan
     /// <summary>The same assignment with other metadata.</summary>
     public PlacementPlan WithInfo(PlanInfo info) => new(info, Pods, ToAssignment());
 
-    /// <summary>Replicas present in <paramref name="next"/> but not here: the replicas a migration must create.</summary>
+    /// <summary>Replicas on each pod (0..PodCount-1) in <paramref name="layer"/>.</summary>
+    public int[] ReplicasPerPod(int layer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, Layers);
+        var counts = new int[PodCount];
+        foreach (var p in _pods.AsSpan(_offsets[layer * Experts], _offsets[(layer + 1) * Experts] - _offsets[layer * Experts]))
+        {
+            counts[p]++;
+        }
+
+        return counts;
+    }
+
+    /// <summary>
+    /// Replicas present in <paramref name="next"/> but not here: the replicas a migration must create (the migration cost
+    /// of DESIGN.md §2). The plans may have different pod counts (a scaling step): a replica of <paramref name="next"/> on a
+    /// pod this plan lacks, or on a pod that does not hold that expert here, is a move; replicas only this plan has are
+    /// dropped, not moved. Throws <see cref="ArgumentException"/> when layers or experts differ.
+    /// </summary>
     public int MovesTo(PlacementPlan next)
     {
         ArgumentNullException.ThrowIfNull(next);
-        if (next.Layers != Layers || next.Experts != Experts || next.PodCount != PodCount)
+        if (next.Layers != Layers || next.Experts != Experts)
         {
-            throw new ArgumentException($"plans differ in shape ([{Layers} x {Experts}] on {PodCount} pods vs [{next.Layers} x {next.Experts}] on {next.PodCount} pods).", nameof(next));
+            throw new ArgumentException($"plans differ in shape ([{Layers} x {Experts}] vs [{next.Layers} x {next.Experts}]).", nameof(next));
         }
 
         var moves = 0;
@@ -153,7 +172,7 @@ public sealed class PlacementPlan
             {
                 foreach (var p in next.PodsOf(l, e))
                 {
-                    moves += Holds(p, l, e) ? 0 : 1;
+                    moves += p < PodCount && Holds(p, l, e) ? 0 : 1;
                 }
             }
         }

@@ -1,4 +1,5 @@
 using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Metrics;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 
@@ -125,7 +126,7 @@ public static class Simulator
 
         return new SimulationMetrics(
             dispatches == 0 ? 0 : (double)remote / dispatches,
-            ExpertImbalance(podServed, layers, pods),
+            ExpertLoadImbalance.OfServed(podServed, layers, pods),
             Imbalance(homeLoads),
             routing.Tokens == 0 ? 0 : (double)hits / routing.Tokens,
             plan.ReplicasPerPodMax,
@@ -185,30 +186,6 @@ public static class Simulator
         h *= 0x2C1B3C6Du;
         h ^= h >> 12;
         return h;
-    }
-
-    private static double ExpertImbalance(long[] podServed, int layers, int pods)
-    {
-        double sum = 0;
-        var counted = 0;
-        for (var l = 0; l < layers; l++)
-        {
-            var row = podServed.AsSpan(l * pods, pods);
-            long max = 0, total = 0;
-            foreach (var c in row)
-            {
-                max = Math.Max(max, c);
-                total += c;
-            }
-
-            if (total > 0)
-            {
-                sum += max / ((double)total / pods);
-                counted++;
-            }
-        }
-
-        return counted == 0 ? 1 : sum / counted;
     }
 
     private static double Imbalance(long[] loads)

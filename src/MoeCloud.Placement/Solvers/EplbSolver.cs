@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MoeCloud.Placement.Metrics;
 
 namespace MoeCloud.Placement.Solvers;
 
@@ -38,7 +39,7 @@ public sealed class EplbSolver : IPlacementSolver
             assignment[l] = packed;
         }
 
-        var imbalance = LoadBalance.PredictedImbalance(profile, assignment, problem.Pods);
+        var imbalance = ExpertLoadImbalance.Predicted(profile, assignment, problem.Pods);
         return PlanBuilder.Result(problem, Name, assignment, SolveStatus.Feasible, imbalance, bound: null, watch.Elapsed, "replicate heaviest, balanced packing");
     }
 }
