@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Admin;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
 
@@ -19,13 +20,13 @@ public sealed class HttpClusterAdminClient(HttpClient http, IOptions<OperatorOpt
         }
 
         response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<LiveProfile>(cancellationToken);
+        return await response.Content.ReadFromJsonAsync<LiveProfile>(AdminJson.Options, cancellationToken);
     }
 
     public async Task PublishPlanAsync(MoeDeployment deployment, PlanPublication plan, CancellationToken cancellationToken)
     {
         var uri = new Uri(Base(deployment), $"admin/v1/plans/{plan.Version.ToString(CultureInfo.InvariantCulture)}");
-        using var response = await http.PutAsJsonAsync(uri, plan, cancellationToken);
+        using var response = await http.PutAsJsonAsync(uri, plan, AdminJson.Options, cancellationToken);
         response.EnsureSuccessStatusCode();
     }
 
@@ -39,7 +40,7 @@ public sealed class HttpClusterAdminClient(HttpClient http, IOptions<OperatorOpt
         }
 
         response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<MigrationProgress>(cancellationToken);
+        return await response.Content.ReadFromJsonAsync<MigrationProgress>(AdminJson.Options, cancellationToken);
     }
 
     private Uri Base(MoeDeployment deployment)

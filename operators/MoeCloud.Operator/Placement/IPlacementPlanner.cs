@@ -1,3 +1,6 @@
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Profiles;
+
 namespace MoeCloud.Operator.Placement;
 
 /// <summary>
@@ -11,7 +14,7 @@ public interface IPlacementPlanner
     /// redundant replicas and time limit); contiguous when there is no profile. Throws <see cref="ArgumentException"/>
     /// when the request is malformed or no plan fits.
     /// </summary>
-    PlanStep Initial(PlanRequest request, LoadProfile? profile);
+    PlanStep Initial(PlanRequest request, WorkloadProfile? profile);
 
     /// <summary>
     /// The next plan towards <see cref="PlanRequest.Pods"/> pods that creates at most <see cref="PlanRequest.MaxMoves"/>
@@ -19,7 +22,7 @@ public interface IPlacementPlanner
     /// demands; the plan stays on the current pods until they are empty), then the budget left goes to the moves that
     /// most lower load imbalance (onto the new pods when scaling out; between any pods for a re-placement).
     /// </summary>
-    PlanStep Next(PlacementPlan current, PlanRequest request, LoadProfile profile);
+    PlanStep Next(PlacementPlan current, PlanRequest request, WorkloadProfile profile);
 }
 
 /// <summary>What the planner is asked for: the model's shape, the deployment's placement policy and the target pods.</summary>

@@ -1,3 +1,6 @@
+using MoeCloud.Placement.Metrics;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Solvers;
 
 namespace MoeCloud.Operator.Placement;
@@ -29,25 +32,19 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
     }
 
     /// <inheritdoc />
-    public PlanStep Initial(PlanRequest request, LoadProfile? profile)
+    public PlanStep Initial(PlanRequest request, WorkloadProfile? profile)
     {
         Validate(request);
-        profile?.EnsureShape(request.Layers, request.Experts);
-        var loads = profile ?? LoadProfile.Uniform(request.Layers, request.Experts);
+        EnsureShape(profile, request);
+        var loads = profile ?? PlanningProfiles.Uniform(request.Layers, request.Experts, request.TopK);
         var name = profile is null ? "contiguous" : request.Solver;
-        var problem = new PlacementProblem(loads.ToWorkload(request.TopK, profile is null ? "uniform" : "profile"), request.Pods, request.RedundantReplicas,
-            Enumerable.Repeat(request.Layers * request.Capacity, request.Pods).ToArray())
+        var problem = new PlacementProblem(loads, request.Pods, request.RedundantReplicas, Enumerable.Repeat(request.Layers * request.Capacity, request.Pods).ToArray())
         {
             TimeLimit = request.TimeLimit,
             Time = time,
         };
         var result = solvers(name).Solve(problem);
-        if (result.Plan is null)
-        {
-            throw new ArgumentException($"the {name} solver found no plan: {result.Summary.Note}");
-        }
-
-        var plan = PlacementPlan.FromLibrary(result.Plan);
+        var plan = result.Plan ?? throw new ArgumentException($"the {name} solver found no plan: {result.Summary.Note}");
         for (var l = 0; l < plan.Layers; l++)
         {
             if (plan.ReplicasPerPod(l).Max() is var most && most > request.Capacity)
@@ -56,12 +53,12 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
             }
         }
 
-        var imbalance = plan.Imbalance(loads, request.Pods);
-        return new PlanStep(plan, 0, imbalance, imbalance, Complete: true, result.Plan.Info.Solver);
+        var imbalance = ExpertLoadImbalance.Predicted(plan, loads, request.Pods);
+        return new PlanStep(plan, 0, imbalance, imbalance, Complete: true, plan.Info.Solver);
     }
 
     /// <inheritdoc />
-    public PlanStep Next(PlacementPlan current, PlanRequest request, LoadProfile profile)
+    public PlanStep Next(PlacementPlan current, PlanRequest request, WorkloadProfile profile)
     {
         ArgumentNullException.ThrowIfNull(current);
         ArgumentNullException.ThrowIfNull(profile);
@@ -71,29 +68,30 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
             throw new ArgumentException($"the live plan is {current.Layers} layers x {current.Experts} experts but the model has {request.Layers} x {request.Experts}");
         }
 
-        profile.EnsureShape(request.Layers, request.Experts);
-        var staying = Math.Min(current.Pods, request.Pods);
+        EnsureShape(profile, request);
+        var staying = Math.Min(current.PodCount, request.Pods);
         var perLayer = Enumerable.Range(0, current.Layers).Select(current.ReplicasPerPod).ToArray();
         var slots = Math.Max(request.Capacity, perLayer.Max(c => c.Take(staying).Max()));
         var podCapacity = request.Layers * slots;
-        var liveCapacity = Math.Max(podCapacity, Enumerable.Range(0, current.Pods).Max(p => perLayer.Sum(c => c[p])));
-        if (request.Pods == current.Pods && request.Solver == "ilp" && profile.HasCoActivation)
+        var liveCapacity = Math.Max(podCapacity, Enumerable.Range(0, current.PodCount).Max(p => perLayer.Sum(c => c[p])));
+        var live = WithCapacity(current, liveCapacity, request.Solver);
+        var before = ExpertLoadImbalance.Predicted(current, profile, request.Pods);
+        if (request.Pods == current.PodCount && request.Solver == "ilp" && profile.HasCoActivation())
         {
             // Same pods and a profile with sampled routings: the library's incremental solver (CP-SAT per layer under
             // the move budget, scored by simulating the sampled tokens with speculative homes).
-            var incremental = IncrementalPlanner.Plan(current.ToLibrary(liveCapacity, request.Solver), profile.Observed!, request.MaxMoves, threshold: 0, time: time);
-            var next = incremental.Decision == ReplacementDecision.Apply ? PlacementPlan.FromLibrary(incremental.Candidate) : current;
-            return new PlanStep(next, incremental.Decision == ReplacementDecision.Apply ? incremental.Moves : 0, current.Imbalance(profile, request.Pods), next.Imbalance(profile, request.Pods), Complete: true, "incremental-ilp")
+            var incremental = IncrementalPlanner.Plan(live, profile, request.MaxMoves, threshold: 0, time: time);
+            var apply = incremental.Decision == ReplacementDecision.Apply;
+            var next = apply ? incremental.Candidate : current;
+            return new PlanStep(next, apply ? incremental.Moves : 0, before, ExpertLoadImbalance.Predicted(next, profile, request.Pods), Complete: true, "incremental-ilp")
             {
                 RemoteBefore = incremental.LiveRemoteFraction,
-                RemoteAfter = incremental.Decision == ReplacementDecision.Apply ? incremental.CandidateRemoteFraction : incremental.LiveRemoteFraction,
+                RemoteAfter = apply ? incremental.CandidateRemoteFraction : incremental.LiveRemoteFraction,
             };
         }
 
-        var step = ScalingPlanner.Next(current.ToLibrary(liveCapacity, request.Solver), request.Pods, request.MaxMoves, profile.ToWorkload(request.TopK, "live"),
-            new ScalingOptions { LayerSlots = slots, PodCapacity = podCapacity, Time = time });
-        var plan = PlacementPlan.FromLibrary(step.Plan);
-        return new PlanStep(plan, step.Moves, current.Imbalance(profile, request.Pods), plan.Imbalance(profile, request.Pods), step.Complete, "incremental");
+        var step = ScalingPlanner.Next(live, request.Pods, request.MaxMoves, profile, new ScalingOptions { LayerSlots = slots, PodCapacity = podCapacity, Time = time });
+        return new PlanStep(step.Plan, step.Moves, before, ExpertLoadImbalance.Predicted(step.Plan, profile, request.Pods), step.Complete, "incremental");
     }
 
     /// <summary>
@@ -109,6 +107,17 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
 
         var even = (replicasPerLayer + pods - 1) / pods;
         return even + Math.Max(1, even / 4);
+    }
+
+    private static PlacementPlan WithCapacity(PlacementPlan plan, int capacity, string solver) =>
+        new(plan.Info with { Solver = solver }, [.. Enumerable.Range(0, plan.PodCount).Select(p => new PodSpec(p, capacity))], plan.ToAssignment());
+
+    private static void EnsureShape(WorkloadProfile? profile, PlanRequest request)
+    {
+        if (profile is not null && (profile.Layers != request.Layers || profile.Experts != request.Experts))
+        {
+            throw new ArgumentException($"the load profile is {profile.Layers} layers x {profile.Experts} experts but the model has {request.Layers} x {request.Experts}");
+        }
     }
 
     private static void Validate(PlanRequest request)

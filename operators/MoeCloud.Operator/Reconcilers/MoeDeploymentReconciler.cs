@@ -71,7 +71,7 @@ public sealed partial class MoeDeploymentReconciler(
     public static int SiloReplicas(MoeDeployment d, IReadOnlyList<ExpertPlacement> placements)
     {
         var latest = placements.LastOrDefault();
-        var lastComplete = placements.LastOrDefault(p => p.Status?.Phase == Admin.MigrationProgress.Complete);
+        var lastComplete = placements.LastOrDefault(p => p.Status?.Phase == Contracts.Admin.MigrationProgress.Complete);
         return Math.Max(d.Spec.Replicas, Math.Max(latest?.Spec.Pods ?? 0, lastComplete?.Spec.Pods ?? 0));
     }
 

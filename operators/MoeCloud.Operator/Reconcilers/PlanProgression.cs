@@ -6,10 +6,13 @@ using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Admin;
 using MoeCloud.Operator.Admin;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
 using MoeCloud.Operator.Placement;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Profiles;
 
 namespace MoeCloud.Operator.Reconcilers;
 
@@ -80,8 +83,7 @@ public sealed partial class PlanProgression(
         var progress = await admin.GetProgressAsync(d, version, cancellationToken);
         if (progress is null)
         {
-            await admin.PublishPlanAsync(d, new PlanPublication(version, latest.Spec.PreviousVersion, latest.Spec.Pods, latest.Spec.Layers,
-                d.Spec.Migration.BatchSize, d.Spec.Migration.DrainSeconds), cancellationToken);
+            await admin.PublishPlanAsync(d, ExpertPlacementMapping.ToPublication(latest.Spec, d.Spec.Migration), cancellationToken);
             LogPublished(d.Metadata.Name, version);
             progress = new MigrationProgress(version, MigrationProgress.Pending, 0, latest.Spec.Metrics?.Moves ?? 0, "published");
         }
@@ -109,8 +111,7 @@ public sealed partial class PlanProgression(
                 // The Warning Event comes with the Degraded condition (MoeDeploymentReconciler, once per transition).
                 // Tried again at every error requeue: a PUT of a failed version restarts its rollout, so the deployment
                 // recovers by itself once the fault (a corrupt weight file, a failed pod) is fixed.
-                await admin.PublishPlanAsync(d, new PlanPublication(version, latest.Spec.PreviousVersion, latest.Spec.Pods, latest.Spec.Layers,
-                    d.Spec.Migration.BatchSize, d.Spec.Migration.DrainSeconds), cancellationToken);
+                await admin.PublishPlanAsync(d, ExpertPlacementMapping.ToPublication(latest.Spec, d.Spec.Migration), cancellationToken);
                 return new PlanOutcome(PlanOutcome.Degraded, "MigrationFailed", $"migration to plan v{version} failed: {progress.Message}",
                     current, version, TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
             default:
@@ -139,8 +140,7 @@ public sealed partial class PlanProgression(
         {
             // The cluster no longer knows the plan in effect (its plan registry lives in memory and was restarted):
             // the ExpertPlacement is the durable copy, so it is published again and followed like a new version.
-            await admin.PublishPlanAsync(d, new PlanPublication(version, latest.Spec.PreviousVersion, latest.Spec.Pods, latest.Spec.Layers,
-                d.Spec.Migration.BatchSize, d.Spec.Migration.DrainSeconds), cancellationToken);
+            await admin.PublishPlanAsync(d, ExpertPlacementMapping.ToPublication(latest.Spec, d.Spec.Migration), cancellationToken);
             await resources.PatchStatusAsync(MoeCloudApi.ExpertPlacements, latest.Metadata.NamespaceProperty, latest.Metadata.Name, new ExpertPlacementStatus
             {
                 Phase = MigrationProgress.Pending,
@@ -154,7 +154,7 @@ public sealed partial class PlanProgression(
         }
 
         var target = d.Spec.Replicas;
-        var plan = PlacementPlan.FromSpec(latest.Spec);
+        var plan = ToPlan(latest.Spec);
         var now = time.GetUtcNow().UtcDateTime;
         var last = d.Status?.LastReplacementTime;
         var interval = TimeSpan.FromSeconds(d.Spec.Placement.ReplacementIntervalSeconds);
@@ -167,7 +167,7 @@ public sealed partial class PlanProgression(
             }
 
             var live = await admin.GetLiveProfileAsync(d, cancellationToken);
-            var profile = ToProfile(live, plan) ?? LoadProfile.Uniform(plan.Layers, plan.Experts);
+            var profile = ToProfile(live, plan) ?? PlanningProfiles.Uniform(plan.Layers, plan.Experts, model.Spec.Architecture.TopK);
             var step = await PlanAsync(() => planner.Next(plan, Request(d, model, target), profile), cancellationToken);
             var reason = target > latest.Spec.Pods ? "ScaleOut" : "ScaleIn";
             var created = await CreatePlacementAsync(d, model, step.Plan, latest, step.Solver, reason, step.Moves, step.ImbalanceAfter, cancellationToken);
@@ -231,22 +231,22 @@ public sealed partial class PlanProgression(
                 DeploymentName = d.Metadata.Name,
                 Version = version,
                 PreviousVersion = previous?.Spec.Version ?? 0,
-                Pods = plan.Pods,
+                Pods = plan.PodCount,
                 Solver = solver,
                 Reason = reason,
-                Layers = plan.ToSpecLayers(),
+                Layers = ExpertPlacementMapping.ToLayers(plan),
                 Metrics = new PlanMetrics { LoadImbalance = Math.Round(imbalance, 4), Moves = moves, MovedBytes = moves * bytesPerExpert },
             },
         };
         var created = await resources.CreateAsync(MoeCloudApi.ExpertPlacements, d.Metadata.NamespaceProperty, placement, cancellationToken);
         metrics.PlanWritten(reason);
-        LogPlanCreated(d.Metadata.Name, version, reason, moves, plan.Pods);
-        await resources.RecordEventAsync(d, "Normal", "PlanCreated", $"plan v{version} ({reason}): {moves} replicas move, {plan.Pods} pods", cancellationToken);
+        LogPlanCreated(d.Metadata.Name, version, reason, moves, plan.PodCount);
+        await resources.RecordEventAsync(d, "Normal", "PlanCreated", $"plan v{version} ({reason}): {moves} replicas move, {plan.PodCount} pods", cancellationToken);
         return created;
     }
 
     /// <summary>The profile ConfigMap's profile.json ({"load": [layers][experts]}), or null when none is configured.</summary>
-    private async Task<LoadProfile?> ConfigMapProfileAsync(MoeDeployment d, MoeModel model, CancellationToken cancellationToken)
+    private async Task<WorkloadProfile?> ConfigMapProfileAsync(MoeDeployment d, MoeModel model, CancellationToken cancellationToken)
     {
         var name = d.Spec.Placement.ProfileConfigMap;
         if (string.IsNullOrEmpty(name))
@@ -272,9 +272,8 @@ public sealed partial class PlanProgression(
         try
         {
             var parsed = JsonSerializer.Deserialize<ProfileDocument>(json!) ?? throw new JsonException("empty document");
-            var profile = new LoadProfile(parsed.Load ?? throw new JsonException("no \"load\" array"));
-            profile.EnsureShape(model.Spec.Architecture.Layers, model.Spec.Architecture.Experts);
-            return profile;
+            var a = model.Spec.Architecture;
+            return PlanningProfiles.FromLoads($"configmap:{name}", parsed.Load ?? throw new JsonException("no \"load\" array"), a.Layers, a.Experts, a.TopK);
         }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {
@@ -282,20 +281,27 @@ public sealed partial class PlanProgression(
         }
     }
 
-    private static LoadProfile? ToProfile(LiveProfile? live, PlacementPlan plan)
+    private static WorkloadProfile? ToProfile(LiveProfile? live, PlacementPlan plan)
     {
-        if (live?.Load is null || live.Load.Length != plan.Layers || live.Load.Any(l => l is null || l.Length != plan.Experts))
-        {
-            return null;
-        }
-
         try
         {
-            return LoadProfile.FromLive(live.Load, live.TopK, live.Transitions, live.Sample?.ExpertIds, live.Sample?.SeqIds);
+            return live is null ? null : PlanningProfiles.FromLive(live, plan.Layers, plan.Experts);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {
             throw new PlanningException("LiveProfileInvalid", $"GET admin/v1/profile: {e.Message}");
+        }
+    }
+
+    private static PlacementPlan ToPlan(ExpertPlacementSpec spec)
+    {
+        try
+        {
+            return ExpertPlacementMapping.ToPlan(spec);
+        }
+        catch (ArgumentException e)
+        {
+            throw new PlanningException("PlacementInvalid", $"ExpertPlacement v{spec.Version} is not a valid plan: {e.Message}");
         }
     }
 
