@@ -41,8 +41,20 @@ public sealed class MoeArchitecture
     [JsonPropertyName("sharedExperts")]
     public int SharedExperts { get; set; }
 
+    /// <summary>
+    /// Scoring and group selection of the router, as <c>softmax</c> or <c>sigmoid</c> optionally followed by
+    /// <c>-max-score</c>, <c>-top-two-sum</c> or <c>-balanced</c> (see <see cref="Reconcilers.ModelValidation.GatingKinds"/>).
+    /// </summary>
     [JsonPropertyName("gating")]
     public string Gating { get; set; } = "softmax";
+
+    /// <summary>Expert groups of a group-limited gating (Hugging Face <c>n_group</c>); 1 for plain top-k.</summary>
+    [JsonPropertyName("expertGroups")]
+    public int ExpertGroups { get; set; } = 1;
+
+    /// <summary>Groups kept before the top-k (Hugging Face <c>topk_group</c>); 1 for plain top-k, ignored by balanced groups.</summary>
+    [JsonPropertyName("topKGroups")]
+    public int TopKGroups { get; set; } = 1;
 }
 
 public sealed class WeightSource

@@ -215,8 +215,7 @@ public sealed partial class PlanProgression(
         string solver, string reason, int moves, double imbalance, CancellationToken cancellationToken)
     {
         var version = (previous?.Spec.Version ?? 0) + 1;
-        var a = model.Spec.Architecture;
-        var bytesPerExpert = 3L * a.HiddenSize * a.MoeIntermediateSize * (model.Spec.Dtype == "fp32" ? 4 : 2);
+        var bytesPerExpert = ModelValidation.BytesPerExpert(model.Spec);
         var placement = new ExpertPlacement
         {
             Metadata = new V1ObjectMeta

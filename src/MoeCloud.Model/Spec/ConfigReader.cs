@@ -12,7 +12,7 @@ internal sealed class ConfigReader(JsonElement root, string source)
     {
         if (!TryGet(key, out var v))
         {
-            return fallback ?? throw Error($"required key '{key}' is missing");
+            return fallback ?? throw Missing(key);
         }
 
         return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : throw Error($"key '{key}' must be a whole number, got {v.GetRawText()}");
@@ -47,7 +47,7 @@ internal sealed class ConfigReader(JsonElement root, string source)
     {
         if (!TryGet(key, out var v))
         {
-            return fallback ?? throw Error($"required key '{key}' is missing");
+            return fallback ?? throw Missing(key);
         }
 
         return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Error($"key '{key}' must be a string, got {v.GetRawText()}");
@@ -69,6 +69,8 @@ internal sealed class ConfigReader(JsonElement root, string source)
     }
 
     public ModelConfigException Error(string problem) => new(source, problem);
+
+    private ModelConfigException Missing(string key) => new(source, $"required key '{key}' is missing") { MissingKey = key };
 
     [DoesNotReturn]
     public void Fail(string problem) => throw Error(problem);

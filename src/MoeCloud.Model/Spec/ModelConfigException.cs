@@ -16,4 +16,7 @@ public sealed class ModelConfigException : IOException
 
     /// <summary>What is wrong, without the source name.</summary>
     public string Problem { get; }
+
+    /// <summary>The required key that is missing, when that is what is wrong; null otherwise.</summary>
+    public string? MissingKey { get; init; }
 }

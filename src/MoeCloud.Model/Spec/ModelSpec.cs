@@ -156,7 +156,14 @@ public sealed record ModelSpec
     }
 
     /// <summary>Bytes of one routed expert's three projections in <paramref name="dtype"/>.</summary>
-    public long ExpertBytes(WeightDType dtype) => 3L * Hidden * ExpertIntermediate * dtype.SizeOf();
+    public long ExpertBytes(WeightDType dtype) => ExpertBytes(Hidden, ExpertIntermediate, dtype);
+
+    /// <summary>
+    /// Bytes of one routed SwiGLU expert of width <paramref name="hidden"/> and intermediate size
+    /// <paramref name="expertIntermediate"/> in <paramref name="dtype"/>: 3 × hidden × intermediate parameters
+    /// (gate, up and down projections) of <see cref="WeightDTypes.SizeOf"/> bytes each.
+    /// </summary>
+    public static long ExpertBytes(int hidden, int expertIntermediate, WeightDType dtype) => 3L * hidden * expertIntermediate * dtype.SizeOf();
 
     /// <inheritdoc />
     public bool Equals(ModelSpec? other) =>

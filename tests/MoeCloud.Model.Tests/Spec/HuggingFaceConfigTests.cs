@@ -182,6 +182,30 @@ public sealed class HuggingFaceConfigTests
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("{\"hidden_size\": 4096}", "model_type")]
+    [InlineData("{\"model_type\": \"olmoe\", \"hidden_size\": 2048, \"num_experts\": 64, \"num_experts_per_tok\": 8, \"num_hidden_layers\": 16}", "intermediate_size")]
+    [InlineData("{\"model_type\": \"olmoe\", \"num_hidden_layers\": 2, \"num_experts_per_tok\": 2, \"hidden_size\": \"2048\"}", null)]
+    [InlineData("{\"model_type\": ", null)]
+    public void Parse_WhenConfigRejected_NamesOnlyAMissingRequiredKeyInMissingKey(string json, string? missing)
+    {
+        var e = Assert.Throws<ModelConfigException>(() => ModelSpec.FromHuggingFaceConfigJson(json));
+
+        Assert.Equal(missing, e.MissingKey);
+    }
+
+    [Theory]
+    [InlineData(WeightDType.BF16, 2)]
+    [InlineData(WeightDType.F16, 2)]
+    [InlineData(WeightDType.F32, 4)]
+    public void ExpertBytes_WhenDtypeGiven_IsThreeProjectionsTimesTheElementSize(WeightDType dtype, int bytesPerParameter)
+    {
+        var spec = ModelSpec.FromHuggingFaceConfigJson(DeepSeekV2Lite);
+
+        Assert.Equal(3L * 2048 * 1408 * bytesPerParameter, ModelSpec.ExpertBytes(2048, 1408, dtype));
+        Assert.Equal(ModelSpec.ExpertBytes(2048, 1408, dtype), spec.ExpertBytes(dtype));
+    }
+
     [Fact]
     public void FromHuggingFaceConfig_WhenFileIsMissing_NamesTheFile()
     {

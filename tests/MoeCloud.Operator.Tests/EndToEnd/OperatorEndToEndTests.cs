@@ -143,7 +143,7 @@ public sealed class OperatorEndToEndTests
     {
         await using var cluster = await Cluster.StartAsync();
         await File.WriteAllTextAsync(cluster.Temp.Combine("config.json"), """
-            {"num_hidden_layers": 4, "num_experts": 32, "num_experts_per_tok": 2, "hidden_size": 64, "moe_intermediate_size": 32}
+            {"model_type": "qwen3_moe", "num_hidden_layers": 4, "num_experts": 32, "num_experts_per_tok": 2, "hidden_size": 64, "moe_intermediate_size": 32}
             """);
         await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin);
         var model = Scenario.Model("checked");

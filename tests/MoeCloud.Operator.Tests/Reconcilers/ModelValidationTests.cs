@@ -2,6 +2,7 @@ using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
 using MoeCloud.Operator.Reconcilers;
 using MoeCloud.Operator.Tests.EndToEnd;
+using MoeCloud.Operator.Tests.Support;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Operator.Tests.Reconcilers;
@@ -13,7 +14,7 @@ public sealed class ModelValidationTests
     {
         using var dir = new TempDirectory();
         File.WriteAllText(dir.Combine("config.json"), """
-            {"num_hidden_layers": 27, "first_k_dense_replace": 1, "n_routed_experts": 64, "num_experts_per_tok": 6,
+            {"model_type": "deepseek_v2", "num_hidden_layers": 27, "first_k_dense_replace": 1, "n_routed_experts": 64, "num_experts_per_tok": 6,
              "hidden_size": 2048, "moe_intermediate_size": 1408, "n_shared_experts": 2}
             """);
         var architecture = new MoeArchitecture { Layers = 26, Experts = 64, TopK = 6, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 2 };
@@ -25,7 +26,7 @@ public sealed class ModelValidationTests
     {
         using var dir = new TempDirectory();
         File.WriteAllText(dir.Combine("config.json"), """
-            {"num_hidden_layers": 32, "num_local_experts": 8, "num_experts_per_tok": 2, "hidden_size": 4096, "intermediate_size": 14336}
+            {"model_type": "mixtral", "num_hidden_layers": 32, "num_local_experts": 8, "num_experts_per_tok": 2, "hidden_size": 4096, "intermediate_size": 14336}
             """);
         var architecture = new MoeArchitecture { Layers = 32, Experts = 16, TopK = 2, HiddenSize = 4096, MoeIntermediateSize = 14336 };
         var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!);
@@ -40,7 +41,173 @@ public sealed class ModelValidationTests
         using var dir = new TempDirectory();
         Assert.Null(ModelValidation.CheckConfig(new MoeArchitecture(), dir.Path));
         File.WriteAllText(dir.Combine("config.json"), "{ not json");
-        Assert.Equal("ConfigUnreadable", Assert.Single(ModelValidation.CheckConfig(new MoeArchitecture(), dir.Path)!).Reason);
+        var problem = Assert.Single(ModelValidation.CheckConfig(new MoeArchitecture(), dir.Path)!);
+        Assert.Equal("ConfigUnreadable", problem.Reason);
+        Assert.Contains(dir.Combine("config.json"), problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenDeepSeekV3GroupLimitedSigmoidMatches_ReportsNothing()
+    {
+        using var dir = Config(DeepSeekV3Config);
+        Assert.Empty(ModelValidation.CheckConfig(DeepSeekV3(), dir.Path)!);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenTopKGroupsDiffer_ReportsMismatchNamingTopkGroup()
+    {
+        using var dir = Config(DeepSeekV3Config);
+        var architecture = DeepSeekV3();
+        architecture.TopKGroups = 3;
+        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!);
+        Assert.Equal("ConfigMismatch", problem.Reason);
+        Assert.Contains("spec.architecture.topKGroups is 3", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("says 4 (topk_group)", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenDeepSeekV2GroupLimitedGreedy_MatchesSoftmaxMaxScore()
+    {
+        using var dir = Config("""
+            {"model_type": "deepseek_v2", "num_hidden_layers": 4, "n_routed_experts": 32, "num_experts_per_tok": 4, "hidden_size": 64,
+             "moe_intermediate_size": 32, "topk_method": "group_limited_greedy", "n_group": 8, "topk_group": 3}
+            """);
+        var architecture = new MoeArchitecture
+        {
+            Layers = 4, Experts = 32, TopK = 4, HiddenSize = 64, MoeIntermediateSize = 32, Gating = "softmax-max-score", ExpertGroups = 8, TopKGroups = 3,
+        };
+        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
+    }
+
+    [Fact]
+    public void GatingKinds_WhenComparedWithTheCrdEnum_AreTheSame()
+    {
+        var gating = CrdSchemas.Schema(CrdSchemas.Load("moemodels"))["properties"]!["spec"]!["properties"]!["architecture"]!["properties"]!["gating"]!;
+        Assert.Equal(ModelValidation.GatingKinds, gating["enum"]!.AsArray().Select(v => (string)v!).ToList());
+    }
+
+    [Fact]
+    public void CheckSpec_WhenGroupsDoNotDivideExperts_ReportsTheLibraryGatingProblem()
+    {
+        var spec = Scenario.Model(experts: 16, topK: 2).Spec;
+        spec.Architecture.Gating = "sigmoid-top-two-sum";
+        spec.Architecture.ExpertGroups = 3;
+        var problem = Assert.Single(ModelValidation.CheckSpec(spec));
+        Assert.Equal("InvalidArchitecture", problem.Reason);
+        Assert.Contains("16 experts do not split into 3 equal groups", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("bf16", 2)]
+    [InlineData("fp16", 2)]
+    [InlineData("fp32", 4)]
+    public void BytesPerExpert_WhenDtypeGiven_IsThreeProjectionsTimesTheElementSize(string dtype, int bytesPerParameter)
+    {
+        var spec = Scenario.Model().Spec;
+        spec.Architecture.HiddenSize = 2048;
+        spec.Architecture.MoeIntermediateSize = 1408;
+        spec.Dtype = dtype;
+        Assert.Equal(3L * 2048 * 1408 * bytesPerParameter, ModelValidation.BytesPerExpert(spec));
+    }
+
+    [Fact]
+    public void CheckConfig_WhenQwen2MoeDecoderSparseStepIsTwo_CountsOnlyTheMoeLayers()
+    {
+        using var dir = Config("""
+            {"model_type": "qwen2_moe", "num_hidden_layers": 24, "decoder_sparse_step": 2, "num_experts": 60, "num_experts_per_tok": 4,
+             "hidden_size": 2048, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}
+            """);
+        var architecture = new MoeArchitecture { Layers = 12, Experts = 60, TopK = 4, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 1 };
+        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenDeepSeekMoeLayerFreqIsTwo_CountsOnlyTheMoeLayers()
+    {
+        // Layers 1..27 after one dense layer, every second one MoE: 2, 4, ..., 26.
+        using var dir = Config("""
+            {"model_type": "deepseek_v2", "num_hidden_layers": 28, "first_k_dense_replace": 1, "moe_layer_freq": 2, "n_routed_experts": 64,
+             "num_experts_per_tok": 6, "hidden_size": 2048, "moe_intermediate_size": 1408, "n_shared_experts": 2}
+            """);
+        var architecture = new MoeArchitecture { Layers = 13, Experts = 64, TopK = 6, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 2 };
+        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenMlpOnlyLayersListed_CountsOnlyTheMoeLayers()
+    {
+        using var dir = Config("""
+            {"model_type": "qwen3_moe", "num_hidden_layers": 8, "mlp_only_layers": [0, 7], "num_experts": 16, "num_experts_per_tok": 2,
+             "hidden_size": 64, "moe_intermediate_size": 32}
+            """);
+        var architecture = new MoeArchitecture { Layers = 6, Experts = 16, TopK = 2, HiddenSize = 64, MoeIntermediateSize = 32 };
+        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenLayersCountDenseLayers_ReportsTheMoeLayerCountAndItsKeys()
+    {
+        using var dir = Config("""
+            {"model_type": "qwen2_moe", "num_hidden_layers": 24, "decoder_sparse_step": 2, "num_experts": 60, "num_experts_per_tok": 4,
+             "hidden_size": 2048, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}
+            """);
+        var architecture = new MoeArchitecture { Layers = 24, Experts = 60, TopK = 4, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 1 };
+        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!);
+        Assert.Equal("ConfigMismatch", problem.Reason);
+        Assert.Contains("spec.architecture.layers is 24", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("says 12", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("decoder_sparse_step", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenDeepSeekV3GatingDeclaredAsSoftmax_ReportsGatingMismatch()
+    {
+        using var dir = Config(DeepSeekV3Config);
+        var architecture = new MoeArchitecture { Layers = 3, Experts = 64, TopK = 8, HiddenSize = 256, MoeIntermediateSize = 128, SharedExperts = 1, Gating = "softmax" };
+        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!, p => p.Message.Contains("spec.architecture.gating", StringComparison.Ordinal));
+        Assert.Equal("ConfigMismatch", problem.Reason);
+        Assert.Contains("spec.architecture.gating is softmax", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("says sigmoid-top-two-sum", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("softmax")]
+    [InlineData("sigmoid")]
+    [InlineData("softmax-max-score")]
+    [InlineData("sigmoid-max-score")]
+    [InlineData("softmax-top-two-sum")]
+    [InlineData("sigmoid-top-two-sum")]
+    [InlineData("softmax-balanced")]
+    [InlineData("sigmoid-balanced")]
+    public void CheckSpec_WhenGatingIsAKindTheModelLibraryRuns_AcceptsIt(string gating)
+    {
+        var spec = Scenario.Model(experts: 16, topK: 2).Spec;
+        spec.Architecture.Gating = gating;
+        Assert.Empty(ModelValidation.CheckSpec(spec));
+    }
+
+    [Fact]
+    public void CheckConfig_WhenKeyMissing_ReportsConfigIncompleteNamingFileAndKey()
+    {
+        using var dir = Config("""
+            {"model_type": "qwen3_moe", "num_hidden_layers": 8, "num_experts_per_tok": 2, "hidden_size": 64, "moe_intermediate_size": 32}
+            """);
+        var problem = Assert.Single(ModelValidation.CheckConfig(Scenario.Model().Spec.Architecture, dir.Path)!);
+        Assert.Equal("ConfigIncomplete", problem.Reason);
+        Assert.Contains(dir.Combine("config.json"), problem.Message, StringComparison.Ordinal);
+        Assert.Contains("'num_experts'", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckConfig_WhenValueMistyped_ReportsConfigInvalidNamingFileAndKey()
+    {
+        using var dir = Config("""
+            {"model_type": "qwen3_moe", "num_hidden_layers": 8, "num_experts": 16, "num_experts_per_tok": 2, "hidden_size": "wide", "moe_intermediate_size": 32}
+            """);
+        var problem = Assert.Single(ModelValidation.CheckConfig(Scenario.Model().Spec.Architecture, dir.Path)!);
+        Assert.Equal("ConfigInvalid", problem.Reason);
+        Assert.Contains(dir.Combine("config.json"), problem.Message, StringComparison.Ordinal);
+        Assert.Contains("'hidden_size'", problem.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -83,5 +250,25 @@ public sealed class ModelValidationTests
         Assert.Contains(failures, f => f.Contains("Workers", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("AdminEndpointTemplate", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("ProgressPollSeconds", StringComparison.Ordinal));
+    }
+
+    private const string DeepSeekV3Config = """
+        {"model_type": "deepseek_v3", "num_hidden_layers": 4, "first_k_dense_replace": 1, "n_routed_experts": 64, "num_experts_per_tok": 8,
+         "hidden_size": 256, "moe_intermediate_size": 128, "n_shared_experts": 1, "scoring_func": "sigmoid", "topk_method": "noaux_tc",
+         "n_group": 8, "topk_group": 4, "norm_topk_prob": true, "routed_scaling_factor": 2.5}
+        """;
+
+    private static MoeArchitecture DeepSeekV3() => new()
+    {
+        Layers = 3, Experts = 64, TopK = 8, HiddenSize = 256, MoeIntermediateSize = 128, SharedExperts = 1,
+        Gating = "sigmoid-top-two-sum", ExpertGroups = 8, TopKGroups = 4,
+    };
+
+    /// <summary>A temporary directory holding <paramref name="json"/> as its config.json.</summary>
+    private static TempDirectory Config(string json)
+    {
+        var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("config.json"), json);
+        return dir;
     }
 }
