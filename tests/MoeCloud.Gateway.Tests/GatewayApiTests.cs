@@ -42,7 +42,7 @@ public sealed class GatewayApiTests(GatewayFixture fixture)
         using var call = client.ForwardStream(new Metadata { { "x-api-key", GatewayFixture.ApiKey } });
         for (var i = 0; i < 3; i++)
         {
-            var request = new MoeCloud.Contracts.Protos.ForwardRequest { Model = GatewayFixture.Model, FirstLayer = 0, LastLayer = Layers - 1, SequenceId = "decode", RequestId = $"r{i}", Hidden = MoeCloud.Runtime.Api.TensorCodec.WriteMatrix(GatewayFixture.Hidden(1, HiddenSize, 10 + i), 1, HiddenSize) };
+            var request = new MoeCloud.Contracts.Protos.ForwardRequest { Model = GatewayFixture.Model, FirstLayer = 0, LastLayer = Layers - 1, SequenceId = "decode", RequestId = $"r{i}", Hidden = MoeCloud.Contracts.Tensors.TensorCodec.WriteMatrix(GatewayFixture.Hidden(1, HiddenSize, 10 + i), 1, HiddenSize) };
             await call.RequestStream.WriteAsync(request);
         }
 
@@ -122,14 +122,14 @@ public sealed class GatewayApiTests(GatewayFixture fixture)
     }
 
     [Fact]
-    public async Task AdminPlan_ReadsAndPublishesPlans_AndRefusesBadOnes()
+    public async Task AdminPlan_ReadsThePlanInEffect_AndRefusesABadOneAsProblemJson()
     {
         using var http = new HttpClient { BaseAddress = fixture.Http };
         http.DefaultRequestHeaders.Add("x-api-key", GatewayFixture.AdminKey);
-        var plan = await http.GetFromJsonAsync<JsonElement>($"/admin/v1/models/{GatewayFixture.Model}/plan");
+        var plan = await http.GetFromJsonAsync<JsonElement>("/admin/v1/plans/active");
         Assert.Equal(3, plan.GetProperty("pods").GetInt32());
 
-        var invalid = await http.PutAsJsonAsync($"/admin/v1/models/{GatewayFixture.Model}/plan", new { version = 99, pods = 3, assignment = new[] { new[] { new[] { 7 } } } });
+        var invalid = await http.PutAsJsonAsync("/admin/v1/plans/99", new { version = 99, previousVersion = 0, pods = 3, assignment = new[] { new[] { new[] { 7 } } }, batchSize = 8, drainSeconds = 30 });
         Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
         Assert.Equal("application/problem+json", invalid.Content.Headers.ContentType?.MediaType);
     }

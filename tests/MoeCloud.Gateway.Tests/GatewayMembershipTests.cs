@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Abstractions;
 using MoeCloud.Client;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;

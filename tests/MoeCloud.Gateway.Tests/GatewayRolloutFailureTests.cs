@@ -1,30 +1,26 @@
 using System.Net;
 using System.Net.Http.Json;
-using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
 using MoeCloud.Client;
+using MoeCloud.Contracts.Admin;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
-using MoeCloud.Operator.Admin;
-using MoeCloud.Operator.Entities;
-using MoeCloud.Operator.Hosting;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Gateway.Tests;
 
-/// <summary>Plan publications the cluster cannot carry out: the operator's client sees why, and nothing is lost.</summary>
+/// <summary>Plan publications the cluster cannot carry out: the admin contract says why, and nothing is lost.</summary>
 [Collection(GatewayCollection.Name)]
 public sealed class GatewayRolloutFailureTests(GatewayFixture fixture)
 {
     [Fact]
-    public async Task OperatorClient_WhenANewReplicaCannotLoad_SeesFailedWithTheReason_AndThePlanInEffectKeepsServing()
+    public async Task PutPlan_WhenANewReplicaCannotLoad_ProgressIsFailedWithTheReason_AndThePlanInEffectKeepsServing()
     {
         using var temp = new TempDirectory();
         var dir = temp.Combine("tiny");
@@ -50,19 +46,17 @@ public sealed class GatewayRolloutFailureTests(GatewayFixture fixture)
                 stream.Write(nan);
             }
 
-            using var http = new HttpClient();
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{options.HttpPort}/") };
             http.DefaultRequestHeaders.Add("x-api-key", GatewayFixture.AdminKey);
-            var admin = new HttpClusterAdminClient(http, Options.Create(new OperatorOptions { AdminEndpointTemplate = $"http://{{name}}:{options.HttpPort}/" }));
-            var deployment = new MoeDeployment { Metadata = new V1ObjectMeta { Name = "127.0.0.1", NamespaceProperty = "default" } };
-            var layers = Enumerable.Range(0, spec.MoeLayers).Select(l => new LayerPlacement { Layer = l, Pods = Enumerable.Range(0, spec.Experts).Select(e => l == 0 && e == 1 ? 1 : 0).ToList() }).ToList();
-            await admin.PublishPlanAsync(deployment, new PlanPublication(2, 1, 2, layers, 4, 1), CancellationToken.None);
+            int[][][] assignment = [.. Enumerable.Range(0, spec.MoeLayers).Select(l => Enumerable.Range(0, spec.Experts).Select(e => new[] { l == 0 && e == 1 ? 1 : 0 }).ToArray())];
+            (await http.PutAsJsonAsync("admin/v1/plans/2", new PlanPublication(2, 1, 2, assignment, 4, 1), AdminJson.Options)).EnsureSuccessStatusCode();
 
             MigrationProgress? progress = null;
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (DateTime.UtcNow < deadline && progress?.Phase is not (MigrationProgress.Failed or MigrationProgress.Complete))
             {
                 await Task.Delay(100);
-                progress = await admin.GetProgressAsync(deployment, 2, CancellationToken.None);
+                progress = await http.GetFromJsonAsync<MigrationProgress>("admin/v1/plans/2", AdminJson.Options);
             }
 
             Assert.Equal(MigrationProgress.Failed, progress?.Phase);
@@ -91,14 +85,14 @@ public sealed class GatewayRolloutFailureTests(GatewayFixture fixture)
         var spec = fixture.Reference.Model.Spec;
         using var http = new HttpClient { BaseAddress = fixture.Http };
         http.DefaultRequestHeaders.Add("x-api-key", GatewayFixture.AdminKey);
-        var layers = Enumerable.Range(0, spec.MoeLayers + 1).Select(l => new { layer = l, pods = Enumerable.Repeat(0, spec.Experts).ToArray() }).ToArray();
+        int[][][] assignment = [.. Enumerable.Range(0, spec.MoeLayers + 1).Select(_ => Enumerable.Repeat(new[] { 0 }, spec.Experts).ToArray())];
 
-        var response = await http.PutAsJsonAsync("admin/v1/plans/900", new { version = 900, previousVersion = 0, pods = 3, layers });
+        var response = await http.PutAsJsonAsync("admin/v1/plans/900", new PlanPublication(900, 0, 3, assignment, 8, 30), AdminJson.Options);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var body = await response.Content.ReadAsStringAsync();
         Assert.Contains($"has {spec.MoeLayers + 1} layers of {spec.Experts} experts", body, StringComparison.Ordinal);
-        Assert.Contains($"has layers 0..{spec.MoeLayers - 1} of {spec.Experts} experts", body, StringComparison.Ordinal);
+        Assert.Contains($"has {spec.MoeLayers} MoE layers of {spec.Experts} experts", body, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("admin/v1/plans/900")).StatusCode);
     }
 }

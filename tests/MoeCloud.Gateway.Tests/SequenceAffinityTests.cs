@@ -1,3 +1,4 @@
+using MoeCloud.Abstractions;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Model.Traces;

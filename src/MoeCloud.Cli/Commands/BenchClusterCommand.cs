@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MoeCloud.Abstractions;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Model.Forward;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Grpc.Net.Client;
+using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;

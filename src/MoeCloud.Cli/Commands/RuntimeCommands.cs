@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Grpc.Net.Client;
+using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;

@@ -3,6 +3,8 @@ using k8s;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Placement;
 using MoeCloud.Operator.Tests.Support;
+using MoeCloud.Contracts.Admin;
+using MoeCloud.Placement.Metrics;
 
 namespace MoeCloud.Operator.Tests.EndToEnd;
 
@@ -97,7 +99,7 @@ public sealed class OperatorEndToEndTests
         Assert.All(plans[^1].Spec.Layers, l => Assert.All(l.Pods, p => Assert.InRange(p, 0, 2)));
         for (var i = 1; i < plans.Count; i++)
         {
-            var moves = PlacementPlan.FromSpec(plans[i].Spec).MovesFrom(PlacementPlan.FromSpec(plans[i - 1].Spec));
+            var moves = ExpertPlacementMapping.ToPlan(plans[i - 1].Spec).MovesTo(ExpertPlacementMapping.ToPlan(plans[i].Spec));
             Assert.InRange(moves, 1, budget);
             Assert.Equal(moves, plans[i].Spec.Metrics!.Moves);
             Assert.Equal(plans[i - 1].Spec.Version, plans[i].Spec.PreviousVersion);
@@ -318,7 +320,7 @@ public sealed class OperatorEndToEndTests
         await using var cluster = await Cluster.StartAsync();
         // Layer loads: experts 0..3 (all on pod 0 in the contiguous plan) take most of the dispatches.
         var load = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, 16).Select(e => e < 4 ? 10.0 : 1.0).ToArray()).ToArray();
-        cluster.Admin.Profile = new Admin.LiveProfile(load, RemoteFraction: 0.61, Tokens: 1000);
+        cluster.Admin.Profile = new LiveProfile { Model = "tiny", Layers = 4, Experts = 16, TopK = 2, Load = [.. load.Select(l => l.Select(x => (long)x).ToArray())], RemoteFraction = 0.61, Tokens = 1000 };
         await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin);
         var deployment = Scenario.Deployment("hot", "tiny", replicas: 4, maxMoves: 6);
         deployment.Spec.Placement.ReplacementIntervalSeconds = 3600;
@@ -329,11 +331,11 @@ public sealed class OperatorEndToEndTests
         var d = await Scenario.ReadyAtAsync(cluster, "hot", 2);
         var plans = await cluster.PlacementsAsync("hot");
         Assert.Equal(["Initial", "Rebalance"], plans.Select(p => p.Spec.Reason));
-        var profile = new LoadProfile(load);
-        var before = PlacementPlan.FromSpec(plans[0].Spec);
-        var after = PlacementPlan.FromSpec(plans[1].Spec);
-        Assert.InRange(after.MovesFrom(before), 1, 6);
-        Assert.True(after.Imbalance(profile, 4) < before.Imbalance(profile, 4) * 0.95);
+        var profile = PlanningProfiles.FromLoads("test", load, layers: 4, experts: 16, topK: 2);
+        var before = ExpertPlacementMapping.ToPlan(plans[0].Spec);
+        var after = ExpertPlacementMapping.ToPlan(plans[1].Spec);
+        Assert.InRange(before.MovesTo(after), 1, 6);
+        Assert.True(ExpertLoadImbalance.Predicted(after, profile, 4) < ExpertLoadImbalance.Predicted(before, profile, 4) * 0.95);
         Assert.Equal(0.61, d.Status!.RemoteFraction);
         Assert.NotNull(d.Status.LastReplacementTime);
     }

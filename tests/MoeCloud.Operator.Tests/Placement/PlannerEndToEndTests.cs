@@ -4,6 +4,8 @@ using k8s.Models;
 using MoeCloud.Operator.Placement;
 using MoeCloud.Operator.Tests.EndToEnd;
 using MoeCloud.Operator.Tests.Support;
+using MoeCloud.Placement.Metrics;
+using MoeCloud.Placement.Plans;
 
 namespace MoeCloud.Operator.Tests.Placement;
 
@@ -36,12 +38,12 @@ public sealed class PlannerEndToEndTests
         Assert.Equal("eplb", placement.Spec.Solver);
         Assert.All(placement.Spec.Layers, l => Assert.Equal([0, 1], l.Redundant!.Select(r => r.Expert).Order()));
         var published = Assert.Single(cluster.Admin.Published("hot"));
-        Assert.All(published.Layers, l => Assert.Equal(2, l.Redundant!.Count));
-        var plan = PlacementPlan.FromSpec(placement.Spec);
-        var contiguous = new PlacementPlan(4, Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, 16).Select(e => e / 4).ToArray()).ToArray());
-        var profile = new LoadProfile(Skewed);
-        Assert.True(plan.Imbalance(profile, 4) < contiguous.Imbalance(profile, 4));
-        Assert.Equal(Math.Round(plan.Imbalance(profile, 4), 4), placement.Spec.Metrics!.LoadImbalance);
+        Assert.All(published.Assignment!, l => Assert.Equal(2, l.Count(e => e.Length > 1)));
+        var plan = ExpertPlacementMapping.ToPlan(placement.Spec);
+        var contiguous = PlacementPlan.WithoutCapacities(new PlanInfo(), 4, [.. Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, 16).Select(e => new[] { e / 4 }).ToArray())]);
+        var profile = PlanningProfiles.FromLoads("test", Skewed, layers: 4, experts: 16, topK: 2);
+        Assert.True(ExpertLoadImbalance.Predicted(plan, profile, 4) < ExpertLoadImbalance.Predicted(contiguous, profile, 4));
+        Assert.Equal(Math.Round(ExpertLoadImbalance.Predicted(plan, profile, 4), 4), placement.Spec.Metrics!.LoadImbalance);
     }
 
     [Fact]

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using MoeCloud.Operator.Admin;
+using MoeCloud.Contracts.Admin;
 
 namespace MoeCloud.Operator.Tests.Support;
 
@@ -69,10 +70,10 @@ public sealed class FakeAdminServer : IAsyncDisposable
         var app = builder.Build();
         var server = new FakeAdminServer(app);
         app.MapGet("/{ns}/{name}/admin/v1/profile", (string ns, string name) =>
-            server.Profile is { } p ? Results.Json(p) : Results.NotFound());
+            server.Profile is { } p ? Results.Json(p, AdminJson.Options) : Results.NotFound());
         app.MapPut("/{ns}/{name}/admin/v1/plans/{version:int}", async (string ns, string name, int version, HttpRequest request) =>
         {
-            var plan = await JsonSerializer.DeserializeAsync<PlanPublication>(request.Body);
+            var plan = await JsonSerializer.DeserializeAsync<PlanPublication>(request.Body, AdminJson.Options);
             if (plan is null || plan.Version != version)
             {
                 return Results.BadRequest("the body's version must match the path");
@@ -91,11 +92,11 @@ public sealed class FakeAdminServer : IAsyncDisposable
 
             if (server.FailWith is { } failure)
             {
-                return Results.Json(new MigrationProgress(version, MigrationProgress.Failed, 0, published.Plan.Layers.Count, failure));
+                return Results.Json(new MigrationProgress(version, MigrationProgress.Failed, 0, published.Plan.Assignment!.Length, failure));
             }
 
             var polls = Interlocked.Increment(ref published.Polls);
-            var moves = published.Plan.Layers.Count;
+            var moves = published.Plan.Assignment!.Length;
             var phase = server.Hold || polls < 2 ? MigrationProgress.Migrating : MigrationProgress.Complete;
             return Results.Json(new MigrationProgress(version, phase, phase == MigrationProgress.Complete ? moves : 0, moves, "fake"));
         });

@@ -6,7 +6,7 @@ using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
 using MoeCloud.Operator.Reconcilers;
 
-namespace MoeCloud.Gateway.Tests;
+namespace MoeCloud.EndToEnd.Tests;
 
 /// <summary>The gateway container the operator builds, read the way `moectl gateway` reads its environment.</summary>
 public sealed class OperatorGatewayConfigurationTests

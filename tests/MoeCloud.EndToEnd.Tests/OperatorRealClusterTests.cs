@@ -9,11 +9,12 @@ using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
 using MoeCloud.Operator.Entities;
+using MoeCloud.Operator.Tests.EndToEnd;
 using MoeCloud.Operator.Tests.Support;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Testing;
 
-namespace MoeCloud.Operator.Tests.EndToEnd;
+namespace MoeCloud.EndToEnd.Tests;
 
 /// <summary>
 /// The real operator against the in-process API server, driving a real MoeCloud cluster (4 Orleans silos serving a
