@@ -1,4 +1,5 @@
 using MoeCloud.Abstractions;
+using MoeCloud.Placement.Plans;
 
 namespace MoeCloud.Runtime.Plans;
 
@@ -6,7 +7,7 @@ namespace MoeCloud.Runtime.Plans;
 /// An immutable, validated plan for fast lookups on the hot path: the pods of every (layer, expert), and whether a pod
 /// holds a replica. Built once per plan version and swapped atomically.
 /// </summary>
-public sealed class PlanSnapshot
+public sealed class PlanSnapshot : IReplicaLookup
 {
     private readonly int[] _offsets;
     private readonly int[] _pods;
@@ -45,6 +46,9 @@ public sealed class PlanSnapshot
 
     /// <summary>Pods.</summary>
     public int Pods => Document.Pods;
+
+    /// <inheritdoc />
+    int IReplicaLookup.PodCount => Pods;
 
     /// <summary>Validates <paramref name="document"/> and builds the snapshot; throws <see cref="ArgumentException"/> listing the problem.</summary>
     public static PlanSnapshot From(PlanDocument document)
