@@ -13,8 +13,9 @@ namespace MoeCloud.Runtime.Serving;
 /// <summary>
 /// Runs request steps on this pod as DESIGN.md §2 says: every token of the step is homed here; at each layer the gate
 /// (or the forced routing) picks the top-k; each (token, layer, slot) dispatch goes to a replica on this pod when the
-/// plan puts one here, otherwise to a remote replica (the library's rule, <see cref="RemoteReplica"/>: the least busy, ties by a seeded hash); outputs are combined with the gate
-/// weights in ascending expert order (as the reference forward does), the shared MLP is added, then the residual.
+/// plan puts one here, otherwise to a remote replica (the library's <see cref="RemoteReplica"/> rule: the least busy,
+/// ties by a seeded hash); outputs are combined with the gate weights in ascending expert order (as the reference
+/// forward does), the shared MLP is added, then the residual.
 /// The plan snapshot is read once per step, so a plan switch never changes a step half-way.
 /// </summary>
 public sealed class StackRunner(
