@@ -27,7 +27,7 @@ public sealed record SolveSummary(SolveStatus Status, double Objective, double? 
 /// <see cref="ReplicasOn"/> gives a pod's replicas. Construction validates everything and throws
 /// <see cref="ArgumentException"/> naming the first problems found.
 /// </summary>
-public sealed class PlacementPlan
+public sealed class PlacementPlan : IReplicaLookup
 {
     private readonly int[] _offsets;
     private readonly int[] _pods;

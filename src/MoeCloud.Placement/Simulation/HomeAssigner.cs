@@ -7,6 +7,7 @@ internal sealed class HomeAssigner(PlacementPlan plan, RoutingView routing, Simu
 {
     private readonly long[] _loads = new long[plan.PodCount];
     private readonly double[] _scores = new double[plan.PodCount];
+    private readonly int[] _counts = new int[plan.PodCount];
     private readonly Random _random = new(options.Seed);
 
     public int[] Assign() => options.Granularity == Granularity.Token ? PerToken() : PerRequest();
@@ -90,12 +91,7 @@ internal sealed class HomeAssigner(PlacementPlan plan, RoutingView routing, Simu
         return homes;
     }
 
-    private int Oracle(int token)
-    {
-        Array.Clear(_scores);
-        AddLocalCounts(plan, routing, token, 0, plan.Layers, _scores);
-        return HomeChooser.ArgMax(_scores);
-    }
+    private int Oracle(int token) => BestHome.Of(plan, 0, routing.Routing(token), routing.TopK, _counts);
 
     private int Scored(int token, bool useFirstLayer, int previous)
     {

@@ -85,6 +85,7 @@ public static class Simulator
         var podServed = new long[layers * pods];
         var homeLoads = new long[pods];
         var scores = new double[pods];
+        var localCounts = new int[pods];
         long dispatches = 0, remote = 0, rehomes = 0, hits = 0;
         for (var t = 0; t < routing.Tokens; t++)
         {
@@ -113,15 +114,13 @@ public static class Simulator
                     }
 
                     remote++;
-                    var r = LeastLoaded(replicaServed.AsSpan(offsets[cell], offsets[cell + 1] - offsets[cell]), t, l, s, options.Seed);
+                    var r = RemoteReplica.ForDispatch<long>(replicaServed.AsSpan(offsets[cell], offsets[cell + 1] - offsets[cell]), t, l, s, options.Seed);
                     replicaServed[offsets[cell] + r]++;
                     podServed[(l * pods) + plan.PodsOf(l, e)[r]]++;
                 }
             }
 
-            Array.Clear(scores);
-            HomeAssigner.AddLocalCounts(plan, routing, t, 0, layers, scores);
-            hits += HomeChooser.ArgMax(scores) == homes[t] ? 1 : 0;
+            hits += BestHome.Of(plan, 0, routing.Routing(t), routing.TopK, localCounts) == homes[t] ? 1 : 0;
         }
 
         return new SimulationMetrics(
@@ -142,50 +141,6 @@ public static class Simulator
         predictor.AddScores(slots, [], scores, layer, layer + options.RehomeWindow);
         moved = HomeChooser.ArgMax(scores);
         return moved != home && scores[moved] - scores[home] > options.RehomeMargin;
-    }
-
-    /// <summary>The replica that served fewest dispatches so far; ties broken by a hash of (token, layer, slot, seed).</summary>
-    private static int LeastLoaded(ReadOnlySpan<long> served, int token, int layer, int slot, int seed)
-    {
-        if (served.Length == 1)
-        {
-            return 0;
-        }
-
-        var min = long.MaxValue;
-        var ties = 0;
-        foreach (var c in served)
-        {
-            if (c < min)
-            {
-                min = c;
-                ties = 1;
-            }
-            else if (c == min)
-            {
-                ties++;
-            }
-        }
-
-        var pick = (int)(Mix((uint)token, (uint)layer, (uint)slot, (uint)seed) % (uint)ties);
-        for (var i = 0; i < served.Length; i++)
-        {
-            if (served[i] == min && pick-- == 0)
-            {
-                return i;
-            }
-        }
-
-        return 0;
-    }
-
-    private static uint Mix(uint a, uint b, uint c, uint d)
-    {
-        var h = (a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ (c * 0xC2B2AE3Du) ^ (d * 0x27D4EB2Fu);
-        h ^= h >> 15;
-        h *= 0x2C1B3C6Du;
-        h ^= h >> 12;
-        return h;
     }
 
     private static double Imbalance(long[] loads)

@@ -7,7 +7,7 @@ namespace MoeCloud.Runtime.Plans;
 /// The plan a silo serves one model with: the wire message it came in and the Placement library's plan, checked by the
 /// library's validator, for O(1) lookups on the hot path. Built once per plan version and swapped atomically.
 /// </summary>
-public sealed class PlanSnapshot
+public sealed class PlanSnapshot : IReplicaLookup
 {
     private PlanSnapshot(PlanDocument document, PlacementPlan plan)
     {
@@ -35,6 +35,9 @@ public sealed class PlanSnapshot
 
     /// <summary>Pods.</summary>
     public int Pods => Plan.PodCount;
+
+    /// <inheritdoc />
+    int IReplicaLookup.PodCount => Pods;
 
     /// <summary>
     /// Checks <paramref name="document"/> (its model name and version here, the plan itself with the Placement

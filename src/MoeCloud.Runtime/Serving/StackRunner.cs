@@ -4,6 +4,7 @@ using MoeCloud.Contracts.Steps;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Weights;
+using MoeCloud.Placement.Simulation;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using MoeCloud.Runtime.Telemetry;
@@ -13,8 +14,9 @@ namespace MoeCloud.Runtime.Serving;
 /// <summary>
 /// Runs request steps on this pod as DESIGN.md §2 says: every token of the step is homed here; at each layer the gate
 /// (or the forced routing) picks the top-k; each (token, layer, slot) dispatch goes to a replica on this pod when the
-/// plan puts one here, otherwise to a remote replica (the least busy, ties by hash); outputs are combined with the gate
-/// weights in ascending expert order (as the reference forward does), the shared MLP is added, then the residual.
+/// plan puts one here, otherwise to a remote replica (the library's <see cref="RemoteReplica"/> rule: the least busy,
+/// ties by a seeded hash); outputs are combined with the gate weights in ascending expert order (as the reference
+/// forward does), the shared MLP is added, then the residual.
 /// The plan snapshot is read once per step, so a plan switch never changes a step half-way.
 /// </summary>
 public sealed class StackRunner(
@@ -100,41 +102,7 @@ public sealed class StackRunner(
         metrics.Dispatches.WithLabels(request.Model, "local").Inc(local);
         metrics.Dispatches.WithLabels(request.Model, "remote").Inc(remote);
         metrics.Tokens.WithLabels(request.Model).Inc((double)n * layers);
-        return new StepResult(state, local, remote, plan.Version, _pod, BestHomes(plan, request.FirstLayer, layers, n, k, allIds), allIds);
-    }
-
-    /// <summary>Per token: the pod holding replicas for most of its dispatches over the step (ties: lowest pod).</summary>
-    private static int[] BestHomes(PlanSnapshot plan, int firstLayer, int layers, int tokens, int k, int[] ids)
-    {
-        var best = new int[tokens];
-        var scores = new int[plan.Pods];
-        for (var t = 0; t < tokens; t++)
-        {
-            Array.Clear(scores);
-            for (var s = 0; s < layers; s++)
-            {
-                for (var slot = 0; slot < k; slot++)
-                {
-                    foreach (var p in plan.PodsOf(firstLayer + s, ids[(((t * layers) + s) * k) + slot]))
-                    {
-                        scores[p]++;
-                    }
-                }
-            }
-
-            var top = 0;
-            for (var p = 1; p < scores.Length; p++)
-            {
-                if (scores[p] > scores[top])
-                {
-                    top = p;
-                }
-            }
-
-            best[t] = top;
-        }
-
-        return best;
+        return new StepResult(state, local, remote, plan.Version, _pod, BestHome.OfTokens<int>(plan, request.FirstLayer, layers, k, allIds), allIds);
     }
 
     private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, PlanSnapshot plan, int layer, float[] x, int n, int[] ids, float[] weights)
@@ -238,24 +206,18 @@ public sealed class StackRunner(
         }
     }
 
+    /// <summary>
+    /// The library's remote-replica rule (<see cref="RemoteReplica.ForBatch"/>) with this pod's view of the load: the
+    /// dispatches it has in flight to each replica's pod.
+    /// </summary>
     private int PickRemote(ReadOnlySpan<int> pods, int layer, int expert)
     {
-        var best = pods[0];
-        var bestLoad = int.MaxValue;
-        var tieBreak = HashCode.Combine(layer, expert, _pod);
-        var bestHash = 0;
-        foreach (var p in pods)
+        Span<int> loads = pods.Length <= 256 ? stackalloc int[pods.Length] : new int[pods.Length];
+        for (var i = 0; i < pods.Length; i++)
         {
-            var load = Volatile.Read(ref _inflight[p]);
-            var hash = HashCode.Combine(tieBreak, p);
-            if (load < bestLoad || (load == bestLoad && hash < bestHash))
-            {
-                best = p;
-                bestLoad = load;
-                bestHash = hash;
-            }
+            loads[i] = Volatile.Read(ref _inflight[pods[i]]);
         }
 
-        return best;
+        return pods[RemoteReplica.ForBatch<int>(loads, _pod, layer, expert, RemoteReplica.DefaultSeed)];
     }
 }
