@@ -97,6 +97,7 @@ public static class AdminApi
             {
                 model,
                 tokens = totals.Tokens,
+                windowTokens = totals.WindowTokens,
                 localDispatches = totals.LocalDispatches,
                 remoteDispatches = totals.RemoteDispatches,
                 remoteFraction = (double)totals.RemoteDispatches / Math.Max(1, totals.LocalDispatches + totals.RemoteDispatches),

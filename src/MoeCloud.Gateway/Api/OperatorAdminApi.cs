@@ -58,6 +58,7 @@ public static class OperatorAdminApi
                 load = Enumerable.Range(0, totals.Layers).Select(l => load.AsSpan(l * totals.Experts, totals.Experts).ToArray().Select(c => (double)c).ToArray()),
                 remoteFraction = (double)totals.RemoteDispatches / Math.Max(1, totals.LocalDispatches + totals.RemoteDispatches),
                 tokens = totals.Tokens,
+                windowTokens = totals.WindowTokens,
                 // Co-activation, for the ilp and incremental solvers: little-endian int64 [layers-1, experts, experts]
                 // transition counts and a bounded sample of whole token routings, int16 [tokens, layers, topK].
                 topK = profile.TopK,

@@ -4,12 +4,13 @@ using MoeCloud.Placement.Profiles;
 
 namespace MoeCloud.Runtime.Telemetry;
 
-/// <summary>Reads the cluster-wide telemetry totals as a Placement <see cref="WorkloadProfile"/>, for re-placement on live traffic.</summary>
+/// <summary>Reads the cluster-wide telemetry window as a Placement <see cref="WorkloadProfile"/>, for re-placement on recent live traffic.</summary>
 public static class LiveProfile
 {
     /// <summary>
-    /// The profile of <paramref name="totals"/>: dispatch counts and all-slot-pair transitions exactly as
-    /// <see cref="WorkloadProfile.FromTrace"/> counts them, and the sampled routings (each sampled token its own sequence).
+    /// The profile of <paramref name="totals"/>' window of recent traffic (<see cref="TelemetryTotals.WindowTokens"/>
+    /// token-steps): dispatch counts and all-slot-pair transitions exactly as <see cref="WorkloadProfile.FromTrace"/>
+    /// counts them over those tokens, and the sampled routings (each sampled token its own sequence).
     /// </summary>
     public static WorkloadProfile ToWorkloadProfile(TelemetryTotals totals)
     {
