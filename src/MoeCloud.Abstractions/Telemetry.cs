@@ -22,18 +22,23 @@ public sealed record TelemetryDelta(
     [property: Id(10)] long LocalDispatches,
     [property: Id(11)] long RemoteDispatches);
 
-/// <summary>Cluster-wide routing totals of one model (the live profile).</summary>
+/// <summary>
+/// The live profile of one model: routing counts and a token sample over a window of recent traffic (the most recent
+/// <see cref="WindowTokens"/> token-steps, at least the silo option <c>TelemetryWindowTokens</c> once that much traffic
+/// came), beside lifetime token and dispatch totals (since the aggregate started, was reset or saw a new model shape).
+/// </summary>
 /// <param name="Model">Model name.</param>
 /// <param name="Layers">MoE layers.</param>
 /// <param name="Experts">Experts per layer.</param>
 /// <param name="TopK">Slots per token and layer.</param>
-/// <param name="Tokens">Token-steps observed (a token counted once per request step).</param>
-/// <param name="Load">int64 <c>[layers, experts]</c> dispatch counts, little-endian bytes.</param>
-/// <param name="Transitions">int64 <c>[layers - 1, experts, experts]</c> transition counts, little-endian bytes.</param>
-/// <param name="SampleIds">int16 <c>[tokens, layers, topK]</c> sampled routings.</param>
-/// <param name="LocalDispatches">Dispatches served on the token's home pod.</param>
-/// <param name="RemoteDispatches">Dispatches served by another pod.</param>
-/// <param name="Deltas">Deltas merged so far.</param>
+/// <param name="Tokens">Lifetime token-steps observed (a token counted once per request step).</param>
+/// <param name="Load">Windowed int64 <c>[layers, experts]</c> dispatch counts, little-endian bytes.</param>
+/// <param name="Transitions">Windowed int64 <c>[layers - 1, experts, experts]</c> transition counts, little-endian bytes.</param>
+/// <param name="SampleIds">int16 <c>[tokens, layers, topK]</c> routings sampled evenly from the window's tokens (bounded).</param>
+/// <param name="LocalDispatches">Lifetime dispatches served on the token's home pod.</param>
+/// <param name="RemoteDispatches">Lifetime dispatches served by another pod.</param>
+/// <param name="Deltas">Lifetime deltas merged.</param>
+/// <param name="WindowTokens">Token-steps that <paramref name="Load"/>, <paramref name="Transitions"/> and <paramref name="SampleIds"/> cover.</param>
 [GenerateSerializer, Immutable, Alias("moecloud.telemetry-totals")]
 public sealed record TelemetryTotals(
     [property: Id(0)] string Model,
@@ -46,16 +51,18 @@ public sealed record TelemetryTotals(
     [property: Id(7)] byte[] SampleIds,
     [property: Id(8)] long LocalDispatches,
     [property: Id(9)] long RemoteDispatches,
-    [property: Id(10)] long Deltas);
+    [property: Id(10)] long Deltas,
+    [property: Id(11)] long WindowTokens);
 
 /// <summary>
-/// The cluster-wide telemetry aggregate of one model (key: model name). Fed by silos over an Orleans stream; memory is
-/// bounded by the model's shape (dense counts) plus a capped token sample.
+/// The cluster-wide telemetry aggregate of one model (key: model name). Fed by silos over an Orleans stream; counts and
+/// sample cover a window of recent tokens; memory is bounded by the model's shape (dense counts per part of the window)
+/// plus a capped token sample.
 /// </summary>
 [Alias("moecloud.telemetry")]
 public interface ITelemetryGrain : IGrainWithStringKey
 {
-    /// <summary>The totals so far.</summary>
+    /// <summary>The windowed profile and lifetime totals so far; null before the first delta.</summary>
     [Alias("totals")]
     Task<TelemetryTotals?> GetTotals();
 

@@ -14,13 +14,15 @@ namespace MoeCloud.Runtime.Tests;
 /// <summary>
 /// A real three-silo Orleans cluster in this process (localhost clustering on loopback ports), serving the synthetic
 /// <c>tiny</c> model (4 MoE layers × 8 experts, top-2, hidden 64) twice: as <c>tiny</c> for serving tests and as
-/// <c>tiny-telemetry</c> for the telemetry test alone.
+/// <c>tiny-telemetry</c> for the telemetry test alone. The live profile's window is <see cref="TelemetryWindowTokens"/>
+/// tokens, small enough that the shared traces (about 8,300 tokens each) span more than one.
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public const string Model = "tiny";
     public const string TelemetryModel = "tiny-telemetry";
     public const int Pods = 3;
+    public const int TelemetryWindowTokens = 4096;
 
     private readonly TempDirectory _dir = new();
     private readonly List<GrpcChannel> _channels = [];
@@ -44,7 +46,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             Reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
         }
 
-        Cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = ModelDirectory, [TelemetryModel] = ModelDirectory });
+        Cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = ModelDirectory, [TelemetryModel] = ModelDirectory }, configure: o => o.TelemetryWindowTokens = TelemetryWindowTokens);
         foreach (var silo in Cluster.Silos)
         {
             _channels.Add(GrpcChannel.ForAddress(silo.RunnerAddress));

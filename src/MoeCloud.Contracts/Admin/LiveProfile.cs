@@ -43,7 +43,15 @@ public sealed record LiveProfile
     [JsonPropertyName("remoteFraction")]
     public double RemoteFraction { get; init; }
 
-    /// <summary>Dispatches per expert, <c>[layer][expert]</c>.</summary>
+    /// <summary>
+    /// Tokens the windowed counts cover: <see cref="Load"/>, <see cref="Transitions"/> and <see cref="Sample"/> are a
+    /// window over the most recent traffic (the silos' <c>TelemetryWindowTokens</c>), the dispatch counters above are
+    /// lifetime counts.
+    /// </summary>
+    [JsonPropertyName("windowTokens")]
+    public long WindowTokens { get; init; }
+
+    /// <summary>Dispatches per expert over the window, <c>[layer][expert]</c>.</summary>
     [JsonPropertyName("load")]
     public long[][] Load { get; init; } = [];
 
@@ -60,11 +68,11 @@ public sealed record LiveProfile
     /// <param name="layers">MoE layers.</param>
     /// <param name="experts">Experts per layer.</param>
     /// <param name="topK">Experts per token and layer.</param>
-    /// <param name="counters">Lifetime tokens, local and remote dispatches.</param>
+    /// <param name="counters">Lifetime tokens, local and remote dispatches, and the tokens the windowed counts cover.</param>
     /// <param name="load">int64 <c>[layers, experts]</c>.</param>
     /// <param name="transitions">int64 <c>[layers-1, experts, experts]</c>, or empty.</param>
     /// <param name="sampleIds">int16 <c>[tokens, layers, topK]</c>, or empty.</param>
-    public static LiveProfile Encode(string model, int layers, int experts, int topK, (long Tokens, long Local, long Remote) counters, ReadOnlySpan<byte> load, ReadOnlySpan<byte> transitions, ReadOnlySpan<byte> sampleIds)
+    public static LiveProfile Encode(string model, int layers, int experts, int topK, (long Tokens, long Local, long Remote, long Window) counters, ReadOnlySpan<byte> load, ReadOnlySpan<byte> transitions, ReadOnlySpan<byte> sampleIds)
     {
         var counts = MemoryMarshal.Cast<byte, long>(load);
         if (layers < 1 || experts < 1 || counts.Length != layers * experts)
@@ -88,6 +96,7 @@ public sealed record LiveProfile
             Tokens = counters.Tokens,
             LocalDispatches = counters.Local,
             RemoteDispatches = counters.Remote,
+            WindowTokens = counters.Window,
             RemoteFraction = counters.Local + counters.Remote == 0 ? 0 : (double)counters.Remote / (counters.Local + counters.Remote),
             Load = rows,
             Transitions = transitions.IsEmpty ? null : Convert.ToBase64String(transitions),

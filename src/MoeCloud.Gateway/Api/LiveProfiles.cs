@@ -11,7 +11,7 @@ public static class LiveProfiles
     public static LiveProfile FromTotals(TelemetryTotals totals)
     {
         ArgumentNullException.ThrowIfNull(totals);
-        return LiveProfile.Encode(totals.Model, totals.Layers, totals.Experts, totals.TopK, (totals.Tokens, totals.LocalDispatches, totals.RemoteDispatches), totals.Load, totals.Transitions, totals.SampleIds);
+        return LiveProfile.Encode(totals.Model, totals.Layers, totals.Experts, totals.TopK, (totals.Tokens, totals.LocalDispatches, totals.RemoteDispatches, totals.WindowTokens), totals.Load, totals.Transitions, totals.SampleIds);
     }
 
     /// <summary>The Placement library's profile of a checked live profile (each sampled token its own sequence unless the body says otherwise).</summary>

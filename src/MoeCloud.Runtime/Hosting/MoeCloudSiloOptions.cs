@@ -82,6 +82,18 @@ public sealed class MoeCloudSiloOptions
     /// <summary>How often telemetry deltas are flushed to the cluster-wide aggregate. Default 1 s.</summary>
     public TimeSpan TelemetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Tokens the live profile covers: the telemetry aggregate's load counts, transition counts and token sample are
+    /// those of the most recent this many token-steps (older traffic drops out in quarter-window buckets), while token
+    /// and dispatch totals stay lifetime counts. Default 32,768, in [1,024, 1,073,741,824]. The default is two of the
+    /// Placement library's default sample size (16,384 tokens): at least 32,768 × topK dispatches per layer (a
+    /// mean-loaded expert of a 64-expert top-6 model is counted about 3,000 times, ±2%), yet at the hundreds of tokens
+    /// per second a CPU cluster serves it spans a minute or two, shorter than the operator's default re-placement
+    /// interval (300 s), so each re-placement sees the traffic since the one before. The aggregate runs on one silo and
+    /// takes that silo's value.
+    /// </summary>
+    public int TelemetryWindowTokens { get; set; } = 32768;
+
     /// <summary>The silo name derived from <see cref="PodIndex"/>.</summary>
     public string SiloName => $"pod-{PodIndex}";
 }
@@ -135,6 +147,11 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.TelemetryInterval <= TimeSpan.Zero)
         {
             failures.Add($"TelemetryInterval must be positive, got {options.TelemetryInterval}.");
+        }
+
+        if (options.TelemetryWindowTokens is < 1024 or > 1 << 30)
+        {
+            failures.Add($"TelemetryWindowTokens must be in [1024, 1073741824] tokens, got {options.TelemetryWindowTokens}.");
         }
 
         foreach (var (model, dir) in options.Models)

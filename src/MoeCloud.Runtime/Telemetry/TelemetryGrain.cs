@@ -1,16 +1,20 @@
-using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Runtime.Hosting;
 using Orleans.Streams;
 
 namespace MoeCloud.Runtime.Telemetry;
 
 /// <summary>
-/// Sums the telemetry deltas of every silo for one model. Activated by the deltas themselves (implicit stream
-/// subscription). Memory: dense <c>[layers, experts]</c> and <c>[layers − 1, experts, experts]</c> counts plus at most
-/// <see cref="SampleCap"/> sampled tokens.
+/// Sums the telemetry deltas of every silo for one model over a window of recent traffic
+/// (<see cref="MoeCloudSiloOptions.TelemetryWindowTokens"/> of the silo it runs on; see <see cref="TelemetryWindow"/>),
+/// beside lifetime token and dispatch totals. Activated by the deltas themselves (implicit stream subscription). Memory:
+/// dense <c>[layers, experts]</c> and <c>[layers − 1, experts, experts]</c> counts per quarter-window bucket (at most
+/// six buckets, one a spare for reuse) plus at most <see cref="TelemetryWindow.SampleCap"/> sampled tokens; it does not
+/// grow with the window or the traffic.
 /// </summary>
 [ImplicitStreamSubscription(StreamNamespace)]
-public sealed class TelemetryGrain : Grain, ITelemetryGrain
+public sealed class TelemetryGrain(IOptions<MoeCloudSiloOptions> options) : Grain, ITelemetryGrain
 {
     /// <summary>The stream provider's name.</summary>
     public const string StreamProvider = "moecloud-telemetry";
@@ -18,10 +22,7 @@ public sealed class TelemetryGrain : Grain, ITelemetryGrain
     /// <summary>The stream namespace; the stream key is the model name.</summary>
     public const string StreamNamespace = "moecloud.telemetry";
 
-    /// <summary>Most sampled tokens kept.</summary>
-    public const int SampleCap = 16384;
-
-    private Totals? _totals;
+    private TelemetryWindow? _window;
     private long _deltas;
 
     /// <inheritdoc />
@@ -36,87 +37,26 @@ public sealed class TelemetryGrain : Grain, ITelemetryGrain
     }
 
     /// <inheritdoc />
-    public Task<TelemetryTotals?> GetTotals()
-    {
-        if (_totals is null)
-        {
-            return Task.FromResult<TelemetryTotals?>(null);
-        }
-
-        var t = _totals;
-        return Task.FromResult<TelemetryTotals?>(new TelemetryTotals(
-            this.GetPrimaryKeyString(), t.Layers, t.Experts, t.TopK, t.Tokens,
-            MemoryMarshal.AsBytes(t.Load.AsSpan()).ToArray(),
-            MemoryMarshal.AsBytes(t.Transitions.AsSpan()).ToArray(),
-            MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(t.Sample)).ToArray(),
-            t.Local,
-            t.Remote,
-            _deltas));
-    }
+    public Task<TelemetryTotals?> GetTotals() =>
+        Task.FromResult(_window?.ToTotals(this.GetPrimaryKeyString(), _deltas));
 
     /// <inheritdoc />
     public Task Reset()
     {
-        _totals = null;
+        _window = null;
         _deltas = 0;
         return Task.CompletedTask;
     }
 
     private void Merge(TelemetryDelta delta)
     {
-        if (_totals is null || _totals.Layers != delta.Layers || _totals.Experts != delta.Experts || _totals.TopK != delta.TopK)
+        if (_window is null || !_window.Fits(delta))
         {
-            _totals = new Totals(delta.Layers, delta.Experts, delta.TopK);
+            // A new model shape (the model was replaced under its name): the old counts describe another model.
+            _window = new TelemetryWindow(delta.Layers, delta.Experts, delta.TopK, options.Value.TelemetryWindowTokens);
         }
 
-        var t = _totals;
-        var load = MemoryMarshal.Cast<byte, long>(delta.Load);
-        for (var i = 0; i < load.Length && i < t.Load.Length; i++)
-        {
-            t.Load[i] += load[i];
-        }
-
-        var cells = MemoryMarshal.Cast<byte, int>(delta.TransitionCells);
-        var counts = MemoryMarshal.Cast<byte, long>(delta.TransitionCounts);
-        for (var i = 0; i < cells.Length; i++)
-        {
-            if ((uint)cells[i] < (uint)t.Transitions.Length)
-            {
-                t.Transitions[cells[i]] += counts[i];
-            }
-        }
-
-        var sample = MemoryMarshal.Cast<byte, short>(delta.SampleIds);
-        var room = (SampleCap * t.Layers * t.TopK) - t.Sample.Count;
-        if (room > 0)
-        {
-            t.Sample.AddRange(sample[..Math.Min(room, sample.Length)]);
-        }
-
-        t.Tokens += delta.Tokens;
-        t.Local += delta.LocalDispatches;
-        t.Remote += delta.RemoteDispatches;
+        _window.Add(delta);
         _deltas++;
-    }
-
-    private sealed class Totals(int layers, int experts, int topK)
-    {
-        public int Layers { get; } = layers;
-
-        public int Experts { get; } = experts;
-
-        public int TopK { get; } = topK;
-
-        public long[] Load { get; } = new long[layers * experts];
-
-        public long[] Transitions { get; } = new long[Math.Max(0, layers - 1) * experts * experts];
-
-        public List<short> Sample { get; } = [];
-
-        public long Tokens { get; set; }
-
-        public long Local { get; set; }
-
-        public long Remote { get; set; }
     }
 }

@@ -6,10 +6,12 @@ namespace MoeCloud.Runtime.Telemetry;
 /// <summary>
 /// Accumulates the routing this silo's runner sees — dispatches per (layer, expert), adjacent-layer slot transitions,
 /// and a few whole token routings — until <see cref="Drain"/> hands them out as deltas. Thread-safe; cheap per call.
+/// The routings sampled between two drains are spread evenly over all the whole-stack tokens of that interval (every
+/// token, or every 2nd, 4th, … once there are more than <see cref="SamplePerDrain"/>), deterministically.
 /// </summary>
 public sealed class TelemetryRecorder
 {
-    /// <summary>Tokens sampled per model between two drains.</summary>
+    /// <summary>Most tokens sampled per model between two drains (at least half as many once more than that many ran).</summary>
     public const int SamplePerDrain = 64;
 
     private readonly Dictionary<string, Accumulator> _models = new(StringComparer.Ordinal);
@@ -53,12 +55,9 @@ public sealed class TelemetryRecorder
                     }
                 }
 
-                if (stepLayers == layers && acc.Sample.Count < SamplePerDrain * layers * topK)
+                if (stepLayers == layers)
                 {
-                    foreach (var id in row)
-                    {
-                        acc.Sample.Add((short)id);
-                    }
+                    acc.Sample.Offer(row);
                 }
             }
         }
@@ -86,7 +85,7 @@ public sealed class TelemetryRecorder
                 MemoryMarshal.AsBytes(t.Acc.Load.AsSpan()).ToArray(),
                 MemoryMarshal.AsBytes(cells.AsSpan()).ToArray(),
                 MemoryMarshal.AsBytes(counts.AsSpan()).ToArray(),
-                MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(t.Acc.Sample)).ToArray(),
+                MemoryMarshal.AsBytes(t.Acc.Sample.Ids).ToArray(),
                 t.Acc.Local,
                 t.Acc.Remote);
         }).ToArray();
@@ -104,7 +103,7 @@ public sealed class TelemetryRecorder
 
         public Dictionary<int, long> Transitions { get; } = [];
 
-        public List<short> Sample { get; } = [];
+        public StridedSample Sample { get; } = new(SamplePerDrain, layers * topK);
 
         public long Tokens { get; set; }
 

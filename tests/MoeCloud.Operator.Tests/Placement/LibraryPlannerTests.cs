@@ -253,7 +253,7 @@ public sealed class LibraryPlannerTests
         var counts = new long[8];
         var transitions = new long[16];
         short[] ids = [0, 1, 2, 3, 3, 2, 1, 0];
-        var live = LiveProfile.Encode("m", 2, 4, 2, (2, 3, 1), System.Runtime.InteropServices.MemoryMarshal.AsBytes(counts.AsSpan()),
+        var live = LiveProfile.Encode("m", 2, 4, 2, (2, 3, 1, 2), System.Runtime.InteropServices.MemoryMarshal.AsBytes(counts.AsSpan()),
             System.Runtime.InteropServices.MemoryMarshal.AsBytes(transitions.AsSpan()), System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.AsSpan()));
 
         var profile = PlanningProfiles.FromLive(live, layers: 2, experts: 4);

@@ -45,4 +45,30 @@ public sealed class SiloOptionsValidatorTests
         Assert.Contains(failures, f => f.Contains("contain no '/'", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("needs a checkpoint directory", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1023)]
+    [InlineData(-4096)]
+    [InlineData((1 << 30) + 1)]
+    public void Validate_WhenTelemetryWindowTokensOutOfRange_SaysTheRange(int window)
+    {
+        var options = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptions { TelemetryWindowTokens = window };
+
+        var result = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Equal($"TelemetryWindowTokens must be in [1024, 1073741824] tokens, got {window}.", Assert.Single(result.Failures!));
+    }
+
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(32768)]
+    [InlineData(1 << 30)]
+    public void Validate_WhenTelemetryWindowTokensInRange_Succeeds(int window)
+    {
+        var options = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptions { TelemetryWindowTokens = window };
+
+        Assert.True(new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options).Succeeded);
+    }
 }

@@ -58,9 +58,7 @@ public sealed class TelemetryTests(ClusterFixture fixture)
         var sent = new RoutingTrace(new TraceManifest { Name = "sent", Layers = layers, Experts = spec.Experts, TopK = k, Tokens = tokens }, [.. allIds]);
         var expected = WorkloadProfile.FromTrace(sent);
 
-        var sampled = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, short>(totals.SampleIds).ToArray();
-        var live = new WorkloadProfile("live", totals.Layers, totals.Experts, totals.TopK, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(totals.Load).ToArray(),
-            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(totals.Transitions).ToArray(), new TokenSample(totals.Layers, totals.TopK, sampled, [.. Enumerable.Range(0, sampled.Length / (totals.Layers * totals.TopK))]));
+        var live = TotalsProfile.Of(totals);
 
         Assert.Equal(tokens, totals.Tokens);
         Assert.Equal(expected.Load, live.Load);
