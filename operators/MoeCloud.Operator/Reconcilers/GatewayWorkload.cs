@@ -7,41 +7,6 @@ namespace MoeCloud.Operator.Reconcilers;
 /// <summary>The gateway side of a MoeDeployment: the gateway Deployment, its client-facing Service and its admin Service.</summary>
 internal static class GatewayWorkload
 {
-    /// <summary>The client-facing Service: gRPC and HTTP on the gateway pods that are ready.</summary>
-    public static V1Service ClientService(MoeDeployment d) => new()
-    {
-        ApiVersion = "v1",
-        Kind = "Service",
-        Metadata = Workloads.Meta(d, Workloads.GatewayName(d), "gateway"),
-        Spec = new V1ServiceSpec
-        {
-            Selector = Workloads.Selector(d, "gateway"),
-            Ports =
-            [
-                new V1ServicePort { Name = "grpc", Port = Workloads.GatewayGrpcPort, TargetPort = "grpc", AppProtocol = "kubernetes.io/h2c" },
-                new V1ServicePort { Name = "http", Port = Workloads.GatewayHttpPort, TargetPort = "http", AppProtocol = "http" },
-            ],
-        },
-    };
-
-    /// <summary>
-    /// The Service the operator reaches the admin API through: the gateway pods' HTTP port, including pods that are not
-    /// ready. A gateway reports ready only once a plan is live, and the operator publishes the first plan through this
-    /// Service, so it must not wait for readiness (the client-facing <see cref="ClientService"/> does).
-    /// </summary>
-    public static V1Service AdminService(MoeDeployment d) => new()
-    {
-        ApiVersion = "v1",
-        Kind = "Service",
-        Metadata = Workloads.Meta(d, Workloads.GatewayAdminName(d), "gateway"),
-        Spec = new V1ServiceSpec
-        {
-            Selector = Workloads.Selector(d, "gateway"),
-            PublishNotReadyAddresses = true,
-            Ports = [new V1ServicePort { Name = "http", Port = Workloads.GatewayHttpPort, TargetPort = "http", AppProtocol = "http" }],
-        },
-    };
-
     /// <summary>
     /// The gateway Deployment: <c>moectl gateway</c> (the gateway image's entry point is moectl) joined to the silos'
     /// Orleans cluster through the same Redis membership store, cluster id and service id, configured through
@@ -57,6 +22,7 @@ internal static class GatewayWorkload
         var mounts = new List<V1VolumeMount> { new() { Name = "tmp", MountPath = "/tmp" } };
         var volumes = new List<V1Volume> { new() { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() } };
         PodParts.AddWeights(model, mounts, volumes);
+        var container = Container(d, model, options, mounts);
         return new V1Deployment
         {
             ApiVersion = "apps/v1",
@@ -74,13 +40,38 @@ internal static class GatewayWorkload
                         AutomountServiceAccountToken = false,
                         EnableServiceLinks = false,
                         SecurityContext = PodParts.PodSecurity(),
-                        Containers = [Container(d, model, options, mounts)],
+                        Containers = [container],
                         Volumes = volumes,
                     },
                 },
             },
         };
     }
+
+    /// <summary>The client-facing Service: gRPC and HTTP on the gateway pods that are ready.</summary>
+    public static V1Service ClientService(MoeDeployment d) =>
+        Workloads.Service(d, Workloads.GatewayName(d), "gateway", new V1ServiceSpec
+        {
+            Selector = Workloads.Selector(d, "gateway"),
+            Ports =
+            [
+                new V1ServicePort { Name = "grpc", Port = Workloads.GatewayGrpcPort, TargetPort = "grpc", AppProtocol = "kubernetes.io/h2c" },
+                new V1ServicePort { Name = "http", Port = Workloads.GatewayHttpPort, TargetPort = "http", AppProtocol = "http" },
+            ],
+        });
+
+    /// <summary>
+    /// The Service the operator reaches the admin API through: the gateway pods' HTTP port, including pods that are not
+    /// ready. A gateway reports ready only once a plan is live, and the operator publishes the first plan through this
+    /// Service, so it must not wait for readiness (the client-facing <see cref="ClientService"/> does).
+    /// </summary>
+    public static V1Service AdminService(MoeDeployment d) =>
+        Workloads.Service(d, Workloads.GatewayAdminName(d), "gateway", new V1ServiceSpec
+        {
+            Selector = Workloads.Selector(d, "gateway"),
+            PublishNotReadyAddresses = true,
+            Ports = [new V1ServicePort { Name = "http", Port = Workloads.GatewayHttpPort, TargetPort = "http", AppProtocol = "http" }],
+        });
 
     private static V1Container Container(MoeDeployment d, MoeModel model, OperatorOptions options, List<V1VolumeMount> mounts)
     {

@@ -7,26 +7,6 @@ namespace MoeCloud.Operator.Reconcilers;
 /// <summary>The silo side of a MoeDeployment: the StatefulSet of silo pods and its headless Service.</summary>
 internal static class SiloWorkload
 {
-    /// <summary>The headless Service that gives every silo pod a stable DNS name, ready or not.</summary>
-    public static V1Service HeadlessService(MoeDeployment d) => new()
-    {
-        ApiVersion = "v1",
-        Kind = "Service",
-        Metadata = Workloads.Meta(d, Workloads.SiloName(d), "silo"),
-        Spec = new V1ServiceSpec
-        {
-            ClusterIP = "None",
-            PublishNotReadyAddresses = true,
-            Selector = Workloads.Selector(d, "silo"),
-            Ports =
-            [
-                new V1ServicePort { Name = "silo", Port = Workloads.SiloPort, TargetPort = Workloads.SiloPort },
-                new V1ServicePort { Name = "orleans-gateway", Port = Workloads.SiloGatewayPort, TargetPort = Workloads.SiloGatewayPort },
-                new V1ServicePort { Name = "runner", Port = Workloads.RunnerPort, TargetPort = Workloads.RunnerPort },
-            ],
-        },
-    };
-
     /// <summary>The silo StatefulSet with <paramref name="replicas"/> pods (the larger of spec.replicas and the pods the plans still use).</summary>
     public static V1StatefulSet StatefulSet(MoeDeployment d, MoeModel model, int replicas, OperatorOptions options)
     {
@@ -77,6 +57,21 @@ internal static class SiloWorkload
             },
         };
     }
+
+    /// <summary>The headless Service that gives every silo pod a stable DNS name, ready or not.</summary>
+    public static V1Service HeadlessService(MoeDeployment d) =>
+        Workloads.Service(d, Workloads.SiloName(d), "silo", new V1ServiceSpec
+        {
+            ClusterIP = "None",
+            PublishNotReadyAddresses = true,
+            Selector = Workloads.Selector(d, "silo"),
+            Ports =
+            [
+                new V1ServicePort { Name = "silo", Port = Workloads.SiloPort, TargetPort = Workloads.SiloPort },
+                new V1ServicePort { Name = "orleans-gateway", Port = Workloads.SiloGatewayPort, TargetPort = Workloads.SiloGatewayPort },
+                new V1ServicePort { Name = "runner", Port = Workloads.RunnerPort, TargetPort = Workloads.RunnerPort },
+            ],
+        });
 
     private static V1Container Container(MoeDeployment d, MoeModel model, OperatorOptions options, List<V1VolumeMount> mounts)
     {

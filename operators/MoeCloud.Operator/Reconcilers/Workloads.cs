@@ -76,6 +76,15 @@ public static class Workloads
         OwnerReferences = [CustomResourceClient.OwnerReference(d)],
     };
 
+    /// <summary>A Service named <paramref name="name"/>, owned by the deployment and labelled with its <paramref name="component"/>.</summary>
+    internal static V1Service Service(MoeDeployment d, string name, string component, V1ServiceSpec spec) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = Meta(d, name, component),
+        Spec = spec,
+    };
+
     public static V1ConfigMap Config(MoeDeployment d, MoeModel model) => new()
     {
         ApiVersion = "v1",
