@@ -185,7 +185,7 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 {
     /// <summary>The failure of a gateway that has no client key and does not allow anonymous access: how to set keys.</summary>
     public const string NoClientKeys =
-        "No client API key is configured and AllowAnonymous is not set, so the gateway does not start (it would serve its data API to anyone). "
+        "No client API key is configured and AllowAnonymous is not set: the gateway does not start rather than serve its data API to anyone. "
         + "Give each key as its lower-case hex SHA-256 in MoeCloud:Gateway:ApiKeys (Name, Sha256, optional RequestsPerSecond and Burst): "
         + "in the JSON file of `moectl gateway --config <file>`, or as environment variables MoeCloud__Gateway__ApiKeys__0__Name=app and "
         + "MoeCloud__Gateway__ApiKeys__0__Sha256=$(printf %s \"$KEY\" | sha256sum | cut -d' ' -f1) (on Kubernetes, entries of the Secret <deployment>-gateway-keys); "
