@@ -1,4 +1,5 @@
 using MoeCloud.Gateway.Hosting;
+using MoeCloud.Gateway.Security;
 
 namespace MoeCloud.Gateway.Tests;
 
@@ -20,12 +21,13 @@ public sealed class GatewayOptionsTests
     public void Validate_WhenTemplatesReplacePods_IsValid_AndWhenOnlyOneTemplateIsSet_SaysSo()
     {
         var validator = new GatewayOptionsValidator();
-        var templated = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100", PodOpsTemplate = "http://s-{pod}:9100" };
+        List<ApiKeyEntry> keys = [new ApiKeyEntry { Name = "app", Sha256 = ApiKeyAuthenticator.Hash("k") }];
+        var templated = new GatewayOptions { Models = { ["m"] = "/models/m" }, ApiKeys = keys, PodRunnerTemplate = "http://s-{pod}:5100", PodOpsTemplate = "http://s-{pod}:9100" };
         var half = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100" };
         var bad = new GatewayOptions { GrpcPort = 1, HttpPort = 1, MaxAttempts = 0, ApiKeys = [new ApiKeyEntry { Name = "k", Sha256 = "nothex" }] };
 
         var both = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100", PodOpsTemplate = "http://s-{pod}:9100", Pods = [new GatewayPod { Pod = 0, Runner = "http://a:1", Ops = "http://a:2" }] };
-        var membership = new GatewayOptions { Models = { ["m"] = "/models/m" } };
+        var membership = new GatewayOptions { Models = { ["m"] = "/models/m" }, ApiKeys = keys };
 
         Assert.True(validator.Validate(null, templated).Succeeded);
         Assert.Equal(PodDiscovery.Templates, templated.Discovery);

@@ -27,18 +27,18 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
         }
 
         // A tie between the pods: the sequence stays on pod 1 with affinity; without it the tie goes to pod 0.
-        Assert.Equal([1], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, elsewhere, "s", [0, 1], _ => 0).Homes);
-        Assert.Equal([0], loose.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, elsewhere, "s", [0, 1], _ => 0).Homes);
+        Assert.Equal([1], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), normalized: false, 1, elsewhere, "s", [0, 1], _ => 0).Homes);
+        Assert.Equal([0], loose.Choose(0, hidden.AsSpan(0, spec.Hidden), normalized: false, 1, elsewhere, "s", [0, 1], _ => 0).Homes);
         Assert.Equal(1, sticky.PreviousHome("s"));
 
         // Pod 0 holds every first-layer expert of the step: better by topK, more than the margin, so the step moves.
-        Assert.Equal([0], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, onPod0, "s", [0, 1], _ => 0).Homes);
+        Assert.Equal([0], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), normalized: false, 1, onPod0, "s", [0, 1], _ => 0).Homes);
 
         // An unavailable previous home is never kept.
-        Assert.Equal([0], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), 1, elsewhere, "s", [0], _ => 0).Homes);
+        Assert.Equal([0], sticky.Choose(0, hidden.AsSpan(0, spec.Hidden), normalized: false, 1, elsewhere, "s", [0], _ => 0).Homes);
 
         // A prefill chunk (more tokens than a decode step) is spread by prediction and load, not pinned.
-        var chunk = sticky.Choose(0, hidden, 2, [.. elsewhere, .. elsewhere], "s", [0, 1], _ => 0).Homes;
+        var chunk = sticky.Choose(0, hidden, normalized: false, 2, [.. elsewhere, .. elsewhere], "s", [0, 1], _ => 0).Homes;
         Assert.Contains(0, chunk);
     }
 
@@ -54,8 +54,8 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
         short[] routing = [.. Enumerable.Range(0, spec.TopK).Select(e => (short)e), .. Enumerable.Range(spec.Experts - spec.TopK, spec.TopK).Select(e => (short)e)];
         var hidden = new float[spec.Hidden * 2];
 
-        var split = perToken.Choose(0, hidden, 2, routing, null, [0, 1], _ => 0).Homes;
-        var whole = perRequest.Choose(0, hidden, 2, routing, null, [0, 1], _ => 0).Homes;
+        var split = perToken.Choose(0, hidden, normalized: false, 2, routing, null, [0, 1], _ => 0).Homes;
+        var whole = perRequest.Choose(0, hidden, normalized: false, 2, routing, null, [0, 1], _ => 0).Homes;
 
         Assert.Equal([0, 1], split); // token 1 ties and goes to the less loaded pod
         Assert.Equal([0, 0], whole); // pod 0 has the most predicted local dispatches for the two together

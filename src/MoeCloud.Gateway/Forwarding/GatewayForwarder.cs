@@ -79,7 +79,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
             throw new GatewayException(StatusCode.Unavailable, "No pod is available.");
         }
 
-        var choice = scheduler.Choose(step.FirstLayer, step.Hidden, n, forcedFirst, step.SequenceId, available, pods.InFlight);
+        var choice = scheduler.Choose(step.FirstLayer, step.Hidden, normalized: step.LayerApi, n, forcedFirst, step.SequenceId, available, pods.InFlight);
         hints.Send(step.Model, choice.Plan, step.FirstLayer, choice.Known, choice.Homes, k);
         var output = new float[n * h];
         var best = new int[n];

@@ -61,8 +61,20 @@ public sealed class ApiKeyEntry
     /// <summary>Lower-case hex SHA-256 of the key.</summary>
     public string Sha256 { get; set; } = "";
 
-    /// <summary>Sustained requests per second allowed for this key (token bucket; burst = 2 s worth). Default 200.</summary>
+    /// <summary>
+    /// Sustained requests per second allowed for this key, in [1e-9, 1000000]; fractional rates are exact (0.5: one
+    /// request every 2 s). Default 200.
+    /// </summary>
     public double RequestsPerSecond { get; set; } = 200;
+
+    /// <summary>
+    /// Most requests this key may send at once (the token bucket's size, in [1, 10000000]): over any T seconds it is
+    /// admitted at most <c>RequestsPerSecond·T + Burst</c> requests. Default (null): 2 s worth, at least 1.
+    /// </summary>
+    public int? Burst { get; set; }
+
+    /// <summary>The bucket size in use: <see cref="Burst"/>, or 2 s worth of <see cref="RequestsPerSecond"/> (at least 1).</summary>
+    public int EffectiveBurst => Burst ?? (int)Math.Clamp(Math.Ceiling(RequestsPerSecond * 2), 1, 10_000_000);
 }
 
 /// <summary>Configuration of the gateway. Section <c>MoeCloud:Gateway</c>.</summary>
@@ -135,8 +147,19 @@ public sealed class GatewayOptions
     /// <summary>Most tokens a request may have to count as a decode step for <see cref="SequenceAffinityMargin"/>. Default 4.</summary>
     public int SequenceAffinityMaxTokens { get; set; } = 4;
 
-    /// <summary>Client API keys; when empty (and no admin key), the API is open — for local use only.</summary>
+    /// <summary>
+    /// Client API keys (hashes; environment form <c>MoeCloud__Gateway__ApiKeys__0__Name</c>,
+    /// <c>MoeCloud__Gateway__ApiKeys__0__Sha256</c>, …). Without any, the gateway refuses to start unless
+    /// <see cref="AllowAnonymous"/> is set.
+    /// </summary>
     public List<ApiKeyEntry> ApiKeys { get; set; } = [];
+
+    /// <summary>
+    /// Serve the data API to requests without a key (local use only; a request that presents a key must still present a
+    /// valid one, and the admin API always needs an admin key). Default false: a gateway without <see cref="ApiKeys"/>
+    /// does not start.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
 
     /// <summary>Admin API keys (a client key does not open the admin API).</summary>
     public List<ApiKeyEntry> AdminKeys { get; set; } = [];
@@ -160,6 +183,15 @@ public sealed class GatewayOptions
 /// <summary>Validates <see cref="GatewayOptions"/>, reporting every problem at once.</summary>
 public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 {
+    /// <summary>The failure of a gateway that has no client key and does not allow anonymous access: how to set keys.</summary>
+    public const string NoClientKeys =
+        "No client API key is configured and AllowAnonymous is not set: the gateway does not start rather than serve its data API to anyone. "
+        + "Give each key as its lower-case hex SHA-256 in MoeCloud:Gateway:ApiKeys (Name, Sha256, optional RequestsPerSecond and Burst): "
+        + "in the JSON file of `moectl gateway --config <file>`, or as environment variables MoeCloud__Gateway__ApiKeys__0__Name=app and "
+        + "MoeCloud__Gateway__ApiKeys__0__Sha256=$(printf %s \"$KEY\" | sha256sum | cut -d' ' -f1) (on Kubernetes, entries of the Secret <deployment>-gateway-keys); "
+        + "`moectl up` generates fresh keys for a local cluster. To serve without keys (local use only), set MoeCloud:Gateway:AllowAnonymous=true "
+        + "(MoeCloud__Gateway__AllowAnonymous=true).";
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
@@ -208,10 +240,20 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
                 failures.Add($"API key '{key.Name}' must be given as the 64-digit hex SHA-256 of the key.");
             }
 
-            if (key.RequestsPerSecond is <= 0 or > 1_000_000)
+            if (key.RequestsPerSecond is not (>= 1e-9 and <= 1_000_000))
             {
-                failures.Add($"API key '{key.Name}' needs RequestsPerSecond in (0, 1000000].");
+                failures.Add($"API key '{key.Name}' needs RequestsPerSecond in [1e-9, 1000000] (got {key.RequestsPerSecond}).");
             }
+
+            if (key.Burst is < 1 or > 10_000_000)
+            {
+                failures.Add($"API key '{key.Name}' needs Burst in [1, 10000000] when set (got {key.Burst}).");
+            }
+        }
+
+        if (options.ApiKeys.Count == 0 && !options.AllowAnonymous)
+        {
+            failures.Add(NoClientKeys);
         }
 
         if (options.MaxTokensPerRequest is < 1 or > 1 << 20)

@@ -44,14 +44,25 @@ public sealed class GateModel
         return new GateModel(name, spec, norms, routers);
     }
 
-    /// <summary>The gate's top-k at <paramref name="layer"/> for hidden states <c>[tokens, hidden]</c> entering it: int16 <c>[tokens, topK]</c>.</summary>
-    public short[] Route(int layer, ReadOnlySpan<float> hidden, int tokens)
+    /// <summary>
+    /// The gate's top-k at <paramref name="layer"/> for hidden states <c>[tokens, hidden]</c>: int16 <c>[tokens, topK]</c>,
+    /// exactly as the runner routes them. <paramref name="normalized"/> says which states they are: false for the
+    /// residual stream entering the layer (the stack API: the gate sees <c>RMSNorm_l(h)</c>), true for the layer's
+    /// already-normalised input (the layer API: the gate sees it as given).
+    /// </summary>
+    public short[] Route(int layer, ReadOnlySpan<float> hidden, int tokens, bool normalized)
     {
-        var normed = new float[tokens * Spec.Hidden];
-        RmsNorm.Apply(hidden, _norms[layer], Spec.RmsNormEps, normed, tokens);
+        var input = hidden;
+        if (!normalized)
+        {
+            var normed = new float[tokens * Spec.Hidden];
+            RmsNorm.Apply(input, _norms[layer], Spec.RmsNormEps, normed, tokens);
+            input = normed;
+        }
+
         var ids = new int[tokens * Spec.TopK];
         var weights = new float[ids.Length];
-        _routers[layer].Route(normed, tokens, ids, weights);
+        _routers[layer].Route(input, tokens, ids, weights);
         return ids.Select(e => (short)e).ToArray();
     }
 }

@@ -79,10 +79,13 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
 
     /// <summary>
     /// Homes for a request of <paramref name="tokens"/> tokens entering MoE layer <paramref name="firstLayer"/>;
+    /// <paramref name="normalized"/> is true when <paramref name="hidden"/> is that layer's already-normalised input (the
+    /// layer API) and false when it is the residual stream, which the runner normalises first (the stack API), so that
+    /// the predicted routing is the runner's (<see cref="GateModel.Route"/>);
     /// <paramref name="forcedFirstLayer"/> is the forced routing of that layer (int16 <c>[tokens, topK]</c>) or null;
     /// <paramref name="available"/> lists the pods that can take work now, <paramref name="inflight"/> their requests in flight.
     /// </summary>
-    public HomeChoice Choose(int firstLayer, ReadOnlySpan<float> hidden, int tokens, short[]? forcedFirstLayer, string? sequenceId, IReadOnlyList<int> available, Func<int, int> inflight)
+    public HomeChoice Choose(int firstLayer, ReadOnlySpan<float> hidden, bool normalized, int tokens, short[]? forcedFirstLayer, string? sequenceId, IReadOnlyList<int> available, Func<int, int> inflight)
     {
         ArgumentNullException.ThrowIfNull(available);
         ArgumentNullException.ThrowIfNull(inflight);
@@ -99,7 +102,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
         }
 
         var k = gates.Spec.TopK;
-        var known = forcedFirstLayer ?? gates.Route(firstLayer, hidden, tokens);
+        var known = forcedFirstLayer ?? gates.Route(firstLayer, hidden, tokens, normalized);
         lock (_gate)
         {
             if (_plan is null || _predictor is null)

@@ -1,6 +1,6 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Threading.RateLimiting;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using MoeCloud.Gateway.Forwarding;
@@ -11,35 +11,31 @@ namespace MoeCloud.Gateway.Security;
 /// <summary>
 /// API keys: presented as <c>x-api-key</c> or <c>Authorization: Bearer</c>, compared by SHA-256 in constant time
 /// against the configured hashes (keys themselves are never stored). Client and admin keys are separate sets. Each key
-/// has a token-bucket rate limit. With no client keys configured the data API is open (local use).
+/// has its own token bucket (<see cref="ApiKeyEntry.RequestsPerSecond"/>, <see cref="ApiKeyEntry.Burst"/>) on the
+/// injected clock. The data API needs a key unless <see cref="GatewayOptions.AllowAnonymous"/> is set; then a request
+/// without a key is served without a limit, and a request that presents a key must present a valid one.
 /// </summary>
-public sealed class ApiKeyAuthenticator : IDisposable
+public sealed class ApiKeyAuthenticator
 {
     /// <summary>The metadata / header name of the key.</summary>
     public const string Header = "x-api-key";
 
-    private readonly (byte[] Hash, ApiKeyEntry Entry)[] _clients;
-    private readonly (byte[] Hash, ApiKeyEntry Entry)[] _admins;
-    private readonly PartitionedRateLimiter<ApiKeyEntry> _limiter;
+    private readonly ConfiguredKey[] _clients;
+    private readonly ConfiguredKey[] _admins;
+    private readonly bool _allowAnonymous;
 
-    /// <summary>Loads the hashes from the options.</summary>
-    public ApiKeyAuthenticator(IOptions<GatewayOptions> options)
+    /// <summary>Loads the hashes from the options; rate limits are measured on <paramref name="time"/>.</summary>
+    public ApiKeyAuthenticator(IOptions<GatewayOptions> options, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _clients = options.Value.ApiKeys.Select(k => (Convert.FromHexString(k.Sha256), k)).ToArray();
-        _admins = options.Value.AdminKeys.Select(k => (Convert.FromHexString(k.Sha256), k)).ToArray();
-        _limiter = PartitionedRateLimiter.Create<ApiKeyEntry, string>(key => RateLimitPartition.GetTokenBucketLimiter(key.Name, _ => new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = Math.Max(1, (int)Math.Ceiling(key.RequestsPerSecond * 2)),
-            TokensPerPeriod = Math.Max(1, (int)Math.Ceiling(key.RequestsPerSecond / 10)),
-            ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+        ArgumentNullException.ThrowIfNull(time);
+        _clients = options.Value.ApiKeys.Select(k => ConfiguredKey.Of(k, time)).ToArray();
+        _admins = options.Value.AdminKeys.Select(k => ConfiguredKey.Of(k, time)).ToArray();
+        _allowAnonymous = options.Value.AllowAnonymous;
     }
 
-    /// <summary>Whether the data API needs a key.</summary>
-    public bool ClientKeysRequired => _clients.Length > 0;
+    /// <summary>Whether the data API needs a key (false only with <see cref="GatewayOptions.AllowAnonymous"/>).</summary>
+    public bool ClientKeysRequired => !_allowAnonymous;
 
     /// <summary>The SHA-256 (lower-case hex) of a key, as configuration stores it.</summary>
     public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key ?? "")));
@@ -53,7 +49,7 @@ public sealed class ApiKeyAuthenticator : IDisposable
     /// <summary>Checks a data-API key and takes one request from its rate limit; throws <see cref="GatewayException"/>.</summary>
     public void AuthorizeClient(string? key)
     {
-        if (!ClientKeysRequired)
+        if (key is null && _allowAnonymous)
         {
             return;
         }
@@ -74,10 +70,7 @@ public sealed class ApiKeyAuthenticator : IDisposable
         Limit(entry);
     }
 
-    /// <inheritdoc />
-    public void Dispose() => _limiter.Dispose();
-
-    private static ApiKeyEntry? Match((byte[] Hash, ApiKeyEntry Entry)[] keys, string? key)
+    private static ConfiguredKey? Match(ConfiguredKey[] keys, string? key)
     {
         if (key is null)
         {
@@ -85,24 +78,30 @@ public sealed class ApiKeyAuthenticator : IDisposable
         }
 
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(key));
-        ApiKeyEntry? found = null;
-        foreach (var (candidate, entry) in keys)
+        ConfiguredKey? found = null;
+        foreach (var candidate in keys)
         {
-            if (CryptographicOperations.FixedTimeEquals(candidate, hash))
+            if (CryptographicOperations.FixedTimeEquals(candidate.Hash, hash))
             {
-                found = entry;
+                found = candidate;
             }
         }
 
         return found;
     }
 
-    private void Limit(ApiKeyEntry entry)
+    private static void Limit(ConfiguredKey key)
     {
-        using var lease = _limiter.AttemptAcquire(entry);
-        if (!lease.IsAcquired)
+        if (!key.Bucket.TryAcquire())
         {
-            throw new GatewayException(StatusCode.ResourceExhausted, $"Rate limit of key '{entry.Name}' exceeded ({entry.RequestsPerSecond} requests/s).");
+            throw new GatewayException(StatusCode.ResourceExhausted, string.Create(CultureInfo.InvariantCulture, $"Rate limit of key '{key.Entry.Name}' exceeded ({key.Entry.RequestsPerSecond} requests/s, bursts of {key.Entry.EffectiveBurst})."));
         }
+    }
+
+    /// <summary>A configured key: its hash, its entry and its own token bucket.</summary>
+    private sealed record ConfiguredKey(byte[] Hash, ApiKeyEntry Entry, TokenBucket Bucket)
+    {
+        public static ConfiguredKey Of(ApiKeyEntry entry, TimeProvider time) =>
+            new(Convert.FromHexString(entry.Sha256), entry, new TokenBucket(entry.RequestsPerSecond, entry.EffectiveBurst, time));
     }
 }

@@ -114,6 +114,8 @@ public sealed class RuntimeCommandsTests : IDisposable
         Assert.Contains("GrpcPort and HttpPort must be distinct", error, StringComparison.Ordinal);
         Assert.Contains("PodRunnerTemplate and PodOpsTemplate go together", error, StringComparison.Ordinal);
         Assert.Contains("At least one model is needed", error, StringComparison.Ordinal);
+        Assert.Contains("No client API key is configured", error, StringComparison.Ordinal); // and how to set one
+        Assert.Contains("MoeCloud__Gateway__ApiKeys__0__Sha256", error, StringComparison.Ordinal);
         Assert.Equal(2, (await MoectlRunner.Run("gateway", "--config", config)).Code);
     }
 
