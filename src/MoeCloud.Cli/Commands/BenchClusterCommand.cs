@@ -31,7 +31,7 @@ public static class BenchClusterCommand
         ArgumentNullException.ThrowIfNull(app);
         app.Add(new CliCommand(
             "bench cluster",
-            "Trace replay through the embedded and multi-process clusters against the single-process reference, and a plan switch under load.",
+            "Trace replay through the gateway in front of the embedded and multi-process clusters against the single-process reference, and a plan switch under load.",
             "",
             [
                 new("silos", "<N> silos (default 4)"),
