@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # MoeCloud's test command (the README's second command, and what .ci/run calls).
 # On a fresh machine with only the .NET SDK, git, apt and npm it installs what the tests need, builds the solution,
-# runs every test project, and ends with one line "N passed, N failed". Exits non-zero on any failure.
+# runs every test project, lists each skipped test with its reason, and ends with one line
+# "N passed, N failed, N skipped". Exits non-zero on any failure or when no test assembly reported.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # shellcheck source=infra/lib/deps.sh
 source "$root/infra/lib/deps.sh"
+# shellcheck source=infra/lib/test-summary.sh
+source "$root/infra/lib/test-summary.sh"
 
 configuration="${CONFIGURATION:-Release}"
 log_dir="$root/artifacts/test-logs"
 mkdir -p "$log_dir"
 log="$log_dir/dotnet-test.log"
+results="$log_dir/trx"
+rm -rf "$results"
 
 echo "==> installing what the tests need (only what is missing)"
 moecloud_install_test_dependencies
@@ -22,21 +27,9 @@ dotnet build MoeCloud.sln -c "$configuration" -nologo -v quiet
 
 echo "==> running tests"
 status=0
+# The .trx results (one file per test assembly) carry each skipped test's reason; the console's per-assembly lines the counts.
 dotnet test MoeCloud.sln -c "$configuration" --no-build -nologo \
-  --blame-hang-timeout 10m "$@" 2>&1 | tee "$log" || status=$?
+  --blame-hang-timeout 10m --logger trx --results-directory "$results" "$@" 2>&1 | tee "$log" || status=$?
 
-# dotnet test prints one "Passed!  - Failed: F, Passed: P, ..." or "Failed!  - ..." line per test assembly.
-read -r passed failed assemblies < <(
-  grep -aE '^\s*(Passed|Failed)!\s+-\s+Failed:' "$log" \
-    | sed -E 's/.*Failed:\s*([0-9]+),\s*Passed:\s*([0-9]+).*/\2 \1/' \
-    | awk '{p += $1; f += $2; n += 1} END {printf "%d %d %d\n", p, f, n}'
-)
-if [ "$assemblies" -eq 0 ]; then
-  echo "no test assembly reported a result (see $log)" >&2
-  status=1
-fi
-if [ "$failed" -gt 0 ]; then
-  status=1
-fi
-echo "$passed passed, $failed failed"
+moecloud_test_summary "$log" "$results" || status=1
 exit "$status"

@@ -1,7 +1,10 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Abstractions;
 using MoeCloud.Client;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Placement.Simulation;
 using MoeCloud.Runtime.Hosting;
 
 namespace MoeCloud.Gateway.Tests;
@@ -52,21 +55,73 @@ public sealed class GatewayLiveStatisticsTests(GatewayFixture fixture)
             await client.ForwardAsync(GatewayFixture.Model, GatewayFixture.Hidden(8, spec.Hidden, 77), 8, spec.Hidden, 0, spec.MoeLayers - 1);
         }
 
-        var telemetry = fixture.Cluster.Grains.GetGrain<MoeCloud.Abstractions.ITelemetryGrain>(GatewayFixture.Model);
+        var telemetry = fixture.Cluster.Grains.GetGrain<ITelemetryGrain>(GatewayFixture.Model);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline && await telemetry.GetTotals() is null)
         {
             await Task.Delay(200);
         }
 
+        // The gateway reads the totals while it refreshes; a silo's delta may still arrive meanwhile, so compare with the
+        // totals read before and after a refresh that agree (no delta merged in between).
+        for (var attempt = 1; ; attempt++)
+        {
+            var before = Assert.IsType<TelemetryTotals>(await telemetry.GetTotals());
+            var (transitions, hasPredictor) = await FreshGatewayTransitions();
+            var after = Assert.IsType<TelemetryTotals>(await telemetry.GetTotals());
+            if (before.Deltas != after.Deltas && attempt < 5)
+            {
+                continue;
+            }
+
+            Assert.Equal(before.Deltas, after.Deltas);
+            Assert.True(hasPredictor);
+            AssertTransitionsEqualTheTotals(after, Assert.IsType<TransitionModel>(transitions));
+            return;
+        }
+    }
+
+    /// <summary>P(f | e) of every layer and expert pair equals the live counts T(l, e, f) / Σ_f' T(l, e, f').</summary>
+    private static void AssertTransitionsEqualTheTotals(TelemetryTotals totals, TransitionModel transitions)
+    {
+        int layers = totals.Layers, experts = totals.Experts;
+        var counts = MemoryMarshal.Cast<byte, long>(totals.Transitions);
+        Assert.Equal(layers, transitions.Layers);
+        Assert.Equal(experts, transitions.Successors); // every successor kept, so every probability can be compared
+        var rowsWithCounts = 0;
+        for (var l = 0; l < layers - 1; l++)
+        {
+            for (var e = 0; e < experts; e++)
+            {
+                var row = counts.Slice(((l * experts) + e) * experts, experts);
+                long sum = 0;
+                foreach (var c in row)
+                {
+                    sum += c;
+                }
+
+                rowsWithCounts += sum > 0 ? 1 : 0;
+                for (var f = 0; f < experts; f++)
+                {
+                    var expected = sum == 0 ? 0 : (double)row[f] / sum;
+                    Assert.True(Math.Abs(expected - transitions.Probability(l, e, f)) <= 1e-6, $"P({f} | {e}) at layer {l}: gateway {transitions.Probability(l, e, f)}, live counts {row[f]} / {sum}");
+                }
+            }
+        }
+
+        Assert.True(rowsWithCounts > 0, "the live totals hold no transitions: nothing was compared");
+    }
+
+    private async Task<(TransitionModel? Transitions, bool HasPredictor)> FreshGatewayTransitions()
+    {
         var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
         var gateway = GatewayHost.Create(options, fixture.Cluster.Grains);
         await gateway.StartAsync();
         try
         {
             await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
-
-            Assert.True(gateway.Services.GetRequiredService<GatewayModels>().Find(GatewayFixture.Model)!.HasPredictor);
+            var scheduler = gateway.Services.GetRequiredService<GatewayModels>().Find(GatewayFixture.Model)!;
+            return (scheduler.Transitions, scheduler.HasPredictor);
         }
         finally
         {

@@ -32,14 +32,20 @@ public sealed class LocalGateway : IAsyncDisposable
     /// <summary>The admin API key.</summary>
     public string AdminKey { get; }
 
+    /// <summary>The gateway's request path itself (what its gRPC and JSON APIs call), for benchmarks that drive it in-process.</summary>
+    public GatewayForwarder Forwarder => _app.Services.GetRequiredService<GatewayForwarder>();
+
     /// <summary>The gRPC address.</summary>
     public Uri GrpcAddress => new($"http://127.0.0.1:{Options.GrpcPort}");
 
     /// <summary>The HTTP address (JSON, admin, metrics).</summary>
     public Uri HttpAddress => new($"http://127.0.0.1:{Options.HttpPort}");
 
-    /// <summary>Starts a gateway for <paramref name="cluster"/> serving <paramref name="model"/>; the profile trace seeds the speculative policy.</summary>
-    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct)
+    /// <summary>
+    /// Starts a gateway for <paramref name="cluster"/> serving <paramref name="model"/>; the profile trace seeds the
+    /// speculative policy, which homes tokens or whole requests by <paramref name="granularity"/>.
+    /// </summary>
+    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         var apiKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -52,6 +58,7 @@ public sealed class LocalGateway : IAsyncDisposable
             // No pod list: the gateway follows the cluster's membership, as it does in Kubernetes.
             Models = new Dictionary<string, string> { [model] = modelDirectory },
             HomePolicy = policy,
+            HomeGranularity = granularity,
             ApiKeys = [new ApiKeyEntry { Name = "local", Sha256 = ApiKeyAuthenticator.Hash(apiKey), RequestsPerSecond = 100_000 }],
             AdminKeys = [new ApiKeyEntry { Name = "local-admin", Sha256 = ApiKeyAuthenticator.Hash(adminKey) }],
         };

@@ -1,23 +1,22 @@
 using System.Diagnostics;
-using Grpc.Net.Client;
-using MoeCloud.Contracts.Protos;
-using MoeCloud.Contracts.Tensors;
+using System.Globalization;
+using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Model.Traces;
-using MoeCloud.Runtime.Api;
-using MoeCloud.Runtime.Hosting;
+using MoeCloud.Placement.Simulation;
 
 namespace MoeCloud.Cli.Cluster;
 
-/// <summary>One request of a replay: up to N consecutive tokens of one sequence, with forced routing and a home per token.</summary>
+/// <summary>One request of a replay: up to N consecutive tokens of one sequence, with forced routing.</summary>
 /// <param name="Tokens">Token indices into the trace.</param>
 /// <param name="Hidden">Input hidden states <c>[tokens, hidden]</c>.</param>
 /// <param name="Ids">Forced expert ids <c>[tokens, layers, topK]</c>.</param>
 /// <param name="Weights">Forced combine weights, same shape.</param>
-/// <param name="Homes">Home pod per token.</param>
-public sealed record ReplayRequest(int[] Tokens, float[] Hidden, int[] Ids, float[] Weights, int[] Homes);
+/// <param name="SequenceId">The trace sequence the tokens belong to (the gateway's sequence affinity).</param>
+public sealed record ReplayRequest(int[] Tokens, float[] Hidden, int[] Ids, float[] Weights, string SequenceId);
 
-/// <summary>What a replay through a cluster measured.</summary>
+/// <summary>What a replay through the gateway measured.</summary>
 /// <param name="Outputs">Output hidden states per request (null where the request failed).</param>
+/// <param name="Homes">The pod that served each token of each request, as the gateway reports it (null where the request failed).</param>
 /// <param name="LatenciesMs">Latency per completed request, milliseconds.</param>
 /// <param name="Seconds">Wall time of the whole replay.</param>
 /// <param name="Local">Local dispatches.</param>
@@ -25,7 +24,7 @@ public sealed record ReplayRequest(int[] Tokens, float[] Hidden, int[] Ids, floa
 /// <param name="Failed">Requests that failed.</param>
 /// <param name="Started">Stopwatch timestamp of the replay's start.</param>
 /// <param name="Completed">Stopwatch timestamp at which each request completed (0 where it failed).</param>
-public sealed record ReplayOutcome(float[]?[] Outputs, double[] LatenciesMs, double Seconds, long Local, long Remote, int Failed, long Started, long[] Completed)
+public sealed record ReplayOutcome(float[]?[] Outputs, int[]?[] Homes, double[] LatenciesMs, double Seconds, long Local, long Remote, int Failed, long Started, long[] Completed)
 {
     /// <summary>Tokens per second of the requests that completed between two Stopwatch timestamps.</summary>
     public double TokensPerSecondBetween(IReadOnlyList<ReplayRequest> requests, long from, long to)
@@ -42,19 +41,47 @@ public sealed record ReplayOutcome(float[]?[] Outputs, double[] LatenciesMs, dou
 
         return tokens / Math.Max(1e-9, Stopwatch.GetElapsedTime(from, to).TotalSeconds);
     }
+
+    /// <summary>
+    /// The home of every trace token of <paramref name="requests"/> (which must cover <paramref name="tokens"/> tokens
+    /// once each), for replaying the gateway's choices in the simulator; null when a request failed.
+    /// </summary>
+    public int[]? HomesByToken(IReadOnlyList<ReplayRequest> requests, int tokens)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var homes = new int[tokens];
+        Array.Fill(homes, -1);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (Homes[i] is not { } served)
+            {
+                return null;
+            }
+
+            for (var j = 0; j < served.Length; j++)
+            {
+                homes[requests[i].Tokens[j]] = served[j];
+            }
+        }
+
+        return homes.Contains(-1) ? throw new InvalidOperationException($"the replay's requests do not cover all {tokens} tokens") : homes;
+    }
 }
 
 /// <summary>
-/// Replays requests through a local cluster the way the gateway does (token shuffling, DESIGN.md §2): each request is
-/// split by home pod, every sub-batch goes to its home pod's runner at once, and the results are put back in order.
+/// Replays requests through the gateway's own request path (<see cref="GatewayForwarder"/>: homes from the
+/// pre-scheduler, token shuffling, one sub-batch per home pod, reassembly in order), so a benchmark measures the product.
 /// </summary>
 public static class TraceReplay
 {
-    /// <summary>Builds requests of at most <paramref name="tokensPerRequest"/> consecutive tokens of a sequence.</summary>
-    public static IReadOnlyList<ReplayRequest> Build(RoutingTrace trace, int[] homes, int hidden, int tokensPerRequest, int seed)
+    /// <summary>
+    /// Builds requests of at most <paramref name="tokensPerRequest"/> consecutive tokens of a sequence; each request's
+    /// input is seeded by (<paramref name="seed"/>, its first token) through <see cref="RemoteReplica.TieHash"/>, so it is the
+    /// same in every process.
+    /// </summary>
+    public static IReadOnlyList<ReplayRequest> Build(RoutingTrace trace, int hidden, int tokensPerRequest, int seed)
     {
         ArgumentNullException.ThrowIfNull(trace);
-        ArgumentNullException.ThrowIfNull(homes);
         var weights = trace.GateWeights ?? throw new InvalidDataException("a replay needs gate weights in the trace");
         var requests = new List<ReplayRequest>();
         var stride = trace.Layers * trace.TopK;
@@ -62,7 +89,7 @@ public static class TraceReplay
         {
             foreach (var chunk in sequence.Tokens.Chunk(tokensPerRequest))
             {
-                var rng = new Random(HashCode.Combine(seed, chunk[0]));
+                var rng = new Random((int)RemoteReplica.TieHash((uint)seed, (uint)chunk[0], 0, 0));
                 var h = new float[chunk.Length * hidden];
                 for (var i = 0; i < h.Length; i++)
                 {
@@ -80,95 +107,57 @@ public static class TraceReplay
                     }
                 }
 
-                requests.Add(new ReplayRequest(chunk, h, ids, w, chunk.Select(t => homes[t]).ToArray()));
+                requests.Add(new ReplayRequest(chunk, h, ids, w, sequence.Id.ToString(CultureInfo.InvariantCulture)));
             }
         }
 
         return requests;
     }
 
-    /// <summary>Sends every request with at most <paramref name="concurrency"/> in flight; per-request failures are counted, not thrown.</summary>
-    public static async Task<ReplayOutcome> Run(ILocalCluster cluster, string model, int layers, int topK, int hidden, IReadOnlyList<ReplayRequest> requests, int concurrency, CancellationToken ct)
+    /// <summary>
+    /// Sends every request through <paramref name="forwarder"/> with at most <paramref name="concurrency"/> in flight,
+    /// each with <paramref name="deadline"/> to finish; per-request failures are counted, not thrown.
+    /// </summary>
+    public static async Task<ReplayOutcome> Run(GatewayForwarder forwarder, string model, int layers, int topK, IReadOnlyList<ReplayRequest> requests, int concurrency, TimeSpan deadline, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(forwarder);
         ArgumentNullException.ThrowIfNull(requests);
-        var channels = cluster.Endpoints.Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
-        try
+        var outputs = new float[]?[requests.Count];
+        var homes = new int[]?[requests.Count];
+        var latencies = new double[requests.Count];
+        var completed = new long[requests.Count];
+        long local = 0, remote = 0;
+        var failed = 0;
+        var next = -1;
+        var started = Stopwatch.GetTimestamp();
+        async Task Worker()
         {
-            var clients = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
-            var outputs = new float[]?[requests.Count];
-            var latencies = new double[requests.Count];
-            var completed = new long[requests.Count];
-            long local = 0, remote = 0;
-            var failed = 0;
-            var next = -1;
-            var started = Stopwatch.GetTimestamp();
-            async Task Worker()
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests.Count)
             {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < requests.Count)
+                var request = requests[i];
+                var step = new GatewayStep(model, 0, layers - 1, request.Tokens.Length, request.Hidden, request.Ids, request.Weights, topK, request.SequenceId, LayerApi: false);
+                var begin = Stopwatch.GetTimestamp();
+                try
                 {
-                    var begin = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        var (output, l, r) = await Send(clients, model, layers, topK, hidden, requests[i], ct);
-                        outputs[i] = output;
-                        Interlocked.Add(ref local, l);
-                        Interlocked.Add(ref remote, r);
-                        completed[i] = Stopwatch.GetTimestamp();
-                        latencies[i] = Stopwatch.GetElapsedTime(begin, completed[i]).TotalMilliseconds;
-                    }
-                    catch (Grpc.Core.RpcException)
-                    {
-                        Interlocked.Increment(ref failed);
-                        latencies[i] = double.NaN;
-                    }
+                    var result = await forwarder.Forward(step, DateTime.UtcNow + deadline, ct);
+                    completed[i] = Stopwatch.GetTimestamp();
+                    outputs[i] = result.Hidden;
+                    homes[i] = result.Homes;
+                    Interlocked.Add(ref local, result.Local);
+                    Interlocked.Add(ref remote, result.Remote);
+                    latencies[i] = Stopwatch.GetElapsedTime(begin, completed[i]).TotalMilliseconds;
+                }
+                catch (Exception e) when (e is GatewayException or Grpc.Core.RpcException)
+                {
+                    Interlocked.Increment(ref failed);
+                    latencies[i] = double.NaN;
                 }
             }
-
-            await Task.WhenAll(Enumerable.Range(0, Math.Max(1, concurrency)).Select(_ => Worker()));
-            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            return new ReplayOutcome(outputs, latencies.Where(double.IsFinite).ToArray(), seconds, local, remote, failed, started, completed);
         }
-        finally
-        {
-            foreach (var c in channels)
-            {
-                c.Dispose();
-            }
-        }
-    }
 
-    private static async Task<(float[] Output, long Local, long Remote)> Send(MoeService.MoeServiceClient[] clients, string model, int layers, int topK, int hidden, ReplayRequest request, CancellationToken ct)
-    {
-        var stride = layers * topK;
-        var output = new float[request.Tokens.Length * hidden];
-        var byPod = Enumerable.Range(0, request.Tokens.Length).GroupBy(i => request.Homes[i]).ToArray();
-        var calls = byPod.Select(async group =>
-        {
-            var rows = group.ToArray();
-            var h = new float[rows.Length * hidden];
-            var ids = new int[rows.Length * stride];
-            var w = new float[ids.Length];
-            for (var j = 0; j < rows.Length; j++)
-            {
-                Array.Copy(request.Hidden, rows[j] * hidden, h, j * hidden, hidden);
-                Array.Copy(request.Ids, rows[j] * stride, ids, j * stride, stride);
-                Array.Copy(request.Weights, rows[j] * stride, w, j * stride, stride);
-            }
-
-            var response = await clients[group.Key].ForwardAsync(
-                new ForwardRequest { Model = model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(h, rows.Length, hidden), Routing = TensorCodec.WriteRouting(ids, w, topK) },
-                cancellationToken: ct);
-            var values = TensorCodec.ReadMatrix(response.Hidden).Values;
-            for (var j = 0; j < rows.Length; j++)
-            {
-                Array.Copy(values, j * hidden, output, rows[j] * hidden, hidden);
-            }
-
-            return (response.LocalDispatches, response.RemoteDispatches);
-        }).ToArray();
-        var counts = await Task.WhenAll(calls);
-        return (output, counts.Sum(c => c.LocalDispatches), counts.Sum(c => c.RemoteDispatches));
+        await Task.WhenAll(Enumerable.Range(0, Math.Max(1, concurrency)).Select(_ => Worker()));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return new ReplayOutcome(outputs, homes, latencies.Where(double.IsFinite).ToArray(), seconds, local, remote, failed, started, completed);
     }
 }

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using MoeCloud.Abstractions;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
+using MoeCloud.Gateway.Forwarding;
+using MoeCloud.Gateway.Hosting;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Spec;
@@ -14,9 +16,11 @@ using MoeCloud.Runtime.Plans;
 namespace MoeCloud.Cli.Commands;
 
 /// <summary>
-/// <c>moectl bench cluster</c>: replays a trace through the embedded and the multi-process cluster (forced routing,
-/// homes from the simulator's <c>first-layer</c> policy) beside the single-process reference forward, then switches
-/// plans under load. Errors are normalised: max |cluster − reference| / max |reference| per request.
+/// <c>moectl bench cluster</c>: replays a trace through the gateway's request path (<see cref="GatewayForwarder"/>, in
+/// this process, with its speculative pre-scheduler fitted on the trace's even sequences) in front of the embedded and
+/// the multi-process cluster (forced routing), beside the single-process reference forward, then switches plans under
+/// load. Errors are normalised: max |cluster − reference| / max |reference| per request. The simulated remote fraction
+/// is the simulator's on the homes the gateway chose.
 /// </summary>
 public static class BenchClusterCommand
 {
@@ -28,7 +32,7 @@ public static class BenchClusterCommand
         ArgumentNullException.ThrowIfNull(app);
         app.Add(new CliCommand(
             "bench cluster",
-            "Trace replay through the embedded and multi-process clusters against the single-process reference, and a plan switch under load.",
+            "Trace replay through the gateway in front of the embedded and multi-process clusters against the single-process reference, and a plan switch under load.",
             "",
             [
                 new("silos", "<N> silos (default 4)"),
@@ -38,7 +42,7 @@ public static class BenchClusterCommand
                 new("modes", "<list> embedded,processes (default both)"),
                 new("seed", "<N> model and input seed (default 1)"),
                 new("size", "<name> model: bench (hidden 1024, intermediate 512, 16 experts, top-2, 8 layers; default) or tiny (a quick check)"),
-                new("homes", "<token|request> home of each token (token shuffling, default) or one home per request (sequence)"),
+                new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole"),
                 new("dtype", "<f32|bf16> weights of the bench model, for the reference and the cluster alike (default f32); compute is fp32 either way"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
@@ -63,14 +67,11 @@ public static class BenchClusterCommand
             : await EnsureBenchModel(seed, dtype, log, ct);
         var trace = await DemoDeployment.Record(modelDir, tokens: 2 * requestsWanted * tokens, sequences: 2 * requestsWanted, seed, ct);
         var plan = await DemoDeployment.Solve(trace, silos, redundant: silos, "ilp", timeLimitSeconds: 10, log, ct);
-        var replay = trace.SplitEvenOdd().Odd;
-        var granularity = args.GetChoice("homes", "token", "token", "request") == "request" ? Granularity.Request : Granularity.Token;
-        var homePolicy = new SimulationOptions { Home = HomePolicy.FirstLayer, Granularity = granularity };
-        var homes = Simulator.AssignHomes(plan, replay, homePolicy);
-        var simulated = Simulator.Run(plan, replay, homePolicy);
+        var (fit, replay) = trace.SplitEvenOdd();
+        var granularity = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
         using var checkpoint = ModelCheckpoint.Open(modelDir);
         var spec = checkpoint.Spec;
-        var requests = TraceReplay.Build(replay, homes, spec.Hidden, tokens, seed);
+        var requests = TraceReplay.Build(replay, spec.Hidden, tokens, seed);
         var replayTokens = requests.Sum(r => r.Tokens.Length);
 
         // 2. The single-process reference on the whole machine.
@@ -81,7 +82,7 @@ public static class BenchClusterCommand
         var expected = requests.Select(r => Forward(reference, spec, r)).ToArray();
         var referenceTps = replayTokens / Stopwatch.GetElapsedTime(started).TotalSeconds;
 
-        // 3. Each cluster mode: a timed replay, then a plan switch under load.
+        // 3. Each cluster mode, behind a gateway: a timed replay, then a plan switch under load.
         var results = new List<Dictionary<string, object>>();
         var document = PlanDocument.From(Model, plan, version: 1);
         foreach (var mode in modes)
@@ -90,23 +91,31 @@ public static class BenchClusterCommand
             var models = new Dictionary<string, string> { [Model] = modelDir };
             await using ILocalCluster cluster = mode == "embedded" ? await EmbeddedCluster.Start(silos, models, cancellationToken: ct) : await ProcessCluster.Start(silos, models, TextWriter.Null, ct);
             await cluster.Publish(document);
-            await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests.Take(concurrency * 2).ToArray(), concurrency, ct);
-            var outcome = await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests, concurrency, ct);
-            results.Add(Row(mode, outcome, replayTokens, referenceTps, simulated.RemoteFraction, expected));
-            results.Add(await SwitchUnderLoad(cluster, document, requests, replayTokens, referenceTps, simulated.RemoteFraction, expected, spec, concurrency, log, ct));
+            await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, HomePolicyName.Speculative, ct, granularity);
+            var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
+            await replayer.Run(requests.Take(concurrency * 2).ToArray(), ct);
+            var outcome = await replayer.Run(requests, ct);
+            var row = Row(mode, outcome, replayTokens, referenceTps, expected);
+            if (outcome.HomesByToken(requests, replay.Tokens) is { } homes)
+            {
+                row["simulatedRemoteFraction"] = Simulator.Run(plan, replay, homes, new SimulationOptions()).RemoteFraction;
+            }
+
+            results.Add(row);
+            results.Add(await SwitchUnderLoad(cluster, replayer, document, requests, replayTokens, referenceTps, expected, log, ct));
         }
 
         return await Print(results, args.Json, console);
     }
 
-    private static async Task<Dictionary<string, object>> SwitchUnderLoad(ILocalCluster cluster, Abstractions.PlanDocument v1, IReadOnlyList<ReplayRequest> requests, int replayTokens, double referenceTps, double simulatedRemote, float[][] expected, ModelSpec spec, int concurrency, TextWriter log, CancellationToken ct)
+    private static async Task<Dictionary<string, object>> SwitchUnderLoad(ILocalCluster cluster, Replayer replayer, Abstractions.PlanDocument v1, IReadOnlyList<ReplayRequest> requests, int replayTokens, double referenceTps, float[][] expected, TextWriter log, CancellationToken ct)
     {
         // Plan 2 moves every replica of the even layers to the next pod: about half of all replicas.
         var before = PlanSnapshot.From(v1);
         var v2 = PlanDocument.FromAssignment(Model, 2, v1.Pods, v1.Layers, v1.Experts, (l, e) => before.PodsOf(l, e).ToArray().Select(p => l % 2 == 0 ? (p + 1) % v1.Pods : p));
-        var steady = await TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, requests, concurrency, ct);
+        var steady = await replayer.Run(requests, ct);
         IReadOnlyList<ReplayRequest> looped = [.. requests, .. requests, .. requests];
-        var loop = TraceReplay.Run(cluster, Model, spec.MoeLayers, spec.TopK, spec.Hidden, looped, concurrency, ct);
+        var loop = replayer.Run(looped, ct);
         await Task.Delay(TimeSpan.FromSeconds(steady.Seconds / 3), ct);
         var switchStart = Stopwatch.GetTimestamp();
         var status = await cluster.Publish(v2);
@@ -116,10 +125,10 @@ public static class BenchClusterCommand
         await log.WriteLineAsync($"plan switch: {status.ReplicasWarmed} replica moves in {switchSeconds:F2} s under load");
 
         // Throughput while the switch ran: tokens of the requests that completed inside the switch window.
-        var row = Row($"{cluster.Mode}-plan-switch", during, looped.Sum(r => r.Tokens.Length), referenceTps, simulatedRemote, [.. expected, .. expected, .. expected]);
+        // No simulated remote fraction: the simulator has no figure for a plan switched in the middle of a replay.
+        var row = Row($"{cluster.Mode}-plan-switch", during, looped.Sum(r => r.Tokens.Length), referenceTps, [.. expected, .. expected, .. expected]);
         var steadyTps = replayTokens / steady.Seconds;
         var windowTps = during.TokensPerSecondBetween(looped, switchStart, switchEnd);
-        row.Remove("simulatedRemoteFraction"); // homes were chosen for plan 1; the simulator has no figure for a mid-replay switch
         row["steadyTokensPerSecond"] = steadyTps;
         row["duringSwitchTokensPerSecond"] = windowTps;
         row["switchRatio"] = windowTps / steadyTps;
@@ -129,7 +138,7 @@ public static class BenchClusterCommand
         return row;
     }
 
-    private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, double simulatedRemote, float[][] expected)
+    private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, float[][] expected)
     {
         var maxError = 0.0;
         var compared = 0;
@@ -153,7 +162,6 @@ public static class BenchClusterCommand
             ["p50Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.5),
             ["p99Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.99),
             ["remoteFraction"] = (double)outcome.Remote / Math.Max(1, outcome.Local + outcome.Remote),
-            ["simulatedRemoteFraction"] = simulatedRemote,
             ["maxRelError"] = maxError,
             ["comparedRequests"] = compared,
             ["failed"] = outcome.Failed,
@@ -182,6 +190,13 @@ public static class BenchClusterCommand
         }
 
         return Moectl.Ok;
+    }
+
+    /// <summary>Replays requests through one gateway's forwarder with the same concurrency and deadline each time.</summary>
+    private sealed record Replayer(GatewayForwarder Forwarder, ModelSpec Spec, int Concurrency, TimeSpan Deadline)
+    {
+        public Task<ReplayOutcome> Run(IReadOnlyList<ReplayRequest> requests, CancellationToken ct) =>
+            TraceReplay.Run(Forwarder, Model, Spec.MoeLayers, Spec.TopK, requests, Concurrency, Deadline, ct);
     }
 
     private static float[] Forward(ReferenceForward reference, ModelSpec spec, ReplayRequest request)

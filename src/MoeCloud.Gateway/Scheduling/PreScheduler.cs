@@ -35,6 +35,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
     private readonly Queue<string> _sequenceOrder = new();
     private PlacementPlan? _plan;
     private SpeculativeHomePredictor? _predictor;
+    private TransitionModel? _transitions;
     private long[] _homeLoads = [];
     private int _version;
     private long _hits;
@@ -51,6 +52,18 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
             lock (_gate)
             {
                 return _predictor is not null;
+            }
+        }
+    }
+
+    /// <summary>The transition statistics the speculative policy predicts with, or null before it has any.</summary>
+    public TransitionModel? Transitions
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _transitions;
             }
         }
     }
@@ -72,6 +85,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
         {
             _plan = plan;
             _predictor = transitions is null ? null : new SpeculativeHomePredictor(plan, transitions, speculative);
+            _transitions = transitions;
             _homeLoads = new long[plan.PodCount];
             Volatile.Write(ref _version, version);
         }

@@ -16,7 +16,7 @@ public static class Simulator
     public static SimulationMetrics Run(PlacementPlan plan, RoutingTrace trace, SimulationOptions options, TransitionModel? model = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
-        return Run(plan, RoutingView.Of(trace), options, model, trace.Manifest.Name);
+        return Run(plan, RoutingView.Of(trace), options, model, trace.Manifest.Name, homes: null);
     }
 
     /// <summary>
@@ -39,14 +39,37 @@ public static class Simulator
         return new HomeAssigner(plan, RoutingView.Of(trace), options, predictor).Assign();
     }
 
+    /// <summary>
+    /// Replays <paramref name="trace"/> with each token's first home given (for example the homes a live gateway chose),
+    /// so that a live replay's dispatch counts can be checked against the simulator's. <paramref name="options"/>'s home
+    /// policy is not used; re-homing, if asked for, needs <paramref name="model"/>.
+    /// </summary>
+    public static SimulationMetrics Run(PlacementPlan plan, RoutingTrace trace, IReadOnlyList<int> homes, SimulationOptions options, TransitionModel? model = null)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(homes);
+        if (homes.Count != trace.Tokens)
+        {
+            throw new ArgumentException($"{homes.Count} homes for the {trace.Tokens} tokens of trace '{trace.Manifest.Name}'.", nameof(homes));
+        }
+
+        if (homes.Any(h => (uint)h >= (uint)plan.PodCount))
+        {
+            throw new ArgumentException($"a home is outside [0, {plan.PodCount}).", nameof(homes));
+        }
+
+        return Run(plan, RoutingView.Of(trace), options, model, trace.Manifest.Name, [.. homes]);
+    }
+
     /// <summary>Replays a profile's token sample (how solvers predict a plan's metrics).</summary>
     public static SimulationMetrics Run(PlacementPlan plan, TokenSample sample, SimulationOptions options, TransitionModel? model = null)
     {
         ArgumentNullException.ThrowIfNull(sample);
-        return Run(plan, RoutingView.Of(sample), options, model, "token sample");
+        return Run(plan, RoutingView.Of(sample), options, model, "token sample", homes: null);
     }
 
-    private static SimulationMetrics Run(PlacementPlan plan, RoutingView routing, SimulationOptions options, TransitionModel? model, string name)
+    private static SimulationMetrics Run(PlacementPlan plan, RoutingView routing, SimulationOptions options, TransitionModel? model, string name, int[]? homes)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(options);
@@ -61,14 +84,14 @@ public static class Simulator
             throw new ArgumentException($"trace '{name}' routes to expert {routing.Ids.Max()}, the plan has {plan.Experts} experts per layer.", nameof(routing));
         }
 
-        var needsModel = options.Home == HomePolicy.Speculative || options.Rehome;
+        var needsModel = (homes is null && options.Home == HomePolicy.Speculative) || options.Rehome;
         if (needsModel && model is null)
         {
             throw new ArgumentException("the speculative policy and re-homing need transition statistics (a profile from a routing trace).", nameof(model));
         }
 
         var predictor = needsModel ? new SpeculativeHomePredictor(plan, model!, options.Speculative) : null;
-        var homes = new HomeAssigner(plan, routing, options, predictor).Assign();
+        homes ??= new HomeAssigner(plan, routing, options, predictor).Assign();
         return Replay(plan, routing, options, predictor, homes);
     }
 

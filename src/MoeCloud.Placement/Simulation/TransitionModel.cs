@@ -72,6 +72,25 @@ public sealed class TransitionModel
         return new TransitionModel(layers, experts, successors, next, probability);
     }
 
+    /// <summary>P(<paramref name="next"/> at layer l + 1 | <paramref name="expert"/> at layer <paramref name="layer"/>), or 0 when <paramref name="next"/> is not a kept successor.</summary>
+    public double Probability(int layer, int expert, int next)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, Math.Max(Layers - 1, 0));
+        ArgumentOutOfRangeException.ThrowIfNegative(expert);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(expert, Experts);
+        var offset = ((layer * Experts) + expert) * Successors;
+        for (var i = 0; i < Successors; i++)
+        {
+            if (_next[offset + i] == next)
+            {
+                return _probability[offset + i];
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>v_{l+1} = v_l · P_l (only the kept successors); <paramref name="next"/> is overwritten.</summary>
     public void Propagate(int layer, ReadOnlySpan<double> current, Span<double> next)
     {

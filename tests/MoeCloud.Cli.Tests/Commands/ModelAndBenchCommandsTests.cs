@@ -93,6 +93,7 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
         Assert.Equal(0, code);
         var r = JsonDocument.Parse(output).RootElement;
         Assert.Equal(3 * 64 * 32 * 4, r.GetProperty("expertBytes").GetInt64());
+        Assert.Equal(0, r.GetProperty("residentBeforeBytes").GetInt64());
         Assert.InRange(r.GetProperty("touchedBytes").GetInt64(), 1, r.GetProperty("checkpointBytes").GetInt64());
     }
 }

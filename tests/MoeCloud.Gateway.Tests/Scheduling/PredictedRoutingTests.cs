@@ -1,12 +1,13 @@
 using System.Runtime.InteropServices;
 using Grpc.Net.Client;
-using MoeCloud.Abstractions.Protos;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
-using MoeCloud.Runtime.Api;
+using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using MoeCloud.Testing;
@@ -46,7 +47,7 @@ public sealed class NormedModelCluster : IAsyncLifetime
         }
 
         Cluster = await EmbeddedCluster.Start(1, new Dictionary<string, string> { [Model] = ModelDirectory });
-        await Cluster.Publish(PlanSnapshot.ToDocument(Model, 1, 1, spec.MoeLayers, spec.Experts, (_, _) => [0]));
+        await Cluster.Publish(PlanDocument.FromAssignment(Model, 1, 1, spec.MoeLayers, spec.Experts, (_, _) => [0]));
     }
 
     public async Task DisposeAsync()

@@ -147,4 +147,21 @@ public sealed class SimulatorTests
 
         Assert.InRange(m.RemoteFraction, 0.70, 0.80); // 1 - 1/4
     }
+
+    [Fact]
+    public void Run_WhenHomesAreGiven_CountsDispatchesFromThoseHomes()
+    {
+        // The hand case above with both tokens homed on pod 1: token 0 has 3 remote dispatches (experts 0, 1, 0), token 1 one (expert 1).
+        var trace = TestData.Trace(4, [[[0, 1], [0, 2]], [[2, 3], [3, 1]]]);
+        var plan = TestData.Plan(2, Split);
+
+        var m = Simulator.Run(plan, trace, [1, 1], new SimulationOptions());
+
+        Assert.Equal(4, m.RemoteDispatches);
+        Assert.Equal(0.5, m.RemoteFraction, 12);
+        Assert.Equal(2.0, m.HomeLoadImbalance, 12);
+        Assert.Equal(0.5, m.PredictionHitRate, 12);
+        Assert.Throws<ArgumentException>(() => Simulator.Run(plan, trace, [1], new SimulationOptions()));
+        Assert.Throws<ArgumentException>(() => Simulator.Run(plan, trace, [0, 2], new SimulationOptions()));
+    }
 }

@@ -1,4 +1,5 @@
 using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Metrics;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
@@ -143,13 +144,21 @@ public sealed class SolverTests
     [Fact]
     public void Ilp_WhenProfileIsLoadOnly_ReturnsBalancedPlanAndSaysSo()
     {
+        // Per layer one hot expert (load 9) and seven of load 1 on 2 pods: total 16, so a balanced plan gives each pod 8
+        // (the hot expert's two replicas 4.5 each, plus 3.5 of the rest); experts in id order give one pod 13 of 16.
         var profile = WorkloadProfile.FromLoad("dump", new ExpertLoad(2, 8, [9, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9]), topK: 2);
+        var problem = new PlacementProblem(profile, 2, redundant: 2);
 
-        var result = new IlpSolver(new IlpOptions()).Solve(new PlacementProblem(profile, 2, redundant: 2));
+        var result = new IlpSolver(new IlpOptions()).Solve(problem);
+        var contiguous = new ContiguousSolver().Solve(problem).Plan!;
 
-        Assert.NotNull(result.Plan);
-        Assert.Contains("load-only", result.Summary.Note, StringComparison.Ordinal);
-        Assert.Null(result.Plan!.Info.Predicted);
+        var plan = Assert.IsType<PlacementPlan>(result.Plan);
+        var imbalance = ExpertLoadImbalance.Predicted(plan, profile);
+        Assert.True(imbalance <= 1.0 + 1e-9, $"predicted expert-load imbalance {imbalance:F4}: max pod load exceeds the mean");
+        Assert.True(imbalance < ExpertLoadImbalance.Predicted(contiguous, profile), "no better balanced than experts in id order");
+        Assert.Equal(imbalance, result.Summary.Objective, 9);
+        Assert.Contains("load-only profile: balance only", result.Summary.Note, StringComparison.Ordinal);
+        Assert.Null(plan.Info.Predicted);
     }
 
     [Fact]

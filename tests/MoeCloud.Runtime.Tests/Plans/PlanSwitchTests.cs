@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Api;
@@ -20,10 +21,13 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
         var moved = after.Count(r => !before.Contains(r));
         Assert.True(moved >= after.Count / 4, $"the switch moves {moved} of {after.Count} replicas");
 
-        // Bounded load: 3 workers, each sends requests until the switch is done and then 3 more.
-        var failures = 0;
-        var checkedResults = 0;
-        var switched = new TaskCompletionSource();
+        // Bounded load: 3 workers, each sends requests until the switch is done and then 3 more. Every request's start
+        // and end and the switch's start and end take numbers from one counter, so the overlap is shown by the order
+        // of events, not by timing.
+        long events = 0, switchStart = long.MaxValue, switchEnd = long.MaxValue;
+        var requests = new ConcurrentQueue<(long Start, long End, double Error)>();
+        var failures = new ConcurrentQueue<string>();
+        var sending = Enumerable.Range(0, 3).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         async Task Worker(int worker)
         {
             var afterSwitch = 0;
@@ -31,19 +35,21 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
             {
                 var pod = (worker + i) % ClusterFixture.Pods;
                 var hidden = RequestFactory.Hidden(4, spec.Hidden, seed: (worker * 1000) + i);
+                var expected = fixture.Reference.ForwardStack(0, spec.MoeLayers - 1, hidden, 4); // before the start: requests follow each other closely
+                var started = Interlocked.Increment(ref events);
                 try
                 {
                     var response = await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(ClusterFixture.Model, 0, spec.MoeLayers - 1, hidden, 4, spec.Hidden));
-                    var expected = fixture.Reference.ForwardStack(0, spec.MoeLayers - 1, hidden, 4);
-                    Assert.True(RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values) <= 1e-4);
-                    Interlocked.Increment(ref checkedResults);
+                    var ended = Interlocked.Increment(ref events);
+                    requests.Enqueue((started, ended, RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values)));
                 }
-                catch (Grpc.Core.RpcException)
+                catch (Grpc.Core.RpcException e)
                 {
-                    Interlocked.Increment(ref failures);
+                    failures.Enqueue($"worker {worker}, request {i} (pod {pod}): {e.Status}");
                 }
 
-                if (switched.Task.IsCompleted)
+                sending[worker].TrySetResult();
+                if (Interlocked.Read(ref switchEnd) != long.MaxValue)
                 {
                     afterSwitch++;
                 }
@@ -51,13 +57,18 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
         }
 
         var load = Enumerable.Range(0, 3).Select(Worker).ToArray();
-        await Task.Delay(50);
+        await Task.WhenAll(sending.Select(s => s.Task)); // every worker has had a request answered and keeps sending
+        Interlocked.Exchange(ref switchStart, Interlocked.Increment(ref events));
         var status = await registry.Publish(next, RolloutPolicy.Default);
-        switched.SetResult();
+        Interlocked.Exchange(ref switchEnd, Interlocked.Increment(ref events));
         await Task.WhenAll(load);
 
-        Assert.Equal(0, failures);
-        Assert.True(checkedResults > 0);
+        Assert.Empty(failures);
+        Assert.All(requests, r => Assert.True(r.Error <= 1e-4, $"request ({r.Start}..{r.End}) differs from the reference by {r.Error:E2}"));
+        var during = requests.Count(r => r.Start < switchEnd && r.End > switchStart);
+        Assert.True(during > 0, $"none of the {requests.Count} requests was in flight while the switch ran (events {switchStart}..{switchEnd})");
+        Assert.Contains(requests, r => r.End < switchStart);
+        Assert.Contains(requests, r => r.Start > switchEnd);
         Assert.Equal(next.Version, status.ActiveVersion);
         Assert.Equal("Idle", status.Phase);
         Assert.Equal(moved, status.ReplicasWarmed);
