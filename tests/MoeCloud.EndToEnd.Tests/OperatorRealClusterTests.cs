@@ -112,7 +112,7 @@ public sealed class OperatorRealClusterTests
         }
     }
 
-    private static void AssertServes(PlanDocument? served, ExpertPlacement placement)
+    private static void AssertServes(WirePlan? served, ExpertPlacement placement)
     {
         Assert.NotNull(served);
         Assert.Equal(placement.Spec.Version, served.Version);

@@ -55,7 +55,7 @@ public sealed class GatewayFixture : IAsyncLifetime
 
         TraceDirectory.Write(_dir.Combine("profile"), profile);
         Cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { [Model] = ModelDirectory });
-        await Cluster.Publish(PlanDocument.FromAssignment(Model, 1, 3, spec.MoeLayers, spec.Experts, (l, e) => e % 4 == 0 ? [0, 1, 2] : [(e + l) % 3]));
+        await Cluster.Publish(WirePlan.FromAssignment(Model, 1, 3, spec.MoeLayers, spec.Experts, (l, e) => e % 4 == 0 ? [0, 1, 2] : [(e + l) % 3]));
         Options = NewOptions(Cluster, ModelDirectory, _dir.Combine("profile"));
         Gateway = GatewayHost.Create(Options, Cluster.Grains);
         await Gateway.StartAsync();

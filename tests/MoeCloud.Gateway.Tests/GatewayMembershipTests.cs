@@ -18,7 +18,7 @@ public sealed class GatewayMembershipTests(GatewayFixture fixture)
         var spec = fixture.Reference.Model.Spec;
         await using var cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { [GatewayFixture.Model] = fixture.ModelDirectory });
         // Every expert on every pod: the cluster keeps serving every expert when pod 2 leaves.
-        await cluster.Publish(PlanDocument.FromAssignment(GatewayFixture.Model, 1, 3, spec.MoeLayers, spec.Experts, (_, _) => [0, 1, 2]));
+        await cluster.Publish(WirePlan.FromAssignment(GatewayFixture.Model, 1, 3, spec.MoeLayers, spec.Experts, (_, _) => [0, 1, 2]));
         var options = GatewayFixture.NewOptions(cluster, fixture.ModelDirectory, profile: null);
         options.Pods.Clear();
         Assert.Equal(PodDiscovery.Membership, options.Discovery);

@@ -27,7 +27,7 @@ public sealed class GatewayRolloutFailureTests(GatewayFixture fixture)
         var (spec, vocab) = SyntheticModelPresets.Get("tiny");
         SyntheticModelWriter.Write(dir, spec, vocab, new SyntheticModelOptions { Seed = 3 }); // the fixture's weights
         await using var cluster = await EmbeddedCluster.Start(2, new Dictionary<string, string> { [GatewayFixture.Model] = dir });
-        await cluster.Publish(PlanDocument.FromAssignment(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (_, _) => [0]));
+        await cluster.Publish(WirePlan.FromAssignment(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (_, _) => [0]));
         var options = GatewayFixture.NewOptions(cluster, dir, profile: null);
         options.Pods.Clear();
         var gateway = GatewayHost.Create(options, cluster.Grains);

@@ -75,7 +75,7 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
         var spec = fixture.Reference.Model.Spec;
         var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
         var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
-        var plan = PlanDocument.FromAssignment(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]).ToPlacement();
+        var plan = WirePlan.FromAssignment(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => l == 0 && e < spec.TopK ? [0] : [0, 1]).ToPlacement();
         return (spec, gates, transitions, plan);
     }
 }

@@ -18,7 +18,7 @@ internal static class TestData
 
     /// <summary>A plan from <c>[layer][expert] → pods</c> with generous capacities.</summary>
     public static PlacementPlan Plan(int pods, int[][][] assignment, int capacity = 1000) =>
-        new(new PlanInfo { Solver = "hand" }, Enumerable.Range(0, pods).Select(p => new PodSpec(p, capacity)).ToArray(), assignment);
+        new(new PlanMetadata { Solver = "hand" }, Enumerable.Range(0, pods).Select(p => new PodSpec(p, capacity)).ToArray(), assignment);
 
     /// <summary>The same layer placement repeated over <paramref name="layers"/> layers.</summary>
     public static int[][][] Repeat(int layers, params int[][] layer) => Enumerable.Range(0, layers).Select(_ => layer.Select(p => (int[])p.Clone()).ToArray()).ToArray();

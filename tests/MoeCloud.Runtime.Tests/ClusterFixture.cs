@@ -31,7 +31,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public ReferenceForward Reference { get; private set; } = null!;
 
-    public PlanDocument Plan { get; private set; } = null!;
+    public WirePlan Plan { get; private set; } = null!;
 
     public string ModelDirectory => _dir.Combine("tiny");
 
@@ -69,8 +69,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 
     /// <summary>Expert e of layer l on pod (e + l + shift) mod 3; expert 0 of every layer also on every other pod (redundant replicas).</summary>
-    public PlanDocument RoundRobinPlan(string model, int version, int shift) =>
-        PlanDocument.FromAssignment(model, version, Pods, Reference.Model.Spec.MoeLayers, Reference.Model.Spec.Experts, (l, e) =>
+    public WirePlan RoundRobinPlan(string model, int version, int shift) =>
+        WirePlan.FromAssignment(model, version, Pods, Reference.Model.Spec.MoeLayers, Reference.Model.Spec.Experts, (l, e) =>
             e == 0 ? [0, 1, 2] : [(e + l + shift) % Pods]);
 }
 

@@ -16,7 +16,7 @@ public static class ExpertPlacementMapping
     /// <see cref="ArgumentException"/> naming the problem when the spec is not a valid plan.
     /// </summary>
     public static PlacementPlan ToPlan(ExpertPlacementSpec spec) =>
-        PlacementPlan.WithoutCapacities(new PlanInfo { Version = spec.Version, Solver = spec.Solver ?? "" }, spec.Pods, ToAssignment(spec));
+        PlacementPlan.WithoutCapacities(new PlanMetadata { Version = spec.Version, Solver = spec.Solver ?? "" }, spec.Pods, ToAssignment(spec));
 
     /// <summary>The spec's <c>[layer][expert] → pods</c>, the primary first; throws <see cref="ArgumentException"/>.</summary>
     public static int[][][] ToAssignment(ExpertPlacementSpec spec)

@@ -14,7 +14,7 @@ public interface IPlacementPlanner
     /// redundant replicas and time limit); contiguous when there is no profile. Throws <see cref="ArgumentException"/>
     /// when the request is malformed or no plan fits.
     /// </summary>
-    PlanStep Initial(PlanRequest request, WorkloadProfile? profile);
+    PlanProposal Initial(PlanRequest request, WorkloadProfile? profile);
 
     /// <summary>
     /// The next plan towards <see cref="PlanRequest.Pods"/> pods that creates at most <see cref="PlanRequest.MaxMoves"/>
@@ -22,7 +22,7 @@ public interface IPlacementPlanner
     /// demands; the plan stays on the current pods until they are empty), then the budget left goes to the moves that
     /// most lower load imbalance (onto the new pods when scaling out; between any pods for a re-placement).
     /// </summary>
-    PlanStep Next(PlacementPlan current, PlanRequest request, WorkloadProfile profile);
+    PlanProposal Next(PlacementPlan current, PlanRequest request, WorkloadProfile profile);
 }
 
 /// <summary>What the planner is asked for: the model's shape, the deployment's placement policy and the target pods.</summary>
@@ -41,7 +41,7 @@ public sealed record PlanRequest(string Solver, int Layers, int Experts, int Top
 /// A proposed plan with its cost (replicas created) and predicted effect (expert-load imbalance towards the target
 /// pods before and after). <c>Complete</c> is true when no replica is left on a pod at or above the target pod count.
 /// </summary>
-public sealed record PlanStep(PlacementPlan Plan, int Moves, double ImbalanceBefore, double ImbalanceAfter, bool Complete, string Solver)
+public sealed record PlanProposal(PlacementPlan Plan, int Moves, double ImbalanceBefore, double ImbalanceAfter, bool Complete, string Solver)
 {
     /// <summary>Simulated remote fraction of the live plan on the profile's sampled tokens (co-activation profiles only).</summary>
     public double? RemoteBefore { get; init; }

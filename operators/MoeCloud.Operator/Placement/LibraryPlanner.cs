@@ -32,7 +32,7 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
     }
 
     /// <inheritdoc />
-    public PlanStep Initial(PlanRequest request, WorkloadProfile? profile)
+    public PlanProposal Initial(PlanRequest request, WorkloadProfile? profile)
     {
         Validate(request);
         EnsureShape(profile, request);
@@ -54,11 +54,11 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
         }
 
         var imbalance = ExpertLoadImbalance.Predicted(plan, loads, request.Pods);
-        return new PlanStep(plan, 0, imbalance, imbalance, Complete: true, plan.Info.Solver);
+        return new PlanProposal(plan, 0, imbalance, imbalance, Complete: true, plan.Info.Solver);
     }
 
     /// <inheritdoc />
-    public PlanStep Next(PlacementPlan current, PlanRequest request, WorkloadProfile profile)
+    public PlanProposal Next(PlacementPlan current, PlanRequest request, WorkloadProfile profile)
     {
         ArgumentNullException.ThrowIfNull(current);
         ArgumentNullException.ThrowIfNull(profile);
@@ -83,7 +83,7 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
             var incremental = IncrementalPlanner.Plan(live, profile, request.MaxMoves, threshold: 0, time: time);
             var apply = incremental.Decision == ReplacementDecision.Apply;
             var next = apply ? incremental.Candidate : current;
-            return new PlanStep(next, apply ? incremental.Moves : 0, before, ExpertLoadImbalance.Predicted(next, profile, request.Pods), Complete: true, "incremental-ilp")
+            return new PlanProposal(next, apply ? incremental.Moves : 0, before, ExpertLoadImbalance.Predicted(next, profile, request.Pods), Complete: true, "incremental-ilp")
             {
                 RemoteBefore = incremental.LiveRemoteFraction,
                 RemoteAfter = apply ? incremental.CandidateRemoteFraction : incremental.LiveRemoteFraction,
@@ -91,7 +91,7 @@ public sealed class LibraryPlanner(TimeProvider time, Func<string, IPlacementSol
         }
 
         var step = ScalingPlanner.Next(live, request.Pods, request.MaxMoves, profile, new ScalingOptions { LayerSlots = slots, PodCapacity = podCapacity, Time = time });
-        return new PlanStep(step.Plan, step.Moves, before, ExpertLoadImbalance.Predicted(step.Plan, profile, request.Pods), step.Complete, "incremental");
+        return new PlanProposal(step.Plan, step.Moves, before, ExpertLoadImbalance.Predicted(step.Plan, profile, request.Pods), step.Complete, "incremental");
     }
 
     /// <summary>

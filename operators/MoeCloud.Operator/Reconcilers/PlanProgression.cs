@@ -321,7 +321,7 @@ public sealed partial class PlanProgression(
     /// Runs a (CPU-bound, possibly time-limited) solve off the reconcile thread; a plan the request or the profile makes
     /// impossible becomes a <see cref="PlanningException"/> (the deployment turns Degraded with reason PlanInfeasible).
     /// </summary>
-    private static async Task<PlanStep> PlanAsync(Func<PlanStep> plan, CancellationToken cancellationToken)
+    private static async Task<PlanProposal> PlanAsync(Func<PlanProposal> plan, CancellationToken cancellationToken)
     {
         try
         {

@@ -84,7 +84,7 @@ public static class BenchClusterCommand
 
         // 3. Each cluster mode, behind a gateway: a timed replay, then a plan switch under load.
         var results = new List<Dictionary<string, object>>();
-        var document = PlanDocument.From(Model, plan, version: 1);
+        var document = WirePlan.From(Model, plan, version: 1);
         foreach (var mode in modes)
         {
             await log.WriteLineAsync($"{mode}: starting {silos} silos");
@@ -108,11 +108,11 @@ public static class BenchClusterCommand
         return await Print(results, args.Json, console);
     }
 
-    private static async Task<Dictionary<string, object>> SwitchUnderLoad(ILocalCluster cluster, Replayer replayer, Abstractions.PlanDocument v1, IReadOnlyList<ReplayRequest> requests, int replayTokens, double referenceTps, float[][] expected, TextWriter log, CancellationToken ct)
+    private static async Task<Dictionary<string, object>> SwitchUnderLoad(ILocalCluster cluster, Replayer replayer, Abstractions.WirePlan v1, IReadOnlyList<ReplayRequest> requests, int replayTokens, double referenceTps, float[][] expected, TextWriter log, CancellationToken ct)
     {
         // Plan 2 moves every replica of the even layers to the next pod: about half of all replicas.
-        var before = PlanSnapshot.From(v1);
-        var v2 = PlanDocument.FromAssignment(Model, 2, v1.Pods, v1.Layers, v1.Experts, (l, e) => before.PodsOf(l, e).ToArray().Select(p => l % 2 == 0 ? (p + 1) % v1.Pods : p));
+        var before = ServingPlan.From(v1);
+        var v2 = WirePlan.FromAssignment(Model, 2, v1.Pods, v1.Layers, v1.Experts, (l, e) => before.PodsOf(l, e).ToArray().Select(p => l % 2 == 0 ? (p + 1) % v1.Pods : p));
         var steady = await replayer.Run(requests, ct);
         IReadOnlyList<ReplayRequest> looped = [.. requests, .. requests, .. requests];
         var loop = replayer.Run(looped, ct);

@@ -59,7 +59,7 @@ public static class BenchGatewayCommand
         var simulated = Simulator.Run(plan, replay, new SimulationOptions { Home = HomePolicy.Speculative, Speculative = new SpeculativeOptions { AffinityMargin = new GatewayOptions().SequenceAffinityMargin } }, transitions);
         var modelDir = await EnsureModel(trace, log, ct);
         await using var cluster = await EmbeddedCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, cancellationToken: ct);
-        await cluster.Publish(PlanDocument.From(Model, plan, version: 1));
+        await cluster.Publish(WirePlan.From(Model, plan, version: 1));
 
         var speculative = await Replay(cluster, modelDir, fit, replay, HomePolicyName.Speculative, concurrency: 1, log, ct);
         var least = await Replay(cluster, modelDir, fit, replay, HomePolicyName.LeastRequests, concurrency: 4, log, ct);

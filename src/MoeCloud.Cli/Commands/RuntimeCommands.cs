@@ -118,7 +118,7 @@ public static class RuntimeCommands
         await using ILocalCluster cluster = args.Has("processes")
             ? await ProcessCluster.Start(silos, models, TextWriter.Null, ct)
             : await EmbeddedCluster.Start(silos, models, cancellationToken: ct);
-        var status = await cluster.Publish(PlanDocument.From(DemoModel, deployment.Plan, version: 1));
+        var status = await cluster.Publish(WirePlan.From(DemoModel, deployment.Plan, version: 1));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
         await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct);
 

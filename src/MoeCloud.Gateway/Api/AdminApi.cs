@@ -86,10 +86,10 @@ public static class AdminApi
                 throw new GatewayException(StatusCode.InvalidArgument, $"Plan {version} has {assignment.Length} layers of {assignment[0].Length} experts; model '{model}' has {spec.MoeLayers} MoE layers of {spec.Experts} experts.");
             }
 
-            PlanDocument document;
+            WirePlan document;
             try
             {
-                document = PlanDocument.From(model, PlacementPlan.WithoutCapacities(new PlanInfo { Version = version, Solver = "operator" }, body.Pods, assignment));
+                document = WirePlan.From(model, PlacementPlan.WithoutCapacities(new PlanMetadata { Version = version, Solver = "operator" }, body.Pods, assignment));
             }
             catch (ArgumentException e)
             {
@@ -98,23 +98,20 @@ public static class AdminApi
 
             var registry = grains.GetGrain<IPlanRegistryGrain>(model);
             var status = await registry.GetStatus();
-            if (status.ActiveVersion >= version || status.PendingVersion == version)
+            if (status.ActiveVersion >= version || status.PendingVersion == version || status.Queued.Contains(version))
             {
                 return Results.Accepted();
             }
 
-            var policy = new RolloutPolicy(body.BatchSize, TimeSpan.FromSeconds(body.DrainSeconds));
-            _ = Task.Run(async () =>
+            try
             {
-                try
-                {
-                    await registry.Publish(document, policy);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    // The registry records the failure (GET reports the version Failed, with the reason) and logs it.
-                }
-            });
+                await registry.Start(document, new RolloutPolicy(body.BatchSize, TimeSpan.FromSeconds(body.DrainSeconds)));
+            }
+            catch (ArgumentException e)
+            {
+                throw new GatewayException(StatusCode.InvalidArgument, $"Plan {version} cannot be rolled out: {e.Message}");
+            }
+
             return Results.Accepted();
         }));
         app.MapGet("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
@@ -130,6 +127,11 @@ public static class AdminApi
     {
         ArgumentNullException.ThrowIfNull(status);
         var moved = status.ReplicasWarmed + status.ReplicasRetired;
+        if (status.Queued.Contains(version))
+        {
+            return new MigrationProgress(version, MigrationProgress.Pending, 0, 0, "queued");
+        }
+
         return status.ActiveVersion >= version && status.PendingVersion != version
             ? new MigrationProgress(version, MigrationProgress.Complete, status.PendingVersion is null ? status.ReplicasMoved : moved, status.ReplicasMoved, null)
             : status.PendingVersion == version

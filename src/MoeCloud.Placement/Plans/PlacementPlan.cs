@@ -35,7 +35,7 @@ public sealed class PlacementPlan : IReplicaLookup
     private readonly ulong[][] _podMask;
 
     /// <summary>Creates a plan; <paramref name="assignment"/> is <c>[layer][expert] → pods</c>.</summary>
-    public PlacementPlan(PlanInfo info, IReadOnlyList<PodSpec> pods, int[][][] assignment)
+    public PlacementPlan(PlanMetadata info, IReadOnlyList<PodSpec> pods, int[][][] assignment)
     {
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(pods);
@@ -81,7 +81,7 @@ public sealed class PlacementPlan : IReplicaLookup
     /// A plan received without pod capacities (over the wire, from a custom resource): every pod may hold as many
     /// replicas as the plan has; everything else is checked as for any plan.
     /// </summary>
-    public static PlacementPlan WithoutCapacities(PlanInfo info, int pods, int[][][] assignment)
+    public static PlacementPlan WithoutCapacities(PlanMetadata info, int pods, int[][][] assignment)
     {
         ArgumentNullException.ThrowIfNull(assignment);
         ArgumentOutOfRangeException.ThrowIfLessThan(pods, 1);
@@ -90,7 +90,7 @@ public sealed class PlacementPlan : IReplicaLookup
     }
 
     /// <summary>Version, solver, provenance and predicted metrics.</summary>
-    public PlanInfo Info { get; }
+    public PlanMetadata Info { get; }
 
     /// <summary>Pods, by id.</summary>
     public IReadOnlyList<PodSpec> Pods { get; }
@@ -135,7 +135,7 @@ public sealed class PlacementPlan : IReplicaLookup
         Enumerable.Range(0, Layers).Select(l => Enumerable.Range(0, Experts).Select(e => PodsOf(l, e).ToArray()).ToArray()).ToArray();
 
     /// <summary>The same assignment with other metadata.</summary>
-    public PlacementPlan WithInfo(PlanInfo info) => new(info, Pods, ToAssignment());
+    public PlacementPlan WithInfo(PlanMetadata info) => new(info, Pods, ToAssignment());
 
     /// <summary>Replicas on each pod (0..PodCount-1) in <paramref name="layer"/>.</summary>
     public int[] ReplicasPerPod(int layer)

@@ -28,7 +28,7 @@ public static class PlanFile
     public static void Save(string path, PlacementPlan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        var dto = new PlanDocument(
+        var dto = new PlanJson(
             Format,
             plan.Info.Version,
             plan.Info.CreatedUtc,
@@ -52,10 +52,10 @@ public static class PlanFile
     /// <summary>Reads and validates the plan at <paramref name="path"/>; throws <see cref="PlanFormatException"/>.</summary>
     public static PlacementPlan Load(string path)
     {
-        PlanDocument? dto;
+        PlanJson? dto;
         try
         {
-            dto = JsonSerializer.Deserialize<PlanDocument>(File.ReadAllText(path), Options);
+            dto = JsonSerializer.Deserialize<PlanJson>(File.ReadAllText(path), Options);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -86,7 +86,7 @@ public static class PlanFile
             throw new PlanFormatException(path, $"'assignment' must be [{dto.Layers} layers][{dto.Experts} experts] as 'layers' and 'experts' say");
         }
 
-        var info = new PlanInfo
+        var info = new PlanMetadata
         {
             Version = dto.Version,
             CreatedUtc = dto.CreatedUtc,
@@ -109,7 +109,7 @@ public static class PlanFile
 
     private sealed record ProfileRef(string Name, string Fingerprint);
 
-    private sealed record PlanDocument(
+    private sealed record PlanJson(
         string Format,
         int Version,
         DateTimeOffset CreatedUtc,

@@ -13,7 +13,7 @@ internal static class PlanBuilder
     public static PlacementResult Result(PlacementProblem problem, string solver, int[][][] assignment, SolveStatus status, double objective, double? bound, TimeSpan elapsed, string note)
     {
         var summary = new SolveSummary(status, objective, bound, elapsed.TotalSeconds, note);
-        var info = new PlanInfo
+        var info = new PlanMetadata
         {
             Version = 1,
             CreatedUtc = problem.Time.GetUtcNow(),

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using MoeCloud.Placement.Metrics;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 
@@ -65,53 +66,6 @@ public static class ScalingPlanner
         return Summarize(live, targetPods, maxMoves, profile, options, state, complete, dropped, balanced, watch);
     }
 
-    /// <summary>Mean over layers with load of (max pod load over every pod) / (layer load / <paramref name="target"/>), each expert's load split evenly over its replicas.</summary>
-    internal static double TargetImbalance(WorkloadProfile profile, int[][][] assignment, int pods, int target)
-    {
-        var sum = 0.0;
-        var counted = 0;
-        var podLoad = new double[pods];
-        for (var l = 0; l < profile.Layers; l++)
-        {
-            Array.Clear(podLoad);
-            double total = 0;
-            for (var e = 0; e < profile.Experts; e++)
-            {
-                var replicas = assignment[l][e];
-                total += profile.LoadOf(l, e);
-                foreach (var p in replicas)
-                {
-                    podLoad[p] += (double)profile.LoadOf(l, e) / replicas.Length;
-                }
-            }
-
-            if (total > 0)
-            {
-                sum += podLoad.Max() / (total / target);
-                counted++;
-            }
-        }
-
-        return counted == 0 ? 1 : sum / counted;
-    }
-
-    private static int Moves(PlacementPlan live, int[][][] next)
-    {
-        var moves = 0;
-        for (var l = 0; l < next.Length; l++)
-        {
-            for (var e = 0; e < next[l].Length; e++)
-            {
-                foreach (var p in next[l][e])
-                {
-                    moves += p < live.PodCount && live.Holds(p, l, e) ? 0 : 1;
-                }
-            }
-        }
-
-        return moves;
-    }
-
     private static void Validate(PlacementPlan live, int targetPods, int maxMoves, WorkloadProfile profile)
     {
         if (targetPods < 1)
@@ -134,11 +88,11 @@ public static class ScalingPlanner
     private static ScalingStep Summarize(PlacementPlan live, int targetPods, int maxMoves, WorkloadProfile profile, ScalingOptions options, ScaleStepState state, bool complete, int dropped, int balanced, Stopwatch watch)
     {
         var podCount = complete ? targetPods : live.PodCount;
-        var assignment = state.Assignment(podCount);
-        var moves = Moves(live, assignment);
         var pods = Enumerable.Range(0, podCount).Select(p => new PodSpec(p, state.Capacity[p])).ToArray();
-        var imbalanceBefore = TargetImbalance(profile, live.ToAssignment(), live.PodCount, targetPods);
-        var imbalanceAfter = TargetImbalance(profile, assignment, podCount, targetPods);
+        var plan = new PlacementPlan(live.Info, pods, state.Assignment(podCount));
+        var moves = live.MovesTo(plan);
+        var imbalanceBefore = ExpertLoadImbalance.Predicted(live, profile, targetPods);
+        var imbalanceAfter = ExpertLoadImbalance.Predicted(plan, profile, targetPods);
         var note = string.Create(CultureInfo.InvariantCulture,
             $"{live.PodCount} -> {targetPods} pods: {moves} move(s) of at most {maxMoves} ({balanced} for balance), {dropped} redundant replica(s) dropped, {(complete ? "complete" : "leaving pods not yet empty")}");
         var info = live.Info with
@@ -150,7 +104,6 @@ public static class ScalingPlanner
             Solve = new SolveSummary(SolveStatus.Feasible, imbalanceAfter, null, watch.Elapsed.TotalSeconds, note),
             Predicted = null,
         };
-        var plan = new PlacementPlan(info, pods, assignment);
         var predicted = PlanBuilder.Predict(plan, profile);
         plan = plan.WithInfo(info with { Predicted = predicted });
         var remoteBefore = predicted is null ? (double?)null : PlanBuilder.Predict(live, profile)!.RemoteFraction;

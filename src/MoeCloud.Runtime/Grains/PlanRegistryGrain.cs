@@ -20,32 +20,39 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
 {
     private const int MaxParallelCalls = 32;
     private readonly SemaphoreSlim _publishing = new(1, 1);
-    private PlanSnapshot? _active;
+    private ServingPlan? _active;
+    private readonly HashSet<int> _queued = [];
     private PlanRolloutStatus? _status;
 
     /// <inheritdoc />
-    public Task<PlanDocument?> GetActive() => Task.FromResult(_active?.Document);
+    public Task<WirePlan?> GetActive() => Task.FromResult(_active?.Document);
 
     /// <inheritdoc />
     public Task<PlanRolloutStatus> GetStatus() =>
-        Task.FromResult(_status ?? new PlanRolloutStatus(this.GetPrimaryKeyString(), 0, null, "Idle", 0, 0, 0));
+        Task.FromResult((_status ?? new PlanRolloutStatus(this.GetPrimaryKeyString(), 0, null, "Idle", 0, 0, 0)) with { Queued = [.. _queued] });
 
     /// <inheritdoc />
-    public async Task<PlanRolloutStatus> Publish(PlanDocument plan, RolloutPolicy policy)
+    public Task<PlanRolloutStatus> Start(WirePlan plan, RolloutPolicy policy)
     {
-        ArgumentNullException.ThrowIfNull(policy);
-        if (policy.BatchSize < 1 || policy.Drain < TimeSpan.Zero || policy.Drain > TimeSpan.FromHours(1))
+        Check(plan, policy);
+        if (_queued.Add(plan.Version))
         {
-            throw new ArgumentException($"A rollout needs a batch size of at least 1 and a drain of 0 to 3600 s; got {policy.BatchSize} and {policy.Drain.TotalSeconds} s.", nameof(policy));
+            // The rollout runs on this activation (the grain is reentrant); Publish records a failure in the status.
+            _ = Rollout(plan, policy);
         }
 
-        var next = PlanSnapshot.From(plan);
-        if (next.Model != this.GetPrimaryKeyString())
-        {
-            throw new ArgumentException($"Plan for model '{next.Model}' sent to the registry of '{this.GetPrimaryKeyString()}'.", nameof(plan));
-        }
+        return GetStatus();
+    }
+
+    /// <inheritdoc />
+    public Task<PlanRolloutStatus> Publish(WirePlan plan, RolloutPolicy policy) => Publish(plan, policy, null);
+
+    private async Task<PlanRolloutStatus> Publish(WirePlan plan, RolloutPolicy policy, HashSet<int>? queued)
+    {
+        var next = Check(plan, policy);
 
         await _publishing.WaitAsync();
+        queued?.Remove(next.Version); // the rollout begins: the status follows it from here
         try
         {
             var previous = _active;
@@ -114,6 +121,40 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
         }
     }
 
+    private ServingPlan Check(WirePlan plan, RolloutPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        if (policy.BatchSize < 1 || policy.Drain < TimeSpan.Zero || policy.Drain > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException($"A rollout needs a batch size of at least 1 and a drain of 0 to 3600 s; got {policy.BatchSize} and {policy.Drain.TotalSeconds} s.", nameof(policy));
+        }
+
+        var next = ServingPlan.From(plan);
+        if (next.Model != this.GetPrimaryKeyString())
+        {
+            throw new ArgumentException($"Plan for model '{next.Model}' sent to the registry of '{this.GetPrimaryKeyString()}'.", nameof(plan));
+        }
+
+        return next;
+    }
+
+    private async Task Rollout(WirePlan plan, RolloutPolicy policy)
+    {
+        try
+        {
+            await Publish(plan, policy, _queued);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Publish recorded the failure in the status (and logged it); a version that was not newer is logged here.
+            LogQueuedRolloutFailed(logger, e, plan.Model, plan.Version);
+        }
+        finally
+        {
+            _queued.Remove(plan.Version);
+        }
+    }
+
     /// <summary>
     /// Warms <paramref name="added"/>. While a plan serves, loading weights competes with it for the pods' cores, so
     /// warm-ups are bounded per pod (WarmupsPerPod) and overall (the rollout's batch size, and WarmupsInFlight; measured
@@ -170,6 +211,9 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
 
     [LoggerMessage(EventId = 5201, Level = LogLevel.Error, Message = "Rolling out plan {Version} of {Model} failed; the active plan keeps serving")]
     private static partial void LogRolloutFailed(ILogger logger, Exception exception, string model, int version);
+
+    [LoggerMessage(EventId = 5203, Level = LogLevel.Warning, Message = "The queued rollout of plan {Version} of {Model} did not run")]
+    private static partial void LogQueuedRolloutFailed(ILogger logger, Exception exception, string model, int version);
 
     [LoggerMessage(EventId = 5202, Level = LogLevel.Warning, Message = "Plan {Version} of {Model}: {Running} steps still ran on older plans after the {Seconds} s drain; retiring their replicas anyway (a retired replica that is called again reactivates)")]
     private static partial void LogDrainTimedOut(ILogger logger, string model, int version, int running, double seconds);

@@ -17,9 +17,9 @@ namespace MoeCloud.Runtime.Grains;
 public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, IOptions<MoeCloudSiloOptions> options) : Grain, IPodAgentGrain
 {
     /// <inheritdoc />
-    public Task<string> Adopt(PlanDocument plan)
+    public Task<string> Adopt(WirePlan plan)
     {
-        state.Adopt(PlanSnapshot.From(plan));
+        state.Adopt(ServingPlan.From(plan));
         return Task.FromResult(silo.Name);
     }
 

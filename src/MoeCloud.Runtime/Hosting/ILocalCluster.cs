@@ -25,7 +25,7 @@ public interface ILocalCluster : IAsyncDisposable
 public static class LocalClusterExtensions
 {
     /// <summary>Rolls a plan out (with <paramref name="policy"/>, default <see cref="RolloutPolicy.Default"/>) and returns when every pod serves it.</summary>
-    public static Task<PlanRolloutStatus> Publish(this ILocalCluster cluster, PlanDocument plan, RolloutPolicy? policy = null)
+    public static Task<PlanRolloutStatus> Publish(this ILocalCluster cluster, WirePlan plan, RolloutPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(plan);

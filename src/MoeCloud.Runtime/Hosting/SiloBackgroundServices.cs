@@ -89,7 +89,7 @@ public sealed partial class SiloBackgroundServices(
             var active = await client.GetGrain<IPlanRegistryGrain>(model).GetActive();
             if (active is not null && (plans.Get(model)?.Version ?? 0) < active.Version)
             {
-                plans.Adopt(PlanSnapshot.From(active));
+                plans.Adopt(ServingPlan.From(active));
             }
         }
     }

@@ -11,17 +11,17 @@ namespace MoeCloud.Runtime.Plans;
 /// </summary>
 public sealed class SiloPlanState
 {
-    private volatile Dictionary<string, PlanSnapshot> _plans = new(StringComparer.Ordinal);
+    private volatile Dictionary<string, ServingPlan> _plans = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     /// <summary>Raised after a new version is adopted.</summary>
-    public event Action<PlanSnapshot>? Adopted;
+    public event Action<ServingPlan>? Adopted;
 
     /// <summary>The snapshot of <paramref name="model"/>, or null when none was adopted yet.</summary>
-    public PlanSnapshot? Get(string model) => _plans.GetValueOrDefault(model);
+    public ServingPlan? Get(string model) => _plans.GetValueOrDefault(model);
 
     /// <summary>Adopts <paramref name="plan"/> unless an equal or newer version is already adopted; returns whether it was.</summary>
-    public bool Adopt(PlanSnapshot plan)
+    public bool Adopt(ServingPlan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
         lock (_gate)
@@ -31,7 +31,7 @@ public sealed class SiloPlanState
                 return false;
             }
 
-            _plans = new Dictionary<string, PlanSnapshot>(_plans, StringComparer.Ordinal) { [plan.Model] = plan };
+            _plans = new Dictionary<string, ServingPlan>(_plans, StringComparer.Ordinal) { [plan.Model] = plan };
         }
 
         Adopted?.Invoke(plan);
@@ -80,7 +80,7 @@ public sealed class SiloPlanState
     }
 
     /// <summary>All adopted plans.</summary>
-    public IReadOnlyCollection<PlanSnapshot> All => _plans.Values;
+    public IReadOnlyCollection<ServingPlan> All => _plans.Values;
 }
 
 /// <summary>A request step's hold on the plan it runs with; dispose it when the step ends.</summary>
@@ -88,14 +88,14 @@ public readonly struct PlanLease : IDisposable
 {
     private readonly StrongBox<int>? _count;
 
-    internal PlanLease(PlanSnapshot plan, StrongBox<int> count)
+    internal PlanLease(ServingPlan plan, StrongBox<int> count)
     {
         Plan = plan;
         _count = count;
     }
 
     /// <summary>The plan, or null when the silo has none for the model.</summary>
-    public PlanSnapshot? Plan { get; }
+    public ServingPlan? Plan { get; }
 
     /// <inheritdoc />
     public void Dispose()

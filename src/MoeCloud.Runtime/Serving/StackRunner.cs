@@ -105,7 +105,7 @@ public sealed class StackRunner(
         return new StepResult(state, local, remote, plan.Version, _pod, BestHome.OfTokens<int>(plan, request.FirstLayer, layers, k, allIds), allIds);
     }
 
-    private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, PlanSnapshot plan, int layer, float[] x, int n, int[] ids, float[] weights)
+    private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, ServingPlan plan, int layer, float[] x, int n, int[] ids, float[] weights)
     {
         var spec = model.Spec;
         int h = spec.Hidden, k = spec.TopK, experts = spec.Experts;

@@ -47,7 +47,7 @@ public sealed class NormedModelCluster : IAsyncLifetime
         }
 
         Cluster = await EmbeddedCluster.Start(1, new Dictionary<string, string> { [Model] = ModelDirectory });
-        await Cluster.Publish(PlanDocument.FromAssignment(Model, 1, 1, spec.MoeLayers, spec.Experts, (_, _) => [0]));
+        await Cluster.Publish(WirePlan.FromAssignment(Model, 1, 1, spec.MoeLayers, spec.Experts, (_, _) => [0]));
     }
 
     public async Task DisposeAsync()

@@ -72,5 +72,5 @@ public sealed class WarmupHintsTests
     }
 
     private static PlacementPlan Plan(int pods, int[][][] assignment) =>
-        new(new PlanInfo { Version = 1, Solver = "hand" }, Enumerable.Range(0, pods).Select(p => new PodSpec(p, 1000)).ToArray(), assignment);
+        new(new PlanMetadata { Version = 1, Solver = "hand" }, Enumerable.Range(0, pods).Select(p => new PodSpec(p, 1000)).ToArray(), assignment);
 }

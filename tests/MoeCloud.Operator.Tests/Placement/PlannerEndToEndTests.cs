@@ -40,7 +40,7 @@ public sealed class PlannerEndToEndTests
         var published = Assert.Single(cluster.Admin.Published("hot"));
         Assert.All(published.Assignment!, l => Assert.Equal(2, l.Count(e => e.Length > 1)));
         var plan = ExpertPlacementMapping.ToPlan(placement.Spec);
-        var contiguous = PlacementPlan.WithoutCapacities(new PlanInfo(), 4, [.. Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, 16).Select(e => new[] { e / 4 }).ToArray())]);
+        var contiguous = PlacementPlan.WithoutCapacities(new PlanMetadata(), 4, [.. Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, 16).Select(e => new[] { e / 4 }).ToArray())]);
         var profile = PlanningProfiles.FromLoads("test", Skewed, layers: 4, experts: 16, topK: 2);
         Assert.True(ExpertLoadImbalance.Predicted(plan, profile, 4) < ExpertLoadImbalance.Predicted(contiguous, profile, 4));
         Assert.Equal(Math.Round(ExpertLoadImbalance.Predicted(plan, profile, 4), 4), placement.Spec.Metrics!.LoadImbalance);

@@ -9,7 +9,7 @@ public sealed class PlanFileTests
     public void SaveLoad_WhenRoundTripped_KeepsAssignmentPodsAndInfo()
     {
         using var dir = new TempDirectory();
-        var info = new PlanInfo { Version = 3, Solver = "eplb", ProfileName = "p", ProfileFingerprint = "abc", Seed = 9, CreatedUtc = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero) };
+        var info = new PlanMetadata { Version = 3, Solver = "eplb", ProfileName = "p", ProfileFingerprint = "abc", Seed = 9, CreatedUtc = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero) };
         var plan = new PlacementPlan(info, [new PodSpec(0, 5), new PodSpec(1, 4)], [[[0], [1, 0], [1]], [[1], [0], [0, 1]]]);
         var path = dir.Combine("plan.json");
 

@@ -16,8 +16,8 @@ public sealed class PlanSwitchTests(ClusterFixture fixture)
         var registry = fixture.Cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model);
         var current = (await registry.GetActive())!;
         var next = fixture.RoundRobinPlan(ClusterFixture.Model, current.Version + 1, shift: current.Version);
-        var before = PlanSnapshot.From(current).Replicas().ToHashSet();
-        var after = PlanSnapshot.From(next).Replicas().ToHashSet();
+        var before = ServingPlan.From(current).Replicas().ToHashSet();
+        var after = ServingPlan.From(next).Replicas().ToHashSet();
         var moved = after.Count(r => !before.Contains(r));
         Assert.True(moved >= after.Count / 4, $"the switch moves {moved} of {after.Count} replicas");
 

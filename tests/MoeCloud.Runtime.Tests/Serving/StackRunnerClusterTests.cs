@@ -18,7 +18,7 @@ public sealed class StackRunnerClusterTests(ClusterFixture fixture)
     [Fact]
     public async Task Forward_OnEveryPod_EqualsTheReferenceAndCountsDispatchesByThePlan()
     {
-        var plan = PlanSnapshot.From((await fixture.Cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model).GetActive())!);
+        var plan = ServingPlan.From((await fixture.Cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model).GetActive())!);
         for (var pod = 0; pod < ClusterFixture.Pods; pod++)
         {
             const int tokens = 12;
@@ -104,7 +104,7 @@ public sealed class StackRunnerClusterTests(ClusterFixture fixture)
     public async Task Replicas_AreActivatedOnThePodsThePlanNames()
     {
         var active = (await fixture.Cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model).GetActive())!;
-        foreach (var replica in PlanSnapshot.From(active).Replicas().Take(12))
+        foreach (var replica in ServingPlan.From(active).Replicas().Take(12))
         {
             var status = await fixture.Cluster.Grains.GetGrain<IExpertGrain>(replica.ToString()).Warm();
 

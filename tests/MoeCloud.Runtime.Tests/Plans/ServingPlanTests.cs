@@ -3,12 +3,12 @@ using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Runtime.Tests.Plans;
 
-public sealed class PlanSnapshotTests
+public sealed class ServingPlanTests
 {
     [Fact]
     public void From_WhenValid_AnswersLookups()
     {
-        var plan = PlanSnapshot.From(PlanDocument.FromAssignment("m", 1, 2, 2, 3, (l, e) => e == 0 ? [0, 1] : [(l + e) % 2]));
+        var plan = ServingPlan.From(WirePlan.FromAssignment("m", 1, 2, 2, 3, (l, e) => e == 0 ? [0, 1] : [(l + e) % 2]));
 
         Assert.Equal([0, 1], plan.PodsOf(0, 0).ToArray());
         Assert.True(plan.Holds(1, 0, 1));
@@ -26,7 +26,7 @@ public sealed class PlanSnapshotTests
     [InlineData("zero-version")]
     public void From_WhenDocumentIsBad_ThrowsWithTheProblem(string bad)
     {
-        var good = PlanDocument.FromAssignment("m", 1, 2, 1, 2, (_, e) => [e]);
+        var good = WirePlan.FromAssignment("m", 1, 2, 1, 2, (_, e) => [e]);
         var doc = bad switch
         {
             "no-replica" => good with { Offsets = [0, 0, 2], PodIds = [0, 1] },
@@ -37,6 +37,6 @@ public sealed class PlanSnapshotTests
             _ => good with { Version = 0 },
         };
 
-        Assert.Throws<ArgumentException>(() => PlanSnapshot.From(doc));
+        Assert.Throws<ArgumentException>(() => ServingPlan.From(doc));
     }
 }

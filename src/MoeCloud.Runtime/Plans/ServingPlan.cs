@@ -7,16 +7,16 @@ namespace MoeCloud.Runtime.Plans;
 /// The plan a silo serves one model with: the wire message it came in and the Placement library's plan, checked by the
 /// library's validator, for O(1) lookups on the hot path. Built once per plan version and swapped atomically.
 /// </summary>
-public sealed class PlanSnapshot : IReplicaLookup
+public sealed class ServingPlan : IReplicaLookup
 {
-    private PlanSnapshot(PlanDocument document, PlacementPlan plan)
+    private ServingPlan(WirePlan document, PlacementPlan plan)
     {
         Document = document;
         Plan = plan;
     }
 
     /// <summary>The wire form.</summary>
-    public PlanDocument Document { get; }
+    public WirePlan Document { get; }
 
     /// <summary>The plan.</summary>
     public PlacementPlan Plan { get; }
@@ -43,7 +43,7 @@ public sealed class PlanSnapshot : IReplicaLookup
     /// Checks <paramref name="document"/> (its model name and version here, the plan itself with the Placement
     /// library's validator) and builds the snapshot; throws <see cref="ArgumentException"/> naming the problems.
     /// </summary>
-    public static PlanSnapshot From(PlanDocument document)
+    public static ServingPlan From(WirePlan document)
     {
         ArgumentNullException.ThrowIfNull(document);
         if (string.IsNullOrWhiteSpace(document.Model) || document.Model.Contains('/', StringComparison.Ordinal) || document.Model.Contains('@', StringComparison.Ordinal))
@@ -56,7 +56,7 @@ public sealed class PlanSnapshot : IReplicaLookup
             throw new ArgumentException($"Plan needs a positive version and 1 to 4096 pods; got version {document.Version} and {document.Pods} pods.", nameof(document));
         }
 
-        return new PlanSnapshot(document, document.ToPlacement());
+        return new ServingPlan(document, document.ToPlacement());
     }
 
     /// <summary>The pods holding a replica of (layer, expert).</summary>

@@ -15,7 +15,7 @@ namespace MoeCloud.Abstractions;
 /// <param name="Offsets">Layers × Experts + 1 offsets into <paramref name="PodIds"/>.</param>
 /// <param name="PodIds">Pods of every replica, grouped by (layer, expert).</param>
 [GenerateSerializer, Immutable, Alias("moecloud.plan")]
-public sealed record PlanDocument(
+public sealed record WirePlan(
     [property: Id(0)] string Model,
     [property: Id(1)] int Version,
     [property: Id(2)] int Layers,
@@ -25,7 +25,7 @@ public sealed record PlanDocument(
     [property: Id(6)] int[] PodIds)
 {
     /// <summary>The wire form of <paramref name="plan"/> for <paramref name="model"/>, at <paramref name="version"/> (default: the plan's).</summary>
-    public static PlanDocument From(string model, PlacementPlan plan, int? version = null)
+    public static WirePlan From(string model, PlacementPlan plan, int? version = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var offsets = new int[(plan.Layers * plan.Experts) + 1];
@@ -42,18 +42,18 @@ public sealed record PlanDocument(
             }
         }
 
-        return new PlanDocument(model, version ?? plan.Info.Version, plan.Layers, plan.Experts, plan.PodCount, offsets, ids);
+        return new WirePlan(model, version ?? plan.Info.Version, plan.Layers, plan.Experts, plan.PodCount, offsets, ids);
     }
 
     /// <summary>
     /// The wire form of <paramref name="assignment"/> (<c>[layer][expert] → pods</c>, the primary replica first), checked
     /// as a plan without pod capacities (<see cref="PlacementPlan.WithoutCapacities"/>); throws <see cref="ArgumentException"/>.
     /// </summary>
-    public static PlanDocument FromAssignment(string model, int version, int pods, int[][][] assignment) =>
-        From(model, PlacementPlan.WithoutCapacities(new PlanInfo { Version = version }, pods, assignment));
+    public static WirePlan FromAssignment(string model, int version, int pods, int[][][] assignment) =>
+        From(model, PlacementPlan.WithoutCapacities(new PlanMetadata { Version = version }, pods, assignment));
 
     /// <summary>The wire form of the plan whose (layer, expert) replicas are on <paramref name="podsOf"/>(layer, expert), checked as above.</summary>
-    public static PlanDocument FromAssignment(string model, int version, int pods, int layers, int experts, Func<int, int, IEnumerable<int>> podsOf)
+    public static WirePlan FromAssignment(string model, int version, int pods, int layers, int experts, Func<int, int, IEnumerable<int>> podsOf)
     {
         ArgumentNullException.ThrowIfNull(podsOf);
         return FromAssignment(model, version, pods, [.. Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, experts).Select(e => podsOf(l, e).ToArray()).ToArray())]);
@@ -88,7 +88,7 @@ public sealed record PlanDocument(
             }
         }
 
-        return PlacementPlan.WithoutCapacities(new PlanInfo { Version = Version, Solver = "live" }, Pods, assignment);
+        return PlacementPlan.WithoutCapacities(new PlanMetadata { Version = Version, Solver = "live" }, Pods, assignment);
     }
 }
 
@@ -129,6 +129,10 @@ public sealed record PlanRolloutStatus(
     /// <summary>Steps still running on the previous plan when the last drain stopped waiting (0: drained).</summary>
     [Id(11)]
     public int Undrained { get; init; }
+
+    /// <summary>Versions accepted by <see cref="IPlanRegistryGrain.Start"/> whose rollout has not begun yet.</summary>
+    [Id(12)]
+    public IReadOnlyList<int> Queued { get; init; } = [];
 }
 
 /// <summary>
@@ -144,11 +148,19 @@ public interface IPlanRegistryGrain : IGrainWithStringKey
     /// </summary>
     [Alias("publish")]
     [ResponseTimeout("00:30:00")]
-    Task<PlanRolloutStatus> Publish(PlanDocument plan, RolloutPolicy policy);
+    Task<PlanRolloutStatus> Publish(WirePlan plan, RolloutPolicy policy);
+
+    /// <summary>
+    /// Checks <paramref name="plan"/> and <paramref name="policy"/>, queues the rollout and returns at once: the version
+    /// is in <see cref="PlanRolloutStatus.Queued"/> until its rollout starts, and <see cref="GetStatus"/> follows it from
+    /// there (the admin API's PUT). Throws <see cref="ArgumentException"/> for a plan that cannot be rolled out.
+    /// </summary>
+    [Alias("start")]
+    Task<PlanRolloutStatus> Start(WirePlan plan, RolloutPolicy policy);
 
     /// <summary>The plan every pod serves with, or null before the first publish.</summary>
     [Alias("active")]
-    Task<PlanDocument?> GetActive();
+    Task<WirePlan?> GetActive();
 
     /// <summary>The rollout state.</summary>
     [Alias("status")]
@@ -163,7 +175,7 @@ public interface IPodAgentGrain : IGrainWithStringKey
 {
     /// <summary>Makes <paramref name="plan"/> the pod's active plan; returns the silo name that adopted it.</summary>
     [Alias("adopt")]
-    Task<string> Adopt(PlanDocument plan);
+    Task<string> Adopt(WirePlan plan);
 
     /// <summary>
     /// The addresses the pod's silo serves on, advertised for the gateway's membership-based discovery. An agent that

@@ -3,7 +3,7 @@ using MoeCloud.Placement.Simulation;
 namespace MoeCloud.Placement.Plans;
 
 /// <summary>Everything about a plan except its assignment.</summary>
-public sealed record PlanInfo
+public sealed record PlanMetadata
 {
     /// <summary>Plan version (1 for a fresh plan; an incremental plan is its live plan's version + 1).</summary>
     public int Version { get; init; } = 1;
