@@ -31,22 +31,14 @@ public sealed class GatewayAnonymousAccessTests(GatewayFixture fixture)
         var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
         options.ApiKeys.Clear();
         options.AllowAnonymous = true;
-        var gateway = GatewayHost.Create(options, fixture.Cluster.Grains);
-        await gateway.StartAsync();
-        try
-        {
-            await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
-            using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { MaxAttempts = 1 });
+        await using var running = await GatewayFixture.StartGateway(options, fixture.Cluster.Grains);
+        var gateway = running.App;
+        await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+        using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { MaxAttempts = 1 });
 
-            var output = await fixture.ForwardMatchingReference(client, 3, 500);
+        var output = await fixture.ForwardMatchingReference(client, 3, 500);
 
-            Assert.Equal(3, output.HomePods.Count);
-        }
-        finally
-        {
-            await gateway.StopAsync();
-            await gateway.DisposeAsync();
-        }
+        Assert.Equal(3, output.HomePods.Count);
     }
 
     [Fact]

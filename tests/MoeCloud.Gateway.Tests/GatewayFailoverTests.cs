@@ -19,27 +19,19 @@ public sealed class GatewayFailoverTests(GatewayFixture fixture)
         var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
         options.HomePolicy = HomePolicyName.LeastRequests;
         options.Pods[0].Runner = $"http://127.0.0.1:{FreePorts.Take(1)[0]}";
-        var gateway = GatewayHost.Create(options, fixture.Cluster.Grains);
-        await gateway.StartAsync();
-        try
+        await using var running = await GatewayFixture.StartGateway(options, fixture.Cluster.Grains);
+        var gateway = running.App;
+        await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+        using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey, MaxAttempts = 1 });
+        var spec = fixture.Reference.Model.Spec;
+        for (var i = 0; i < 12; i++)
         {
-            await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
-            using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey, MaxAttempts = 1 });
-            var spec = fixture.Reference.Model.Spec;
-            for (var i = 0; i < 12; i++)
-            {
-                var output = await fixture.ForwardMatchingReference(client, 2, 100 + i);
-                Assert.DoesNotContain(0, output.HomePods);
-            }
+            var output = await fixture.ForwardMatchingReference(client, 2, 100 + i);
+            Assert.DoesNotContain(0, output.HomePods);
+        }
 
-            var retries = gateway.Services.GetRequiredService<GatewayMetrics>().Retries.WithLabels(GatewayFixture.Model).Value;
-            Assert.True(retries >= 1, "no sub-batch was retried: the dead pod was never tried");
-        }
-        finally
-        {
-            await gateway.StopAsync();
-            await gateway.DisposeAsync();
-        }
+        var retries = gateway.Services.GetRequiredService<GatewayMetrics>().Retries.WithLabels(GatewayFixture.Model).Value;
+        Assert.True(retries >= 1, "no sub-batch was retried: the dead pod was never tried");
     }
 }
 
@@ -115,18 +107,10 @@ public sealed class GatewayLiveStatisticsTests(GatewayFixture fixture)
     private async Task<(TransitionModel? Transitions, bool HasPredictor)> FreshGatewayTransitions()
     {
         var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
-        var gateway = GatewayHost.Create(options, fixture.Cluster.Grains);
-        await gateway.StartAsync();
-        try
-        {
-            await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
-            var scheduler = gateway.Services.GetRequiredService<GatewayModels>().Find(GatewayFixture.Model)!;
-            return (scheduler.Transitions, scheduler.HasPredictor);
-        }
-        finally
-        {
-            await gateway.StopAsync();
-            await gateway.DisposeAsync();
-        }
+        await using var running = await GatewayFixture.StartGateway(options, fixture.Cluster.Grains);
+        var gateway = running.App;
+        await gateway.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+        var scheduler = gateway.Services.GetRequiredService<GatewayModels>().Find(GatewayFixture.Model)!;
+        return (scheduler.Transitions, scheduler.HasPredictor);
     }
 }

@@ -110,6 +110,14 @@ public sealed class GatewayFixture : IAsyncLifetime
         return output;
     }
 
+    /// <summary>Starts a gateway of its own (stopped and disposed with the returned handle).</summary>
+    public static async Task<RunningGateway> StartGateway(GatewayOptions options, IGrainFactory grains)
+    {
+        var app = GatewayHost.Create(options, grains);
+        await app.StartAsync();
+        return new RunningGateway(app);
+    }
+
     public static float[] Hidden(int tokens, int hidden, int seed)
     {
         var rng = new Random(seed);
@@ -128,4 +136,16 @@ public sealed class GatewayFixture : IAsyncLifetime
 public sealed class GatewayCollection : ICollectionFixture<GatewayFixture>
 {
     public const string Name = "gateway";
+}
+
+/// <summary>A gateway a test started; disposing it stops it.</summary>
+public sealed class RunningGateway(WebApplication app) : IAsyncDisposable
+{
+    public WebApplication App { get; } = app;
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
 }

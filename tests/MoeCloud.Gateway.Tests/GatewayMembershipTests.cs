@@ -22,47 +22,39 @@ public sealed class GatewayMembershipTests(GatewayFixture fixture)
         var options = GatewayFixture.NewOptions(cluster, fixture.ModelDirectory, profile: null);
         options.Pods.Clear();
         Assert.Equal(PodDiscovery.Membership, options.Discovery);
-        var gateway = GatewayHost.Create(options, cluster.Grains);
-        await gateway.StartAsync();
-        try
+        await using var running = await GatewayFixture.StartGateway(options, cluster.Grains);
+        var gateway = running.App;
+        var watcher = gateway.Services.GetRequiredService<PlanWatcher>();
+        var directory = gateway.Services.GetRequiredService<PodDirectory>();
+        await watcher.Refresh(CancellationToken.None);
+
+        var found = directory.Pods.OrderBy(p => p.Pod).Select(p => (p.Pod, new Uri(p.Runner), new Uri(p.Ops))).ToArray();
+        Assert.Equal(cluster.Endpoints.Select(e => (e.Pod, e.Runner, e.Ops)).ToArray(), found);
+
+        using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
+        var homes = new HashSet<int>();
+        for (var i = 0; i < 6; i++)
         {
-            var watcher = gateway.Services.GetRequiredService<PlanWatcher>();
-            var directory = gateway.Services.GetRequiredService<PodDirectory>();
-            await watcher.Refresh(CancellationToken.None);
-
-            var found = directory.Pods.OrderBy(p => p.Pod).Select(p => (p.Pod, new Uri(p.Runner), new Uri(p.Ops))).ToArray();
-            Assert.Equal(cluster.Endpoints.Select(e => (e.Pod, e.Runner, e.Ops)).ToArray(), found);
-
-            using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
-            var homes = new HashSet<int>();
-            for (var i = 0; i < 6; i++)
-            {
-                var output = await fixture.ForwardMatchingReference(client, 6, 300 + i);
-                homes.UnionWith(output.HomePods);
-            }
-
-            Assert.Equal([0, 1, 2], homes.Order());
-
-            await cluster.Silos[2].App.StopAsync();
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (directory.Pods.Any(p => p.Pod == 2) && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-                await watcher.Refresh(CancellationToken.None);
-            }
-
-            Assert.Equal([0, 1], directory.Pods.Select(p => p.Pod).Order());
-            Assert.DoesNotContain(2, directory.Available());
-            for (var i = 0; i < 6; i++)
-            {
-                var output = await fixture.ForwardMatchingReference(client, 6, 400 + i);
-                Assert.DoesNotContain(2, output.HomePods);
-            }
+            var output = await fixture.ForwardMatchingReference(client, 6, 300 + i);
+            homes.UnionWith(output.HomePods);
         }
-        finally
+
+        Assert.Equal([0, 1, 2], homes.Order());
+
+        await cluster.Silos[2].App.StopAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (directory.Pods.Any(p => p.Pod == 2) && DateTime.UtcNow < deadline)
         {
-            await gateway.StopAsync();
-            await gateway.DisposeAsync();
+            await Task.Delay(250);
+            await watcher.Refresh(CancellationToken.None);
+        }
+
+        Assert.Equal([0, 1], directory.Pods.Select(p => p.Pod).Order());
+        Assert.DoesNotContain(2, directory.Available());
+        for (var i = 0; i < 6; i++)
+        {
+            var output = await fixture.ForwardMatchingReference(client, 6, 400 + i);
+            Assert.DoesNotContain(2, output.HomePods);
         }
     }
 }

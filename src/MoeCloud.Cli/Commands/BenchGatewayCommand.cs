@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using Grpc.Net.Client;
 using MoeCloud.Abstractions;
-using MoeCloud.Contracts.Protos;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Client;
+using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Model.Spec;

@@ -25,16 +25,8 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     }
 
     /// <inheritdoc />
-    public override async Task ForwardStream(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardResponse> responseStream, ServerCallContext context)
-    {
-        ArgumentNullException.ThrowIfNull(requestStream);
-        ArgumentNullException.ThrowIfNull(responseStream);
-        ArgumentNullException.ThrowIfNull(context);
-        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken))
-        {
-            await responseStream.WriteAsync(await Forward(request, context));
-        }
-    }
+    public override Task ForwardStream(IAsyncStreamReader<ForwardRequest> requestStream, IServerStreamWriter<ForwardResponse> responseStream, ServerCallContext context) =>
+        ForwardStreams.Serve(requestStream, responseStream, context, Forward);
 
     /// <inheritdoc />
     public override Task<ForwardResponse> ForwardLayer(ForwardLayerRequest request, ServerCallContext context)

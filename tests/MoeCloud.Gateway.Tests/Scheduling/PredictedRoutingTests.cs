@@ -1,13 +1,13 @@
 using System.Runtime.InteropServices;
 using Grpc.Net.Client;
+using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
-using MoeCloud.Abstractions;
-using MoeCloud.Contracts.Tensors;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using MoeCloud.Testing;

@@ -1,9 +1,9 @@
 using System.Net;
 using k8s;
+using MoeCloud.Contracts.Admin;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Placement;
 using MoeCloud.Operator.Tests.Support;
-using MoeCloud.Contracts.Admin;
 using MoeCloud.Placement.Metrics;
 
 namespace MoeCloud.Operator.Tests.EndToEnd;

@@ -1,6 +1,6 @@
+using MoeCloud.Contracts.Admin;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Placement;
-using MoeCloud.Contracts.Admin;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Solvers;

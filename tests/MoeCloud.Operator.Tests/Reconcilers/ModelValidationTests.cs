@@ -12,8 +12,7 @@ public sealed class ModelValidationTests
     [Fact]
     public void CheckConfig_WhenConfigMatchesDeepSeekNames_ReportsNothing()
     {
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.Combine("config.json"), """
+        using var dir = Config("""
             {"model_type": "deepseek_v2", "num_hidden_layers": 27, "first_k_dense_replace": 1, "n_routed_experts": 64, "num_experts_per_tok": 6,
              "hidden_size": 2048, "moe_intermediate_size": 1408, "n_shared_experts": 2}
             """);
@@ -24,8 +23,7 @@ public sealed class ModelValidationTests
     [Fact]
     public void CheckConfig_WhenExpertsDiffer_NamesFieldAndBothValues()
     {
-        using var dir = new TempDirectory();
-        File.WriteAllText(dir.Combine("config.json"), """
+        using var dir = Config("""
             {"model_type": "mixtral", "num_hidden_layers": 32, "num_local_experts": 8, "num_experts_per_tok": 2, "hidden_size": 4096, "intermediate_size": 14336}
             """);
         var architecture = new MoeArchitecture { Layers = 32, Experts = 16, TopK = 2, HiddenSize = 4096, MoeIntermediateSize = 14336 };

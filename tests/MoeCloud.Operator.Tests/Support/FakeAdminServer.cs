@@ -8,8 +8,8 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using MoeCloud.Operator.Admin;
 using MoeCloud.Contracts.Admin;
+using MoeCloud.Operator.Admin;
 
 namespace MoeCloud.Operator.Tests.Support;
 

@@ -12,17 +12,7 @@ public sealed class CoalescingDispatcherTests
     {
         var gate = new TaskCompletionSource();
         var batches = new List<int>();
-        var dispatcher = new CoalescingDispatcher(async (_, batch) =>
-        {
-            lock (batches)
-            {
-                batches.Add(batch.Tokens);
-            }
-
-            await gate.Task;
-            var values = batch.Values.ToArray().Select(v => v * 10).ToArray();
-            return HiddenStates.From(values, batch.Tokens, batch.Hidden);
-        });
+        var dispatcher = new CoalescingDispatcher(Gated(gate, batches, batch => HiddenStates.From(batch.Values.ToArray().Select(v => v * 10).ToArray(), batch.Tokens, batch.Hidden)));
 
         var first = dispatcher.Dispatch(Replica, HiddenStates.From([1, 2], 1, 2));
         var queued = Enumerable.Range(0, 3).Select(i => dispatcher.Dispatch(Replica, HiddenStates.From([i, i + 0.5f, i + 1, i + 1.5f], 2, 2))).ToArray();
@@ -45,16 +35,7 @@ public sealed class CoalescingDispatcherTests
     {
         var gate = new TaskCompletionSource();
         var batches = new List<int>();
-        var dispatcher = new CoalescingDispatcher(async (_, batch) =>
-        {
-            lock (batches)
-            {
-                batches.Add(batch.Tokens);
-            }
-
-            await gate.Task;
-            return batch;
-        }, maxBatchTokens: 4);
+        var dispatcher = new CoalescingDispatcher(Gated(gate, batches, batch => batch), maxBatchTokens: 4);
 
         var all = Enumerable.Range(0, 5).Select(_ => dispatcher.Dispatch(Replica, HiddenStates.From([1, 1, 1, 1], 2, 2))).ToArray();
         gate.SetResult();
@@ -75,4 +56,16 @@ public sealed class CoalescingDispatcherTests
 
         Assert.Equal([3f, 4f], ok.Values.ToArray());
     }
+
+    /// <summary>A replica call that records each batch's tokens, waits for <paramref name="gate"/>, then answers with <paramref name="answer"/>.</summary>
+    private static Func<ExpertReplicaKey, HiddenStates, Task<HiddenStates>> Gated(TaskCompletionSource gate, List<int> batches, Func<HiddenStates, HiddenStates> answer) => async (_, batch) =>
+    {
+        lock (batches)
+        {
+            batches.Add(batch.Tokens);
+        }
+
+        await gate.Task;
+        return answer(batch);
+    };
 }
