@@ -10,7 +10,6 @@ using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Traces;
 using MoeCloud.Model.Weights;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Plans;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Gateway.Tests;

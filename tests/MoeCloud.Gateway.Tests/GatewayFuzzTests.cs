@@ -5,7 +5,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
-using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Gateway.Tests;
 

@@ -5,7 +5,6 @@ using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Gateway.Tests;
 

@@ -4,7 +4,6 @@ using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
-using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Gateway.Tests;
 

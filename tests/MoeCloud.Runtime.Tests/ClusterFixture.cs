@@ -6,7 +6,6 @@ using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Plans;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Runtime.Tests;

@@ -1,6 +1,5 @@
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
-using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Runtime.Tests;
 

@@ -13,9 +13,7 @@ using MoeCloud.Model.Traces;
 using MoeCloud.Model.Weights;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
-using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Cli.Commands;
 

@@ -8,9 +8,7 @@ using MoeCloud.Client;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
-using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Cli.Commands;
 

@@ -1,4 +1,3 @@
-using MoeCloud.Abstractions;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Simulation;

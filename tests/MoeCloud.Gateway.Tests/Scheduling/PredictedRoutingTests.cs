@@ -9,7 +9,6 @@ using MoeCloud.Model.Spec;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Plans;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Gateway.Tests.Scheduling;

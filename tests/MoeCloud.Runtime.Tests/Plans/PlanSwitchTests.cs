@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Tensors;
-using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Runtime.Tests.Plans;

@@ -2,7 +2,6 @@ using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Profiles;
-using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Telemetry;
 
 namespace MoeCloud.Runtime.Tests.Plans;

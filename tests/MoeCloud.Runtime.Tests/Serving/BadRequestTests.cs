@@ -2,7 +2,6 @@ using Google.Protobuf;
 using Grpc.Core;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
-using MoeCloud.Runtime.Api;
 
 namespace MoeCloud.Runtime.Tests.Serving;
 

@@ -3,7 +3,6 @@ using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Model.Forward;
-using MoeCloud.Runtime.Api;
 using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Runtime.Tests.Serving;
