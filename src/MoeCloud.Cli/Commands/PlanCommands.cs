@@ -22,6 +22,8 @@ public static class PlanCommands
                 new("solver", "<name> contiguous, eplb or ilp (default ilp)"),
                 new("redundant", "<R> redundant replicas per layer (default 0)"),
                 new("capacity", "<n|n0,n1,...> replicas per pod over all layers (default: an even share)"),
+                new("groups", "<n> eplb: expert groups per layer for DeepSeek's hierarchical policy (with --nodes; default: the global policy)"),
+                new("nodes", "<n> eplb: nodes of consecutive pods for the hierarchical policy (with --groups; must divide the pods and the groups)"),
                 new("time-limit", "<S> seconds for the ilp solver (default 10)"),
                 new("load-slack", "<x> ilp: a pod's expected expert load may reach (1 + x) x the mean, in [0, 10] (default 0.02)"),
                 new("max-moves", "<M> incremental mode: move at most M replicas from the --from plan"),
@@ -58,6 +60,9 @@ public static class PlanCommands
         }
 
         var capacities = PlacementInputs.Capacities(args, pods);
+        int? groups = args.Has("groups") ? args.GetInt("groups", 1, 1, 1 << 20) : null;
+        int? nodes = args.Has("nodes") ? args.GetInt("nodes", 1, 1, 65536) : null;
+
         var (profile, _) = PlacementInputs.LoadProfile(tracePath, sequences, topK);
         var progress = new ConsoleProgress(console.Error);
         if (profile.IsLoadOnly)
@@ -70,7 +75,7 @@ public static class PlanCommands
             return await Incremental(args, console, profile, outPath, seed, progress);
         }
 
-        var problem = new PlacementProblem(profile, pods, redundant, capacities) { Seed = seed, TimeLimit = TimeSpan.FromSeconds(timeLimit) };
+        var problem = new PlacementProblem(profile, pods, redundant, capacities, groups, nodes) { Seed = seed, TimeLimit = TimeSpan.FromSeconds(timeLimit) };
         var solver = PlacementSolvers.Create(solverName, new IlpOptions { LoadSlack = args.GetDouble("load-slack", new IlpOptions().LoadSlack, 0, 10) });
         await console.Error.WriteLineAsync($"solving {solverName}: {profile.Layers} layers x {profile.Experts} experts on {pods} pods, {redundant} redundant per layer");
         var result = await Task.Run(() => solver.Solve(problem, progress, ct), ct);

@@ -67,6 +67,38 @@ public sealed class PlacementCommandsTests : IDisposable
         Assert.False(File.Exists(_dir.Combine("p.json")));
     }
 
+    [Fact]
+    public async Task Plan_WhenEplbWithGroupsAndNodes_KeepsEachGroupOnOneNode()
+    {
+        var trace = await Synth();
+        var path = _dir.Combine("h.json");
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--redundant", "4", "--groups", "4", "--nodes", "2", "--out", path);
+
+        Assert.True(code == 0, error);
+        var plan = PlanFile.Load(path);
+        for (var l = 0; l < plan.Layers; l++)
+        {
+            for (var g = 0; g < 4; g++)
+            {
+                // Group g holds experts 4g..4g+3; node n holds pods 2n and 2n+1.
+                var nodes = Enumerable.Range(4 * g, 4).SelectMany(e => plan.PodsOf(l, e).ToArray()).Select(p => p / 2).Distinct();
+                Assert.Single(nodes);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Plan_WhenNodesDoNotDivideGroups_FailsWithReason()
+    {
+        var trace = await Synth();
+
+        var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--groups", "2", "--nodes", "4", "--out", _dir.Combine("p.json"));
+
+        Assert.Equal(1, code);
+        Assert.Contains("2 groups do not spread evenly over 4 nodes", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--pods", "0")]
     [InlineData("--solver", "magic")]
