@@ -1,8 +1,5 @@
 using System.Globalization;
-using System.Net;
-using System.Text.Json;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -40,7 +37,7 @@ public sealed partial class PlanProgression(
         {
             if (latest is null)
             {
-                var profile = await ConfigMapProfileAsync(d, model, cancellationToken);
+                var profile = await PlanningInputs.ConfigMapProfileAsync(resources, d, model, cancellationToken);
                 var pods = d.Spec.Replicas;
                 var initial = await PlanAsync(() => planner.Initial(Request(d, model, pods), profile), cancellationToken);
                 var created = await CreatePlacementAsync(d, model, initial.Plan, null, initial.Solver, "Initial", 0, initial.ImbalanceAfter, cancellationToken);
@@ -154,7 +151,7 @@ public sealed partial class PlanProgression(
         }
 
         var target = d.Spec.Replicas;
-        var plan = ToPlan(latest.Spec);
+        var plan = PlanningInputs.StoredPlan(latest.Spec);
         var now = time.GetUtcNow().UtcDateTime;
         var last = d.Status?.LastReplacementTime;
         var interval = TimeSpan.FromSeconds(d.Spec.Placement.ReplacementIntervalSeconds);
@@ -167,7 +164,7 @@ public sealed partial class PlanProgression(
             }
 
             var live = await admin.GetLiveProfileAsync(d, cancellationToken);
-            var profile = ToProfile(live, plan) ?? PlanningProfiles.Uniform(plan.Layers, plan.Experts, model.Spec.Architecture.TopK);
+            var profile = PlanningInputs.FromLive(live, plan) ?? PlanningProfiles.Uniform(plan.Layers, plan.Experts, model.Spec.Architecture.TopK);
             var step = await PlanAsync(() => planner.Next(plan, Request(d, model, target), profile), cancellationToken);
             var reason = target > latest.Spec.Pods ? "ScaleOut" : "ScaleIn";
             var created = await CreatePlacementAsync(d, model, step.Plan, latest, step.Solver, reason, step.Moves, step.ImbalanceAfter, cancellationToken);
@@ -182,7 +179,7 @@ public sealed partial class PlanProgression(
         if (interval > TimeSpan.Zero && d.Spec.Placement.Solver != "contiguous" && (last is null || now - last.Value >= interval))
         {
             var live = await admin.GetLiveProfileAsync(d, cancellationToken);
-            var profile = ToProfile(live, plan);
+            var profile = PlanningInputs.FromLive(live, plan);
             if (profile is not null)
             {
                 var step = await PlanAsync(() => planner.Next(plan, Request(d, model, target), profile), cancellationToken);
@@ -244,66 +241,6 @@ public sealed partial class PlanProgression(
         return created;
     }
 
-    /// <summary>The profile ConfigMap's profile.json ({"load": [layers][experts]}), or null when none is configured.</summary>
-    private async Task<WorkloadProfile?> ConfigMapProfileAsync(MoeDeployment d, MoeModel model, CancellationToken cancellationToken)
-    {
-        var name = d.Spec.Placement.ProfileConfigMap;
-        if (string.IsNullOrEmpty(name))
-        {
-            return null;
-        }
-
-        V1ConfigMap map;
-        try
-        {
-            map = await resources.Kubernetes.CoreV1.ReadNamespacedConfigMapAsync(name, d.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            throw new PlanningException("ProfileNotFound", $"spec.placement.profileConfigMap: ConfigMap \"{name}\" does not exist");
-        }
-
-        if (map.Data?.TryGetValue("profile.json", out var json) != true)
-        {
-            throw new PlanningException("ProfileInvalid", $"ConfigMap \"{name}\" has no key profile.json");
-        }
-
-        try
-        {
-            var parsed = JsonSerializer.Deserialize<ProfileDocument>(json!) ?? throw new JsonException("empty document");
-            var a = model.Spec.Architecture;
-            return PlanningProfiles.FromLoads($"configmap:{name}", parsed.Load ?? throw new JsonException("no \"load\" array"), a.Layers, a.Experts, a.TopK);
-        }
-        catch (Exception e) when (e is JsonException or ArgumentException)
-        {
-            throw new PlanningException("ProfileInvalid", $"ConfigMap \"{name}\" profile.json: {e.Message}");
-        }
-    }
-
-    private static WorkloadProfile? ToProfile(LiveProfile? live, PlacementPlan plan)
-    {
-        try
-        {
-            return live is null ? null : PlanningProfiles.FromLive(live, plan.Layers, plan.Experts);
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException)
-        {
-            throw new PlanningException("LiveProfileInvalid", $"GET admin/v1/profile: {e.Message}");
-        }
-    }
-
-    private static PlacementPlan ToPlan(ExpertPlacementSpec spec)
-    {
-        try
-        {
-            return ExpertPlacementMapping.ToPlan(spec);
-        }
-        catch (ArgumentException e)
-        {
-            throw new PlanningException("PlacementInvalid", $"ExpertPlacement v{spec.Version} is not a valid plan: {e.Message}");
-        }
-    }
-
     /// <summary>Experts one pod may hold per layer on <paramref name="pods"/> pods, redundant replicas included.</summary>
     public static int Capacity(MoeDeployment d, MoeModel model, int pods) =>
         LibraryPlanner.Capacity(model.Spec.Architecture.Experts + Math.Max(0, d.Spec.Placement.RedundantReplicas), pods, d.Spec.Resources.ExpertsPerPod);
@@ -332,8 +269,6 @@ public sealed partial class PlanProgression(
             throw new PlanningException("PlanInfeasible", $"no placement plan: {e.Message}");
         }
     }
-
-    private sealed record ProfileDocument([property: System.Text.Json.Serialization.JsonPropertyName("load")] double[][]? Load);
 
     [LoggerMessage(EventId = 7300, Level = LogLevel.Information, Message = "MoeDeployment {Name}: plan v{Version} ({Reason}) moves {Moves} replicas on {Pods} pods")]
     private partial void LogPlanCreated(string name, int version, string reason, int moves, int pods);
