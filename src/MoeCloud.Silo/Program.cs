@@ -22,5 +22,17 @@ if (Environment.GetEnvironmentVariable("POD_IP") is { Length: > 0 } podIp && Sys
     options.AdvertisedAddress = podIp;
 }
 
+// SIGTERM (the kubelet) or Ctrl-C stops the host; the stop is bounded by MoeCloud:Silo:ShutdownTimeout (default 20 s)
+// whether or not the membership store answers, and a host that has not stopped by then is abandoned: the process exits.
 await using var app = MoeCloudSiloHost.Create(options, args: args);
-await app.RunAsync();
+await app.StartAsync();
+var stopping = new TaskCompletionSource();
+using (app.Lifetime.ApplicationStopping.Register(() => stopping.TrySetResult()))
+{
+    await stopping.Task;
+}
+
+if (!await SiloShutdown.Stop(app))
+{
+    Environment.Exit(1);
+}

@@ -85,7 +85,11 @@ public sealed class LocalGateway : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync(CancellationToken.None);
+        using (var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await _app.StopAsync(bound.Token);
+        }
+
         await _app.DisposeAsync();
         foreach (var dir in Options.ProfileTraces.Values)
         {

@@ -4,19 +4,32 @@ using MoeCloud.Runtime.Hosting;
 namespace MoeCloud.Cli.Cluster;
 
 /// <summary>
-/// A private redis-server on a free loopback port for the multi-process local cluster's membership, started with
-/// <c>--daemonize yes --pidfile</c> (no service manager runs here) and stopped by that pid.
+/// A private redis-server on a free loopback port for the multi-process local cluster's membership: a child process of
+/// moectl (not daemonized), stopped by its pid on dispose (SIGTERM, a grace period, then kill). A small <c>/bin/sh</c>
+/// watchdog, also a child, stops it when moectl is gone without disposing it (killed outright).
 /// </summary>
 public sealed class LocalRedis : IAsyncDisposable
 {
-    private readonly string _directory;
-    private readonly string _pidFile;
+    // $1: the pid to outlive; $2: redis-server. Exits when either is gone; stops redis-server when $1 went first.
+    private const string Watchdog = """
+        while kill -0 "$1" 2>/dev/null; do kill -0 "$2" 2>/dev/null || exit 0; sleep 1; done
+        kill -TERM "$2" 2>/dev/null; sleep 5; kill -0 "$2" 2>/dev/null && kill -KILL "$2"
+        exit 0
+        """;
 
-    private LocalRedis(int port, string directory)
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
+    private readonly string _directory;
+    private readonly Process _server;
+    private readonly Process _watchdog;
+    private readonly List<string> _output = [];
+    private int _disposed;
+
+    private LocalRedis(int port, string directory, Process server, Process watchdog)
     {
         Port = port;
         _directory = directory;
-        _pidFile = Path.Combine(directory, "redis.pid");
+        _server = server;
+        _watchdog = watchdog;
     }
 
     /// <summary>The port it listens on (127.0.0.1 only).</summary>
@@ -46,28 +59,45 @@ public sealed class LocalRedis : IAsyncDisposable
         var port = FreePorts.Take(1)[0];
         var directory = Path.Combine(Path.GetTempPath(), "moecloud-redis", $"{port}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
-        var redis = new LocalRedis(port, directory);
-        var start = new ProcessStartInfo(server, ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--daemonize", "yes", "--pidfile", redis._pidFile, "--dir", directory, "--save", "", "--appendonly", "no"])
+        var start = new ProcessStartInfo(server, ["--port", Text(port), "--bind", "127.0.0.1", "--daemonize", "no", "--dir", directory, "--save", "", "--appendonly", "no"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = directory,
         };
-        using (var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {server}"))
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {server}");
+        Process watchdog;
+        try
         {
-            await process.WaitForExitAsync(cancellationToken);
-            if (process.ExitCode != 0)
+            watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", Watchdog, "moecloud-redis-watchdog", Text(Environment.ProcessId), Text(process.Id)])
             {
-                throw new InvalidOperationException($"redis-server exited with {process.ExitCode}: {await process.StandardError.ReadToEndAsync(cancellationToken)}");
-            }
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            }) ?? throw new InvalidOperationException("could not start the redis-server watchdog (/bin/sh)");
+        }
+        catch
+        {
+            process.Kill();
+            process.Dispose();
+            throw;
         }
 
+        var redis = new LocalRedis(port, directory, process, watchdog);
+        process.OutputDataReceived += (_, e) => redis.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => redis.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!File.Exists(redis._pidFile) || !await CanConnect(port))
+        while (!await CanConnect(port))
         {
-            if (DateTime.UtcNow > deadline)
+            if (process.HasExited || DateTime.UtcNow > deadline)
             {
+                var why = process.HasExited ? $"exited with {process.ExitCode}" : "did not start listening within 10 s";
+                var output = redis.Output();
                 await redis.DisposeAsync();
-                throw new InvalidOperationException($"redis-server did not start listening on 127.0.0.1:{port} within 10 s.");
+                throw new InvalidOperationException($"redis-server on 127.0.0.1:{port} {why}: {output}");
             }
 
             await Task.Delay(50, cancellationToken);
@@ -76,27 +106,15 @@ public sealed class LocalRedis : IAsyncDisposable
         return redis;
     }
 
-    /// <summary>Stops the server by its pid and removes its folder.</summary>
+    /// <summary>Stops the server and its watchdog by their pids and removes its folder.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (File.Exists(_pidFile) && int.TryParse((await File.ReadAllTextAsync(_pidFile)).Trim(), out var pid))
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            try
-            {
-                using var process = Process.GetProcessById(pid);
-                process.Kill();
-                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-            catch (ArgumentException)
-            {
-                // Already gone.
-            }
-            catch (TimeoutException)
-            {
-                // The OS reaps it; nothing else holds the port for long.
-            }
+            return;
         }
 
+        await ChildProcesses.Stop([_server, _watchdog], StopGrace);
         try
         {
             Directory.Delete(_directory, recursive: true);
@@ -104,6 +122,31 @@ public sealed class LocalRedis : IAsyncDisposable
         catch (IOException)
         {
             // Left for the temp cleaner.
+        }
+    }
+
+    private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private void Keep(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.Add(line);
+                if (_output.Count > 20)
+                {
+                    _output.RemoveAt(0);
+                }
+            }
+        }
+    }
+
+    private string Output()
+    {
+        lock (_output)
+        {
+            return string.Join(" | ", _output);
         }
     }
 

@@ -10,13 +10,18 @@ namespace MoeCloud.Cli.Cluster;
 
 /// <summary>
 /// One <c>moectl silo</c> process per pod, with membership in a private Redis; moectl talks to the cluster through an
-/// Orleans client. Every process binds loopback ports only and is stopped (SIGTERM, then kill) on dispose.
+/// Orleans client. Every process binds loopback ports only and is stopped on dispose: SIGTERM, the silo's shutdown
+/// timeout plus a margin, then kill. Each silo also watches this process (<c>--parent-pid</c>) and stops when it is gone,
+/// so a moectl that is killed outright does not leave silos behind; Redis has its own watchdog (<see cref="LocalRedis"/>).
 /// </summary>
 public sealed class ProcessCluster : ILocalCluster
 {
     private readonly LocalRedis _redis;
     private readonly List<Process> _processes;
     private readonly IHost _client;
+
+    /// <summary>How long a silo process gets after SIGTERM before it is killed: its own default shutdown timeout and a margin.</summary>
+    private static readonly TimeSpan SiloStopGrace = new MoeCloudSiloOptions().ShutdownTimeout + TimeSpan.FromSeconds(5);
 
     private ProcessCluster(LocalRedis redis, List<Process> processes, IHost client, IReadOnlyList<SiloEndpoint> endpoints)
     {
@@ -58,6 +63,7 @@ public sealed class ProcessCluster : ILocalCluster
                     "silo", "--pod", Text(pod), "--redis", redis.ConnectionString, "--cluster-id", clusterId,
                     "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
                     "--warmups-in-flight", "1", // every silo process shares this machine's cores
+                    "--parent-pid", Text(Environment.ProcessId),
                 };
                 foreach (var (name, dir) in models)
                 {
@@ -97,11 +103,16 @@ public sealed class ProcessCluster : ILocalCluster
     {
         try
         {
-            await _client.StopAsync(CancellationToken.None);
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _client.StopAsync(bound.Token).WaitAsync(TimeSpan.FromSeconds(10));
+            _client.Dispose();
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            // The client could not leave cleanly (a silo or Redis already gone); the processes are stopped regardless.
         }
         finally
         {
-            _client.Dispose();
             await Stop(_processes);
             await _redis.DisposeAsync();
         }
@@ -177,29 +188,5 @@ public sealed class ProcessCluster : ILocalCluster
         }
     }
 
-    private static async Task Stop(IEnumerable<Process> processes)
-    {
-        foreach (var process in processes.Where(p => !p.HasExited))
-        {
-            using var term = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
-            if (term is not null)
-            {
-                await term.WaitForExitAsync();
-            }
-        }
-
-        foreach (var process in processes)
-        {
-            try
-            {
-                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
-            }
-            catch (TimeoutException)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-
-            process.Dispose();
-        }
-    }
+    private static Task Stop(IReadOnlyList<Process> processes) => ChildProcesses.Stop(processes, SiloStopGrace);
 }

@@ -50,6 +50,8 @@ public static class RuntimeCommands
                 new("ops-port", "<port> /healthz, /readyz, /metrics port (default 9100)"),
                 new("model", "<name=dir> a model to serve (repeat as name=dir,name2=dir2)"),
                 new("warmups-in-flight", "<N> replicas a rollout warms at once across the cluster (default 64; 1 when all silos share one machine)"),
+                new("shutdown-timeout", "<seconds> how long a stop may take, Redis answering or not, before the process exits (default 20)"),
+                new("parent-pid", "<pid> stop when this process is gone (`moectl up --processes` passes its own)"),
             ],
             Silo));
         app.Add(new CliCommand(
@@ -189,13 +191,21 @@ public static class RuntimeCommands
             options.Models[pair[..eq]] = pair[(eq + 1)..];
         }
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        options.ShutdownTimeout = TimeSpan.FromSeconds(args.GetInt("shutdown-timeout", (int)options.ShutdownTimeout.TotalSeconds, 1, 600));
+        var parent = args.Get("parent-pid") is null ? (int?)null : args.GetInt("parent-pid", 0, 1);
+        if (parent is { } pid && !IsRunning(pid))
+        {
+            throw new UsageException($"option '--parent-pid': no process {pid} is running");
+        }
+
+        await using var app = MoeCloudSiloHost.Create(options);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, app.Lifetime.ApplicationStopping);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
         {
             context.Cancel = true;
             stop.Cancel();
         });
-        await using var app = MoeCloudSiloHost.Create(options);
+        var watch = parent is { } watched ? WatchParent(watched, options.SiloName, console.Error, stop) : Task.CompletedTask;
         await app.StartAsync(stop.Token);
         await console.Error.WriteLineAsync($"pod-{options.PodIndex} serving: runner http://127.0.0.1:{options.RunnerPort}, ops http://127.0.0.1:{options.OpsPort}");
         try
@@ -204,11 +214,52 @@ public static class RuntimeCommands
         }
         catch (OperationCanceledException)
         {
-            // SIGTERM or Ctrl-C: stop gracefully.
+            // SIGTERM, Ctrl-C or the parent gone: stop within the shutdown timeout.
         }
 
-        await app.StopAsync(CancellationToken.None);
+        await watch;
+        if (!await SiloShutdown.Stop(app))
+        {
+            // The host is still stopping (a membership store that does not answer, a hung grain); disposing it would
+            // wait for it. The reason is logged.
+            Environment.Exit(Moectl.Failed);
+        }
+
         return Moectl.Ok;
+    }
+
+    private static async Task WatchParent(int pid, string silo, TextWriter error, CancellationTokenSource stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop.Token))
+            {
+                if (!IsRunning(pid))
+                {
+                    await error.WriteLineAsync($"{silo}: parent process {pid} is gone; stopping");
+                    await stop.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping for another reason.
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static async Task<int> Forward(CliArgs args, CliConsole console, CancellationToken ct)

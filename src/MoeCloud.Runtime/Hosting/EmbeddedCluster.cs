@@ -122,16 +122,12 @@ public sealed class EmbeddedCluster : ILocalCluster
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>Stops every silo, each within its shutdown timeout; a silo that did not stop in time is left undisposed (disposing would wait for it).</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var silo in Silos.Reverse())
         {
-            try
-            {
-                await silo.App.StopAsync(CancellationToken.None);
-            }
-            finally
+            if (await SiloShutdown.Stop(silo.App))
             {
                 await silo.App.DisposeAsync();
             }

@@ -57,6 +57,7 @@ public static class MoeCloudSiloHost
             k.Limits.MaxRequestBodySize = 512L * 1024 * 1024;
         });
 
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddSingleton<IValidateOptions<MoeCloudSiloOptions>, MoeCloudSiloOptionsValidator>();
         builder.Services.AddSingleton(TimeProvider.System);

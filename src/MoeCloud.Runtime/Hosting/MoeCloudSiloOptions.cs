@@ -94,6 +94,14 @@ public sealed class MoeCloudSiloOptions
     /// </summary>
     public int TelemetryWindowTokens { get; set; } = 32768;
 
+    /// <summary>
+    /// How long a stop may take, whether or not the membership store answers: the host's shutdown (the Orleans silo
+    /// leaving the cluster, grains deactivating, the endpoints draining) gets this long, and a silo process that has not
+    /// finished by then logs what it could not do and exits. Default 20 s (inside Kubernetes' default 30 s termination
+    /// grace period), in [1 s, 10 min].
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>The silo name derived from <see cref="PodIndex"/>.</summary>
     public string SiloName => $"pod-{PodIndex}";
 }
@@ -147,6 +155,11 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.TelemetryInterval <= TimeSpan.Zero)
         {
             failures.Add($"TelemetryInterval must be positive, got {options.TelemetryInterval}.");
+        }
+
+        if (options.ShutdownTimeout < TimeSpan.FromSeconds(1) || options.ShutdownTimeout > TimeSpan.FromMinutes(10))
+        {
+            failures.Add($"ShutdownTimeout must be in [1 s, 10 min], got {options.ShutdownTimeout}.");
         }
 
         if (options.TelemetryWindowTokens is < 1024 or > 1 << 30)

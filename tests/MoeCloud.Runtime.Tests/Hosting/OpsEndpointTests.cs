@@ -71,4 +71,19 @@ public sealed class SiloOptionsValidatorTests
 
         Assert.True(new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options).Succeeded);
     }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)]
+    [InlineData(-1.0)]
+    [InlineData(601.0)]
+    public void Validate_WhenShutdownTimeoutOutOfRange_SaysTheRange(double seconds)
+    {
+        var options = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptions { ShutdownTimeout = TimeSpan.FromSeconds(seconds) };
+
+        var result = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.StartsWith("ShutdownTimeout must be in [1 s, 10 min]", Assert.Single(result.Failures!), StringComparison.Ordinal);
+    }
 }
