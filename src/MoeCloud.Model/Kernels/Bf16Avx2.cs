@@ -33,6 +33,14 @@ internal readonly unsafe struct Bf16Avx2 : IBf16Simd
             var wide = Avx2.ConvertToVector256Int32(source + i);
             Avx2.ShiftLeftLogical(wide, 16).AsSingle().Store(destination + i);
         }
+
+        // The blocks that multiply this chunk load no weights, so the hardware prefetcher does not run ahead of the
+        // next widening; ask for the row's next chunk now (a prefetch past the end of the weights does not fault).
+        var next = (byte*)(source + count);
+        for (var b = 0; b < count * sizeof(ushort); b += 64)
+        {
+            Sse.Prefetch0(next + b);
+        }
     }
 
     /// <summary>Four tile rows × three tokens over <paramref name="n"/> elements; accumulators <c>a{token}{row}</c>.</summary>
