@@ -26,6 +26,7 @@ public static class BenchCommands
                 new("intermediate", "<i> expert intermediate size (default 1408)"),
                 new("tokens", "<list> token counts, comma-separated (default 1,16,256)"),
                 new("bf16-streaming-max", $"<N> most tokens for the bf16 streaming kernel; above it bf16 is widened for OpenBLAS (default {new ExpertKernelOptions().Bf16StreamingMaxTokens})"),
+                new("bf16-path", $"<p> bf16 streaming code: auto (the CPU's best, default) or one of {string.Join(", ", Bf16KernelPaths.All.Select(p => p.ToName()))}"),
                 ThreadsOption,
                 RoundsOption,
                 JsonOption,
@@ -69,12 +70,30 @@ public static class BenchCommands
         var tokens = ParseList(args.Get("tokens") ?? "1,16,256");
         var threads = args.GetInt("threads", 2, 1, 256);
         var rounds = args.GetInt("rounds", 7, 1, 1000);
+        var pathName = args.GetChoice("bf16-path", "auto", ["auto", .. Bf16KernelPaths.All.Select(p => p.ToName())]);
+        var options = new ExpertKernelOptions
+        {
+            Threads = threads,
+            Bf16StreamingMaxTokens = args.GetInt("bf16-streaming-max", new ExpertKernelOptions().Bf16StreamingMaxTokens, 0, 4096),
+            Bf16Path = pathName == "auto" ? null : Bf16KernelPaths.Parse(pathName),
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
+        var kernel = new CpuExpertKernel(options);
         await console.Error.WriteLineAsync($"expert FFN hidden {hidden}, intermediate {inter}, {threads} threads, OpenBLAS {OpenBlas.LibraryPath ?? "(not found)"}");
-        var options = new ExpertKernelOptions { Threads = threads, Bf16StreamingMaxTokens = args.GetInt("bf16-streaming-max", new ExpertKernelOptions().Bf16StreamingMaxTokens, 0, 4096) };
-        var rows = await Task.Run(() => KernelBenchmark.Run(hidden, inter, tokens, options, rounds, 0.15), ct);
+        await console.Error.WriteLineAsync($"CPU features: {CpuFeatures.Detected}; bf16 path: {kernel.Bf16Path.ToName()}");
+        var report = await Task.Run(() => KernelBenchmark.Run(hidden, inter, tokens, kernel, rounds, 0.15), ct);
+        var rows = report.Rows;
         if (args.Json)
         {
-            await CliOutput.WriteJsonAsync(console.Out, rows);
+            await CliOutput.WriteJsonAsync(console.Out, report);
             return Moectl.Ok;
         }
 

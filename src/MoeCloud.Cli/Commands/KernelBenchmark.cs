@@ -15,15 +15,20 @@ namespace MoeCloud.Cli.Commands;
 /// <param name="MillisecondsPerCall">Expert kernel milliseconds per call.</param>
 public sealed record KernelBenchRow(int Tokens, [property: JsonPropertyName("dtype")] string DType, double Gflops, double BaselineGflops, double Ratio, double VsFp32, double MillisecondsPerCall);
 
+/// <summary>What <c>moectl bench kernel --json</c> prints: the CPU, the bfloat16 path that ran, and the rows.</summary>
+/// <param name="Bf16Path">The bfloat16 streaming path that ran (<c>avx512</c>, <c>avx2-fma</c> or <c>portable</c>).</param>
+/// <param name="Cpu">The CPU features detected (those that choose the path).</param>
+/// <param name="Rows">One row per token count and dtype.</param>
+public sealed record KernelBenchReport(string Bf16Path, CpuFeatures Cpu, IReadOnlyList<KernelBenchRow> Rows);
+
 /// <summary>
 /// The expert FFN against its baseline, side by side in one process: the baseline is the same three GEMMs (gate, up,
 /// down) by OpenBLAS <c>cblas_sgemm</c> on float32 weights, without the activation.
 /// </summary>
 internal static class KernelBenchmark
 {
-    public static IReadOnlyList<KernelBenchRow> Run(int hidden, int intermediate, IReadOnlyList<int> tokenCounts, ExpertKernelOptions options, int rounds, double roundSeconds)
+    public static KernelBenchReport Run(int hidden, int intermediate, IReadOnlyList<int> tokenCounts, CpuExpertKernel kernel, int rounds, double roundSeconds)
     {
-        var kernel = new CpuExpertKernel(options);
         var (f32, bf16, gate, up, down) = Weights(hidden, intermediate);
         var rows = new List<KernelBenchRow>();
         foreach (var tokens in tokenCounts)
@@ -50,7 +55,7 @@ internal static class KernelBenchmark
             rows.Add(new KernelBenchRow(tokens, "bf16", half, baseGflops, half / baseGflops, times[1] / times[2], times[2] * 1e3));
         }
 
-        return rows;
+        return new KernelBenchReport(kernel.Bf16Path.ToName(), CpuFeatures.Detected, rows);
     }
 
     private static (ExpertWeights F32, ExpertWeights Bf16, float[] Gate, float[] Up, float[] Down) Weights(int hidden, int intermediate)

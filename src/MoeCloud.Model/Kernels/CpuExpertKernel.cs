@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.Intrinsics.X86;
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Weights;
 
@@ -8,8 +7,9 @@ namespace MoeCloud.Model.Kernels;
 /// <summary>
 /// The CPU expert kernel. float32 weights: one OpenBLAS GEMM for gate and up together (their rows are contiguous),
 /// the fused SwiGLU, one GEMM for down. bfloat16 weights: up to <see cref="ExpertKernelOptions.Bf16StreamingMaxTokens"/>
-/// tokens, a hand-written AVX-512 kernel that streams the half-size weights once (memory-bound regime); above it,
-/// the weights are widened to float32 and take the GEMM path (compute-bound regime). Thread-safe.
+/// tokens, a hand-written SIMD kernel that streams the half-size weights once (memory-bound regime), in the flavour
+/// chosen once by CPU features (<see cref="Bf16Path"/>: AVX-512F, AVX2 + FMA, or portable); above it, the weights are
+/// widened to float32 and take the GEMM path (compute-bound regime). Thread-safe.
 /// </summary>
 public sealed unsafe class CpuExpertKernel : IExpertKernel
 {
@@ -19,11 +19,15 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
     public CpuExpertKernel(ExpertKernelOptions? options = null)
     {
         _options = (options ?? new ExpertKernelOptions()).Validate();
+        Bf16Path = _options.Bf16Path ?? CpuFeatures.Detected.Best;
         OpenBlas.SetThreads(_options.Threads);
     }
 
     /// <inheritdoc />
     public string Name => "cpu";
+
+    /// <summary>The SIMD code that streams bfloat16 weights: <see cref="ExpertKernelOptions.Bf16Path"/>, or the CPU's best.</summary>
+    public Bf16KernelPath Bf16Path { get; }
 
     /// <inheritdoc />
     public void Forward(ExpertWeights weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
@@ -33,7 +37,7 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
         {
             Gemm(weights.GateUpF32, weights.DownF32, weights, x, y, tokens);
         }
-        else if (tokens <= _options.Bf16StreamingMaxTokens && Avx512F.IsSupported)
+        else if (tokens <= _options.Bf16StreamingMaxTokens)
         {
             Streaming(weights, x, y, tokens);
         }
@@ -91,11 +95,12 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
             fixed (float* px = x, py = y, pg = gate, pu = up, pa = act)
             {
                 var (guP, dwP, xP, yP, gP, uP, aP) = ((nint)gu, (nint)dw, (nint)px, (nint)py, (nint)pg, (nint)pu, (nint)pa);
+                var path = Bf16Path;
                 // 1. gate and up rows, split by row range; each thread owns whole output columns.
                 ParallelChunks(inter, (start, end) =>
                 {
-                    Bf16Gemv.Rows((ushort*)guP, h, start, end, (float*)xP, tokens, (float*)gP, inter);
-                    Bf16Gemv.Rows((ushort*)guP + ((long)inter * h), h, start, end, (float*)xP, tokens, (float*)uP, inter);
+                    Bf16Gemv.Rows(path, (ushort*)guP, h, start, end, (float*)xP, tokens, (float*)gP, inter);
+                    Bf16Gemv.Rows(path, (ushort*)guP + ((long)inter * h), h, start, end, (float*)xP, tokens, (float*)uP, inter);
                 });
                 // 2. SwiGLU.
                 for (var t = 0; t < tokens; t++)
@@ -104,7 +109,7 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
                 }
 
                 // 3. down rows.
-                ParallelChunks(h, (start, end) => Bf16Gemv.Rows((ushort*)dwP, inter, start, end, (float*)aP, tokens, (float*)yP, h));
+                ParallelChunks(h, (start, end) => Bf16Gemv.Rows(path, (ushort*)dwP, inter, start, end, (float*)aP, tokens, (float*)yP, h));
             }
         }
         finally

@@ -13,9 +13,20 @@ public sealed record ExpertKernelOptions
     /// </summary>
     public int Bf16StreamingMaxTokens { get; init; } = 128;
 
-    /// <summary>Throws <see cref="ArgumentException"/> listing every out-of-range option.</summary>
-    public ExpertKernelOptions Validate()
+    /// <summary>
+    /// The SIMD code that streams bfloat16 weights. Default null: the fastest the CPU supports
+    /// (<see cref="CpuFeatures.Best"/>: AVX-512F, else AVX2 with FMA, else portable). Set it to compare paths on one
+    /// machine; a path the CPU cannot run is a validation error.
+    /// </summary>
+    public Bf16KernelPath? Bf16Path { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every out-of-range option, checking <see cref="Bf16Path"/> against this CPU.</summary>
+    public ExpertKernelOptions Validate() => Validate(CpuFeatures.Detected);
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every out-of-range option, checking <see cref="Bf16Path"/> against <paramref name="cpu"/>.</summary>
+    public ExpertKernelOptions Validate(CpuFeatures cpu)
     {
+        ArgumentNullException.ThrowIfNull(cpu);
         var problems = new List<string>();
         if (Threads is < 1 or > 256)
         {
@@ -25,6 +36,15 @@ public sealed record ExpertKernelOptions
         if (Bf16StreamingMaxTokens is < 0 or > 4096)
         {
             problems.Add($"Bf16StreamingMaxTokens must be in [0, 4096], got {Bf16StreamingMaxTokens}");
+        }
+
+        if (Bf16Path is { } path && !Enum.IsDefined(path))
+        {
+            problems.Add($"Bf16Path must be one of {string.Join(", ", Bf16KernelPaths.All.Select(p => p.ToName()))}, got {(int)path}");
+        }
+        else if (Bf16Path is { } wanted && !cpu.Supports(wanted))
+        {
+            problems.Add($"Bf16Path {wanted.ToName()} needs CPU features this CPU lacks (detected: {cpu})");
         }
 
         return problems.Count == 0 ? this : throw new ArgumentException($"Invalid expert kernel options: {string.Join("; ", problems)}.");

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MoeCloud.Model.Kernels;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Cli.Tests.Commands;
@@ -51,17 +52,41 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
     }
 
     [Fact]
-    public async Task BenchKernel_WhenJson_PrintsOneRowPerTokenCountAndDType()
+    public async Task BenchKernel_WhenJson_PrintsThePathTheCpuFeaturesAndOneRowPerTokenCountAndDType()
     {
         var (code, output, _) = await MoectlRunner.Run("bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1,3", "--rounds", "1", "--json");
 
         Assert.Equal(0, code);
-        var rows = JsonDocument.Parse(output).RootElement.EnumerateArray().ToArray();
+        var report = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(CpuFeatures.Detected.Best.ToName(), report.GetProperty("bf16Path").GetString());
+        Assert.Equal(CpuFeatures.Detected.Avx512F, report.GetProperty("cpu").GetProperty("avx512F").GetBoolean());
+        Assert.Equal(CpuFeatures.Detected.Avx2, report.GetProperty("cpu").GetProperty("avx2").GetBoolean());
+        Assert.Equal(CpuFeatures.Detected.Fma, report.GetProperty("cpu").GetProperty("fma").GetBoolean());
+        Assert.Equal(CpuFeatures.Detected.F16C, report.GetProperty("cpu").GetProperty("f16C").GetBoolean());
+        var rows = report.GetProperty("rows").EnumerateArray().ToArray();
         Assert.Equal(4, rows.Length);
         Assert.Equal([1, 1, 3, 3], rows.Select(r => r.GetProperty("tokens").GetInt32()));
         Assert.Equal(["fp32", "bf16", "fp32", "bf16"], rows.Select(r => r.GetProperty("dtype").GetString()));
         Assert.All(rows, r => Assert.True(r.GetProperty("gflops").GetDouble() > 0 && r.GetProperty("baselineGflops").GetDouble() > 0));
         Assert.All(rows, r => Assert.Equal(r.GetProperty("gflops").GetDouble() / r.GetProperty("baselineGflops").GetDouble(), r.GetProperty("ratio").GetDouble(), 6));
+    }
+
+    [Fact]
+    public async Task BenchKernel_WhenBf16PathIsForced_PrintsThatPathAndTheCpuFeatures()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1", "--rounds", "1", "--bf16-path", "portable");
+
+        Assert.Equal(0, code);
+        Assert.Contains($"CPU features: {CpuFeatures.Detected}; bf16 path: portable", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchKernel_WhenBf16PathIsUnknown_ExitsTwo()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "kernel", "--bf16-path", "sse");
+
+        Assert.Equal(2, code);
+        Assert.Contains("option '--bf16-path' must be one of auto, portable, avx2-fma, avx512", error, StringComparison.Ordinal);
     }
 
     [Fact]
