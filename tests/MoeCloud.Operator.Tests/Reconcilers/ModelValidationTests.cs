@@ -9,14 +9,40 @@ namespace MoeCloud.Operator.Tests.Reconcilers;
 
 public sealed class ModelValidationTests
 {
-    [Fact]
-    public void CheckConfig_WhenConfigMatchesDeepSeekNames_ReportsNothing()
+    /// <summary>Configs and the architecture a MoeModel must declare for them: the Model library's reading of config.json.</summary>
+    private static readonly Dictionary<string, (string Json, MoeArchitecture Architecture)> Matching = new()
     {
-        using var dir = Config("""
+        ["deepseek-v2 names, one dense layer first"] = ("""
             {"model_type": "deepseek_v2", "num_hidden_layers": 27, "first_k_dense_replace": 1, "n_routed_experts": 64, "num_experts_per_tok": 6,
              "hidden_size": 2048, "moe_intermediate_size": 1408, "n_shared_experts": 2}
-            """);
-        var architecture = new MoeArchitecture { Layers = 26, Experts = 64, TopK = 6, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 2 };
+            """, new MoeArchitecture { Layers = 26, Experts = 64, TopK = 6, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 2 }),
+        ["deepseek-v2 group_limited_greedy is softmax-max-score"] = ("""
+            {"model_type": "deepseek_v2", "num_hidden_layers": 4, "n_routed_experts": 32, "num_experts_per_tok": 4, "hidden_size": 64,
+             "moe_intermediate_size": 32, "topk_method": "group_limited_greedy", "n_group": 8, "topk_group": 3}
+            """, new MoeArchitecture { Layers = 4, Experts = 32, TopK = 4, HiddenSize = 64, MoeIntermediateSize = 32, Gating = "softmax-max-score", ExpertGroups = 8, TopKGroups = 3 }),
+        ["qwen2-moe decoder_sparse_step 2 counts only the MoE layers"] = ("""
+            {"model_type": "qwen2_moe", "num_hidden_layers": 24, "decoder_sparse_step": 2, "num_experts": 60, "num_experts_per_tok": 4,
+             "hidden_size": 2048, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}
+            """, new MoeArchitecture { Layers = 12, Experts = 60, TopK = 4, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 1 }),
+        // Layers 1..27 after one dense layer, every second one MoE: 2, 4, ..., 26.
+        ["deepseek moe_layer_freq 2 counts only the MoE layers"] = ("""
+            {"model_type": "deepseek_v2", "num_hidden_layers": 28, "first_k_dense_replace": 1, "moe_layer_freq": 2, "n_routed_experts": 64,
+             "num_experts_per_tok": 6, "hidden_size": 2048, "moe_intermediate_size": 1408, "n_shared_experts": 2}
+            """, new MoeArchitecture { Layers = 13, Experts = 64, TopK = 6, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 2 }),
+        ["qwen3-moe mlp_only_layers count only the MoE layers"] = ("""
+            {"model_type": "qwen3_moe", "num_hidden_layers": 8, "mlp_only_layers": [0, 7], "num_experts": 16, "num_experts_per_tok": 2,
+             "hidden_size": 64, "moe_intermediate_size": 32}
+            """, new MoeArchitecture { Layers = 6, Experts = 16, TopK = 2, HiddenSize = 64, MoeIntermediateSize = 32 }),
+    };
+
+    public static TheoryData<string> MatchingCases => [.. Matching.Keys];
+
+    [Theory]
+    [MemberData(nameof(MatchingCases))]
+    public void CheckConfig_WhenTheArchitectureIsWhatTheConfigSays_ReportsNothing(string config)
+    {
+        var (json, architecture) = Matching[config];
+        using var dir = Config(json);
         Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
     }
 
@@ -27,10 +53,7 @@ public sealed class ModelValidationTests
             {"model_type": "mixtral", "num_hidden_layers": 32, "num_local_experts": 8, "num_experts_per_tok": 2, "hidden_size": 4096, "intermediate_size": 14336}
             """);
         var architecture = new MoeArchitecture { Layers = 32, Experts = 16, TopK = 2, HiddenSize = 4096, MoeIntermediateSize = 14336 };
-        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!);
-        Assert.Equal("ConfigMismatch", problem.Reason);
-        Assert.Contains("spec.architecture.experts is 16", problem.Message, StringComparison.Ordinal);
-        Assert.Contains("says 8", problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckConfig(architecture, dir.Path)!, "ConfigMismatch", "spec.architecture.experts is 16", "says 8");
     }
 
     [Fact]
@@ -39,9 +62,7 @@ public sealed class ModelValidationTests
         using var dir = new TempDirectory();
         Assert.Null(ModelValidation.CheckConfig(new MoeArchitecture(), dir.Path));
         File.WriteAllText(dir.Combine("config.json"), "{ not json");
-        var problem = Assert.Single(ModelValidation.CheckConfig(new MoeArchitecture(), dir.Path)!);
-        Assert.Equal("ConfigUnreadable", problem.Reason);
-        Assert.Contains(dir.Combine("config.json"), problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckConfig(new MoeArchitecture(), dir.Path)!, "ConfigUnreadable", dir.Combine("config.json"));
     }
 
     [Fact]
@@ -57,24 +78,7 @@ public sealed class ModelValidationTests
         using var dir = Config(DeepSeekV3Config);
         var architecture = DeepSeekV3();
         architecture.TopKGroups = 3;
-        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!);
-        Assert.Equal("ConfigMismatch", problem.Reason);
-        Assert.Contains("spec.architecture.topKGroups is 3", problem.Message, StringComparison.Ordinal);
-        Assert.Contains("says 4 (topk_group)", problem.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void CheckConfig_WhenDeepSeekV2GroupLimitedGreedy_MatchesSoftmaxMaxScore()
-    {
-        using var dir = Config("""
-            {"model_type": "deepseek_v2", "num_hidden_layers": 4, "n_routed_experts": 32, "num_experts_per_tok": 4, "hidden_size": 64,
-             "moe_intermediate_size": 32, "topk_method": "group_limited_greedy", "n_group": 8, "topk_group": 3}
-            """);
-        var architecture = new MoeArchitecture
-        {
-            Layers = 4, Experts = 32, TopK = 4, HiddenSize = 64, MoeIntermediateSize = 32, Gating = "softmax-max-score", ExpertGroups = 8, TopKGroups = 3,
-        };
-        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
+        AssertOneProblem(ModelValidation.CheckConfig(architecture, dir.Path)!, "ConfigMismatch", "spec.architecture.topKGroups is 3", "says 4 (topk_group)");
     }
 
     [Fact]
@@ -90,9 +94,7 @@ public sealed class ModelValidationTests
         var spec = Scenario.Model(experts: 16, topK: 2).Spec;
         spec.Architecture.Gating = "sigmoid-top-two-sum";
         spec.Architecture.ExpertGroups = 3;
-        var problem = Assert.Single(ModelValidation.CheckSpec(spec));
-        Assert.Equal("InvalidArchitecture", problem.Reason);
-        Assert.Contains("16 experts do not split into 3 equal groups", problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckSpec(spec), "InvalidArchitecture", "16 experts do not split into 3 equal groups");
     }
 
     [Theory]
@@ -109,40 +111,6 @@ public sealed class ModelValidationTests
     }
 
     [Fact]
-    public void CheckConfig_WhenQwen2MoeDecoderSparseStepIsTwo_CountsOnlyTheMoeLayers()
-    {
-        using var dir = Config("""
-            {"model_type": "qwen2_moe", "num_hidden_layers": 24, "decoder_sparse_step": 2, "num_experts": 60, "num_experts_per_tok": 4,
-             "hidden_size": 2048, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}
-            """);
-        var architecture = new MoeArchitecture { Layers = 12, Experts = 60, TopK = 4, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 1 };
-        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
-    }
-
-    [Fact]
-    public void CheckConfig_WhenDeepSeekMoeLayerFreqIsTwo_CountsOnlyTheMoeLayers()
-    {
-        // Layers 1..27 after one dense layer, every second one MoE: 2, 4, ..., 26.
-        using var dir = Config("""
-            {"model_type": "deepseek_v2", "num_hidden_layers": 28, "first_k_dense_replace": 1, "moe_layer_freq": 2, "n_routed_experts": 64,
-             "num_experts_per_tok": 6, "hidden_size": 2048, "moe_intermediate_size": 1408, "n_shared_experts": 2}
-            """);
-        var architecture = new MoeArchitecture { Layers = 13, Experts = 64, TopK = 6, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 2 };
-        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
-    }
-
-    [Fact]
-    public void CheckConfig_WhenMlpOnlyLayersListed_CountsOnlyTheMoeLayers()
-    {
-        using var dir = Config("""
-            {"model_type": "qwen3_moe", "num_hidden_layers": 8, "mlp_only_layers": [0, 7], "num_experts": 16, "num_experts_per_tok": 2,
-             "hidden_size": 64, "moe_intermediate_size": 32}
-            """);
-        var architecture = new MoeArchitecture { Layers = 6, Experts = 16, TopK = 2, HiddenSize = 64, MoeIntermediateSize = 32 };
-        Assert.Empty(ModelValidation.CheckConfig(architecture, dir.Path)!);
-    }
-
-    [Fact]
     public void CheckConfig_WhenLayersCountDenseLayers_ReportsTheMoeLayerCountAndItsKeys()
     {
         using var dir = Config("""
@@ -150,11 +118,7 @@ public sealed class ModelValidationTests
              "hidden_size": 2048, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}
             """);
         var architecture = new MoeArchitecture { Layers = 24, Experts = 60, TopK = 4, HiddenSize = 2048, MoeIntermediateSize = 1408, SharedExperts = 1 };
-        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!);
-        Assert.Equal("ConfigMismatch", problem.Reason);
-        Assert.Contains("spec.architecture.layers is 24", problem.Message, StringComparison.Ordinal);
-        Assert.Contains("says 12", problem.Message, StringComparison.Ordinal);
-        Assert.Contains("decoder_sparse_step", problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckConfig(architecture, dir.Path)!, "ConfigMismatch", "spec.architecture.layers is 24", "says 12", "decoder_sparse_step");
     }
 
     [Fact]
@@ -162,10 +126,7 @@ public sealed class ModelValidationTests
     {
         using var dir = Config(DeepSeekV3Config);
         var architecture = new MoeArchitecture { Layers = 3, Experts = 64, TopK = 8, HiddenSize = 256, MoeIntermediateSize = 128, SharedExperts = 1, Gating = "softmax" };
-        var problem = Assert.Single(ModelValidation.CheckConfig(architecture, dir.Path)!, p => p.Message.Contains("spec.architecture.gating", StringComparison.Ordinal));
-        Assert.Equal("ConfigMismatch", problem.Reason);
-        Assert.Contains("spec.architecture.gating is softmax", problem.Message, StringComparison.Ordinal);
-        Assert.Contains("says sigmoid-top-two-sum", problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckConfig(architecture, dir.Path)!.Where(p => p.Message.Contains("spec.architecture.gating", StringComparison.Ordinal)), "ConfigMismatch", "spec.architecture.gating is softmax", "says sigmoid-top-two-sum");
     }
 
     [Theory]
@@ -190,10 +151,7 @@ public sealed class ModelValidationTests
         using var dir = Config("""
             {"model_type": "qwen3_moe", "num_hidden_layers": 8, "num_experts_per_tok": 2, "hidden_size": 64, "moe_intermediate_size": 32}
             """);
-        var problem = Assert.Single(ModelValidation.CheckConfig(Scenario.Model().Spec.Architecture, dir.Path)!);
-        Assert.Equal("ConfigIncomplete", problem.Reason);
-        Assert.Contains(dir.Combine("config.json"), problem.Message, StringComparison.Ordinal);
-        Assert.Contains("'num_experts'", problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckConfig(Scenario.Model().Spec.Architecture, dir.Path)!, "ConfigIncomplete", dir.Combine("config.json"), "'num_experts'");
     }
 
     [Fact]
@@ -202,10 +160,7 @@ public sealed class ModelValidationTests
         using var dir = Config("""
             {"model_type": "qwen3_moe", "num_hidden_layers": 8, "num_experts": 16, "num_experts_per_tok": 2, "hidden_size": "wide", "moe_intermediate_size": 32}
             """);
-        var problem = Assert.Single(ModelValidation.CheckConfig(Scenario.Model().Spec.Architecture, dir.Path)!);
-        Assert.Equal("ConfigInvalid", problem.Reason);
-        Assert.Contains(dir.Combine("config.json"), problem.Message, StringComparison.Ordinal);
-        Assert.Contains("'hidden_size'", problem.Message, StringComparison.Ordinal);
+        AssertOneProblem(ModelValidation.CheckConfig(Scenario.Model().Spec.Architecture, dir.Path)!, "ConfigInvalid", dir.Combine("config.json"), "'hidden_size'");
     }
 
     [Fact]
@@ -268,5 +223,13 @@ public sealed class ModelValidationTests
         var dir = new TempDirectory();
         File.WriteAllText(dir.Combine("config.json"), json);
         return dir;
+    }
+
+    /// <summary>Asserts that <paramref name="problems"/> holds exactly one problem, of <paramref name="reason"/>, whose message says each of <paramref name="says"/>.</summary>
+    private static void AssertOneProblem(IEnumerable<Problem>? problems, string reason, params string[] says)
+    {
+        var problem = Assert.Single(problems!);
+        Assert.Equal(reason, problem.Reason);
+        Assert.All(says, text => Assert.Contains(text, problem.Message, StringComparison.Ordinal));
     }
 }
