@@ -50,8 +50,12 @@ public sealed class SiloResources
     [JsonPropertyName("acceleratorResource")]
     public string AcceleratorResource { get; set; } = "nvidia.com/gpu";
 
+    /// <summary>
+    /// Accelerators requested per silo pod. Default 0: the experts run on the CPU kernels (no accelerator backend exists
+    /// yet), so a pod asks for an accelerator only when the spec says so.
+    /// </summary>
     [JsonPropertyName("acceleratorsPerPod")]
-    public int AcceleratorsPerPod { get; set; } = 1;
+    public int AcceleratorsPerPod { get; set; }
 
     [JsonPropertyName("cpu")]
     public string Cpu { get; set; } = "4";

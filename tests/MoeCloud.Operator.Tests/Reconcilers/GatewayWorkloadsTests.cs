@@ -130,4 +130,19 @@ public sealed class GatewayWorkloadsTests
         Assert.Equal(ExpertsReadyGate.SiloContainer, silo.Spec.Template.Spec.Containers.Single().Name);
         Assert.NotNull(silo.Spec.Template.Spec.Containers.Single().StartupProbe);
     }
+
+    [Fact]
+    public void Silo_WhenTheSpecAsksForNoAccelerator_RequestsNone_AndWhenItAsks_RequestsAndLimitsIt()
+    {
+        var (d, model) = Sample();
+        var cpuOnly = Workloads.Silo(d, model, 4, Options).Spec.Template.Spec.Containers.Single().Resources;
+        d.Spec.Resources.AcceleratorsPerPod = 2;
+        var withGpus = Workloads.Silo(d, model, 4, Options).Spec.Template.Spec.Containers.Single().Resources;
+
+        Assert.Equal(0, new MoeDeploymentSpec().Resources.AcceleratorsPerPod);
+        Assert.DoesNotContain("nvidia.com/gpu", cpuOnly.Requests.Keys);
+        Assert.DoesNotContain("nvidia.com/gpu", cpuOnly.Limits?.Keys ?? []);
+        Assert.Equal("2", withGpus.Requests["nvidia.com/gpu"].ToString());
+        Assert.Equal("2", withGpus.Limits["nvidia.com/gpu"].ToString());
+    }
 }
