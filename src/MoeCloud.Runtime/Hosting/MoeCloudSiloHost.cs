@@ -109,10 +109,12 @@ public static class MoeCloudSiloHost
         {
             var missing = catalog.Names.Where(m => plans.Get(m) is null).ToArray();
             return missing.Length == 0
-                ? Results.Text("ready")
-                : Results.Text($"no plan yet for: {string.Join(", ", missing)}", statusCode: StatusCodes.Status503ServiceUnavailable);
+                ? Results.Text($"ready\nexpert backend: {catalog.ExpertBackend}\n")
+                : Results.Text($"no plan yet for: {string.Join(", ", missing)}\nexpert backend: {catalog.ExpertBackend}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
         });
-        app.MapMetrics("/metrics", app.Services.GetRequiredService<SiloMetrics>().Registry);
+        var metrics = app.Services.GetRequiredService<SiloMetrics>();
+        metrics.ExpertBackend.WithLabels(app.Services.GetRequiredService<ModelCatalog>().ExpertBackend).Set(1);
+        app.MapMetrics("/metrics", metrics.Registry);
         return app;
     }
 }

@@ -15,11 +15,18 @@ public sealed class ModelCatalog : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var kernel = new CpuExpertKernel(new ExpertKernelOptions { Threads = options.Value.KernelThreads });
+        ExpertBackend = "cpu-" + kernel.Bf16Path.ToName();
         foreach (var (name, dir) in options.Value.Models)
         {
             _models[name] = ServedModel.Open(name, dir, kernel);
         }
     }
+
+    /// <summary>
+    /// The expert backend this pod runs: the CPU kernels with the bfloat16 path the CPU supports (<c>cpu-avx512</c>,
+    /// <c>cpu-avx2-fma</c> or <c>cpu-portable</c>); there is no accelerator backend yet.
+    /// </summary>
+    public string ExpertBackend { get; }
 
     /// <summary>Served model names.</summary>
     public IReadOnlyCollection<string> Names => _models.Keys;

@@ -27,7 +27,11 @@ public sealed class SiloMetrics
         ActiveReplicas = factory.CreateGauge("moecloud_silo_active_replicas", "Expert replica activations on this silo.", "model");
         PlanVersion = factory.CreateGauge("moecloud_silo_plan_version", "The plan version this silo serves with.", "model");
         CoalescedCalls = factory.CreateCounter("moecloud_silo_expert_calls_total", "Expert calls sent by this silo after coalescing.");
+        ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
     }
+
+    /// <summary>The expert backend, as a label of an info gauge set to 1.</summary>
+    public Gauge ExpertBackend { get; }
 
     /// <summary>The registry <c>/metrics</c> serves.</summary>
     public CollectorRegistry Registry { get; }

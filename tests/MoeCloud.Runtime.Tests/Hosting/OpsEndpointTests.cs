@@ -1,21 +1,25 @@
+using MoeCloud.Model.Kernels;
+
 namespace MoeCloud.Runtime.Tests.Hosting;
 
 [Collection(ClusterCollection.Name)]
 public sealed class OpsEndpointTests(ClusterFixture fixture)
 {
     [Fact]
-    public async Task HealthReadinessAndMetrics_AreServedOnTheOpsPort()
+    public async Task HealthReadinessAndMetrics_AreServedOnTheOpsPort_AndNameTheExpertBackend()
     {
         using var http = new HttpClient { BaseAddress = fixture.Cluster.Silos[1].OpsAddress };
         await fixture.Runner(1).ForwardAsync(RequestFactory.Forward(ClusterFixture.Model, 0, 0, RequestFactory.Hidden(2, fixture.Reference.Model.Spec.Hidden, 1), 2, fixture.Reference.Model.Spec.Hidden));
 
         Assert.Equal("ok", await http.GetStringAsync("/healthz"));
-        Assert.Equal("ready", await http.GetStringAsync("/readyz"));
+        var backend = "cpu-" + MoeCloud.Model.Kernels.CpuFeatures.Detected.Best.ToName();
+        Assert.Equal($"ready\nexpert backend: {backend}\n", await http.GetStringAsync("/readyz"));
         var metrics = await http.GetStringAsync("/metrics");
 
         Assert.Contains("moecloud_silo_dispatches_total{model=\"tiny\",kind=\"local\"}", metrics, StringComparison.Ordinal);
         Assert.Contains("moecloud_silo_plan_version{model=\"tiny\"}", metrics, StringComparison.Ordinal);
         Assert.Contains("moecloud_silo_kernel_seconds_bucket", metrics, StringComparison.Ordinal);
+        Assert.Contains($"moecloud_silo_expert_backend_info{{backend=\"{backend}\"}} 1", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("expert=", metrics, StringComparison.Ordinal);
     }
 }
