@@ -1,5 +1,3 @@
-using MoeCloud.Model.Kernels;
-
 namespace MoeCloud.Runtime.Tests.Hosting;
 
 [Collection(ClusterCollection.Name)]
@@ -12,7 +10,7 @@ public sealed class OpsEndpointTests(ClusterFixture fixture)
         await fixture.Runner(1).ForwardAsync(RequestFactory.Forward(ClusterFixture.Model, 0, 0, RequestFactory.Hidden(2, fixture.Reference.Model.Spec.Hidden, 1), 2, fixture.Reference.Model.Spec.Hidden));
 
         Assert.Equal("ok", await http.GetStringAsync("/healthz"));
-        var backend = "cpu-" + MoeCloud.Model.Kernels.CpuFeatures.Detected.Best.ToName();
+        var backend = "cpu-" + MoeCloud.Model.Kernels.Bf16KernelPaths.ToName(MoeCloud.Model.Kernels.CpuFeatures.Detected.Best);
         Assert.Equal($"ready\nexpert backend: {backend}\n", await http.GetStringAsync("/readyz"));
         var metrics = await http.GetStringAsync("/metrics");
 
