@@ -35,6 +35,7 @@ public sealed class Moectl
         Cli.Commands.BenchPlacementCommand.Register(app);
         Cli.Commands.RuntimeCommands.Register(app);
         Cli.Commands.BenchClusterCommand.Register(app);
+        Cli.Commands.BenchDatapathCommand.Register(app);
         Cli.Commands.BenchGatewayCommand.Register(app);
         Cli.Commands.GatewayCommand.Register(app);
         return app;

@@ -45,6 +45,9 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
         return Task.FromResult(ModelInfos.From(model.Name, model.Spec, plan?.Version ?? 0, plan?.Pods ?? 0));
     }
 
+    /// <inheritdoc />
+    public override Task<Tensor> Echo(Tensor request, ServerCallContext context) => Task.FromResult(request);
+
     private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, string requestId, bool applyNorm, CancellationToken ct)
     {
         try

@@ -10,21 +10,24 @@ using MoeCloud.Runtime.Telemetry;
 namespace MoeCloud.Runtime.Grains;
 
 /// <summary>
-/// One expert replica. On activation it loads only its own expert's tensors from the pod's checkpoint; each call runs
-/// the expert kernel on a (coalesced) batch. Not reentrant: calls run one at a time, so <see cref="Retire"/> runs after
-/// the work already queued on the replica — the drain of a plan switch.
+/// One expert replica. On activation it loads only its own expert's tensors from the pod's checkpoint and makes them
+/// reachable by the silo's hot path (<see cref="LocalExperts"/>), which runs them in process, without a call per
+/// expert; on deactivation (<see cref="Retire"/>, after the plan switch has drained) it takes them away again.
+/// <see cref="Compute"/> runs the kernel on a batch sent to the replica itself.
 /// </summary>
 [PodPlacement]
-public sealed partial class ExpertGrain(ModelCatalog catalog, SiloMetrics metrics, ILocalSiloDetails silo, ILogger<ExpertGrain> logger) : Grain, IExpertGrain
+public sealed partial class ExpertGrain(ModelCatalog catalog, LocalExperts local, SiloMetrics metrics, ILocalSiloDetails silo, ILogger<ExpertGrain> logger) : Grain, IExpertGrain
 {
     private ServedModel? _model;
     private ExpertWeights? _weights;
+    private ExpertReplicaKey _key;
     private long _calls;
 
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var key = ExpertReplicaKey.Parse(this.GetPrimaryKeyString());
+        _key = key;
         _model = catalog.Get(key.Model);
         try
         {
@@ -38,6 +41,7 @@ public sealed partial class ExpertGrain(ModelCatalog catalog, SiloMetrics metric
             throw new InvalidOperationException($"Replica {key} on {silo.Name} cannot load its weights: {e.Message}");
         }
 
+        local.Add(key, _weights, _model.Spec.MoeLayers, _model.Spec.Experts);
         metrics.ActiveReplicas.WithLabels(key.Model).Inc();
         LogActivated(logger, this.GetPrimaryKeyString(), silo.Name, _weights.Bytes);
         return Task.CompletedTask;
@@ -46,8 +50,9 @@ public sealed partial class ExpertGrain(ModelCatalog catalog, SiloMetrics metric
     /// <inheritdoc />
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_model is not null)
+        if (_model is not null && _weights is not null)
         {
+            local.Remove(_key, _weights, _model.Spec.Experts);
             metrics.ActiveReplicas.WithLabels(_model.Name).Dec();
         }
 

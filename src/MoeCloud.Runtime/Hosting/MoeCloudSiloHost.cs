@@ -65,11 +65,8 @@ public static class MoeCloudSiloHost
         builder.Services.AddSingleton<SiloMetrics>();
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<TelemetryRecorder>();
-        builder.Services.AddSingleton(sp =>
-        {
-            var grains = sp.GetRequiredService<IGrainFactory>();
-            return new CoalescingDispatcher((key, batch) => grains.GetGrain<IExpertGrain>(key.ToString()).Compute(batch), options.MaxBatchTokens);
-        });
+        builder.Services.AddSingleton<LocalExperts>();
+        builder.Services.AddSingleton<ExpertExecutor>();
         builder.Services.AddSingleton<StackRunner>();
         builder.Services.AddHostedService<SiloBackgroundServices>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = o.MaxSendMessageSize = 512 * 1024 * 1024);

@@ -76,9 +76,6 @@ public sealed class MoeCloudSiloOptions
     /// </summary>
     public int WarmupsInFlight { get; set; } = 64;
 
-    /// <summary>Most tokens in one coalesced expert call. Default 4096.</summary>
-    public int MaxBatchTokens { get; set; } = 4096;
-
     /// <summary>How often telemetry deltas are flushed to the cluster-wide aggregate. Default 1 s.</summary>
     public TimeSpan TelemetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -145,11 +142,6 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.KernelThreads is < 1 or > 256)
         {
             failures.Add($"KernelThreads must be in [1, 256], got {options.KernelThreads}.");
-        }
-
-        if (options.MaxBatchTokens is < 1 or > 1 << 20)
-        {
-            failures.Add($"MaxBatchTokens must be in [1, 1048576], got {options.MaxBatchTokens}.");
         }
 
         if (options.TelemetryInterval <= TimeSpan.Zero)

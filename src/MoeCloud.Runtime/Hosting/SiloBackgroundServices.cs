@@ -17,7 +17,6 @@ public sealed partial class SiloBackgroundServices(
     TelemetryRecorder telemetry,
     SiloPlanState plans,
     ModelCatalog catalog,
-    CoalescingDispatcher dispatcher,
     SiloMetrics metrics,
     IOptions<MoeCloudSiloOptions> options,
     TimeProvider time,
@@ -39,8 +38,6 @@ public sealed partial class SiloBackgroundServices(
                     await CatchUpPlans();
                 }
 
-                metrics.QueueDepth.Set(dispatcher.QueueDepth);
-                metrics.CoalescedCalls.IncTo(dispatcher.Calls);
             }
             catch (SiloUnavailableException e)
             {

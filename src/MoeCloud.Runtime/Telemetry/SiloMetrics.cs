@@ -17,16 +17,17 @@ public sealed class SiloMetrics
         Dispatches = factory.CreateCounter("moecloud_silo_dispatches_total", "Expert dispatches of requests homed on this silo.", "model", "kind");
         Requests = factory.CreateCounter("moecloud_silo_requests_total", "Request steps run by this silo's runner.", "model", "outcome");
         Tokens = factory.CreateCounter("moecloud_silo_tokens_total", "Tokens run through the stack by this silo's runner (tokens × layers).", "model");
-        KernelSeconds = factory.CreateHistogram("moecloud_silo_kernel_seconds", "Time of one expert kernel call on this silo.", new HistogramConfiguration
+        KernelSeconds = factory.CreateHistogram("moecloud_silo_kernel_seconds", "Time of the expert kernels of one layer's work on this silo (all its expert groups).", new HistogramConfiguration
         {
             LabelNames = ["model"],
             Buckets = Histogram.ExponentialBuckets(0.0001, 2, 16),
         });
         KernelTokens = factory.CreateCounter("moecloud_silo_kernel_tokens_total", "Tokens computed by expert kernels on this silo.", "model");
-        QueueDepth = factory.CreateGauge("moecloud_silo_queue_depth", "Expert batches waiting for a replica (coalescing queue).");
+        QueueDepth = factory.CreateGauge("moecloud_silo_queue_depth", "Layer messages this silo has sent to other pods and not yet had answered.");
         ActiveReplicas = factory.CreateGauge("moecloud_silo_active_replicas", "Expert replica activations on this silo.", "model");
         PlanVersion = factory.CreateGauge("moecloud_silo_plan_version", "The plan version this silo serves with.", "model");
-        CoalescedCalls = factory.CreateCounter("moecloud_silo_expert_calls_total", "Expert calls sent by this silo after coalescing.");
+        ExpertCalls = factory.CreateCounter("moecloud_silo_expert_calls_total", "Expert kernel calls run on this silo (one per expert group of a layer's work).");
+        ActivationCopies = factory.CreateCounter("moecloud_silo_activation_row_copies_total", "Activation rows this silo's data path copied: gathers into layer messages and into kernel batches.", "model");
         ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
     }
 
@@ -51,7 +52,7 @@ public sealed class SiloMetrics
     /// <summary>Tokens computed by kernels.</summary>
     public Counter KernelTokens { get; }
 
-    /// <summary>Coalescing queue depth.</summary>
+    /// <summary>Layer messages in flight to other pods.</summary>
     public Gauge QueueDepth { get; }
 
     /// <summary>Replica activations.</summary>
@@ -60,6 +61,9 @@ public sealed class SiloMetrics
     /// <summary>Plan version per model.</summary>
     public Gauge PlanVersion { get; }
 
-    /// <summary>Expert calls after coalescing.</summary>
-    public Counter CoalescedCalls { get; }
+    /// <summary>Expert kernel calls.</summary>
+    public Counter ExpertCalls { get; }
+
+    /// <summary>Activation rows copied by the data path, by model.</summary>
+    public Counter ActivationCopies { get; }
 }

@@ -1,0 +1,325 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using Grpc.Net.Client;
+using MoeCloud.Abstractions;
+using MoeCloud.Cli.Cluster;
+using MoeCloud.Cli.Hosting;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Model.Forward;
+using MoeCloud.Model.Kernels;
+using MoeCloud.Model.Weights;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Plans;
+
+namespace MoeCloud.Cli.Commands;
+
+/// <summary>Latency of steps sent straight to pods, in one cluster mode.</summary>
+/// <param name="StepP50Ms">Median step.</param>
+/// <param name="StepP99Ms">99th-percentile step.</param>
+/// <param name="LayerP50Ms">Median step divided by the layers.</param>
+/// <param name="EchoLayerMs">Median of one layer's all-to-all as a pure echo, measured on the home pod over the cluster's transport (Orleans).</param>
+/// <param name="GrpcEchoLayerMs">Median of the same bytes echoed by the remote pods' gRPC endpoints, sent from this process at once.</param>
+/// <param name="CopiesPerLayer">Activation rows copied by the data path per layer of a step (all pods).</param>
+/// <param name="MaxRelError">Max over steps of max |cluster − reference| / max |reference|.</param>
+public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double LayerP50Ms, double EchoLayerMs, double GrpcEchoLayerMs, double CopiesPerLayer, double MaxRelError);
+
+/// <summary>The gateway's own added latency: the same request through the gateway and split by the same homes by the client itself.</summary>
+/// <param name="AddedP50Ms">Median of (gateway − client split) over paired requests.</param>
+/// <param name="AddedP99Ms">99th percentile of the same differences.</param>
+/// <param name="GatewayP50Ms">Median through the gateway.</param>
+/// <param name="DirectP50Ms">Median of the client's own split.</param>
+public sealed record DatapathGateway(double AddedP50Ms, double AddedP99Ms, double GatewayP50Ms, double DirectP50Ms);
+
+/// <summary>Result of <c>moectl bench datapath</c>.</summary>
+public sealed record DatapathResult(
+    string Model,
+    int Tokens,
+    int Layers,
+    int Pods,
+    int Steps,
+    double ReferenceStepMs,
+    double EchoLayerMs,
+    DatapathMode? Embedded,
+    DatapathMode? Processes,
+    DatapathGateway? Gateway,
+    double CopiesPerLayer);
+
+/// <summary>
+/// <c>moectl bench datapath</c>: the cost of the data path itself on a compute-light model (the demo model of
+/// <c>moectl up</c>): the single-process reference step, a loopback echo of one layer's messages over the transport
+/// (the machine's limit), steps straight to a pod on the embedded and the silo-process cluster, and the gateway against
+/// a client that splits the same request by the same homes.
+/// </summary>
+public static partial class BenchDatapathCommand
+{
+    private const string Model = "demo";
+
+    /// <summary>Registers the command.</summary>
+    public static void Register(Moectl app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.Add(new CliCommand(
+            "bench datapath",
+            "The data path's own cost: reference step, per-layer echo limit, steps straight to a pod (embedded and processes), and the gateway's added latency, on the demo model.",
+            "",
+            [
+                new("tokens", "<N> tokens per step (default 16)"),
+                new("pods", "<N> pods (default 4)"),
+                new("steps", "<N> timed steps per measurement (default 200)"),
+                new("modes", "<list> embedded,processes (default both)"),
+                new("seed", "<N> model and input seed (default 1)"),
+                new("json", "print JSON instead of a table", IsFlag: true),
+            ],
+            Run));
+    }
+
+    private static async Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct)
+    {
+        int tokens = args.GetInt("tokens", 16, 1, 4096), pods = args.GetInt("pods", 4, 2, 16), steps = args.GetInt("steps", 200, 10, 100_000), seed = args.GetInt("seed", 1);
+        var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
+        {
+            throw new UsageException("option '--modes' takes embedded, processes or both (comma-separated)");
+        }
+
+        var log = console.Error;
+        var deployment = await DemoDeployment.Prepare(Model, "small", seed, pods, "ilp", log, ct);
+        using var checkpoint = ModelCheckpoint.Open(deployment.ModelDirectory);
+        var spec = checkpoint.Spec;
+        int h = spec.Hidden, layers = spec.MoeLayers;
+        var inputs = Enumerable.Range(0, 16).Select(i => Random(tokens * h, seed * 1000 + i)).ToArray();
+
+        // 1. The single-process reference, one thread (a silo's kernel runs on one thread too).
+        var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
+        var expected = inputs.Select(x => reference.ForwardStack(0, layers - 1, x, tokens)).ToArray();
+        var referenceMs = Percentile(Time(steps, i => { reference.ForwardStack(0, layers - 1, inputs[i % inputs.Length], tokens); return Task.CompletedTask; }).GetAwaiter().GetResult(), 0.5);
+        await log.WriteLineAsync($"reference: {tokens}-token step over {layers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {h}) in {referenceMs:F3} ms");
+
+        var document = WirePlan.From(Model, deployment.Plan, version: 1);
+        var plan = ServingPlan.From(document);
+        DatapathMode? embedded = null, processes = null;
+        DatapathGateway? gateway = null;
+        foreach (var mode in modes)
+        {
+            await log.WriteLineAsync($"{mode}: starting {pods} silos");
+            var models = new Dictionary<string, string> { [Model] = deployment.ModelDirectory };
+            await using ILocalCluster cluster = mode == "embedded"
+                ? await EmbeddedCluster.Start(pods, models, EmbeddedCluster.QuietLogging, cancellationToken: ct)
+                : await ProcessCluster.Start(pods, models, TextWriter.Null, ct);
+            await cluster.Publish(document);
+            var channels = cluster.Endpoints.OrderBy(e => e.Pod).Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
+            try
+            {
+                var runners = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
+                var result = await MeasureMode(cluster, runners, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, ct);
+                await log.WriteLineAsync($"{mode}: step p50 {result.StepP50Ms:F2} ms, layer {result.LayerP50Ms:F3} ms, echo limit {result.EchoLayerMs:F3} ms per layer");
+                if (mode == "embedded")
+                {
+                    embedded = result;
+                    await using var local = await LocalGateway.Start(cluster, Model, deployment.ModelDirectory, deployment.Trace.SplitEvenOdd().Even, HomePolicyName.Speculative, ct);
+                    using var gatewayChannel = GrpcChannel.ForAddress(local.GrpcAddress);
+                    gateway = await MeasureGateway(new MoeService.MoeServiceClient(gatewayChannel), local.ApiKey, runners, inputs, tokens, h, layers, steps, ct);
+                    await log.WriteLineAsync($"gateway: added p50 {gateway.AddedP50Ms:F3} ms, p99 {gateway.AddedP99Ms:F3} ms");
+                }
+                else
+                {
+                    processes = result;
+                }
+            }
+            finally
+            {
+                foreach (var c in channels)
+                {
+                    c.Dispose();
+                }
+            }
+        }
+
+        var echo = (embedded ?? processes)!.EchoLayerMs;
+        var copies = (embedded ?? processes)!.CopiesPerLayer;
+        var summary = new DatapathResult(Model, tokens, layers, pods, steps, referenceMs, echo, embedded, processes, gateway, copies);
+        if (args.Json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, summary);
+            return Moectl.Ok;
+        }
+
+        var rows = new List<IReadOnlyList<string>> { new[] { "reference (one process, one thread)", CliOutput.Num(referenceMs, 3), "", CliOutput.Num(referenceMs / layers, 3), "", "", "", "" } };
+        foreach (var (name, m) in new[] { ("embedded, straight to a pod", embedded), ("processes, straight to a pod", processes) })
+        {
+            if (m is not null)
+            {
+                rows.Add([name, CliOutput.Num(m.StepP50Ms, 3), CliOutput.Num(m.StepP99Ms, 3), CliOutput.Num(m.LayerP50Ms, 3), CliOutput.Num(m.EchoLayerMs, 3), CliOutput.Num(m.GrpcEchoLayerMs, 3), CliOutput.Num(m.CopiesPerLayer, 1), m.MaxRelError.ToString("E1", CultureInfo.InvariantCulture)]);
+            }
+        }
+
+        await console.Out.WriteLineAsync($"{tokens}-token steps, {layers} MoE layers, {pods} pods, {steps} steps per row (model '{Model}': {spec.Experts} experts, top-{spec.TopK}, hidden {h})");
+        await console.Out.WriteLineAsync(CliOutput.Table(["path", "step p50 ms", "step p99 ms", "layer p50 ms", "echo/layer ms (orleans)", "echo/layer ms (grpc)", "copies/layer", "max rel error"], rows));
+        if (gateway is not null)
+        {
+            await console.Out.WriteLineAsync($"gateway added latency (same request, same homes, split by the client itself): p50 {CliOutput.Num(gateway.AddedP50Ms, 3)} ms, p99 {CliOutput.Num(gateway.AddedP99Ms, 3)} ms (gateway p50 {CliOutput.Num(gateway.GatewayP50Ms, 3)} ms, client split p50 {CliOutput.Num(gateway.DirectP50Ms, 3)} ms)");
+        }
+
+        return Moectl.Ok;
+    }
+
+    private static async Task<DatapathMode> MeasureMode(ILocalCluster cluster, MoeService.MoeServiceClient[] runners, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, CancellationToken ct)
+    {
+        var pods = runners.Length;
+        ForwardRequest Request(int i) => new() { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h) };
+
+        // Warm every pod (replicas, JIT, connections), and check the results.
+        var maxError = 0.0;
+        for (var i = 0; i < 4 * pods; i++)
+        {
+            var response = await runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct);
+            maxError = Math.Max(maxError, MaxRelativeError(expected[i % inputs.Length], TensorCodec.ReadMatrix(response.Hidden).Values));
+        }
+
+        // The bytes one layer sends from pod 0 to each remote pod: the distinct tokens whose experts it holds not.
+        var first = await runners[0].ForwardAsync(Request(0), cancellationToken: ct);
+        var ids = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, short>(first.ExpertIds.Span).ToArray();
+        var bytes = new long[pods];
+        for (var l = 0; l < layers; l++)
+        {
+            for (var t = 0; t < tokens; t++)
+            {
+                var to = new HashSet<int>();
+                for (var s = 0; s < topK; s++)
+                {
+                    var e = ids[((t * layers) + l) * topK + s];
+                    if (!plan.Holds(0, l, e))
+                    {
+                        to.Add(plan.PodsOf(l, e)[0]);
+                    }
+                }
+
+                foreach (var p in to)
+                {
+                    bytes[p] += h * sizeof(float);
+                }
+            }
+        }
+
+        var remotePods = Enumerable.Range(1, pods - 1).ToArray();
+        var layerBytes = remotePods.Select(p => (int)(bytes[p] / layers / sizeof(float)) * sizeof(float)).ToArray();
+        var echo = await cluster.Grains.GetGrain<IPodExpertsGrain>("0").MeasureEcho(remotePods, layerBytes, steps);
+        var grpcEcho = await Time(steps, _ => Task.WhenAll(remotePods.Select((p, i) => runners[p].EchoAsync(new Tensor { Shape = { layerBytes[i] / sizeof(float) / h, h }, Data = Google.Protobuf.ByteString.CopyFrom(new byte[layerBytes[i]]) }, cancellationToken: ct).ResponseAsync)));
+
+        var copiesBefore = await ScrapeCopies(cluster, ct);
+        var stepTimes = await Time(steps, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync);
+        var copies = (await ScrapeCopies(cluster, ct)) - copiesBefore;
+        var p50 = Percentile(stepTimes, 0.5);
+        return new DatapathMode(p50, Percentile(stepTimes, 0.99), p50 / layers, Percentile(echo, 0.5), Percentile(grpcEcho, 0.5), copies / (double)(steps * layers), maxError);
+    }
+
+    private static async Task<DatapathGateway> MeasureGateway(MoeService.MoeServiceClient gateway, string apiKey, MoeService.MoeServiceClient[] runners, float[][] inputs, int tokens, int h, int layers, int steps, CancellationToken ct)
+    {
+        var headers = new Metadata { { "x-api-key", apiKey } };
+        var added = new List<double>();
+        var gatewayMs = new List<double>();
+        var directMs = new List<double>();
+        for (var i = 0; i < steps + 20; i++)
+        {
+            var x = inputs[i % inputs.Length];
+            var request = new ForwardRequest { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(x, tokens, h), SequenceId = $"s{i}" };
+            var started = Stopwatch.GetTimestamp();
+            var viaGateway = await gateway.ForwardAsync(request, headers, cancellationToken: ct);
+            var g = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+
+            // The client's own split: the same tokens to the same homes, at once, then reassembled in order.
+            var homes = viaGateway.HomePods.ToArray();
+            started = Stopwatch.GetTimestamp();
+            var parts = homes.Distinct().Select(async pod =>
+            {
+                var mine = Enumerable.Range(0, tokens).Where(t => homes[t] == pod).ToArray();
+                var sub = new float[mine.Length * h];
+                for (var j = 0; j < mine.Length; j++)
+                {
+                    x.AsSpan(mine[j] * h, h).CopyTo(sub.AsSpan(j * h, h));
+                }
+
+                var response = await runners[pod].ForwardAsync(new ForwardRequest { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(sub, mine.Length, h) }, cancellationToken: ct);
+                return (mine, TensorCodec.ReadMatrix(response.Hidden).Values);
+            }).ToArray();
+            var output = new float[tokens * h];
+            foreach (var (mine, values) in await Task.WhenAll(parts))
+            {
+                for (var j = 0; j < mine.Length; j++)
+                {
+                    values.AsSpan(j * h, h).CopyTo(output.AsSpan(mine[j] * h, h));
+                }
+            }
+
+            var d = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (i >= 20)
+            {
+                gatewayMs.Add(g);
+                directMs.Add(d);
+                added.Add(g - d);
+            }
+        }
+
+        return new DatapathGateway(Percentile(added, 0.5), Percentile(added, 0.99), Percentile(gatewayMs, 0.5), Percentile(directMs, 0.5));
+    }
+
+    private static async Task<double> ScrapeCopies(ILocalCluster cluster, CancellationToken ct)
+    {
+        using var http = new HttpClient();
+        var total = 0.0;
+        foreach (var endpoint in cluster.Endpoints)
+        {
+            var text = await http.GetStringAsync(new Uri(endpoint.Ops, "/metrics"), ct);
+            foreach (Match m in CopiesLine().Matches(text))
+            {
+                total += double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return total;
+    }
+
+    [GeneratedRegex(@"^moecloud_silo_activation_row_copies_total\{[^}]*\} ([0-9.e+]+)$", RegexOptions.Multiline)]
+    private static partial Regex CopiesLine();
+
+    private static async Task<double[]> Time(int steps, Func<int, Task> step)
+    {
+        var times = new double[steps];
+        for (var i = 0; i < steps; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await step(i);
+            times[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+
+        return times;
+    }
+
+    private static double Percentile(IEnumerable<double> values, double q) => CliOutput.Percentile(values, q);
+
+    private static float[] Random(int count, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+    }
+
+    private static double MaxRelativeError(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual)
+    {
+        double scale = 1e-12, worst = 0;
+        foreach (var v in expected)
+        {
+            scale = Math.Max(scale, Math.Abs(v));
+        }
+
+        for (var i = 0; i < expected.Length; i++)
+        {
+            worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
+        }
+
+        return worst / scale;
+    }
+}

@@ -1,0 +1,65 @@
+using System.Runtime.InteropServices;
+using MoeCloud.Abstractions;
+using MoeCloud.Runtime.Placement;
+using MoeCloud.Runtime.Serving;
+using Orleans.Concurrency;
+
+namespace MoeCloud.Runtime.Grains;
+
+/// <summary>
+/// The receiving end of the per-layer all-to-all on one pod: runs a home pod's layer work on this pod's replicas, in
+/// process (<see cref="ExpertExecutor"/>), and answers with one row per token row. Reentrant, and the kernels run on
+/// the thread pool, so the layer messages of concurrent steps compute side by side.
+/// </summary>
+[PodPlacement]
+[Reentrant]
+public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executor, ILocalSiloDetails silo) : Grain, IPodExpertsGrain
+{
+    /// <inheritdoc />
+    public async Task<HiddenStates> Run(LayerWork work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var model = catalog.Find(work.Model) ?? throw new ArgumentException($"Model '{work.Model}' is not served on {silo.Name}.");
+        work.Validate(model.Spec.Experts, model.Spec.Hidden);
+        if ((uint)work.Layer >= (uint)model.Spec.MoeLayers)
+        {
+            throw new ArgumentException($"Layer {work.Layer} is outside {work.Model}'s {model.Spec.MoeLayers} MoE layers.");
+        }
+
+        if (!PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodNames.PodOfSiloName(silo.Name) != pod)
+        {
+            DeactivateOnIdle(); // placed by the fallback while the pod was away; the next message is placed again
+        }
+
+        var weights = await executor.Resolve(work.Model, work.Layer, work.Pod, model.Spec.Experts, work.Experts);
+        var output = new byte[work.Rows.Data.Length];
+        executor.Compute(model, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, work.Rows.Values, MemoryMarshal.Cast<byte, float>(output.AsSpan()));
+        return new HiddenStates(work.Rows.Tokens, work.Rows.Hidden, output);
+    }
+
+    /// <inheritdoc />
+    public Task<HiddenStates> Echo(HiddenStates rows) => Task.FromResult(rows);
+
+    /// <inheritdoc />
+    public async Task<double[]> MeasureEcho(int[] pods, int[] bytes, int rounds)
+    {
+        ArgumentNullException.ThrowIfNull(pods);
+        ArgumentNullException.ThrowIfNull(bytes);
+        if (pods.Length != bytes.Length || rounds is < 1 or > 100_000 || bytes.Any(b => b < 0 || b % sizeof(float) != 0))
+        {
+            throw new ArgumentException($"MeasureEcho takes one byte count (a multiple of 4) per pod and 1 to 100000 rounds; got {pods.Length} pods, {bytes.Length} counts, {rounds} rounds.");
+        }
+
+        var targets = pods.Select(p => GrainFactory.GetGrain<IPodExpertsGrain>(p.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        var payloads = bytes.Select(b => new HiddenStates(b / sizeof(float), 1, new byte[b])).ToArray();
+        var times = new double[rounds];
+        for (var r = 0; r < rounds; r++)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            await Task.WhenAll(targets.Select((t, i) => t.Echo(payloads[i])));
+            times[r] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+
+        return times;
+    }
+}
