@@ -1,0 +1,175 @@
+using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
+using MoeCloud.Model.Forward;
+using MoeCloud.Model.Kernels;
+using MoeCloud.Model.Spec;
+using MoeCloud.Model.Synthetic;
+using MoeCloud.Model.Weights;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Plans;
+using MoeCloud.Runtime.Telemetry;
+using MoeCloud.Testing;
+
+namespace MoeCloud.Runtime.Tests.Serving;
+
+/// <summary>
+/// One three-silo cluster serving one tiny model per gating kind (softmax top-k with a shared expert, DeepSeek-V2's
+/// group-limited max-score, DeepSeek-V3's sigmoid with selection bias and top-two-sum groups, Qwen2-MoE's gated shared
+/// expert). MoGE's balanced groups have no checkpoint format a pod can load; the router's own tests cover them. Each model's plan puts expert e of layer l on pod (e + l) mod 3 and expert 1 on
+/// every pod, so every step mixes local, remote and redundant experts.
+/// </summary>
+public sealed class GatingKindsFixture : IAsyncLifetime
+{
+    public const int Pods = 3;
+
+    private readonly TempDirectory _dir = new();
+    private readonly List<GrpcChannel> _channels = [];
+
+    public static TheoryData<string> Kinds => ["softmax-shared", "group-max-score", "sigmoid-bias-top-two-sum", "qwen2-gated-shared"];
+
+    public EmbeddedCluster Cluster { get; private set; } = null!;
+
+    public Dictionary<string, ReferenceForward> References { get; } = [];
+
+    public MoeService.MoeServiceClient Runner(int pod) => new(_channels[pod]);
+
+    public async Task InitializeAsync()
+    {
+        var (tiny, vocab) = SyntheticModelPresets.Get("tiny");
+        var specs = new Dictionary<string, ModelSpec>
+        {
+            ["softmax-shared"] = tiny,
+            ["group-max-score"] = tiny with { Gating = new GatingSpec { GroupSelection = GroupSelection.MaxScore, Groups = 4, TopKGroups = 2 } },
+            ["sigmoid-bias-top-two-sum"] = tiny with { Family = ModelFamily.DeepseekV3, Gating = new GatingSpec { Scoring = GateScoring.Sigmoid, SelectionBias = true, NormalizeTopK = true, RoutedScalingFactor = 2.5, GroupSelection = GroupSelection.TopTwoSum, Groups = 4, TopKGroups = 2 } },
+            ["qwen2-gated-shared"] = tiny with { Family = ModelFamily.Qwen2Moe, SharedExperts = 1, SharedIntermediate = tiny.ExpertIntermediate, SharedExpertGate = true, Gating = new GatingSpec() },
+        };
+        var models = new Dictionary<string, string>();
+        foreach (var (name, spec) in specs)
+        {
+            var dir = _dir.Combine(name);
+            SyntheticModelWriter.Write(dir, spec.Validate(), vocab, new SyntheticModelOptions { Seed = 11 });
+            using var checkpoint = ModelCheckpoint.Open(dir);
+            References[name] = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
+            models[name] = dir;
+        }
+
+        Cluster = await EmbeddedCluster.Start(Pods, models);
+        foreach (var silo in Cluster.Silos)
+        {
+            _channels.Add(GrpcChannel.ForAddress(silo.RunnerAddress));
+        }
+
+        foreach (var (name, reference) in References)
+        {
+            await Cluster.Publish(Plan(name, reference.Model.Spec));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var c in _channels)
+        {
+            c.Dispose();
+        }
+
+        await Cluster.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    public static WirePlan Plan(string model, ModelSpec spec) =>
+        WirePlan.FromAssignment(model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 1 ? [0, 1, 2] : [(e + l) % Pods]);
+
+    /// <summary>Activation rows copied by the data path so far, over every silo.</summary>
+    public double ActivationCopies(string model) =>
+        Cluster.Silos.Sum(s => s.App.Services.GetRequiredService<SiloMetrics>().ActivationCopies.WithLabels(model).Value);
+}
+
+public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFixture<GatingKindsFixture>
+{
+    [Theory]
+    [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
+    public async Task Forward_OnEveryPod_EqualsTheReference(string model)
+    {
+        var reference = fixture.References[model];
+        var spec = reference.Model.Spec;
+        for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
+        {
+            const int tokens = 9;
+            var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 300 + pod);
+            var expected = reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens);
+
+            var response = await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
+
+            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
+            Assert.True(error <= 1e-4, $"{model} on pod {pod}: max relative error {error}");
+            Assert.True(response.RemoteDispatches > 0 && response.LocalDispatches > 0, $"{model} on pod {pod}: {response.LocalDispatches} local, {response.RemoteDispatches} remote dispatches; the step should mix both");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
+    public async Task ForwardLayer_OnEveryPod_EqualsTheReferenceLayer(string model)
+    {
+        var reference = fixture.References[model];
+        var spec = reference.Model.Spec;
+        for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
+        {
+            const int tokens = 6;
+            var layer = (pod + 1) % spec.MoeLayers;
+            var x = RequestFactory.Hidden(tokens, spec.Hidden, seed: 400 + pod);
+            var expected = reference.ForwardLayer(layer, x, tokens);
+
+            var response = await fixture.Runner(pod).ForwardLayerAsync(new ForwardLayerRequest { Model = model, Layer = layer, Hidden = TensorCodec.WriteMatrix(x, tokens, spec.Hidden) });
+
+            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
+            Assert.True(error <= 1e-4, $"{model} layer {layer} on pod {pod}: max relative error {error}");
+        }
+    }
+
+    /// <summary>
+    /// Per layer the data path copies a token's row once into each remote pod's message that needs it, and once more
+    /// into a kernel batch for each expert group of two or more tokens (a group of one runs on its row in place).
+    /// The count is derived here from the reference's routing and the plan, and must equal the silos' counter exactly.
+    /// </summary>
+    [Fact]
+    public async Task ActivationCopies_PerLayer_AreOneWireGatherPerRemotePodAndOneKernelGatherPerMultiTokenGroup()
+    {
+        const string model = "softmax-shared";
+        const int tokens = 12, pod = 0;
+        var reference = fixture.References[model];
+        var spec = reference.Model.Spec;
+        var plan = ServingPlan.From(GatingKindsFixture.Plan(model, spec));
+        var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 77);
+        long expected = 0;
+        reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens, onRouting: (l, routing) =>
+        {
+            var perExpert = new int[spec.Experts];
+            for (var t = 0; t < tokens; t++)
+            {
+                var remotePods = new HashSet<int>();
+                for (var s = 0; s < spec.TopK; s++)
+                {
+                    var e = routing.ExpertIds[(t * spec.TopK) + s];
+                    perExpert[e]++;
+                    if (!plan.Holds(pod, l, e))
+                    {
+                        remotePods.Add(plan.PodsOf(l, e)[0]);
+                    }
+                }
+
+                expected += remotePods.Count;
+            }
+
+            expected += perExpert.Where(c => c > 1).Sum();
+        });
+        var before = fixture.ActivationCopies(model);
+
+        await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
+
+        Assert.Equal(expected, fixture.ActivationCopies(model) - before);
+        Assert.True(expected <= 2L * tokens * spec.TopK * spec.MoeLayers, $"{expected} copies for {tokens * spec.TopK * spec.MoeLayers} dispatches");
+    }
+}
