@@ -70,6 +70,42 @@ public sealed record LayerWork(
 }
 
 /// <summary>
+/// The rest of a request step that its home re-homed to another pod (DESIGN.md §2): the tokens' hidden states before
+/// <paramref name="FirstLayer"/> (the residual stream, not normalised), and their forced routing for the remaining
+/// layers when the step had one (<c>[tokens, layers, topK]</c>).
+/// </summary>
+/// <param name="Model">Model name.</param>
+/// <param name="FirstLayer">The layer the new home starts at.</param>
+/// <param name="LastLayer">The step's last layer.</param>
+/// <param name="Hidden">The tokens' states.</param>
+/// <param name="ForcedIds">Forced expert ids, or null.</param>
+/// <param name="ForcedWeights">Forced gate weights, or null.</param>
+/// <param name="ForcedTopK">Slots per token and layer of the forced routing (0 without one).</param>
+[GenerateSerializer, Immutable, Alias("moecloud.continued-step")]
+public sealed record ContinuedStep(
+    [property: Id(0)] string Model,
+    [property: Id(1)] int FirstLayer,
+    [property: Id(2)] int LastLayer,
+    [property: Id(3)] HiddenStates Hidden,
+    [property: Id(4)] int[]? ForcedIds,
+    [property: Id(5)] float[]? ForcedWeights,
+    [property: Id(6)] int ForcedTopK);
+
+/// <summary>What a re-homed step's new home answers: the tokens' states after the last layer, and how it served them.</summary>
+/// <param name="Hidden">The tokens' output states.</param>
+/// <param name="LocalDispatches">Local dispatches on the new home (and any pod it re-homed to in turn).</param>
+/// <param name="RemoteDispatches">Remote dispatches, re-homes included.</param>
+/// <param name="PlanVersion">The plan version the new home ran with.</param>
+/// <param name="ExpertIds">The routing, <c>[tokens, layers, topK]</c> over the layers it ran.</param>
+[GenerateSerializer, Immutable, Alias("moecloud.continued-step-result")]
+public sealed record ContinuedStepResult(
+    [property: Id(0)] HiddenStates Hidden,
+    [property: Id(1)] long LocalDispatches,
+    [property: Id(2)] long RemoteDispatches,
+    [property: Id(3)] int PlanVersion,
+    [property: Id(4)] int[] ExpertIds);
+
+/// <summary>
 /// The expert side of one pod on the hot path: runs a layer's work on the replicas this pod holds, in process, with no
 /// grain call per expert. The replicas themselves stay <see cref="IExpertGrain"/>s (placement, weights, warm-up and
 /// retirement); this grain only reaches their weights. Keyed by the pod index; placed on that pod.
@@ -84,6 +120,10 @@ public interface IPodExpertsGrain : IGrainWithStringKey
     /// <summary>Returns <paramref name="rows"/> unchanged: the transport's own cost for a layer message of that size, the limit a layer cannot beat.</summary>
     [Alias("echo")]
     Task<HiddenStates> Echo(HiddenStates rows);
+
+    /// <summary>Runs the rest of a step that another pod re-homed here; this pod is the tokens' home from then on.</summary>
+    [Alias("continue")]
+    Task<ContinuedStepResult> Continue(ContinuedStep step);
 
     /// <summary>
     /// Measured on this pod, as its runner would send a layer: <paramref name="rounds"/> times, one <see cref="Echo"/>

@@ -117,7 +117,7 @@ public static class Simulator
             for (var l = 0; l < layers; l++)
             {
                 var slots = routing.Slots(t, l);
-                if (options.Rehome && l > 0 && TryRehome(predictor!, options.Speculative, slots, l, home, scores, out var moved))
+                if (options.Rehome && l > 0 && predictor!.TryRehome(slots, l, home, out var moved))
                 {
                     home = moved;
                     rehomes++;
@@ -156,14 +156,6 @@ public static class Simulator
             remote,
             rehomes,
             routing.Tokens);
-    }
-
-    private static bool TryRehome(SpeculativeHomePredictor predictor, SpeculativeOptions options, ReadOnlySpan<short> slots, int layer, int home, double[] scores, out int moved)
-    {
-        Array.Clear(scores);
-        predictor.AddScores(slots, [], scores, layer, layer + options.RehomeWindow);
-        moved = HomeChooser.ArgMax(scores);
-        return moved != home && scores[moved] - scores[home] > options.RehomeMargin;
     }
 
     private static double Imbalance(long[] loads)

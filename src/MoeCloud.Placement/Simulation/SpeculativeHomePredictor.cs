@@ -58,6 +58,21 @@ public sealed class SpeculativeHomePredictor
     }
 
     /// <summary>
+    /// The re-homing rule (DESIGN.md §2), one implementation for the simulator and the runner: at
+    /// <paramref name="layer"/>, with the token's routing there known (<paramref name="slots"/>), the pod with the most
+    /// predicted local dispatches over the next <see cref="SpeculativeOptions.RehomeWindow"/> layers (this one
+    /// included) becomes the token's home when it beats <paramref name="home"/> by more than
+    /// <see cref="SpeculativeOptions.RehomeMargin"/>.
+    /// </summary>
+    public bool TryRehome(ReadOnlySpan<short> slots, int layer, int home, out int moved)
+    {
+        Array.Clear(_scores);
+        AddScores(slots, [], _scores, layer, layer + _options.RehomeWindow);
+        moved = HomeChooser.ArgMax(_scores);
+        return moved != home && _scores[moved] - _scores[home] > _options.RehomeMargin;
+    }
+
+    /// <summary>
     /// Adds predicted local dispatches per pod to <paramref name="scores"/>: <paramref name="known"/> is the routing of
     /// <paramref name="fromLayer"/>; layers after it up to <paramref name="toLayer"/> (exclusive) are predicted.
     /// </summary>

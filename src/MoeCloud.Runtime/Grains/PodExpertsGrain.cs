@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Steps;
 using MoeCloud.Runtime.Placement;
 using MoeCloud.Runtime.Serving;
 using Orleans.Concurrency;
@@ -13,7 +15,7 @@ namespace MoeCloud.Runtime.Grains;
 /// </summary>
 [PodPlacement]
 [Reentrant]
-public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executor, ILocalSiloDetails silo) : Grain, IPodExpertsGrain
+public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executor, IServiceProvider services, ILocalSiloDetails silo) : Grain, IPodExpertsGrain
 {
     /// <inheritdoc />
     public async Task<HiddenStates> Run(LayerWork work)
@@ -39,6 +41,20 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
 
     /// <inheritdoc />
     public Task<HiddenStates> Echo(HiddenStates rows) => Task.FromResult(rows);
+
+    /// <inheritdoc />
+    public async Task<ContinuedStepResult> Continue(ContinuedStep step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ArgumentNullException.ThrowIfNull(step.Hidden);
+        step.Hidden.Validate();
+        var request = new StepRequest(step.Model, step.FirstLayer, step.LastLayer, step.Hidden.Tokens, step.Hidden.Values.ToArray(), step.ForcedIds, step.ForcedWeights, step.ForcedTopK, ApplyNorm: true);
+
+        // The runner's own step, off the grain's turn: its layers send layer work to other pods meanwhile.
+        var runner = services.GetRequiredService<StackRunner>();
+        var result = await Task.Run(() => runner.Run(request, continued: true));
+        return new ContinuedStepResult(HiddenStates.From(result.Hidden, step.Hidden.Tokens, step.Hidden.Hidden), result.LocalDispatches, result.RemoteDispatches, result.PlanVersion, result.ExpertIds);
+    }
 
     /// <inheritdoc />
     public async Task<double[]> MeasureEcho(int[] pods, int[] bytes, int rounds)

@@ -67,6 +67,7 @@ public static class MoeCloudSiloHost
         builder.Services.AddSingleton<TelemetryRecorder>();
         builder.Services.AddSingleton<LocalExperts>();
         builder.Services.AddSingleton<ExpertExecutor>();
+        builder.Services.AddSingleton<Rehoming>();
         builder.Services.AddSingleton<StackRunner>();
         builder.Services.AddHostedService<SiloBackgroundServices>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = o.MaxSendMessageSize = 512 * 1024 * 1024);

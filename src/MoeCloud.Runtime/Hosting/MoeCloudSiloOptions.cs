@@ -76,6 +76,15 @@ public sealed class MoeCloudSiloOptions
     /// </summary>
     public int WarmupsInFlight { get; set; } = 64;
 
+    /// <summary>
+    /// Whether the runner re-homes tokens between layers (DESIGN.md §2, speculative token shuffling) with the
+    /// simulator's rule. Needs the model's profile trace in <see cref="ProfileTraces"/>. Default off.
+    /// </summary>
+    public bool Rehome { get; set; }
+
+    /// <summary>Per model, a routing trace directory whose transition statistics drive re-homing (the trace <c>moectl simulate --rehome</c> is given).</summary>
+    public Dictionary<string, string> ProfileTraces { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>How often telemetry deltas are flushed to the cluster-wide aggregate. Default 1 s.</summary>
     public TimeSpan TelemetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 

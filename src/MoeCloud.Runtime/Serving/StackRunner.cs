@@ -29,6 +29,7 @@ public sealed partial class StackRunner(
     ExpertExecutor executor,
     IGrainFactory grains,
     TelemetryRecorder telemetry,
+    Rehoming rehoming,
     SiloMetrics metrics,
     IOptions<MoeCloudSiloOptions> options,
     ILogger<StackRunner> logger)
@@ -41,7 +42,14 @@ public sealed partial class StackRunner(
     public int Pod => _pod;
 
     /// <summary>Runs one step; throws <see cref="StepException"/> for requests it refuses.</summary>
-    public async Task<StepResult> Run(StepRequest request, CancellationToken cancellationToken = default)
+    public Task<StepResult> Run(StepRequest request, CancellationToken cancellationToken = default) => Run(request, continued: false, cancellationToken);
+
+    /// <summary>
+    /// Runs one step. A <paramref name="continued"/> step is the rest of a step another pod re-homed here: it does not
+    /// re-home at its first layer (its home just decided there), and it records no telemetry or dispatch metrics (the
+    /// step's first home records the whole step).
+    /// </summary>
+    public async Task<StepResult> Run(StepRequest request, bool continued, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var model = catalog.Get(request.Model);
@@ -55,11 +63,17 @@ public sealed partial class StackRunner(
         }
 
         int h = spec.Hidden, k = spec.TopK, n = request.Tokens, layers = request.LastLayer - request.FirstLayer + 1;
+        var predictor = request.ApplyNorm ? rehoming.Predictor(request.Model, plan) : null;
         var state = request.Hidden.AsSpan(0, n * h).ToArray();
         var normed = new float[n * h];
         var allIds = new int[n * layers * k];
         long local = 0, remote = 0;
-        for (var s = 0; s < layers; s++)
+
+        // The rows still homed here (row r is the step's token rows[r]), and the steps re-homed tokens continue as.
+        var live = n;
+        var rows = Enumerable.Range(0, n).ToArray();
+        var moved = new List<(int[] Tokens, int Layer, Task<StepResult> Result, StepRequest Request)>();
+        for (var s = 0; s < layers && live > 0; s++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var l = request.FirstLayer + s;
@@ -67,37 +81,49 @@ public sealed partial class StackRunner(
             var x = state;
             if (request.ApplyNorm)
             {
-                RmsNorm.Apply(state, layer.Norm, spec.RmsNormEps, normed, n);
+                RmsNorm.Apply(state, layer.Norm, spec.RmsNormEps, normed, live);
                 x = normed;
             }
 
-            var ids = new int[n * k];
-            var weights = new float[n * k];
+            var ids = new int[live * k];
+            var weights = new float[live * k];
             if (request.ForcedIds is not null)
             {
-                for (var t = 0; t < n; t++)
+                for (var t = 0; t < live; t++)
                 {
-                    var src = ((t * layers) + s) * k;
+                    var src = ((rows[t] * layers) + s) * k;
                     Array.Copy(request.ForcedIds, src, ids, t * k, k);
                     Array.Copy(request.ForcedWeights!, src, weights, t * k, k);
                 }
             }
             else
             {
-                layer.Router.Route(x, n, ids, weights);
+                layer.Router.Route(x, live, ids, weights);
             }
 
-            for (var t = 0; t < n; t++)
+            // Re-homing (DESIGN.md §2), with the simulator's rule: a token leaves, with its state before this layer,
+            // for the pod its next layers' experts favour; that pod runs this layer and the rest for it.
+            if (predictor is not null && l > 0 && (s > 0 || !continued)
+                && Rehome(request, predictor, plan, s, layers, ref ids, ref live, ref rows, ref state, ref normed, ref x, ref weights, moved) is var left && left > 0)
             {
-                Array.Copy(ids, t * k, allIds, ((t * layers) + s) * k, k);
+                remote += left; // a re-home counts as one remote dispatch (DESIGN.md §2)
+                if (live == 0)
+                {
+                    break;
+                }
             }
 
-            var (y, layerLocal, layerRemote) = await RunLayer(model, plan, l, x, n, ids, weights);
+            for (var t = 0; t < live; t++)
+            {
+                Array.Copy(ids, t * k, allIds, ((rows[t] * layers) + s) * k, k);
+            }
+
+            var (y, layerLocal, layerRemote) = await RunLayer(model, plan, l, x, live, ids, weights);
             local += layerLocal;
             remote += layerRemote;
             if (request.ApplyNorm)
             {
-                VectorMath.MultiplyAdd(y, 1f, state);
+                VectorMath.MultiplyAdd(y, 1f, state.AsSpan(0, live * h));
             }
             else
             {
@@ -105,11 +131,157 @@ public sealed partial class StackRunner(
             }
         }
 
-        telemetry.Record(request.Model, spec.MoeLayers, spec.Experts, k, request.FirstLayer, layers, n, allIds, local, remote);
-        metrics.Dispatches.WithLabels(request.Model, "local").Inc(local);
-        metrics.Dispatches.WithLabels(request.Model, "remote").Inc(remote);
-        metrics.Tokens.WithLabels(request.Model).Inc((double)n * layers);
-        return new StepResult(state, local, remote, plan.Version, _pod, BestHome.OfTokens<int>(plan, request.FirstLayer, layers, k, allIds), allIds);
+        var output = state;
+        if (moved.Count > 0)
+        {
+            output = new float[n * h];
+            for (var t = 0; t < live; t++)
+            {
+                state.AsSpan(t * h, h).CopyTo(output.AsSpan(rows[t] * h, h));
+            }
+
+            foreach (var (tokens, from, result, continuation) in moved)
+            {
+                var rest = await ContinuedOrLocal(result, continuation, cancellationToken);
+                local += rest.LocalDispatches;
+                remote += rest.RemoteDispatches;
+                var restLayers = layers - from;
+                for (var j = 0; j < tokens.Length; j++)
+                {
+                    rest.Hidden.AsSpan(j * h, h).CopyTo(output.AsSpan(tokens[j] * h, h));
+                    for (var r = 0; r < restLayers; r++)
+                    {
+                        Array.Copy(rest.ExpertIds, ((j * restLayers) + r) * k, allIds, ((tokens[j] * layers) + from + r) * k, k);
+                    }
+                }
+            }
+        }
+
+        if (!continued)
+        {
+            telemetry.Record(request.Model, spec.MoeLayers, spec.Experts, k, request.FirstLayer, layers, n, allIds, local, remote);
+            metrics.Dispatches.WithLabels(request.Model, "local").Inc(local);
+            metrics.Dispatches.WithLabels(request.Model, "remote").Inc(remote);
+            metrics.Tokens.WithLabels(request.Model).Inc((double)n * layers);
+        }
+
+        return new StepResult(output, local, remote, plan.Version, _pod, BestHome.OfTokens<int>(plan, request.FirstLayer, layers, k, allIds), allIds);
+    }
+
+    /// <summary>
+    /// Decides, for each row still here, whether it re-homes at step layer <paramref name="s"/>; sends the rows that do
+    /// to their new pods (one continued step per pod) and drops them from this pod's rows. Returns how many left.
+    /// </summary>
+    private int Rehome(StepRequest request, SpeculativeHomePredictor predictor, ServingPlan plan, int s, int layers, ref int[] ids, ref int live, ref int[] rows, ref float[] state, ref float[] normed, ref float[] x, ref float[] weights, List<(int[] Tokens, int Layer, Task<StepResult> Result, StepRequest Request)> moved)
+    {
+        var spec = catalog.Get(request.Model).Spec;
+        int h = spec.Hidden, k = spec.TopK, l = request.FirstLayer + s;
+        var target = new int[live];
+        Span<short> slots = stackalloc short[k];
+        var leaving = 0;
+        for (var t = 0; t < live; t++)
+        {
+            for (var j = 0; j < k; j++)
+            {
+                slots[j] = (short)ids[(t * k) + j];
+            }
+
+            target[t] = predictor.TryRehome(slots, l, _pod, out var to) && to < plan.Pods ? to : -1;
+            leaving += target[t] >= 0 ? 1 : 0;
+        }
+
+        if (leaving == 0)
+        {
+            return 0;
+        }
+
+        foreach (var group in Enumerable.Range(0, live).Where(t => target[t] >= 0).GroupBy(t => target[t]).OrderBy(g => g.Key))
+        {
+            var mine = group.ToArray();
+            var tokens = new int[mine.Length];
+            for (var j = 0; j < mine.Length; j++)
+            {
+                tokens[j] = rows[mine[j]];
+            }
+
+            var hidden = new float[mine.Length * h];
+            int[]? forcedIds = null;
+            float[]? forcedWeights = null;
+            var rest = layers - s;
+            if (request.ForcedIds is not null)
+            {
+                forcedIds = new int[mine.Length * rest * k];
+                forcedWeights = new float[forcedIds.Length];
+            }
+
+            for (var j = 0; j < mine.Length; j++)
+            {
+                state.AsSpan(mine[j] * h, h).CopyTo(hidden.AsSpan(j * h, h));
+                if (forcedIds is not null)
+                {
+                    Array.Copy(request.ForcedIds!, ((tokens[j] * layers) + s) * k, forcedIds, j * rest * k, rest * k);
+                    Array.Copy(request.ForcedWeights!, ((tokens[j] * layers) + s) * k, forcedWeights!, j * rest * k, rest * k);
+                }
+            }
+
+            metrics.ActivationCopies.WithLabels(request.Model).Inc(mine.Length);
+            var continuation = new StepRequest(request.Model, l, request.LastLayer, mine.Length, hidden, forcedIds, forcedWeights, request.ForcedTopK, ApplyNorm: true);
+            moved.Add((tokens, s, Continue(group.Key, continuation), continuation));
+        }
+
+        // Keep the rows that stay, in order.
+        var keep = Enumerable.Range(0, live).Where(t => target[t] < 0).ToArray();
+        var newState = new float[Math.Max(1, keep.Length) * h];
+        var newNormed = new float[newState.Length];
+        var newWeights = new float[Math.Max(1, keep.Length) * k];
+        var keptIds = new int[keep.Length * k];
+        var keptRows = new int[keep.Length];
+        for (var j = 0; j < keep.Length; j++)
+        {
+            state.AsSpan(keep[j] * h, h).CopyTo(newState.AsSpan(j * h, h));
+            x.AsSpan(keep[j] * h, h).CopyTo(newNormed.AsSpan(j * h, h));
+            Array.Copy(weights, keep[j] * k, newWeights, j * k, k);
+            Array.Copy(ids, keep[j] * k, keptIds, j * k, k);
+            keptRows[j] = rows[keep[j]];
+        }
+
+        metrics.ActivationCopies.WithLabels(request.Model).Inc(2L * keep.Length);
+        ids = keptIds;
+        rows = keptRows;
+        live = keep.Length;
+        state = newState;
+        normed = newNormed;
+        x = newNormed;
+        weights = newWeights;
+        return leaving;
+    }
+
+    private async Task<StepResult> Continue(int pod, StepRequest continuation)
+    {
+        var reply = await PodExperts(pod).Continue(new ContinuedStep(
+            continuation.Model,
+            continuation.FirstLayer,
+            continuation.LastLayer,
+            HiddenStates.From(continuation.Hidden, continuation.Tokens, continuation.Hidden.Length / continuation.Tokens),
+            continuation.ForcedIds,
+            continuation.ForcedWeights,
+            continuation.ForcedTopK));
+        reply.Hidden.Validate();
+        return new StepResult(reply.Hidden.Values.ToArray(), reply.LocalDispatches, reply.RemoteDispatches, reply.PlanVersion, pod, [], reply.ExpertIds);
+    }
+
+    /// <summary>The continued step's result; when the pod it went to failed, the same tokens continue here instead.</summary>
+    private async Task<StepResult> ContinuedOrLocal(Task<StepResult> result, StepRequest continuation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await result;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogContinuationFailed(logger, e, continuation.Model, continuation.FirstLayer);
+            return await Run(continuation, continued: true, cancellationToken);
+        }
     }
 
     private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, ServingPlan plan, int layer, float[] x, int n, int[] ids, float[] weights)
@@ -334,6 +506,9 @@ public sealed partial class StackRunner(
 
         return pods[RemoteReplica.ForBatch<int>(loads, _pod, layer, expert, RemoteReplica.DefaultSeed)];
     }
+
+    [LoggerMessage(EventId = 5401, Level = LogLevel.Warning, Message = "Re-homed tokens of {Model} (from layer {Layer}) failed on their new pod; they continue here")]
+    private static partial void LogContinuationFailed(ILogger logger, Exception exception, string model, int layer);
 
     [LoggerMessage(EventId = 5400, Level = LogLevel.Warning, Message = "Pod {Pod} failed layer {Layer} of {Model}; retrying its experts on other replicas")]
     private static partial void LogPodFailed(ILogger logger, Exception exception, int pod, int layer, string model);
