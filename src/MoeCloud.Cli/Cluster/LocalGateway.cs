@@ -64,9 +64,7 @@ public sealed class LocalGateway : IAsyncDisposable
         };
         if (profile is not null)
         {
-            var dir = Path.Combine(DemoDeployment.Home, "profiles", $"{model}-{Guid.NewGuid():N}");
-            TraceDirectory.Write(dir, profile);
-            options.ProfileTraces[model] = dir;
+            options.ProfileTraces[model] = LocalClusters.SaveProfile(model, profile);
         }
 
         var app = GatewayHost.Create(options, cluster.Grains);

@@ -43,8 +43,11 @@ public sealed class ProcessCluster : ILocalCluster
     /// <summary>The Redis connection string the silos use.</summary>
     public string Redis => _redis.ConnectionString;
 
-    /// <summary>Starts Redis and <paramref name="silos"/> silo processes serving <paramref name="models"/>, then connects.</summary>
-    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts Redis and <paramref name="silos"/> silo processes serving <paramref name="models"/>, then connects. With
+    /// <paramref name="rehomeProfiles"/> (model → profile trace directory) the silos re-home tokens between layers.
+    /// </summary>
+    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(log);
@@ -68,6 +71,12 @@ public sealed class ProcessCluster : ILocalCluster
                 foreach (var (name, dir) in models)
                 {
                     args.AddRange(["--model", $"{name}={dir}"]);
+                }
+
+                if (rehomeProfiles is { Count: > 0 })
+                {
+                    args.Add("--rehome");
+                    args.AddRange(rehomeProfiles.SelectMany(p => new[] { "--profile", $"{p.Key}={p.Value}" }));
                 }
 
                 processes.Add(StartSelf(args, log, pod));

@@ -9,6 +9,7 @@ using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Spec;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
+using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
@@ -44,6 +45,7 @@ public static class BenchClusterCommand
                 new("size", "<name> model: bench (hidden 1024, intermediate 512, 16 experts, top-2, 8 layers; default) or tiny (a quick check)"),
                 new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole"),
                 new("dtype", "<f32|bf16> weights of the bench model, for the reference and the cluster alike (default f32); compute is fp32 either way"),
+                new("rehome", "silos re-home tokens between layers with the fit sequences' statistics (the simulated remote fraction re-homes too)", IsFlag: true),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -69,6 +71,7 @@ public static class BenchClusterCommand
         var plan = await DemoDeployment.Solve(trace, silos, redundant: silos, "ilp", timeLimitSeconds: 10, log, ct);
         var (fit, replay) = trace.SplitEvenOdd();
         var granularity = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
+        var rehome = args.Has("rehome");
         using var checkpoint = ModelCheckpoint.Open(modelDir);
         var spec = checkpoint.Spec;
         var requests = TraceReplay.Build(replay, spec.Hidden, tokens, seed);
@@ -89,16 +92,18 @@ public static class BenchClusterCommand
         {
             await log.WriteLineAsync($"{mode}: starting {silos} silos");
             var models = new Dictionary<string, string> { [Model] = modelDir };
-            await using ILocalCluster cluster = mode == "embedded" ? await EmbeddedCluster.Start(silos, models, cancellationToken: ct) : await ProcessCluster.Start(silos, models, TextWriter.Null, ct);
+            await using var cluster = await LocalClusters.Start(mode, silos, models, rehome ? new Dictionary<string, string> { [Model] = LocalClusters.SaveProfile(Model, fit) } : null, ct);
             await cluster.Publish(document);
             await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, HomePolicyName.Speculative, ct, granularity);
             var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
             await replayer.Run(requests.Take(concurrency * 2).ToArray(), ct);
             var outcome = await replayer.Run(requests, ct);
-            var row = Row(mode, outcome, replayTokens, referenceTps, expected);
+            var row = Row(mode + (rehome ? "+rehome" : ""), outcome, replayTokens, referenceTps, expected);
+            row["rehome"] = rehome;
             if (outcome.HomesByToken(requests, replay.Tokens) is { } homes)
             {
-                row["simulatedRemoteFraction"] = Simulator.Run(plan, replay, homes, new SimulationOptions()).RemoteFraction;
+                var transitions = rehome ? TransitionModel.FromProfile(WorkloadProfile.FromTrace(fit, sampleCap: 0)) : null;
+                row["simulatedRemoteFraction"] = Simulator.Run(plan, replay, homes, new SimulationOptions { Rehome = rehome }, transitions).RemoteFraction;
             }
 
             results.Add(row);

@@ -107,9 +107,7 @@ public static partial class BenchDatapathCommand
         {
             await log.WriteLineAsync($"{mode}: starting {pods} silos");
             var models = new Dictionary<string, string> { [Model] = deployment.ModelDirectory };
-            await using ILocalCluster cluster = mode == "embedded"
-                ? await EmbeddedCluster.Start(pods, models, EmbeddedCluster.QuietLogging, cancellationToken: ct)
-                : await ProcessCluster.Start(pods, models, TextWriter.Null, ct);
+            await using var cluster = await LocalClusters.Start(mode, pods, models, rehomeProfiles: null, ct, quiet: true);
             await cluster.Publish(document);
             var channels = cluster.Endpoints.OrderBy(e => e.Pod).Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
             try

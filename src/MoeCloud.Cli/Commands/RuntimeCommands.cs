@@ -33,6 +33,7 @@ public static class RuntimeCommands
                 new("solver", "<name> placement solver: contiguous, eplb, ilp (default ilp)"),
                 new("seed", "<N> model seed (default 1)"),
                 new("smoke", "start, send one request to every pod, print the result and stop (for scripts and tests)", IsFlag: true),
+                new("rehome", "silos re-home tokens between layers (speculative token shuffling) with the demo trace's statistics", IsFlag: true),
             ],
             Up));
         app.Add(new CliCommand(
@@ -49,6 +50,8 @@ public static class RuntimeCommands
                 new("runner-port", "<port> runner API (gRPC, HTTP/2) port (default 5100)"),
                 new("ops-port", "<port> /healthz, /readyz, /metrics port (default 9100)"),
                 new("model", "<name=dir> a model to serve (repeat as name=dir,name2=dir2)"),
+                new("profile", "<name=dir> a model's profile trace, whose transition statistics drive re-homing (repeat as for --model)"),
+                new("rehome", "re-home tokens between layers with the simulator's rule (needs --profile)", IsFlag: true),
                 new("warmups-in-flight", "<N> replicas a rollout warms at once across the cluster (default 64; 1 when all silos share one machine)"),
                 new("shutdown-timeout", "<seconds> how long a stop may take, Redis answering or not, before the process exits (default 20)"),
                 new("parent-pid", "<pid> stop when this process is gone (`moectl up --processes` passes its own)"),
@@ -78,6 +81,7 @@ public static class RuntimeCommands
                 new("model", $"<name> model (default {DemoModel})"),
                 new("tokens", "<N> tokens (default 16)"),
                 new("sequence", "<id> sequence id (decode steps of one sequence share it)"),
+                new("repeat", "<N> send the step N times and print the first and the median of the rest (default 3)"),
                 new("seed", "<N> seed of the random input (default 1)"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
@@ -91,19 +95,31 @@ public static class RuntimeCommands
         using var client = new MoeCloudClient(address, new MoeCloudClientOptions { ApiKey = args.Get("api-key") ?? Environment.GetEnvironmentVariable("MOECLOUD_API_KEY") });
         var info = await client.GetModelAsync(model, ct);
         var tokens = args.GetInt("tokens", 16, 1, 65536);
-        var started = Stopwatch.GetTimestamp();
-        var reply = await client.ForwardAsync(model, RandomHidden(tokens, info.Hidden, args.GetInt("seed", 1)), tokens, info.Hidden, 0, info.MoeLayers - 1, args.Get("sequence"), ct);
-        var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        var homes = string.Join(" ", reply.HomePods.GroupBy(p => p).OrderBy(g => g.Key).Select(g => $"pod-{g.Key}:{g.Count()}"));
+        var repeat = args.GetInt("repeat", 3, 1, 10_000);
+        var hidden = RandomHidden(tokens, info.Hidden, args.GetInt("seed", 1));
+
+        // The first step pays this process's start (JIT, connection); the ones after it show the serving latency.
+        var times = new double[repeat];
+        StepOutput? reply = null;
+        for (var i = 0; i < repeat; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            reply = await client.ForwardAsync(model, hidden, tokens, info.Hidden, 0, info.MoeLayers - 1, args.Get("sequence"), ct);
+            times[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
+
+        var first = times[0];
+        var warm = repeat > 1 ? CliOutput.Percentile(times.Skip(1), 0.5) : first;
+        var homes = string.Join(" ", reply!.HomePods.GroupBy(p => p).OrderBy(g => g.Key).Select(g => $"pod-{g.Key}:{g.Count()}"));
         if (args.Json)
         {
-            await CliOutput.WriteJsonAsync(console.Out, new { model, tokens, localDispatches = reply.LocalDispatches, remoteDispatches = reply.RemoteDispatches, remoteFraction = reply.RemoteFraction, planVersion = reply.PlanVersion, homePods = reply.HomePods, milliseconds = ms });
+            await CliOutput.WriteJsonAsync(console.Out, new { model, tokens, localDispatches = reply.LocalDispatches, remoteDispatches = reply.RemoteDispatches, remoteFraction = reply.RemoteFraction, planVersion = reply.PlanVersion, homePods = reply.HomePods, milliseconds = warm, firstMilliseconds = first, steps = repeat });
             return Moectl.Ok;
         }
 
         await console.Out.WriteLineAsync(CliOutput.Table(
-            ["model", "tokens", "local", "remote", "remote fraction", "homes", "plan", "ms"],
-            [[model, tokens.ToString(), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(reply.RemoteFraction), homes, reply.PlanVersion.ToString(), CliOutput.Num(ms, 1)]]));
+            ["model", "tokens", "local", "remote", "remote fraction", "homes", "plan", "first ms", repeat > 1 ? $"ms (median of {repeat - 1} more)" : "ms"],
+            [[model, tokens.ToString(), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(reply.RemoteFraction), homes, reply.PlanVersion.ToString(), CliOutput.Num(first, 1), CliOutput.Num(warm, 1)]]));
         return Moectl.Ok;
     }
 
@@ -115,9 +131,8 @@ public static class RuntimeCommands
         var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
         var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
         await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
-        await using ILocalCluster cluster = args.Has("processes")
-            ? await ProcessCluster.Start(silos, models, TextWriter.Null, ct)
-            : await EmbeddedCluster.Start(silos, models, cancellationToken: ct);
+        var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
+        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct);
         var status = await cluster.Publish(WirePlan.From(DemoModel, deployment.Plan, version: 1));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
         await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct);
@@ -161,6 +176,20 @@ public static class RuntimeCommands
         return Moectl.Ok;
     }
 
+    private static void NamedDirectories(CliArgs args, string option, Dictionary<string, string> into)
+    {
+        foreach (var pair in (args.Get(option) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || eq == pair.Length - 1)
+            {
+                throw new UsageException($"option '--{option}' takes name=dir, got '{pair}'");
+            }
+
+            into[pair[..eq]] = pair[(eq + 1)..];
+        }
+    }
+
     private static async Task<int> Silo(CliArgs args, CliConsole console, CancellationToken ct)
     {
         var options = new MoeCloudSiloOptions
@@ -180,15 +209,12 @@ public static class RuntimeCommands
             options.RedisConnectionString = redis;
         }
 
-        foreach (var pair in (args.Get("model") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        NamedDirectories(args, "model", options.Models);
+        NamedDirectories(args, "profile", options.ProfileTraces);
+        options.Rehome = args.Has("rehome");
+        if (options.Rehome && options.ProfileTraces.Count == 0)
         {
-            var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0 || eq == pair.Length - 1)
-            {
-                throw new UsageException($"option '--model' takes name=dir, got '{pair}'");
-            }
-
-            options.Models[pair[..eq]] = pair[(eq + 1)..];
+            throw new UsageException("option '--rehome' needs the models' profile traces (--profile name=dir)");
         }
 
         options.ShutdownTimeout = TimeSpan.FromSeconds(args.GetInt("shutdown-timeout", (int)options.ShutdownTimeout.TotalSeconds, 1, 600));

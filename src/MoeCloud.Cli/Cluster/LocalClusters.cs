@@ -1,0 +1,38 @@
+using MoeCloud.Model.Traces;
+using MoeCloud.Runtime.Hosting;
+
+namespace MoeCloud.Cli.Cluster;
+
+/// <summary>Starts the local cluster of either mode (<c>embedded</c> or <c>processes</c>) the commands and benchmarks run on.</summary>
+public static class LocalClusters
+{
+    /// <summary>
+    /// Starts <paramref name="silos"/> silos serving <paramref name="models"/>: in this process (<c>embedded</c>) or one
+    /// process each with Redis membership (<c>processes</c>). With <paramref name="rehomeProfiles"/> (model → profile
+    /// trace directory) the silos re-home tokens between layers.
+    /// </summary>
+    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false) => mode switch
+    {
+        "embedded" => await EmbeddedCluster.Start(silos, models, quiet ? EmbeddedCluster.QuietLogging : null, o =>
+        {
+            if (rehomeProfiles is { Count: > 0 })
+            {
+                o.Rehome = true;
+                foreach (var (model, dir) in rehomeProfiles)
+                {
+                    o.ProfileTraces[model] = dir;
+                }
+            }
+        }, ct),
+        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles),
+        _ => throw new ArgumentException($"unknown cluster mode '{mode}' (embedded or processes)", nameof(mode)),
+    };
+
+    /// <summary>Writes <paramref name="trace"/> as a profile trace directory under the moectl home and returns it.</summary>
+    public static string SaveProfile(string model, RoutingTrace trace)
+    {
+        var dir = Path.Combine(DemoDeployment.Home, "profiles", $"{model}-{Guid.NewGuid():N}");
+        TraceDirectory.Write(dir, trace);
+        return dir;
+    }
+}
