@@ -11,8 +11,12 @@ using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
+using MoeCloud.Model.Spec;
+using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
+using Orleans.Runtime;
 using MoeCloud.Runtime.Hosting;
+using MoeCloud.Placement.Plans;
 using MoeCloud.Runtime.Plans;
 
 namespace MoeCloud.Cli.Commands;
@@ -34,6 +38,20 @@ public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double Lay
 /// <param name="DirectP50Ms">Median of the client's own split.</param>
 public sealed record DatapathGateway(double AddedP50Ms, double AddedP99Ms, double GatewayP50Ms, double DirectP50Ms);
 
+/// <summary>One pod count of <c>bench datapath --shape deepseek-v3</c>.</summary>
+/// <param name="Pods">Embedded pods.</param>
+/// <param name="Layers">MoE layers.</param>
+/// <param name="Experts">Routed experts per layer.</param>
+/// <param name="LayerP50Ms">Median 16-token step straight to a pod, divided by the layers.</param>
+/// <param name="DemoLayerP50Ms">The same on the demo model, same pods and tokens, in the same run.</param>
+/// <param name="RolloutSeconds">The first plan's rollout: every replica activated, loaded and warmed.</param>
+/// <param name="SwitchSeconds">A switch that moves 10% of the replicas.</param>
+/// <param name="SwitchMoves">Replicas that switch moved.</param>
+/// <param name="SiloOverheadMiB">(Process growth − weights loaded) / pods: the embedded silos share one process.</param>
+/// <param name="ActivationsPerSilo">Orleans activations per silo (mean).</param>
+/// <param name="ActivationsMax">Orleans activations on the busiest silo.</param>
+public sealed record DatapathScale(int Pods, int Layers, int Experts, double LayerP50Ms, double DemoLayerP50Ms, double RolloutSeconds, double SwitchSeconds, int SwitchMoves, double SiloOverheadMiB, double ActivationsPerSilo, int ActivationsMax);
+
 /// <summary>Result of <c>moectl bench datapath</c>.</summary>
 public sealed record DatapathResult(
     string Model,
@@ -46,7 +64,8 @@ public sealed record DatapathResult(
     DatapathMode? Embedded,
     DatapathMode? Processes,
     DatapathGateway? Gateway,
-    double CopiesPerLayer);
+    double CopiesPerLayer,
+    IReadOnlyList<DatapathScale>? Scale = null);
 
 /// <summary>
 /// <c>moectl bench datapath</c>: the cost of the data path itself on a compute-light model (the demo model of
@@ -72,6 +91,8 @@ public static partial class BenchDatapathCommand
                 new("steps", "<N> timed steps per measurement (default 200)"),
                 new("modes", "<list> embedded,processes (default both)"),
                 new("seed", "<N> model and input seed (default 1)"),
+                new("shape", "<demo|deepseek-v3> demo: the measurements above; deepseek-v3: 58 MoE layers × 256 experts, top-8, 1 shared expert, hidden 64, on 8 and 16 embedded pods"),
+                new("scale-pods", "<list> pod counts of --shape deepseek-v3 (default 8,16)"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -87,6 +108,13 @@ public static partial class BenchDatapathCommand
         }
 
         var log = console.Error;
+        if (args.GetChoice("shape", "demo", "demo", "deepseek-v3") == "deepseek-v3")
+        {
+            var counts = (args.Get("scale-pods") ?? "8,16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(c => int.TryParse(c, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v is >= 2 and <= 64 ? v : throw new UsageException($"option '--scale-pods' takes pod counts in [2, 64], got '{c}'")).ToArray();
+            return await RunScale(counts, tokens, Math.Max(10, steps / 10), seed, args.Json, console, ct);
+        }
+
         var deployment = await DemoDeployment.Prepare(Model, "small", seed, pods, "ilp", log, ct);
         using var checkpoint = ModelCheckpoint.Open(deployment.ModelDirectory);
         var spec = checkpoint.Spec;
@@ -163,6 +191,149 @@ public static partial class BenchDatapathCommand
         }
 
         return Moectl.Ok;
+    }
+
+    private static async Task<int> RunScale(int[] podCounts, int tokens, int steps, int seed, bool json, CliConsole console, CancellationToken ct)
+    {
+        var log = console.Error;
+        var v3Dir = await EnsureDeepSeekV3Shape(seed, log, ct);
+        var demoDir = await DemoDeployment.EnsureModel("small", seed, log, ct);
+        var v3Trace = await DemoDeployment.Record(v3Dir, tokens: 1024, sequences: 16, seed, ct);
+        var demoTrace = await DemoDeployment.Record(demoDir, tokens: 1024, sequences: 16, seed, ct);
+        var rows = new List<DatapathScale>();
+        foreach (var pods in podCounts)
+        {
+            var demoPlan = await DemoDeployment.Solve(demoTrace, pods, redundant: pods, "eplb", timeLimitSeconds: 10, log, ct);
+            var demoLayer = await ScaleRun(demoDir, Model, demoPlan, pods, tokens, steps, measureMemory: false, log, ct);
+            var v3Plan = await DemoDeployment.Solve(v3Trace, pods, redundant: pods, "eplb", timeLimitSeconds: 10, log, ct);
+            var v3 = await ScaleRun(v3Dir, "deepseek-v3-shape", v3Plan, pods, tokens, steps, measureMemory: true, log, ct);
+            rows.Add(v3 with { DemoLayerP50Ms = demoLayer.LayerP50Ms });
+            await log.WriteLineAsync($"deepseek-v3 shape on {pods} pods: layer {v3.LayerP50Ms:F3} ms (demo {demoLayer.LayerP50Ms:F3} ms), rollout {v3.RolloutSeconds:F1} s, 10% switch {v3.SwitchSeconds:F1} s, {v3.SiloOverheadMiB:F0} MiB and {v3.ActivationsPerSilo:F0} activations per silo");
+        }
+
+        if (json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, new { tokens, scale = rows });
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync($"DeepSeek-V3 shape (58 MoE layers × 256 experts, top-8, 1 shared expert, hidden 64, BF16), {tokens}-token steps straight to a pod, embedded pods");
+        await console.Out.WriteLineAsync(CliOutput.Table(
+            ["pods", "layer p50 ms", "demo layer p50 ms", "ratio", "rollout s", "10% switch s", "moves", "overhead MiB/silo", "activations/silo", "max"],
+            rows.Select(r => (IReadOnlyList<string>)[r.Pods.ToString(CultureInfo.InvariantCulture), CliOutput.Num(r.LayerP50Ms, 3), CliOutput.Num(r.DemoLayerP50Ms, 3), CliOutput.Num(r.LayerP50Ms / r.DemoLayerP50Ms, 2), CliOutput.Num(r.RolloutSeconds, 1), CliOutput.Num(r.SwitchSeconds, 1), r.SwitchMoves.ToString(CultureInfo.InvariantCulture), CliOutput.Num(r.SiloOverheadMiB, 0), CliOutput.Num(r.ActivationsPerSilo, 0), r.ActivationsMax.ToString(CultureInfo.InvariantCulture)])));
+        return Moectl.Ok;
+    }
+
+    private static async Task<DatapathScale> ScaleRun(string modelDir, string model, PlacementPlan plan, int pods, int tokens, int steps, bool measureMemory, TextWriter log, CancellationToken ct)
+    {
+        using var checkpoint = ModelCheckpoint.Open(modelDir);
+        var spec = checkpoint.Spec;
+        int h = spec.Hidden, layers = spec.MoeLayers;
+        var before = measureMemory ? SettledWorkingSet() : 0;
+        await using var cluster = await EmbeddedCluster.Start(pods, new Dictionary<string, string> { [model] = modelDir }, EmbeddedCluster.QuietLogging, cancellationToken: ct);
+        var v1 = WirePlan.From(model, plan, version: 1);
+        var started = Stopwatch.GetTimestamp();
+        await cluster.Publish(v1);
+        var rollout = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        var channels = cluster.Silos.Select(s => GrpcChannel.ForAddress(s.RunnerAddress)).ToArray();
+        try
+        {
+            var runners = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
+            var inputs = Enumerable.Range(0, 8).Select(i => Random(tokens * h, 500 + i)).ToArray();
+            ForwardRequest Request(int i) => new() { Model = model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h) };
+            for (var i = 0; i < 2 * pods; i++)
+            {
+                await runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct);
+            }
+
+            var times = await Time(steps, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync);
+            var layer = Percentile(times, 0.5) / layers;
+            if (!measureMemory)
+            {
+                return new DatapathScale(pods, layers, spec.Experts, layer, 0, rollout, 0, 0, 0, 0, 0);
+            }
+
+            // A switch that moves every tenth replica to the next pod that does not hold its expert yet.
+            var current = ServingPlan.From(v1);
+            var index = 0;
+            var moves = 0;
+            var v2 = WirePlan.FromAssignment(model, 2, pods, layers, spec.Experts, (l, e) =>
+            {
+                var held = current.PodsOf(l, e).ToArray();
+                var next = new List<int>(held.Length);
+                foreach (var p in held)
+                {
+                    var to = Enumerable.Range(1, pods - 1).Select(d => (p + d) % pods).FirstOrDefault(q => !held.Contains(q) && !next.Contains(q), -1);
+                    if (index++ % 10 == 0 && to >= 0)
+                    {
+                        next.Add(to);
+                        moves++;
+                    }
+                    else
+                    {
+                        next.Add(p);
+                    }
+                }
+
+                return next;
+            });
+            started = Stopwatch.GetTimestamp();
+            await cluster.Publish(v2);
+            var switchSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+            var after = SettledWorkingSet();
+            var replicas = ServingPlan.From(v2).Replicas().Count();
+            long expertBytes = 3L * h * spec.ExpertIntermediate * spec.DType.SizeOf();
+            long denseBytes = layers * ((h * 4L) + (spec.Experts * h * 4L) + (3L * h * spec.SharedIntermediate * spec.DType.SizeOf()));
+            var overhead = (after - before - (replicas * expertBytes) - (pods * denseBytes)) / (double)pods / (1 << 20);
+            var management = cluster.Grains.GetGrain<IManagementGrain>(0);
+            var hosts = (await management.GetHosts(onlyActive: true)).Keys.ToArray();
+            var stats = await management.GetRuntimeStatistics(hosts);
+            return new DatapathScale(pods, layers, spec.Experts, layer, 0, rollout, switchSeconds, moves, overhead, stats.Average(s => s.ActivationCount), stats.Max(s => s.ActivationCount));
+        }
+        finally
+        {
+            foreach (var c in channels)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private static long SettledWorkingSet()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return Environment.WorkingSet;
+    }
+
+    private static async Task<string> EnsureDeepSeekV3Shape(int seed, TextWriter log, CancellationToken ct)
+    {
+        var dir = Path.Combine(DemoDeployment.Home, "models", $"deepseek-v3-shape-h64-seed{seed}");
+        if (File.Exists(Path.Combine(dir, ModelCheckpoint.ConfigFile)))
+        {
+            return dir;
+        }
+
+        var (small, _) = SyntheticModelPresets.Get("small");
+        var spec = SyntheticModelPresets.Adapt(small with
+        {
+            Layers = 59,
+            MoeLayerIndices = ModelSpec.ContiguousMoeLayers(1, 59),
+            Experts = 256,
+            TopK = 8,
+            Hidden = 64,
+            ExpertIntermediate = 32,
+            SharedExperts = 1,
+            SharedIntermediate = 32,
+            DType = WeightDType.BF16,
+        }, ModelFamily.DeepseekV3).Validate();
+        await log.WriteLineAsync($"creating the DeepSeek-V3-shaped model in {dir}");
+        await Task.Run(() => SyntheticModelWriter.Write(dir + ".tmp", spec, 1024, new SyntheticModelOptions { Seed = seed }), ct);
+        Directory.Move(dir + ".tmp", dir);
+        return dir;
     }
 
     private static async Task<DatapathMode> MeasureMode(ILocalCluster cluster, MoeService.MoeServiceClient[] runners, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, CancellationToken ct)

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Abstractions;
 using MoeCloud.Contracts.Steps;
@@ -35,7 +34,7 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
 
         var weights = await executor.Resolve(work.Model, work.Layer, work.Pod, model.Spec.Experts, work.Experts);
         var output = new byte[work.Rows.Data.Length];
-        executor.Compute(model, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, work.Rows.Values, MemoryMarshal.Cast<byte, float>(output.AsSpan()));
+        await executor.Run(model, work.Layer, work.Pod, work.Experts, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, new FloatMemory(work.Rows.Data).Memory, new FloatMemory(output).Memory);
         return new HiddenStates(work.Rows.Tokens, work.Rows.Hidden, output);
     }
 

@@ -77,6 +77,12 @@ public sealed class MoeCloudSiloOptions
     public int WarmupsInFlight { get; set; } = 64;
 
     /// <summary>
+    /// Most token rows in one coalesced batch of a layer's expert work: work for the same layer and pod that arrives
+    /// while such work computes waits and leaves together, each expert running once on all of it. Default 4096.
+    /// </summary>
+    public int MaxBatchTokens { get; set; } = 4096;
+
+    /// <summary>
     /// Whether the runner re-homes tokens between layers (DESIGN.md §2, speculative token shuffling) with the
     /// simulator's rule. Needs the model's profile trace in <see cref="ProfileTraces"/>. Default off.
     /// </summary>
@@ -146,6 +152,11 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.WarmupsPerPod is < 1 or > 64 || options.WarmupsInFlight is < 1 or > 4096)
         {
             failures.Add($"WarmupsPerPod must be in [1, 64] and WarmupsInFlight in [1, 4096], got {options.WarmupsPerPod} and {options.WarmupsInFlight}.");
+        }
+
+        if (options.MaxBatchTokens is < 1 or > 1 << 20)
+        {
+            failures.Add($"MaxBatchTokens must be in [1, 1048576], got {options.MaxBatchTokens}.");
         }
 
         if (options.KernelThreads is < 1 or > 256)

@@ -1,8 +1,11 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Weights;
+using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Telemetry;
 
 namespace MoeCloud.Runtime.Serving;
@@ -13,8 +16,11 @@ namespace MoeCloud.Runtime.Serving;
 /// passed to the kernel in place), runs the kernel, and adds each output row, scaled by its gate weight, to the
 /// group's row of <c>y</c>. Rows gathered for the kernel are counted in <c>moecloud_silo_activation_row_copies_total</c>.
 /// </summary>
-public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, SiloMetrics metrics)
+public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, SiloMetrics metrics, IOptions<MoeCloudSiloOptions> options)
 {
+    private readonly ConcurrentDictionary<(string Model, int Layer, int Pod), LayerQueue> _queues = new();
+    private long _batches;
+
     /// <summary>
     /// The weights of replica (<paramref name="layer"/>, e) @ <paramref name="pod"/> for each expert e of
     /// <paramref name="groupExperts"/>, activating through its grain any that this silo does not hold yet (a replica
@@ -54,19 +60,121 @@ public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, S
         return resolved;
     }
 
-    /// <summary>Adds, for every entry, weight × expert(x[row]) to y[row]; <paramref name="weights"/> comes from <see cref="Resolve"/>.</summary>
-    public void Compute(ServedModel model, ExpertWeights[] weights, int[] groupStarts, int[] entryRows, float[] entryWeights, ReadOnlySpan<float> x, Span<float> y)
+    /// <summary>
+    /// Adds, for every entry, weight × expert(x[row]) to y[row]; <paramref name="weights"/> comes from
+    /// <see cref="Resolve"/>, one per group. Work for the same (model, layer, pod) that arrives while such work is
+    /// computing queues, and leaves together as the next batch: each expert then runs once on the rows of every queued
+    /// step (up to <see cref="MaxBatchTokens"/> rows), so concurrent steps share its weight reads. When nothing is
+    /// computing the work runs at once, on the caller's thread, with no added latency.
+    /// </summary>
+    public Task Run(ServedModel model, int layer, int pod, int[] groupExperts, ExpertWeights[] weights, int[] groupStarts, int[] entryRows, float[] entryWeights, ReadOnlyMemory<float> x, Memory<float> y)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(groupExperts);
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentNullException.ThrowIfNull(groupStarts);
         ArgumentNullException.ThrowIfNull(entryRows);
         ArgumentNullException.ThrowIfNull(entryWeights);
-        var h = model.Spec.Hidden;
-        var most = 0;
-        for (var g = 0; g < weights.Length; g++)
+        var work = new Work(groupExperts, weights, groupStarts, entryRows, entryWeights, x, y);
+        var queue = _queues.GetOrAdd((model.Name, layer, pod), _ => new LayerQueue());
+        bool run;
+        lock (queue)
         {
-            most = Math.Max(most, groupStarts[g + 1] - groupStarts[g]);
+            queue.Pending.Enqueue(work);
+            run = !queue.Busy;
+            queue.Busy = true;
+        }
+
+        if (run)
+        {
+            Drain(model, queue, work);
+        }
+
+        return work.Done.Task;
+    }
+
+    /// <summary>Most token rows one coalesced batch of a layer's work takes.</summary>
+    public int MaxBatchTokens { get; } = options.Value.MaxBatchTokens;
+
+    /// <summary>Batches computed so far (each one or more steps' work for one layer).</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    private void Drain(ServedModel model, LayerQueue queue, Work? mine)
+    {
+        while (true)
+        {
+            List<Work> batch;
+            lock (queue)
+            {
+                if (queue.Pending.Count == 0)
+                {
+                    queue.Busy = false;
+                    return;
+                }
+
+                if (mine is not null && mine.Done.Task.IsCompleted)
+                {
+                    // The caller's own work is done: the rest drains on the thread pool, not on the caller's step.
+                    ThreadPool.UnsafeQueueUserWorkItem(q => Drain(model, q, null), queue, preferLocal: false);
+                    return;
+                }
+
+                batch = [queue.Pending.Dequeue()];
+                var rows = batch[0].EntryRows.Length;
+                while (queue.Pending.Count > 0 && rows + queue.Pending.Peek().EntryRows.Length <= MaxBatchTokens)
+                {
+                    var next = queue.Pending.Dequeue();
+                    rows += next.EntryRows.Length;
+                    batch.Add(next);
+                }
+            }
+
+            try
+            {
+                Compute(model, batch);
+                foreach (var w in batch)
+                {
+                    w.Done.TrySetResult();
+                }
+            }
+            catch (Exception e)
+            {
+                foreach (var w in batch)
+                {
+                    w.Done.TrySetException(e);
+                }
+            }
+        }
+    }
+
+    private void Compute(ServedModel model, List<Work> batch)
+    {
+        Interlocked.Increment(ref _batches);
+        var h = model.Spec.Hidden;
+
+        // Per expert, in ascending order, the (work, group) pairs that run it. The works share model, layer and pod,
+        // so an expert is one replica; its weights are the first work's (a later one may hold a newer activation's).
+        var byExpert = new SortedDictionary<int, List<(Work Work, int Group)>>();
+        var weightsOf = new Dictionary<int, ExpertWeights>();
+        var most = 0;
+        foreach (var w in batch)
+        {
+            for (var g = 0; g < w.Experts.Length; g++)
+            {
+                var key = w.Experts[g];
+                weightsOf.TryAdd(key, w.Weights[g]);
+                if (!byExpert.TryGetValue(key, out var list))
+                {
+                    byExpert[key] = list = [];
+                }
+
+                list.Add((w, g));
+            }
+        }
+
+        foreach (var list in byExpert.Values)
+        {
+            most = Math.Max(most, list.Sum(p => p.Work.GroupStarts[p.Group + 1] - p.Work.GroupStarts[p.Group]));
         }
 
         var input = ArrayPool<float>.Shared.Rent(most * h);
@@ -75,19 +183,25 @@ public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, S
         var started = Stopwatch.GetTimestamp();
         try
         {
-            for (var g = 0; g < weights.Length; g++)
+            foreach (var (key, list) in byExpert)
             {
-                int first = groupStarts[g], count = groupStarts[g + 1] - first;
+                var count = list.Sum(p => p.Work.GroupStarts[p.Group + 1] - p.Work.GroupStarts[p.Group]);
                 ReadOnlySpan<float> rows;
                 if (count == 1)
                 {
-                    rows = x.Slice(entryRows[first] * h, h);
+                    var (w, g) = list[0];
+                    rows = w.X.Span.Slice(w.EntryRows[w.GroupStarts[g]] * h, h);
                 }
                 else
                 {
-                    for (var i = 0; i < count; i++)
+                    var i = 0;
+                    foreach (var (w, g) in list)
                     {
-                        x.Slice(entryRows[first + i] * h, h).CopyTo(input.AsSpan(i * h, h));
+                        var x = w.X.Span;
+                        for (var e = w.GroupStarts[g]; e < w.GroupStarts[g + 1]; e++)
+                        {
+                            x.Slice(w.EntryRows[e] * h, h).CopyTo(input.AsSpan(i++ * h, h));
+                        }
                     }
 
                     rows = input.AsSpan(0, count * h);
@@ -95,10 +209,15 @@ public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, S
                 }
 
                 var outputs = output.AsSpan(0, count * h);
-                model.Kernel.Forward(weights[g], rows, outputs, count);
-                for (var i = 0; i < count; i++)
+                model.Kernel.Forward(weightsOf[key], rows, outputs, count);
+                var o = 0;
+                foreach (var (w, g) in list)
                 {
-                    VectorMath.MultiplyAdd(outputs.Slice(i * h, h), entryWeights[first + i], y.Slice(entryRows[first + i] * h, h));
+                    var y = w.Y.Span;
+                    for (var e = w.GroupStarts[g]; e < w.GroupStarts[g + 1]; e++)
+                    {
+                        VectorMath.MultiplyAdd(outputs.Slice(o++ * h, h), w.EntryWeights[e], y.Slice(w.EntryRows[e] * h, h));
+                    }
                 }
 
                 tokens += count;
@@ -112,7 +231,19 @@ public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, S
 
         metrics.KernelSeconds.WithLabels(model.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         metrics.KernelTokens.WithLabels(model.Name).Inc(tokens);
-        metrics.ExpertCalls.Inc(weights.Length);
+        metrics.ExpertCalls.Inc(byExpert.Count);
         metrics.ActivationCopies.WithLabels(model.Name).Inc(copied);
+    }
+
+    private sealed record Work(int[] Experts, ExpertWeights[] Weights, int[] GroupStarts, int[] EntryRows, float[] EntryWeights, ReadOnlyMemory<float> X, Memory<float> Y)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class LayerQueue
+    {
+        public Queue<Work> Pending { get; } = new();
+
+        public bool Busy { get; set; }
     }
 }

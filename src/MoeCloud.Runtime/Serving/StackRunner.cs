@@ -370,7 +370,7 @@ public sealed partial class StackRunner(
         {
             var work = PodWork.Local(_pod, localExperts, groups);
             var resolved = await executor.Resolve(model.Name, layer, _pod, experts, work.Experts);
-            executor.Compute(model, resolved, work.GroupStarts, work.EntryRows, work.EntryWeights, x, y);
+            await executor.Run(model, layer, _pod, work.Experts, resolved, work.GroupStarts, work.EntryRows, work.EntryWeights, x, y);
         }
 
         // The shared MLP needs no reply: it runs while the remote pods compute too.
