@@ -43,7 +43,7 @@ public sealed class ExpertExecutorTests
         await Task.WhenAll([first, .. queued]);
 
         Assert.Equal(2, executor.Batches);
-        Assert.Equal(2 + 4, metrics.ExpertCalls.Value); // {1, 2} alone, then {1, 2, 5, 6} once each for both queued steps (not 2 + 3)
+        Assert.Equal(2 + 4, metrics.ExpertCalls.Value); // {1, 2} alone, then {1, 2, 5, 6} once each for both queued steps; uncoalesced it would be 2 + 2 + 3
         var reference = new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 });
         foreach (var w in works)
         {
