@@ -10,7 +10,7 @@ namespace MoeCloud.Runtime.Grains;
 /// <summary>
 /// The receiving end of the per-layer all-to-all on one pod: runs a home pod's layer work on this pod's replicas, in
 /// process (<see cref="ExpertExecutor"/>), and answers with one row per token row. Reentrant, and the kernels run on
-/// the thread pool, so the layer messages of concurrent steps compute side by side.
+/// the thread pool, so the layer messages of concurrent steps compute side by side (and coalesce per layer).
 /// </summary>
 [PodPlacement]
 [Reentrant]
@@ -34,7 +34,9 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
 
         var weights = await executor.Resolve(work.Model, work.Layer, work.Pod, model.Spec.Experts, work.Experts);
         var output = new byte[work.Rows.Data.Length];
-        await executor.Run(model, work.Layer, work.Pod, work.Experts, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, new FloatMemory(work.Rows.Data).Memory, new FloatMemory(output).Memory);
+        // On the thread pool, not on this grain's turn: while one layer's work computes, the grain takes in more
+        // (which the executor coalesces with it when it is for the same layer).
+        await Task.Run(() => executor.Run(model, work.Layer, work.Pod, work.Experts, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, new FloatMemory(work.Rows.Data).Memory, new FloatMemory(output).Memory));
         return new HiddenStates(work.Rows.Tokens, work.Rows.Hidden, output);
     }
 
