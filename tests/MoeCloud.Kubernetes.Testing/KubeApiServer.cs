@@ -92,8 +92,8 @@ public sealed class KubeApiServer : IAsyncDisposable
     public void MarkWorkloadReady(string group, string plural, string ns, string name) =>
         _handler.MarkReady(new StoreKey(group, plural, ns, name));
 
-    /// <summary>Writes a kubeconfig that points kubectl at this server.</summary>
-    public string WriteKubeconfig(string path, string ns = "default")
+    /// <summary>Writes a kubeconfig that points kubectl at this server (with <paramref name="token"/> as the user's bearer token, which the server does not check: the .NET client wants some credential).</summary>
+    public string WriteKubeconfig(string path, string ns = "default", string? token = null)
     {
         var text = new StringBuilder()
             .AppendLine("apiVersion: v1")
@@ -104,7 +104,7 @@ public sealed class KubeApiServer : IAsyncDisposable
             .AppendLine($"    server: {Url.ToString().TrimEnd('/')}")
             .AppendLine("users:")
             .AppendLine("- name: tester")
-            .AppendLine("  user: {}")
+            .AppendLine(token is null ? "  user: {}" : $"  user: {{token: {token}}}")
             .AppendLine("contexts:")
             .AppendLine("- name: inproc")
             .AppendLine("  context:")

@@ -62,7 +62,7 @@ public sealed class RealImagesTests
                 .WithCleanUp(false)
                 .Build();
             await network.CreateAsync();
-            cleanup.Push(network);
+            cleanup.Push(new NetworkRemoval(network));
             var redisIp = subnet + ".2";
             var gatewayIp = subnet + ".10";
             var redis = Start(new ContainerBuilder(ContainerImages.Redis)
@@ -110,7 +110,7 @@ public sealed class RealImagesTests
             model.Spec.Weights.ClaimName = "tiny-weights";
 
             // The operator's container, configured as the chart configures it (charts/moecloud/templates/deployment.yaml).
-            var kubeconfig = api.WriteKubeconfig(temp.Combine("kubeconfig"));
+            var kubeconfig = api.WriteKubeconfig(temp.Combine("kubeconfig"), token: "test-token");
             var operatorPort = MoeCloud.Runtime.Hosting.FreePorts.Take(1)[0];
             var op = Start(new ContainerBuilder(ContainerImages.Operator)
                 .WithDockerEndpoint(engine.Endpoint.ToString())
@@ -118,7 +118,8 @@ public sealed class RealImagesTests
                 .WithEnvironment(new Dictionary<string, string>
                 {
                     ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{operatorPort}",
-                    ["KUBECONFIG"] = "/kube/config",
+                    // The operator reads $HOME/.kube/config outside a cluster.
+                    ["HOME"] = "/kube",
                     ["POD_NAME"] = "moecloud-operator-0",
                     ["POD_NAMESPACE"] = "default",
                     ["Operator__SiloImage"] = ContainerImages.Silo,
@@ -129,7 +130,7 @@ public sealed class RealImagesTests
                     ["Operator__MembershipRedis"] = $"{redisIp}:6379",
                     ["Operator__ProgressPollSeconds"] = "1",
                 })
-                .WithBindMount(kubeconfig, "/kube/config", DotNet.Testcontainers.Configurations.AccessMode.ReadOnly)
+                .WithBindMount(kubeconfig, "/kube/.kube/config", DotNet.Testcontainers.Configurations.AccessMode.ReadOnly)
                 .WithBindMount(modelDir, ModelPath, DotNet.Testcontainers.Configurations.AccessMode.ReadOnly)
                 .WithTmpfsMount("/tmp")
                 .WithCleanUp(false)
@@ -250,11 +251,24 @@ public sealed class RealImagesTests
         }
     }
 
-    private static T Start<T>(T container, Stack<IAsyncDisposable> cleanup)
-        where T : IAsyncDisposable
+    /// <summary>Removes <paramref name="container"/> (by its id) when the test ends, whatever happens.</summary>
+    private static IContainer Start(IContainer container, Stack<IAsyncDisposable> cleanup)
     {
-        cleanup.Push(container);
+        cleanup.Push(new Removal(container));
         return container;
+    }
+
+    private sealed class Removal(IContainer container) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            var id = container.Id;
+            await container.DisposeAsync();
+            if (!string.IsNullOrEmpty(id))
+            {
+                ContainerImages.Run("podman", "rm", "--force", "--time", "0", id);
+            }
+        }
     }
 
     private static async Task<T?> Read<T>(Func<Task<T>> read)
@@ -272,7 +286,7 @@ public sealed class RealImagesTests
 
     private static async Task WaitHttpAsync(HttpClient http, Uri url, IContainer container)
     {
-        for (var i = 0; i < 120; i++)
+        for (var i = 0; i < 120 && container.State is not (TestcontainersStates.Exited or TestcontainersStates.Dead); i++)
         {
             try
             {
@@ -291,6 +305,15 @@ public sealed class RealImagesTests
 
         var (stdout, stderr) = await container.GetLogsAsync();
         throw new TimeoutException($"{url} never answered 2xx in 60 s; logs:\n{stdout}\n{stderr}");
+    }
+
+    private sealed class NetworkRemoval(INetwork network) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await network.DisposeAsync();
+            ContainerImages.Run("podman", "network", "rm", "--force", network.Name);
+        }
     }
 
     /// <summary>A self-signed server certificate for <paramref name="address"/>, which is also its own CA (the service account's ca.crt).</summary>
