@@ -52,14 +52,18 @@ public sealed class LocalRedis : IAsyncDisposable
         return candidates.FirstOrDefault(File.Exists);
     }
 
-    /// <summary>Starts redis-server; throws <see cref="InvalidOperationException"/> with the install command when it is missing.</summary>
-    public static async Task<LocalRedis> Start(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts redis-server on loopback, and on <paramref name="alsoBind"/> when given: an address on a private network
+    /// this process made, where the silos in its namespaces reach it (protected mode is off for that, since Redis would
+    /// refuse them). Throws <see cref="InvalidOperationException"/> with the install command when it is missing.
+    /// </summary>
+    public static async Task<LocalRedis> Start(CancellationToken cancellationToken = default, string? alsoBind = null)
     {
         var server = FindServer() ?? throw new InvalidOperationException("redis-server was not found; install it with 'apt-get install -y redis-server' (infra/test.sh does) or set MOECLOUD_REDIS_SERVER.");
         var port = FreePorts.Take(1)[0];
         var directory = Path.Combine(Path.GetTempPath(), "moecloud-redis", $"{port}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
-        var start = new ProcessStartInfo(server, ["--port", Text(port), "--bind", "127.0.0.1", "--daemonize", "no", "--dir", directory, "--save", "", "--appendonly", "no"])
+        var start = new ProcessStartInfo(server, ["--port", Text(port), "--bind", "127.0.0.1", .. (alsoBind is null ? Array.Empty<string>() : [alsoBind, "--protected-mode", "no"]), "--daemonize", "no", "--dir", directory, "--save", "", "--appendonly", "no"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

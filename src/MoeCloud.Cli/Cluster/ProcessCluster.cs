@@ -47,11 +47,12 @@ public sealed class ProcessCluster : ILocalCluster
     /// Starts Redis and <paramref name="silos"/> silo processes serving <paramref name="models"/>, then connects. With
     /// <paramref name="rehomeProfiles"/> (model → profile trace directory) the silos re-home tokens between layers.
     /// </summary>
-    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null)
+    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(log);
-        var redis = await LocalRedis.Start(cancellationToken);
+        var redis = await LocalRedis.Start(cancellationToken, network?.HostAddress);
+        var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
         var processes = new List<Process>();
         var clusterId = $"local-{Guid.NewGuid():N}";
         try
@@ -63,7 +64,7 @@ public sealed class ProcessCluster : ILocalCluster
                 int silo = ports[pod * 4], gateway = ports[(pod * 4) + 1], runner = ports[(pod * 4) + 2], ops = ports[(pod * 4) + 3];
                 var args = new List<string>
                 {
-                    "silo", "--pod", Text(pod), "--redis", redis.ConnectionString, "--cluster-id", clusterId,
+                    "silo", "--pod", Text(pod), "--redis", redisAddress, "--cluster-id", clusterId,
                     "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
                     "--warmups-in-flight", "1", // every silo process shares this machine's cores
                     "--parent-pid", Text(Environment.ProcessId),
@@ -79,8 +80,14 @@ public sealed class ProcessCluster : ILocalCluster
                     args.AddRange(rehomeProfiles.SelectMany(p => new[] { "--profile", $"{p.Key}={p.Value}" }));
                 }
 
-                processes.Add(StartSelf(args, log, pod));
-                endpoints.Add(new SiloEndpoint(pod, new Uri($"http://127.0.0.1:{runner}"), new Uri($"http://127.0.0.1:{ops}")));
+                var address = network?.PodAddress(pod) ?? "127.0.0.1";
+                if (network is not null)
+                {
+                    args.AddRange(["--address", address]);
+                }
+
+                processes.Add(StartSelf(args, log, pod, network));
+                endpoints.Add(new SiloEndpoint(pod, new Uri($"http://{address}:{runner}"), new Uri($"http://{address}:{ops}")));
             }
 
             await WaitHealthy(endpoints, processes, TimeSpan.FromSeconds(90), cancellationToken);
@@ -129,13 +136,12 @@ public sealed class ProcessCluster : ILocalCluster
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static Process StartSelf(IEnumerable<string> args, TextWriter log, int pod)
+    private static Process StartSelf(IEnumerable<string> args, TextWriter log, int pod, ShapedNetwork? network)
     {
         var processPath = Environment.ProcessPath ?? "dotnet";
         var entry = typeof(ProcessCluster).Assembly.Location;
-        var start = Path.GetFileNameWithoutExtension(processPath) == "dotnet"
-            ? new ProcessStartInfo(processPath, [entry, .. args])
-            : new ProcessStartInfo(processPath, args);
+        string[] all = Path.GetFileNameWithoutExtension(processPath) == "dotnet" ? [entry, .. args] : [.. args];
+        var start = network is null ? new ProcessStartInfo(processPath, all) : network.InNamespace(pod, processPath, all);
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;

@@ -45,6 +45,7 @@ public static class BenchClusterCommand
                 new("size", "<name> model: bench (hidden 1024, intermediate 512, 16 experts, top-2, 8 layers; default) or tiny (a quick check)"),
                 new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole"),
                 new("dtype", "<f32|bf16> weights of the bench model, for the reference and the cluster alike (default f32); compute is fp32 either way"),
+                new("link", "<rate> run the silo processes in network namespaces joined by veth pairs shaped with tc tbf at this rate (for example 400mbit; needs root), and compare contiguous+least-requests, eplb+least-requests, ilp+speculative and ilp+speculative+re-homing"),
                 new("rehome", "silos re-home tokens between layers with the fit sequences' statistics (the simulated remote fraction re-homes too)", IsFlag: true),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
@@ -76,6 +77,11 @@ public static class BenchClusterCommand
         var spec = checkpoint.Spec;
         var requests = TraceReplay.Build(replay, spec.Hidden, tokens, seed);
         var replayTokens = requests.Sum(r => r.Tokens.Length);
+
+        if (args.Get("link") is { } link)
+        {
+            return await RunLinked(link, silos, concurrency, modelDir, trace, fit, requests, spec, args.Json, console, ct);
+        }
 
         // 2. The single-process reference on the whole machine.
         await log.WriteLineAsync($"reference: {requests.Count} requests, {replayTokens} tokens, {spec.MoeLayers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {spec.Hidden}, intermediate {spec.ExpertIntermediate})");
@@ -111,6 +117,83 @@ public static class BenchClusterCommand
         }
 
         return await Print(results, args.Json, console);
+    }
+
+    /// <summary>
+    /// <c>--link</c>: the silo processes in a <see cref="ShapedNetwork"/>, the same replay (same requests, same
+    /// concurrency) under four placement and routing pairs. Re-homing needs silos started with it, so its row runs on a
+    /// second cluster in a second network of the same shape.
+    /// </summary>
+    private static async Task<int> RunLinked(string rate, int silos, int concurrency, string modelDir, Model.Traces.RoutingTrace trace, Model.Traces.RoutingTrace fit, IReadOnlyList<ReplayRequest> requests, ModelSpec spec, bool json, CliConsole console, CancellationToken ct)
+    {
+        var log = console.Error;
+        if (!System.Text.RegularExpressions.Regex.IsMatch(rate, "^[0-9]+(\\.[0-9]+)?(kbit|mbit|gbit)$"))
+        {
+            throw new UsageException($"option '--link' takes a tc rate such as 400mbit or 1gbit, got '{rate}'");
+        }
+
+        if (ShapedNetwork.Unavailable() is { } why)
+        {
+            await log.WriteLineAsync($"bench cluster --link: skipped: {why}");
+            return Moectl.Ok;
+        }
+
+        var plans = new Dictionary<string, Placement.Plans.PlacementPlan>();
+        foreach (var solver in new[] { "contiguous", "eplb", "ilp" })
+        {
+            plans[solver] = await DemoDeployment.Solve(trace, silos, redundant: silos, solver, timeLimitSeconds: 10, log, ct);
+        }
+
+        (string Placement, HomePolicyName Routing, bool Rehome)[] configurations =
+        [
+            ("contiguous", HomePolicyName.LeastRequests, false),
+            ("eplb", HomePolicyName.LeastRequests, false),
+            ("ilp", HomePolicyName.Speculative, false),
+            ("ilp", HomePolicyName.Speculative, true),
+        ];
+        var replayTokens = requests.Sum(r => r.Tokens.Length);
+        var rows = new List<Dictionary<string, object>>();
+        foreach (var rehome in new[] { false, true })
+        {
+            await log.WriteLineAsync($"shaped network: {silos} namespaces at {rate}{(rehome ? ", silos re-homing" : "")}");
+            await using var network = await ShapedNetwork.Create(silos, rate, ct);
+            var profiles = rehome ? new Dictionary<string, string> { [Model] = LocalClusters.SaveProfile(Model, fit) } : null;
+            await using var cluster = await ProcessCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, TextWriter.Null, ct, profiles, network);
+            var version = 0;
+            foreach (var (placement, routing, _) in configurations.Where(c => c.Rehome == rehome))
+            {
+                await cluster.Publish(WirePlan.From(Model, plans[placement], ++version));
+                await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, routing, ct);
+                var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
+                await replayer.Run(requests.Take(concurrency * 2).ToArray(), ct);
+                var outcome = await replayer.Run(requests, ct);
+                var row = new Dictionary<string, object>
+                {
+                    ["placement"] = placement,
+                    ["routing"] = routing == HomePolicyName.LeastRequests ? "least-requests" : "speculative",
+                    ["rehome"] = rehome,
+                    ["tokensPerSecond"] = replayTokens / outcome.Seconds,
+                    ["p50Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.5),
+                    ["p99Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.99),
+                    ["remoteFraction"] = (double)outcome.Remote / Math.Max(1, outcome.Local + outcome.Remote),
+                    ["failed"] = outcome.Failed,
+                };
+                rows.Add(row);
+                await log.WriteLineAsync($"{placement} + {row["routing"]}{(rehome ? " + re-homing" : "")}: {(double)row["tokensPerSecond"]:F0} tokens/s, p50 {(double)row["p50Ms"]:F0} ms, remote {(double)row["remoteFraction"]:F3}");
+            }
+        }
+
+        if (json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, new Dictionary<string, object> { ["link"] = rate, ["rows"] = rows });
+            return Moectl.Ok;
+        }
+
+        await console.Out.WriteLineAsync($"silo processes in network namespaces, every link shaped to {rate}; {requests.Count} requests of {requests[0].Tokens.Length} tokens, {concurrency} in flight");
+        await console.Out.WriteLineAsync(CliOutput.Table(
+            ["placement", "routing", "rehome", "tokens/s", "p50 ms", "p99 ms", "remote", "failed"],
+            rows.Select(r => (IReadOnlyList<string>)[(string)r["placement"], (string)r["routing"], (bool)r["rehome"] ? "yes" : "no", CliOutput.Num((double)r["tokensPerSecond"], 0), CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r["failed"].ToString()!])));
+        return Moectl.Ok;
     }
 
     private static async Task<Dictionary<string, object>> SwitchUnderLoad(ILocalCluster cluster, Replayer replayer, Abstractions.WirePlan v1, IReadOnlyList<ReplayRequest> requests, int replayTokens, double referenceTps, float[][] expected, TextWriter log, CancellationToken ct)

@@ -43,6 +43,7 @@ public static class RuntimeCommands
             [
                 new("pod", "<N> pod index (required)"),
                 new("redis", "<host:port> Redis membership (default: localhost clustering)"),
+                new("address", "<ip> the address this silo listens on and advertises (default 127.0.0.1; any other address listens on every interface)"),
                 new("cluster-id", "<id> Orleans cluster id (default moecloud)"),
                 new("silo-port", "<port> silo-to-silo port (default 11111)"),
                 new("gateway-port", "<port> Orleans gateway port (default 30000)"),
@@ -202,6 +203,9 @@ public static class RuntimeCommands
             RunnerPort = args.GetInt("runner-port", 5100, 1, 65535),
             OpsPort = args.GetInt("ops-port", 9100, 1, 65535),
             WarmupsInFlight = args.GetInt("warmups-in-flight", 64, 1, 4096),
+            AdvertisedAddress = args.Get("address") is { } address
+                ? System.Net.IPAddress.TryParse(address, out _) ? address : throw new UsageException($"option '--address' takes an IP address, got '{address}'")
+                : "127.0.0.1",
         };
         if (args.Get("redis") is { } redis)
         {
