@@ -32,11 +32,22 @@ public sealed record MoeCloudClientOptions
 
     /// <summary>Attempts per call when the gateway answers <c>Unavailable</c> (exponential backoff). Default 4.</summary>
     public int MaxAttempts { get; init; } = 4;
+
+    /// <summary>
+    /// Retry budget (gRPC retry throttling): the channel holds this many tokens, each failed call takes one, each
+    /// successful call returns <see cref="RetryTokenRatio"/>, and calls are retried only while more than half remain. A
+    /// gateway that fails every call is then sent about one call per call, not <see cref="MaxAttempts"/>. Default 10,
+    /// in [1, 1000].
+    /// </summary>
+    public int RetryTokens { get; init; } = 10;
+
+    /// <summary>Tokens a successful call returns to the retry budget, in (0, 1]. Default 0.1.</summary>
+    public double RetryTokenRatio { get; init; } = 0.1;
 }
 
 /// <summary>
 /// A typed client of the MoeCloud gateway (gRPC). Calls carry the API key and a deadline and are retried on
-/// <c>Unavailable</c> (a request step is idempotent). Thread-safe; reuse one instance.
+/// <c>Unavailable</c> (a request step is idempotent) within a retry budget. Thread-safe; reuse one instance.
 /// </summary>
 public sealed class MoeCloudClient : IDisposable
 {
@@ -49,6 +60,11 @@ public sealed class MoeCloudClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(address);
         _options = options ?? new MoeCloudClientOptions();
+        if (_options.RetryTokens is < 1 or > 1000 || _options.RetryTokenRatio is not (> 0 and <= 1))
+        {
+            throw new ArgumentException($"RetryTokens must be in [1, 1000] and RetryTokenRatio in (0, 1] (got {_options.RetryTokens} and {_options.RetryTokenRatio}).", nameof(options));
+        }
+
         var retry = new MethodConfig
         {
             Names = { MethodName.Default },
@@ -63,7 +79,9 @@ public sealed class MoeCloudClient : IDisposable
         };
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            ServiceConfig = _options.MaxAttempts > 1 ? new ServiceConfig { MethodConfigs = { retry } } : null,
+            ServiceConfig = _options.MaxAttempts > 1
+                ? new ServiceConfig { MethodConfigs = { retry }, RetryThrottling = new RetryThrottlingPolicy { MaxTokens = _options.RetryTokens, TokenRatio = _options.RetryTokenRatio } }
+                : null,
             MaxReceiveMessageSize = 512 << 20,
             MaxSendMessageSize = 512 << 20,
         });

@@ -38,7 +38,8 @@ internal static class ChildProcesses
         }
     }
 
-    private static async Task Terminate(int pid)
+    /// <summary>Sends SIGTERM to <paramref name="pid"/> (a process this moectl started).</summary>
+    public static async Task Terminate(int pid)
     {
         try
         {

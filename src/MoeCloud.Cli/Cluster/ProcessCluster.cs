@@ -114,6 +114,15 @@ public sealed class ProcessCluster : ILocalCluster
         }
     }
 
+    /// <summary>Kills pod <paramref name="pod"/>'s silo process outright (SIGKILL, by its pid): a crash, for chaos runs.</summary>
+    public void Kill(int pod) => _processes[pod].Kill();
+
+    /// <summary>Asks pod <paramref name="pod"/>'s silo process to stop (SIGTERM, by its pid): a graceful stop, as a scale-in sends.</summary>
+    public Task Terminate(int pod) => ChildProcesses.Terminate(_processes[pod].Id);
+
+    /// <summary>Waits until pod <paramref name="pod"/>'s silo process has exited.</summary>
+    public Task WaitForExit(int pod, CancellationToken cancellationToken) => _processes[pod].WaitForExitAsync(cancellationToken);
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

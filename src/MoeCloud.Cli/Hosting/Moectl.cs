@@ -37,6 +37,7 @@ public sealed class Moectl
         Cli.Commands.BenchClusterCommand.Register(app);
         Cli.Commands.BenchDatapathCommand.Register(app);
         Cli.Commands.BenchGatewayCommand.Register(app);
+        Cli.Commands.BenchChaosCommand.Register(app);
         Cli.Commands.GatewayCommand.Register(app);
         return app;
     }

@@ -34,10 +34,10 @@ public sealed record GatewayResult(float[] Hidden, long Local, long Remote, int 
 
 /// <summary>
 /// The gateway's request path: validate, choose each token's home (token shuffling), forward each sub-batch to its home
-/// pod's runner, retry a sub-batch on another pod when its pod is unavailable (forwarding is idempotent), reassemble
-/// in order, and score the homes against the best homes in hindsight.
+/// pod's runner, retry a sub-batch on another pod when its pod is unavailable (forwarding is idempotent) while the
+/// <see cref="RetryBudget"/> allows, reassemble in order, and score the homes against the best homes in hindsight.
 /// </summary>
-public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, WarmupHints hints, GatewayMetrics metrics, IOptions<GatewayOptions> options)
+public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, WarmupHints hints, RetryBudget budget, GatewayMetrics metrics, IOptions<GatewayOptions> options)
 {
     /// <summary>Serves one step before <paramref name="deadline"/>.</summary>
     public async Task<GatewayResult> Forward(GatewayStep step, DateTime deadline, CancellationToken ct)
@@ -146,6 +146,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         var routing = ids is null ? null : TensorCodec.WriteRouting(ids, weights!, step.ForcedTopK);
         var tried = new HashSet<int>();
         var pod = home;
+        budget.Sent();
         for (var attempt = 1; ; attempt++)
         {
             tried.Add(pod);
@@ -162,6 +163,12 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
             catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown && attempt < options.Value.MaxAttempts)
             {
                 pods.ReportFailure(pod);
+                if (!budget.TryRetry())
+                {
+                    metrics.RetriesRefused.WithLabels(step.Model).Inc();
+                    throw new GatewayException(StatusCode.Unavailable, $"Pod {pod} is unavailable ({e.Status.Detail}), and the gateway's retry budget is spent: too many sub-batches failed recently.");
+                }
+
                 metrics.Retries.WithLabels(step.Model).Inc();
                 var others = pods.Available().Where(p => !tried.Contains(p)).ToArray();
                 if (others.Length == 0)

@@ -19,6 +19,7 @@ public sealed class GatewayMetrics
         Dispatches = f.CreateCounter("moecloud_gateway_dispatches_total", "Expert dispatches of forwarded requests, by kind (remote fraction: remote / all).", "model", "kind");
         Predictions = f.CreateCounter("moecloud_gateway_predictions_total", "Home predictions scored against the best home in hindsight (hit rate: hit / all).", "model", "result");
         Retries = f.CreateCounter("moecloud_gateway_retries_total", "Sub-batches retried on another pod.", "model");
+        RetriesRefused = f.CreateCounter("moecloud_gateway_retries_refused_total", "Sub-batches that failed without a retry because the retry budget was spent.", "model");
         InFlight = f.CreateGauge("moecloud_gateway_pod_inflight", "Sub-batches in flight per pod.", "pod");
         Rejected = f.CreateCounter("moecloud_gateway_rejected_total", "Requests refused before forwarding, by reason.", "reason");
     }
@@ -40,6 +41,9 @@ public sealed class GatewayMetrics
 
     /// <summary>Retries.</summary>
     public Counter Retries { get; }
+
+    /// <summary>Retries the retry budget refused.</summary>
+    public Counter RetriesRefused { get; }
 
     /// <summary>Per-pod in-flight sub-batches.</summary>
     public Gauge InFlight { get; }

@@ -176,6 +176,15 @@ public sealed class GatewayOptions
     /// <summary>Attempts per sub-batch when a pod is unavailable (each on another pod). Default 3.</summary>
     public int MaxAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// Retry budget: retries earned per sub-batch sent, in [0, 1]. With <see cref="RetryBudgetReserve"/> R, S sends
+    /// allow at most R + ratio·S retries, whatever <see cref="MaxAttempts"/> says. Default 0.2.
+    /// </summary>
+    public double RetryBudgetRatio { get; set; } = 0.2;
+
+    /// <summary>Retry budget: retries allowed before any are earned (the budget's size), in [0, 100000]. Default 20.</summary>
+    public int RetryBudgetReserve { get; set; } = 20;
+
     /// <summary>How often the live plan is read from the cluster. Default 1 s.</summary>
     public TimeSpan PlanRefresh { get; set; } = TimeSpan.FromSeconds(1);
 }
@@ -279,6 +288,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.MaxAttempts is < 1 or > 16)
         {
             failures.Add($"MaxAttempts must be in [1, 16], got {options.MaxAttempts}.");
+        }
+
+        if (options.RetryBudgetRatio is not (>= 0 and <= 1) || options.RetryBudgetReserve is < 0 or > 100_000)
+        {
+            failures.Add($"RetryBudgetRatio must be in [0, 1] and RetryBudgetReserve in [0, 100000] (got {options.RetryBudgetRatio} and {options.RetryBudgetReserve}).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -13,15 +13,18 @@ namespace MoeCloud.Runtime.Api;
 /// <summary>
 /// The pod's runner endpoint (gRPC over HTTP/2): the gateway forwards each token sub-batch to its home pod here.
 /// Bad requests get <c>InvalidArgument</c>, unknown models <c>NotFound</c>, a pod without a plan <c>Unavailable</c>.
+/// A step whose gRPC deadline has passed when it arrives is refused with <c>DeadlineExceeded</c> without computing
+/// anything (the caller has given up on it, and computing it would only add load); one whose deadline passes while it
+/// runs stops at the next layer with the same status.
 /// </summary>
-public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, SiloPlanState plans, SiloMetrics metrics) : MoeService.MoeServiceBase
+public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, SiloPlanState plans, SiloMetrics metrics, TimeProvider time) : MoeService.MoeServiceBase
 {
     /// <inheritdoc />
     public override Task<ForwardResponse> Forward(ForwardRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        return Run(request.Model, request.FirstLayer, request.LastLayer, request.Hidden, request.Routing, request.RequestId, applyNorm: true, context.CancellationToken);
+        return Run(request.Model, request.FirstLayer, request.LastLayer, request.Hidden, request.Routing, request.RequestId, applyNorm: true, context);
     }
 
     /// <inheritdoc />
@@ -33,7 +36,7 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        return Run(request.Model, request.Layer, request.Layer, request.Hidden, request.Routing, request.RequestId, applyNorm: false, context.CancellationToken);
+        return Run(request.Model, request.Layer, request.Layer, request.Hidden, request.Routing, request.RequestId, applyNorm: false, context);
     }
 
     /// <inheritdoc />
@@ -48,8 +51,21 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     /// <inheritdoc />
     public override Task<Tensor> Echo(Tensor request, ServerCallContext context) => Task.FromResult(request);
 
-    private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, string requestId, bool applyNorm, CancellationToken ct)
+    private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, string requestId, bool applyNorm, ServerCallContext context)
     {
+        // DateTime.MaxValue is gRPC's "no deadline".
+        var bounded = context.Deadline != DateTime.MaxValue;
+        var left = bounded ? context.Deadline.ToUniversalTime() - time.GetUtcNow().UtcDateTime : TimeSpan.MaxValue;
+        if (left <= TimeSpan.Zero)
+        {
+            metrics.Requests.WithLabels(model, "deadline").Inc();
+            return ThrowStatus<ForwardResponse>(StatusCode.DeadlineExceeded, $"The step arrived {-left.TotalMilliseconds:F0} ms after its deadline; it was not run.");
+        }
+
+        // A deadline further off than a day needs no timer (and a timer cannot be set past about 49 days).
+        using var expiry = left > TimeSpan.FromDays(1) ? new CancellationTokenSource() : new CancellationTokenSource(left, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, expiry.Token);
+        var ct = linked.Token;
         try
         {
             var (values, tokens, _) = TensorCodec.ReadMatrix(hidden);
@@ -69,6 +85,11 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
             response.TopK = result.ExpertIds.Length / Math.Max(1, tokens * (last - first + 1));
             response.ExpertIds = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.ExpertIds.Select(e => (short)e).ToArray().AsSpan()));
             return response;
+        }
+        catch (OperationCanceledException) when (expiry.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            metrics.Requests.WithLabels(model, "deadline").Inc();
+            return ThrowStatus<ForwardResponse>(StatusCode.DeadlineExceeded, "The step's deadline passed while it ran; it was stopped.");
         }
         catch (ArgumentException e)
         {
