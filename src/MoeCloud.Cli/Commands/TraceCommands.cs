@@ -51,8 +51,8 @@ public static class TraceCommands
             MaxArguments: 1));
         app.Add(new CliCommand(
             "trace counts",
-            "Read an SGLang expert-distribution count dump ({\"counts\": [layers][experts]}) as a load-only profile.",
-            "<file.json>",
+            "Read an SGLang expert-distribution count dump ({\"counts\": [layers][experts]} JSON or a logical_count .npy) as a load-only profile.",
+            "<file.json|file.npy>",
             [JsonOption],
             Counts,
             MinArguments: 1,

@@ -27,6 +27,7 @@ public sealed class Moectl
     {
         var app = new Moectl();
         Cli.Commands.TraceCommands.Register(app);
+        Cli.Commands.TraceImportCommand.Register(app);
         Cli.Commands.DemoCommand.Register(app);
         Cli.Commands.ModelCommands.Register(app);
         Cli.Commands.BenchCommands.Register(app);
@@ -39,6 +40,7 @@ public sealed class Moectl
         Cli.Commands.BenchGatewayCommand.Register(app);
         Cli.Commands.BenchChaosCommand.Register(app);
         Cli.Commands.GatewayCommand.Register(app);
+        Cli.Commands.ExportCommand.Register(app);
         return app;
     }
 

@@ -1,10 +1,12 @@
+using System.Text;
 using System.Text.Json;
 
 namespace MoeCloud.Model.Traces;
 
 /// <summary>
 /// Dispatch counts per (layer, expert): a load-only workload profile. Built from a trace (all slots counted) or
-/// loaded from SGLang's expert-distribution count dump (<c>{"counts": [layers][experts], ...}</c>).
+/// loaded from SGLang's expert-distribution count dump (<c>{"counts": [layers][experts], ...}</c>, or the recorder's
+/// <c>logical_count</c> saved as JSON or <c>.npy</c>).
 /// </summary>
 public sealed class ExpertLoad
 {
@@ -61,11 +63,27 @@ public sealed class ExpertLoad
     }
 
     /// <summary>
-    /// Loads an SGLang expert-distribution count dump: a JSON object whose <c>counts</c> (or <c>logical_count</c>) is
-    /// <c>[layers][experts]</c>, or <c>[passes][layers][experts]</c> (summed over passes). Other keys are ignored.
+    /// Loads an SGLang expert-distribution count dump. SGLang's recorder (<c>/dump_expert_distribution_record</c>)
+    /// saves a PyTorch <c>.pt</c> dict whose <c>logical_count</c> is <c>[steps, hidden layers, logical experts]</c>;
+    /// MoeCloud does not read pickles, so save that tensor as JSON or NumPy first. Read here: a JSON object whose
+    /// <c>counts</c> or <c>logical_count</c> is <c>[layers][experts]</c> or <c>[steps][layers][experts]</c> (other keys
+    /// ignored; SGLang's <c>--init-expert-location</c> takes the same <c>{"logical_count": …}</c> file), or a
+    /// <c>.npy</c> of either shape (int16, int32 or int64). Steps are summed.
     /// </summary>
     public static ExpertLoad LoadSglangDump(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new TraceFormatException(path, "is a PyTorch pickle, which MoeCloud does not read; save its logical_count as JSON or .npy first: "
+                + "python -c \"import sys,torch,numpy; numpy.save(sys.argv[2], torch.load(sys.argv[1])['logical_count'].cpu().numpy())\" dump.pt counts.npy");
+        }
+
+        if (path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+        {
+            return FromNpy(path, NpyFile.Read(path));
+        }
+
         JsonDocument doc;
         try
         {
@@ -85,11 +103,41 @@ public sealed class ExpertLoad
             if (doc.RootElement.ValueKind != JsonValueKind.Object
                 || !(doc.RootElement.TryGetProperty("counts", out var counts) || doc.RootElement.TryGetProperty("logical_count", out counts)))
             {
-                throw new TraceFormatException(path, "has no 'counts' array (expected {\"counts\": [layers][experts], ...})");
+                throw new TraceFormatException(path, "has no 'counts' array (nor 'logical_count'; expected {\"counts\": [layers][experts], ...})");
             }
 
             return ParseCounts(path, counts);
         }
+    }
+
+    /// <summary>Writes the counts as <c>{"counts": [layers][experts]}</c>, one layer per line, which <see cref="LoadSglangDump"/> reads.</summary>
+    public void Save(string path)
+    {
+        var text = new StringBuilder("{\n  \"counts\": [\n");
+        for (var l = 0; l < Layers; l++)
+        {
+            text.Append("    ").Append(JsonSerializer.Serialize(Counts.AsSpan(l * Experts, Experts).ToArray())).Append(l + 1 < Layers ? ",\n" : "\n");
+        }
+
+        text.Append("  ]\n}\n");
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        File.WriteAllText(full, text.ToString());
+    }
+
+    /// <summary>The rows <paramref name="layers"/> in that order (for example a model's MoE layers out of all its hidden layers).</summary>
+    public ExpertLoad SelectLayers(IReadOnlyList<int> layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        var counts = new long[layers.Count * Experts];
+        for (var i = 0; i < layers.Count; i++)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(layers[i]);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layers[i], Layers);
+            Array.Copy(Counts, layers[i] * Experts, counts, i * Experts, Experts);
+        }
+
+        return new ExpertLoad(layers.Count, Experts, counts);
     }
 
     /// <summary>The hottest expert's load over the mean load of <paramref name="layer"/> (0 when the layer saw nothing).</summary>
@@ -104,6 +152,35 @@ public sealed class ExpertLoad
         }
 
         return sum == 0 ? 0 : max / ((double)sum / Experts);
+    }
+
+    private static ExpertLoad FromNpy(string path, NpyArray array)
+    {
+        if (array.DType is not (NpyDType.Int16 or NpyDType.Int32 or NpyDType.Int64))
+        {
+            throw new TraceFormatException(path, $"has dtype {array.DType}; counts must be integers (int16, int32 or int64)");
+        }
+
+        if (array.Shape.Count is not (2 or 3) || array.ElementCount == 0)
+        {
+            throw new TraceFormatException(path, $"has shape ({string.Join(", ", array.Shape)}); [layers, experts] or [steps, layers, experts] expected");
+        }
+
+        int layers = array.Shape[^2], experts = array.Shape[^1];
+        var values = array.ToInt64();
+        var sum = new long[layers * experts];
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i] < 0)
+            {
+                var cell = i % sum.Length;
+                throw new TraceFormatException(path, $"count at layer {cell / experts}, expert {cell % experts} is negative ({values[i]})");
+            }
+
+            sum[i % sum.Length] += values[i];
+        }
+
+        return new ExpertLoad(layers, experts, sum);
     }
 
     private static ExpertLoad ParseCounts(string path, JsonElement counts)

@@ -75,6 +75,23 @@ public sealed class NpyArray
         return result;
     }
 
+    /// <summary>Elements as 64-bit integers (from int16, int32 or int64).</summary>
+    public long[] ToInt64()
+    {
+        if (DType != NpyDType.Int64)
+        {
+            return Array.ConvertAll(ToInt32(), v => (long)v);
+        }
+
+        var result = new long[ElementCount];
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = BinaryPrimitives.ReadInt64LittleEndian(Data.AsSpan(i * 8));
+        }
+
+        return result;
+    }
+
     /// <summary>Elements as 16-bit integers (int16 only, or int32 values that fit).</summary>
     public short[] ToInt16()
     {

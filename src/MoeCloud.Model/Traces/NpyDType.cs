@@ -14,6 +14,9 @@ public enum NpyDType
 
     /// <summary><c>&lt;f4</c>: IEEE single precision.</summary>
     Float32,
+
+    /// <summary><c>&lt;i8</c>: signed 64-bit integer (NumPy's default integer; read for counts and expert ids).</summary>
+    Int64,
 }
 
 /// <summary>Helpers for <see cref="NpyDType"/>.</summary>
@@ -24,6 +27,7 @@ public static class NpyDTypes
     {
         NpyDType.Int16 or NpyDType.Float16 => 2,
         NpyDType.Int32 or NpyDType.Float32 => 4,
+        NpyDType.Int64 => 8,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown dtype."),
     };
 
@@ -34,6 +38,7 @@ public static class NpyDTypes
         NpyDType.Int32 => "<i4",
         NpyDType.Float16 => "<f2",
         NpyDType.Float32 => "<f4",
+        NpyDType.Int64 => "<i8",
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown dtype."),
     };
 
@@ -48,6 +53,7 @@ public static class NpyDTypes
             case "i4": type = NpyDType.Int32; return true;
             case "f2": type = NpyDType.Float16; return true;
             case "f4": type = NpyDType.Float32; return true;
+            case "i8": type = NpyDType.Int64; return true;
             default: type = default; return false;
         }
     }

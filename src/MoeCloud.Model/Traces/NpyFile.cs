@@ -7,7 +7,7 @@ namespace MoeCloud.Model.Traces;
 
 /// <summary>
 /// Reads and writes NumPy <c>.npy</c> files: format versions 1.0, 2.0 and 3.0, little-endian, C order,
-/// dtypes int16, int32, float16 and float32. Anything else fails with a <see cref="TraceFormatException"/>
+/// dtypes int16, int32, int64, float16 and float32. Anything else fails with a <see cref="TraceFormatException"/>
 /// that names the file and the problem.
 /// </summary>
 public static partial class NpyFile
@@ -162,7 +162,7 @@ public static partial class NpyFile
         var descrText = descr.Groups[1].Value;
         if (!NpyDTypes.TryParseDescr(descrText, out var dtype, out var bigEndian))
         {
-            throw new TraceFormatException(path, $"unsupported dtype '{descrText}' (int16, int32, float16 and float32 are supported)");
+            throw new TraceFormatException(path, $"unsupported dtype '{descrText}' (int16, int32, int64, float16 and float32 are supported)");
         }
 
         if (bigEndian)

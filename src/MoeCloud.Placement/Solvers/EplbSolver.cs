@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoeCloud.Placement.Metrics;
+using MoeCloud.Placement.Plans;
 
 namespace MoeCloud.Placement.Solvers;
 
@@ -38,11 +39,12 @@ public sealed class EplbSolver : IPlacementSolver
     /// The plan in DeepSeek's <c>phy2log</c> form: <c>[layer][physical replica] → expert</c>, physical replicas ordered by
     /// pod (0..P−1, the original's GPUs) and then by slot on the pod (the order the packing filled it); null when the
     /// problem is infeasible (<see cref="Solve"/> says why). The plan <see cref="Solve"/> returns holds the same replicas.
+    /// For any plan (not only EPLB's), <see cref="PhysicalExpertMap.FromPlan"/> gives the map an engine loads.
     /// </summary>
     public static int[][]? PhysicalToLogical(PlacementProblem problem)
     {
         ArgumentNullException.ThrowIfNull(problem);
-        return Layouts(problem, out _)?.Select(layer => layer.OnPod.SelectMany(pod => pod).ToArray()).ToArray();
+        return Layouts(problem, out _)?.Select(layer => PhysicalExpertMap.Concatenate(layer.OnPod)).ToArray();
     }
 
     /// <summary>Every layer placed, or null with the infeasible result.</summary>
