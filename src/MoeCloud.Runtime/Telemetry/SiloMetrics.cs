@@ -5,7 +5,7 @@ namespace MoeCloud.Runtime.Telemetry;
 /// <summary>
 /// Prometheus metrics of one silo, in its own registry (several silos can share a process in the embedded cluster).
 /// Labels are bounded: model, dispatch kind, outcome — never layer × expert (58 × 256 series would be too many;
-/// per-expert counts travel through the telemetry profile instead).
+/// per-expert counts travel through the telemetry profile instead, and the gateway exports the hottest ten by rank).
 /// </summary>
 public sealed class SiloMetrics
 {
