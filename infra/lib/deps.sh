@@ -35,9 +35,26 @@ moecloud_install_test_dependencies() {
   moecloud_apt redis-server
   # helm and kubectl drive the operator and chart tests (tests/MoeCloud.Operator.Tests).
   moecloud_install_kube_tools
+  # prometheus and promtool check the dashboard's queries and the alert rules against a real Prometheus
+  # (tests/MoeCloud.Gateway.Tests/Observability); without them those tests skip and say why.
+  moecloud_install_prometheus || true
   # podman, buildah and mmdebstrap build the container images and run them under Testcontainers
   # (tests/MoeCloud.EndToEnd.Tests/Containers); without a container engine those tests skip and say why.
   moecloud_install_container_tools && moecloud_build_images || true
+}
+
+# moecloud_install_prometheus: Debian's prometheus (the server and promtool), only when missing. Only as root with
+# apt-get; otherwise it says why and returns 1 (the Prometheus tests then skip). The package's service is not started:
+# the tests run their own server on a loopback port.
+moecloud_install_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "    prometheus: not installed (needs root and apt-get); the Prometheus tests will skip"
+    return 1
+  fi
+  moecloud_apt prometheus
 }
 
 # moecloud_install_container_tools: Debian's podman, buildah, runc and mmdebstrap, and a containers.conf that makes

@@ -55,6 +55,25 @@ public sealed record TelemetryTotals(
     [property: Id(11)] long WindowTokens);
 
 /// <summary>
+/// The windowed dispatch counts of one model alone (what dashboards read every few seconds; the transitions of
+/// <see cref="TelemetryTotals"/> are ~30 MB at 58 × 256 experts, these counts 119 KB).
+/// </summary>
+/// <param name="Model">Model name.</param>
+/// <param name="Layers">MoE layers.</param>
+/// <param name="Experts">Experts per layer.</param>
+/// <param name="TopK">Slots per token and layer.</param>
+/// <param name="WindowTokens">Token-steps that <paramref name="Load"/> covers.</param>
+/// <param name="Load">Windowed int64 <c>[layers, experts]</c> dispatch counts, little-endian bytes.</param>
+[GenerateSerializer, Immutable, Alias("moecloud.telemetry-load")]
+public sealed record TelemetryLoad(
+    [property: Id(0)] string Model,
+    [property: Id(1)] int Layers,
+    [property: Id(2)] int Experts,
+    [property: Id(3)] int TopK,
+    [property: Id(4)] long WindowTokens,
+    [property: Id(5)] byte[] Load);
+
+/// <summary>
 /// The cluster-wide telemetry aggregate of one model (key: model name). Fed by silos over an Orleans stream; counts and
 /// sample cover a window of recent tokens; memory is bounded by the model's shape (dense counts per part of the window)
 /// plus a capped token sample.
@@ -65,6 +84,10 @@ public interface ITelemetryGrain : IGrainWithStringKey
     /// <summary>The windowed profile and lifetime totals so far; null before the first delta.</summary>
     [Alias("totals")]
     Task<TelemetryTotals?> GetTotals();
+
+    /// <summary>The windowed dispatch counts alone; null before the first delta.</summary>
+    [Alias("load")]
+    Task<TelemetryLoad?> GetLoad();
 
     /// <summary>Clears the totals (for example after a re-placement consumed them).</summary>
     [Alias("reset")]

@@ -76,7 +76,7 @@ public static class BenchChaosCommand
 
         await console.Out.WriteLineAsync(CliOutput.Table(
             ["scenario", "requests", "failed", "wrong", "recovery (s)", "victim exit (s)", "after: failed/requests"],
-            results.Select(r => (IReadOnlyList<string>)[r.Name, r.Requests.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Failed.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Wrong.ToString(System.Globalization.CultureInfo.InvariantCulture), CliOutput.Num(r.RecoverySeconds, 2), CliOutput.Num(r.VictimExitSeconds, 2), $"{r.AfterFailed}/{r.AfterRequests}"])));
+            results.Select(r => (IReadOnlyList<string>)[r.Name, r.Requests.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Failed.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Wrong.ToString(System.Globalization.CultureInfo.InvariantCulture), r.RecoverySeconds is { } recovery ? CliOutput.Num(recovery, 2) : "n/a", CliOutput.Num(r.VictimExitSeconds, 2), $"{r.AfterFailed}/{r.AfterRequests}"])));
         return Moectl.Ok;
     }
 
@@ -132,16 +132,20 @@ public static class BenchChaosCommand
         var (faultSeconds, exitSeconds) = await fault;
 
         // Full service again: every request of a second round succeeds with the reference result.
-        var after = new List<ChaosOutcome>();
+        var after = new List<ChaosRecord>();
         for (var i = 0; i < 4 * silos; i++)
         {
-            after.Add(await load.Send(client, 50_000 + i, ct));
+            var start = clock.Elapsed.TotalSeconds;
+            var outcome = await load.Send(client, 50_000 + i, ct);
+            after.Add(new ChaosRecord(start, clock.Elapsed.TotalSeconds, outcome));
         }
 
+        // Recovery: from the fault to the first success that started after the last bad answer, under load or, when
+        // the load ended before one, in the round after it; null when nothing succeeded after the last bad answer.
         var all = records.ToArray();
         var bad = all.Where(r => r.Outcome.Status != ChaosStatus.Ok).ToArray();
         var lastBad = bad.Length == 0 ? faultSeconds : Math.Max(faultSeconds, bad.Max(r => r.End));
-        var recovered = all.Where(r => r.Outcome.Status == ChaosStatus.Ok && r.Start >= lastBad).Select(r => r.End).DefaultIfEmpty(double.NaN).Min();
+        var recovered = all.Concat(after).Where(r => r.Outcome.Status == ChaosStatus.Ok && r.Start >= lastBad).Select(r => (double?)r.End).Min();
         return new ChaosResult(
             scenario == "kill" ? "kill -9 of one silo" : "SIGTERM of one silo",
             all.Length,
@@ -150,7 +154,7 @@ public static class BenchChaosCommand
             recovered - faultSeconds,
             bad.GroupBy(r => r.Outcome.Error ?? "wrong").ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
             after.Count,
-            after.Count(o => o.Status != ChaosStatus.Ok),
+            after.Count(r => r.Outcome.Status != ChaosStatus.Ok),
             exitSeconds);
     }
 }
@@ -229,9 +233,9 @@ internal sealed record ChaosRecord(double Start, double End, ChaosOutcome Outcom
 /// <param name="Requests">Requests sent under load.</param>
 /// <param name="Failed">Requests that failed (after the client's retries).</param>
 /// <param name="Wrong">Requests answered with a result that differs from the reference.</param>
-/// <param name="RecoverySeconds">From the fault to the first success that started after the last bad answer (or after the fault when none was bad).</param>
+/// <param name="RecoverySeconds">From the fault to the first success that started after the last bad answer (or after the fault when none was bad), under load or in the round after it; null when none succeeded.</param>
 /// <param name="Failures">Bad answers by gRPC status (or <c>wrong</c>).</param>
 /// <param name="AfterRequests">Requests sent after the load, one at a time.</param>
 /// <param name="AfterFailed">Of those, the ones that failed or were wrong.</param>
 /// <param name="VictimExitSeconds">From the signal to the victim process's exit (a graceful stop's duration for SIGTERM).</param>
-public sealed record ChaosResult(string Name, int Requests, int Failed, int Wrong, double RecoverySeconds, IReadOnlyDictionary<string, int> Failures, int AfterRequests, int AfterFailed, double VictimExitSeconds);
+public sealed record ChaosResult(string Name, int Requests, int Failed, int Wrong, double? RecoverySeconds, IReadOnlyDictionary<string, int> Failures, int AfterRequests, int AfterFailed, double VictimExitSeconds);

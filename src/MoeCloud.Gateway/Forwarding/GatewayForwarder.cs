@@ -80,7 +80,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         }
 
         var choice = scheduler.Choose(step.FirstLayer, step.Hidden, normalized: step.LayerApi, n, forcedFirst, step.SequenceId, available, pods.InFlight);
-        hints.Send(step.Model, choice.Plan, step.FirstLayer, choice.Known, choice.Homes, k);
+        metrics.WarmupHints.WithLabels(step.Model).Inc(hints.Send(step.Model, choice.Plan, step.FirstLayer, choice.Known, choice.Homes, k));
         var output = new float[n * h];
         var best = new int[n];
         var routing = new short[n * stride];

@@ -72,19 +72,31 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     /// <summary>Pods that can take work now: in the plan, and not unhealthy by YARP's active or passive checks.</summary>
     public IReadOnlyList<int> Available()
     {
+        var (inPlan, healthy) = Health();
+        return healthy.Length > 0 ? healthy : inPlan; // every pod unhealthy: try anyway rather than fail outright
+    }
+
+    /// <summary>Pods of the plan, and those of them not unhealthy by YARP's active or passive checks (what the metrics report).</summary>
+    public (int Planned, int Healthy) Readiness()
+    {
+        var (inPlan, healthy) = Health();
+        return (inPlan.Length, healthy.Length);
+    }
+
+    private (int[] InPlan, int[] Healthy) Health()
+    {
         var plan = _planPods;
         var inPlan = _pods.Where(p => plan is null || plan.Contains(p.Pod)).Select(p => p.Pod).ToArray();
         if (!state.TryGetCluster(ClusterId, out var cluster))
         {
-            return inPlan;
+            return (inPlan, inPlan);
         }
 
         var healthy = cluster.Destinations.Values
             .Where(d => d.Health.Active != DestinationHealth.Unhealthy && d.Health.Passive != DestinationHealth.Unhealthy)
             .Select(d => d.DestinationId)
             .ToHashSet(StringComparer.Ordinal);
-        var result = inPlan.Where(p => healthy.Contains(DestinationId(p))).ToArray();
-        return result.Length > 0 ? result : inPlan; // every pod unhealthy: try anyway rather than fail outright
+        return (inPlan, inPlan.Where(p => healthy.Contains(DestinationId(p))).ToArray());
     }
 
     /// <summary>Requests in flight to a pod.</summary>

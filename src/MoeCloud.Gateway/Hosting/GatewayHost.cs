@@ -66,6 +66,7 @@ public static class GatewayHost
         builder.Services.AddSingleton(grains);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<ClusterGauges>();
         builder.Services.AddSingleton<ApiKeyAuthenticator>();
         builder.Services.AddSingleton<GatewayModels>();
         builder.Services.AddSingleton<PodDirectory>();

@@ -14,9 +14,10 @@ namespace MoeCloud.Gateway.Scheduling;
 /// <summary>
 /// Keeps the gateway on the cluster: follows the membership (<see cref="MembershipDiscovery"/>, unless pods are
 /// configured), reads each model's active plan from the cluster's plan registry, restricts forwarding to the plan's pods, and gives the pre-scheduler the plan and transition statistics — from the configured
-/// profile trace, or else from the cluster's live telemetry once it has some.
+/// profile trace, or else from the cluster's live telemetry once it has some. Each refresh also sets the cluster gauges
+/// (<see cref="ClusterGauges"/>: plan and rollout, imbalance and hottest experts, pod health).
 /// </summary>
-public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods, MembershipDiscovery membership, IGrainFactory grains, IOptions<GatewayOptions> options, TimeProvider time, ILogger<PlanWatcher> logger) : BackgroundService
+public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods, MembershipDiscovery membership, IGrainFactory grains, ClusterGauges gauges, IOptions<GatewayOptions> options, TimeProvider time, ILogger<PlanWatcher> logger) : BackgroundService
 {
     private readonly Dictionary<string, TransitionModel> _fixed = new(StringComparer.Ordinal);
 
@@ -34,6 +35,8 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
             var registry = grains.GetGrain<IPlanRegistryGrain>(name);
             // The small status first: the plan itself (tens of kilobytes at DeepSeek scale) only when its version moved.
             var status = await registry.GetStatus().WaitAsync(cancellationToken);
+            gauges.Rollout(name, status);
+            await UpdateLoad(name, scheduler, cancellationToken);
             if (status.ActiveVersion == 0 || (status.ActiveVersion == scheduler.PlanVersion && scheduler.HasPredictor))
             {
                 continue;
@@ -61,6 +64,9 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
             pods.SetPlanPods(Enumerable.Range(0, plan.Pods).ToHashSet());
             LogAdopted(logger, name, plan.Version, transitions is not null);
         }
+
+        var (planned, healthy) = pods.Readiness();
+        gauges.Pods(planned, healthy);
     }
 
     /// <inheritdoc />
@@ -79,6 +85,14 @@ public sealed partial class PlanWatcher(GatewayModels models, PodDirectory pods,
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private async Task UpdateLoad(string model, PreScheduler scheduler, CancellationToken cancellationToken)
+    {
+        if (scheduler.Plan is { } plan)
+        {
+            gauges.Load(model, plan, await grains.GetGrain<ITelemetryGrain>(model).GetLoad().WaitAsync(cancellationToken));
+        }
     }
 
     private async Task<TransitionModel?> Transitions(string model, CancellationToken cancellationToken)

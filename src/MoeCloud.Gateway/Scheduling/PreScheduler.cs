@@ -67,6 +67,18 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
         }
     }
 
+    /// <summary>The plan in use, or null before the first.</summary>
+    public PlacementPlan? Plan
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _plan;
+            }
+        }
+    }
+
     /// <summary>The plan version in use (0 before the first).</summary>
     public int PlanVersion => Volatile.Read(ref _version);
 

@@ -41,14 +41,20 @@ public sealed class WarmupHints(IGrainFactory grains, TimeProvider time, int cap
         }
     }
 
-    /// <summary>Hints the remote replicas that <paramref name="firstLayer"/> (<c>[tokens, topK]</c>) will need, given each token's home.</summary>
-    public void Send(string model, PlacementPlan? plan, int layer, ReadOnlySpan<short> firstLayer, ReadOnlySpan<int> homes, int topK)
+    /// <summary>
+    /// Hints the remote replicas that <paramref name="firstLayer"/> (<c>[tokens, topK]</c>) will need, given each token's
+    /// home; returns how many hints it sent.
+    /// </summary>
+    public int Send(string model, PlacementPlan? plan, int layer, ReadOnlySpan<short> firstLayer, ReadOnlySpan<int> homes, int topK)
     {
-        foreach (var key in Due(model, plan, layer, firstLayer, homes, topK))
+        var due = Due(model, plan, layer, firstLayer, homes, topK);
+        foreach (var key in due)
         {
             Interlocked.Increment(ref _hints);
             _ = grains.GetGrain<IExpertGrain>(key.ToString()).Warm().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
         }
+
+        return due.Count;
     }
 
     /// <summary>

@@ -154,6 +154,40 @@ public sealed class ExpertLoad
         return sum == 0 ? 0 : max / ((double)sum / Experts);
     }
 
+    /// <summary>
+    /// The <paramref name="count"/> hottest (layer, expert) pairs, most dispatches first (ties: lower layer, then lower
+    /// expert), leaving out pairs without load; fewer when fewer pairs have load. O(layers × experts × log count).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is below 1.</exception>
+    public IReadOnlyList<(int Layer, int Expert, long Dispatches)> Hottest(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        // 1. Keep the best `count` cells seen so far in a min-heap keyed by (dispatches, then the later cell first).
+        var heap = new PriorityQueue<int, (long Dispatches, int Cell)>(count + 1, Comparer<(long Dispatches, int Cell)>.Create(
+            static (a, b) => a.Dispatches != b.Dispatches ? a.Dispatches.CompareTo(b.Dispatches) : b.Cell.CompareTo(a.Cell)));
+        for (var cell = 0; cell < Counts.Length; cell++)
+        {
+            if (Counts[cell] > 0)
+            {
+                heap.Enqueue(cell, (Counts[cell], cell));
+                if (heap.Count > count)
+                {
+                    heap.Dequeue();
+                }
+            }
+        }
+
+        // 2. Drain the heap (coldest first) into the result from the back.
+        var hottest = new (int Layer, int Expert, long Dispatches)[heap.Count];
+        for (var i = hottest.Length - 1; i >= 0; i--)
+        {
+            var cell = heap.Dequeue();
+            hottest[i] = (cell / Experts, cell % Experts, Counts[cell]);
+        }
+
+        return hottest;
+    }
+
     private static ExpertLoad FromNpy(string path, NpyArray array)
     {
         if (array.DType is not (NpyDType.Int16 or NpyDType.Int32 or NpyDType.Int64))

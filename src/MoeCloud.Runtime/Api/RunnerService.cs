@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Grpc.Core;
 using MoeCloud.Contracts.Models;
@@ -70,7 +71,9 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
         {
             var (values, tokens, _) = TensorCodec.ReadMatrix(hidden);
             var forced = TensorCodec.ReadRouting(routing);
+            var started = Stopwatch.GetTimestamp();
             var result = await runner.Run(new StepRequest(model, first, last, tokens, values, forced?.Ids, forced?.Weights, forced?.TopK ?? 0, applyNorm), ct);
+            metrics.StepSeconds.WithLabels(model).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             metrics.Requests.WithLabels(model, "ok").Inc();
             var response = new ForwardResponse
             {

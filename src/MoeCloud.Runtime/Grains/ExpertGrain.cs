@@ -29,18 +29,22 @@ public sealed partial class ExpertGrain(ModelCatalog catalog, LocalExperts local
         var key = ExpertReplicaKey.Parse(this.GetPrimaryKeyString());
         _key = key;
         _model = catalog.Get(key.Model);
+        var started = Stopwatch.GetTimestamp();
         try
         {
             _weights = _model.LoadExpert(key.Layer, key.Expert);
         }
         catch (CheckpointFormatException e)
         {
+            metrics.Warmups.WithLabels(key.Model, "failed").Inc();
             // The checkpoint's exception is not an Orleans wire type (nor may it travel as an inner exception): the
             // caller (a rollout, a runner) gets the reason as a plain exception naming the replica, file and tensor.
             LogLoadFailed(logger, e, key.ToString(), silo.Name);
             throw new InvalidOperationException($"Replica {key} on {silo.Name} cannot load its weights: {e.Message}");
         }
 
+        metrics.WarmupSeconds.WithLabels(key.Model).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        metrics.Warmups.WithLabels(key.Model, "ok").Inc();
         local.Add(key, _weights, _model.Spec.MoeLayers, _model.Spec.Experts);
         metrics.ActiveReplicas.WithLabels(key.Model).Inc();
         LogActivated(logger, this.GetPrimaryKeyString(), silo.Name, _weights.Bytes);

@@ -5,7 +5,7 @@ namespace MoeCloud.Runtime.Telemetry;
 /// <summary>
 /// Prometheus metrics of one silo, in its own registry (several silos can share a process in the embedded cluster).
 /// Labels are bounded: model, dispatch kind, outcome — never layer × expert (58 × 256 series would be too many;
-/// per-expert counts travel through the telemetry profile instead).
+/// per-expert counts travel through the telemetry profile instead, and the gateway exports the hottest ten by rank).
 /// </summary>
 public sealed class SiloMetrics
 {
@@ -28,6 +28,17 @@ public sealed class SiloMetrics
         PlanVersion = factory.CreateGauge("moecloud_silo_plan_version", "The plan version this silo serves with.", "model");
         ExpertCalls = factory.CreateCounter("moecloud_silo_expert_calls_total", "Expert kernel calls run on this silo (one per expert group of a layer's work).");
         ActivationCopies = factory.CreateCounter("moecloud_silo_activation_row_copies_total", "Activation rows this silo's data path copied: gathers into layer messages and into kernel batches.", "model");
+        StepSeconds = factory.CreateHistogram("moecloud_silo_step_seconds", "Time of one request step served by this silo's runner (all its layers), steps that succeeded.", new HistogramConfiguration
+        {
+            LabelNames = ["model"],
+            Buckets = Histogram.ExponentialBuckets(0.0005, 2, 18),
+        });
+        Warmups = factory.CreateCounter("moecloud_silo_warmups_total", "Expert replicas this silo activated (weights loaded), by outcome (ok, failed).", "model", "outcome");
+        WarmupSeconds = factory.CreateHistogram("moecloud_silo_warmup_seconds", "Time to load one expert replica's weights on this silo.", new HistogramConfiguration
+        {
+            LabelNames = ["model"],
+            Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
+        });
         ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
     }
 
@@ -45,6 +56,15 @@ public sealed class SiloMetrics
 
     /// <summary>Token-layers run.</summary>
     public Counter Tokens { get; }
+
+    /// <summary>Request step durations (successful steps), by model; per pod through the scrape's instance.</summary>
+    public Histogram StepSeconds { get; }
+
+    /// <summary>Replica activations (weight loads) by model and outcome.</summary>
+    public Counter Warmups { get; }
+
+    /// <summary>Weight-load durations of replica activations, by model.</summary>
+    public Histogram WarmupSeconds { get; }
 
     /// <summary>Kernel call durations.</summary>
     public Histogram KernelSeconds { get; }

@@ -41,6 +41,10 @@ public sealed class TelemetryGrain(IOptions<MoeCloudSiloOptions> options) : Grai
         Task.FromResult(_window?.ToTotals(this.GetPrimaryKeyString(), _deltas));
 
     /// <inheritdoc />
+    public Task<TelemetryLoad?> GetLoad() =>
+        Task.FromResult(_window?.ToLoad(this.GetPrimaryKeyString()));
+
+    /// <inheritdoc />
     public Task Reset()
     {
         _window = null;

@@ -91,6 +91,18 @@ internal sealed class TelemetryWindow
         }
     }
 
+    /// <summary>The windowed dispatch counts alone.</summary>
+    public TelemetryLoad ToLoad(string model)
+    {
+        var load = new long[Layers * Experts];
+        foreach (var b in _buckets)
+        {
+            Sum(load, b.Load);
+        }
+
+        return new TelemetryLoad(model, Layers, Experts, TopK, WindowTokens, MemoryMarshal.AsBytes(load.AsSpan()).ToArray());
+    }
+
     /// <summary>The wire totals: windowed counts and sample, lifetime token and dispatch counts.</summary>
     public TelemetryTotals ToTotals(string model, long deltas)
     {

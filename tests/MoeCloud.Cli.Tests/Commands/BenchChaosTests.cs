@@ -23,5 +23,6 @@ public sealed class BenchChaosTests
         Assert.True(scenario.GetProperty("victimExitSeconds").GetDouble() >= 0, output);
         Assert.True(scenario.GetProperty("afterRequests").GetInt32() > 0, output);
         Assert.Equal(0, scenario.GetProperty("afterFailed").GetInt32());
+        Assert.True(scenario.GetProperty("recoverySeconds").GetDouble() >= 0, output);
     }
 }

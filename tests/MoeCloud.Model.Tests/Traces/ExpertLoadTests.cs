@@ -21,6 +21,25 @@ public sealed class ExpertLoadTests : IDisposable
     }
 
     [Fact]
+    public void Hottest_WhenAskedForFewerThanLoaded_ReturnsTheBusiestFirstWithTiesByLayerThenExpert()
+    {
+        var load = new ExpertLoad(2, 3, [5, 0, 7, 7, 1, 5]);
+
+        var hottest = load.Hottest(4);
+
+        Assert.Equal([(0, 2, 7L), (1, 0, 7L), (0, 0, 5L), (1, 2, 5L)], hottest);
+    }
+
+    [Fact]
+    public void Hottest_WhenFewerExpertsHaveLoad_LeavesOutTheIdleOnes()
+    {
+        var load = new ExpertLoad(2, 2, [0, 3, 0, 0]);
+
+        Assert.Equal([(0, 1, 3L)], load.Hottest(10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => load.Hottest(0));
+    }
+
+    [Fact]
     public void LoadSglangDump_WhenTwoDimensional_ReadsLayersByExperts()
     {
         var path = Write("{\"counts\": [[1, 2, 3], [0, 0, 6]], \"rank\": 0}");

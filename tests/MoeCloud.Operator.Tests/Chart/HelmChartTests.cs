@@ -144,6 +144,41 @@ public sealed class HelmChartTests
     }
 
     [HelmFact]
+    public async Task Template_WhenDefaults_ShipsNoDashboardNorAlerts()
+    {
+        var objects = await RenderAsync();
+
+        Assert.DoesNotContain(objects, o => (string?)o["kind"] == "PrometheusRule");
+        Assert.DoesNotContain(objects, o => (string?)o["kind"] == "ConfigMap" && ((string?)o["metadata"]!["name"])!.EndsWith("-dashboard", StringComparison.Ordinal));
+    }
+
+    [HelmFact]
+    public async Task Template_WhenDashboardAndAlertsOn_ShipsTheFilesUnchanged()
+    {
+        var objects = await RenderAsync("--set", "metrics.dashboard.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
+            "--set", "metrics.prometheusRule.labels.release=kube-prometheus");
+
+        var dashboard = Named(objects, "ConfigMap", "t-moecloud-dashboard");
+        Assert.Equal("1", (string?)dashboard["metadata"]!["labels"]!["grafana_dashboard"]);
+        var shipped = JsonNode.Parse((string)dashboard["data"]!["moecloud.json"]!);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.Chart, "files", "dashboards", "moecloud.json"))), shipped));
+        var rule = Named(objects, "PrometheusRule", "t-moecloud");
+        Assert.Equal("kube-prometheus", (string?)rule["metadata"]!["labels"]!["release"]);
+        var file = YamlDocuments.Load(File.ReadAllText(Path.Combine(RepoPaths.Chart, "files", "alerts", "moecloud.rules.yaml"))).Single();
+        Assert.True(JsonNode.DeepEquals(file, rule["spec"]));
+        Assert.Equal(["MoeCloudExpertLoadImbalanceHigh", "MoeCloudRemoteFractionHigh", "MoeCloudMigrationStuck", "MoeCloudPodNotReady", "MoeCloudRequestFailuresHigh"],
+            rule["spec"]!["groups"]!.AsArray().SelectMany(g => g!["rules"]!.AsArray()).Select(r => (string)r!["alert"]!));
+    }
+
+    [HelmFact]
+    public async Task Lint_WhenStrictWithDashboardAndAlertsOn_Passes()
+    {
+        var (code, stdout, stderr) = await KubeTools.RunAsync(KubeTools.Helm!, ["lint", "--strict", RepoPaths.Chart, "--set", "metrics.dashboard.enabled=true", "--set", "metrics.prometheusRule.enabled=true"]);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("0 chart(s) failed", stdout, StringComparison.Ordinal);
+    }
+
+    [HelmFact]
     public async Task Template_WhenCrdsNotKept_HasNoKeepAnnotation()
     {
         var objects = await RenderAsync("--set", "crds.keep=false");

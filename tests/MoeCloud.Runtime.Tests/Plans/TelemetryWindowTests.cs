@@ -47,6 +47,10 @@ public sealed class TelemetryWindowTests(ClusterFixture fixture)
         Assert.Equal(expected.Transitions, live.Transitions);
         var routingsOfB = Enumerable.Range(0, recentB.Tokens).Select(t => RoutingKey(recentB.ExpertIds.AsSpan(t * b.Layers * b.TopK, b.Layers * b.TopK))).ToHashSet();
         Assert.True(live.Sample.Tokens > 0);
+        var load = await fixture.Cluster.Grains.GetGrain<ITelemetryGrain>(model).GetLoad();
+        Assert.NotNull(load);
+        Assert.Equal(totals.WindowTokens, load.WindowTokens);
+        Assert.Equal(totals.Load, load.Load); // the dashboard's read: the same windowed counts, without the transitions
         Assert.All(Enumerable.Range(0, live.Sample.Tokens), t => Assert.Contains(RoutingKey(live.Sample.Routing(t)), routingsOfB));
 
         async Task Feed(RoutingTrace trace, int tokens)
