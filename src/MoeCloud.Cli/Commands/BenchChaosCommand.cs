@@ -57,7 +57,7 @@ public static class BenchChaosCommand
         using var checkpoint = ModelCheckpoint.Open(modelDir);
         var spec = checkpoint.Spec;
         var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
-        var inputs = Enumerable.Range(0, Inputs).Select(i => ChaosLoad.RandomHidden(Tokens * spec.Hidden, seed: 1000 + i)).ToArray();
+        var inputs = Enumerable.Range(0, Inputs).Select(i => RuntimeCommands.RandomHidden(Tokens, spec.Hidden, seed: 1000 + i)).ToArray();
         var expected = inputs.Select(x => reference.ForwardStack(0, spec.MoeLayers - 1, x, Tokens)).ToArray();
         var load = new ChaosLoad(spec.Hidden, spec.MoeLayers, Tokens, inputs, expected);
 
@@ -170,36 +170,12 @@ public sealed class ChaosLoad(int hidden, int layers, int tokens, float[][] inpu
         try
         {
             var output = await client.ForwardAsync("tiny", inputs[i], tokens, hidden, 0, layers - 1, cancellationToken: ct);
-            return MaxRelativeError(expected[i], output.Hidden) <= 1e-4 ? ChaosOutcome.Ok : new ChaosOutcome(ChaosStatus.Wrong, null);
+            return ResultError.MaxRelative(expected[i], output.Hidden) <= 1e-4 ? ChaosOutcome.Ok : new ChaosOutcome(ChaosStatus.Wrong, null);
         }
         catch (RpcException e)
         {
             return new ChaosOutcome(ChaosStatus.Failed, e.StatusCode.ToString());
         }
-    }
-
-    /// <summary><paramref name="count"/> seeded values in [−1, 1).</summary>
-    public static float[] RandomHidden(int count, int seed)
-    {
-        var rng = new Random(seed);
-        return Enumerable.Range(0, count).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
-    }
-
-    private static double MaxRelativeError(float[] expected, float[] actual)
-    {
-        if (expected.Length != actual.Length)
-        {
-            return double.PositiveInfinity;
-        }
-
-        double scale = 1e-12, worst = 0;
-        for (var i = 0; i < expected.Length; i++)
-        {
-            scale = Math.Max(scale, Math.Abs(expected[i]));
-            worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
-        }
-
-        return worst / scale;
     }
 }
 

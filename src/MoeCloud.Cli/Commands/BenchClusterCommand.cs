@@ -235,8 +235,7 @@ public static class BenchClusterCommand
             if (outcome.Outputs[i] is { } actual)
             {
                 compared++;
-                var scale = Math.Max(expected[i].Max(Math.Abs), 1e-12f);
-                maxError = Math.Max(maxError, expected[i].Zip(actual, (a, b) => Math.Abs(a - b)).Max() / scale);
+                maxError = Math.Max(maxError, ResultError.MaxRelative(expected[i], actual));
             }
         }
 

@@ -119,7 +119,7 @@ public static partial class BenchDatapathCommand
         using var checkpoint = ModelCheckpoint.Open(deployment.ModelDirectory);
         var spec = checkpoint.Spec;
         int h = spec.Hidden, layers = spec.MoeLayers;
-        var inputs = Enumerable.Range(0, 16).Select(i => Random(tokens * h, seed * 1000 + i)).ToArray();
+        var inputs = Enumerable.Range(0, 16).Select(i => RuntimeCommands.RandomHidden(tokens, h, (seed * 1000) + i)).ToArray();
 
         // 1. The single-process reference, one thread (a silo's kernel runs on one thread too).
         var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
@@ -240,7 +240,7 @@ public static partial class BenchDatapathCommand
         try
         {
             var runners = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
-            var inputs = Enumerable.Range(0, 8).Select(i => Random(tokens * h, 500 + i)).ToArray();
+            var inputs = Enumerable.Range(0, 8).Select(i => RuntimeCommands.RandomHidden(tokens, h, 500 + i)).ToArray();
             ForwardRequest Request(int i) => new() { Model = model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h) };
             for (var i = 0; i < 2 * pods; i++)
             {
@@ -346,7 +346,7 @@ public static partial class BenchDatapathCommand
         for (var i = 0; i < 4 * pods; i++)
         {
             var response = await runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct);
-            maxError = Math.Max(maxError, MaxRelativeError(expected[i % inputs.Length], TensorCodec.ReadMatrix(response.Hidden).Values));
+            maxError = Math.Max(maxError, ResultError.MaxRelative(expected[i % inputs.Length], TensorCodec.ReadMatrix(response.Hidden).Values));
         }
 
         // The bytes one layer sends from pod 0 to each remote pod: the distinct tokens whose experts it holds not.
@@ -469,26 +469,4 @@ public static partial class BenchDatapathCommand
     }
 
     private static double Percentile(IEnumerable<double> values, double q) => CliOutput.Percentile(values, q);
-
-    private static float[] Random(int count, int seed)
-    {
-        var rng = new Random(seed);
-        return Enumerable.Range(0, count).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
-    }
-
-    private static double MaxRelativeError(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual)
-    {
-        double scale = 1e-12, worst = 0;
-        foreach (var v in expected)
-        {
-            scale = Math.Max(scale, Math.Abs(v));
-        }
-
-        for (var i = 0; i < expected.Length; i++)
-        {
-            worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
-        }
-
-        return worst / scale;
-    }
 }
