@@ -56,6 +56,12 @@ public static class BenchClusterCommand
     {
         int silos = args.GetInt("silos", 4, 1, 16), requestsWanted = args.GetInt("requests", 48, 2, 10_000), tokens = args.GetInt("tokens", 64, 1, 4096);
         int concurrency = args.GetInt("concurrency", 4, 1, 256), seed = args.GetInt("seed", 1);
+        // Checked before any model is made: a bad rate is a usage error, not minutes of set-up later.
+        if (args.Get("link") is { } rate && !System.Text.RegularExpressions.Regex.IsMatch(rate, "^[0-9]+(\\.[0-9]+)?(kbit|mbit|gbit)$"))
+        {
+            throw new UsageException($"option '--link' takes a tc rate such as 400mbit or 1gbit, got '{rate}'");
+        }
+
         var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
         {
@@ -127,11 +133,6 @@ public static class BenchClusterCommand
     private static async Task<int> RunLinked(string rate, int silos, int concurrency, string modelDir, Model.Traces.RoutingTrace trace, Model.Traces.RoutingTrace fit, IReadOnlyList<ReplayRequest> requests, ModelSpec spec, bool json, CliConsole console, CancellationToken ct)
     {
         var log = console.Error;
-        if (!System.Text.RegularExpressions.Regex.IsMatch(rate, "^[0-9]+(\\.[0-9]+)?(kbit|mbit|gbit)$"))
-        {
-            throw new UsageException($"option '--link' takes a tc rate such as 400mbit or 1gbit, got '{rate}'");
-        }
-
         if (ShapedNetwork.Unavailable() is { } why)
         {
             await log.WriteLineAsync($"bench cluster --link: skipped: {why}");
