@@ -94,7 +94,25 @@ public sealed class PlacementPolicy
     public int HistoryLimit { get; set; } = 10;
 }
 
+/// <summary>
+/// The two autoscalers of a deployment (issue 14): pods on serving signals (<see cref="Pods"/>) and expert replicas on
+/// live expert load (<see cref="Experts"/>). Both are off by default.
+/// </summary>
 public sealed class AutoscalingPolicy
+{
+    [JsonPropertyName("pods")]
+    public PodAutoscalingPolicy Pods { get; set; } = new();
+
+    [JsonPropertyName("experts")]
+    public ExpertAutoscalingPolicy Experts { get; set; } = new();
+}
+
+/// <summary>
+/// Pod autoscaling on the gateway's serving signals: spec.replicas (through the scale subresource) keeps step latency
+/// p99 under <see cref="TargetP99Ms"/> or queue depth under <see cref="TargetQueueDepth"/>, within min..max, with a
+/// stabilisation window per direction; <see cref="Standby"/> pods are kept joined but unplaced.
+/// </summary>
+public sealed class PodAutoscalingPolicy
 {
     [JsonPropertyName("enabled")]
     public bool Enabled { get; set; }
@@ -105,8 +123,48 @@ public sealed class AutoscalingPolicy
     [JsonPropertyName("maxReplicas")]
     public int MaxReplicas { get; set; } = 8;
 
-    [JsonPropertyName("targetCpuUtilization")]
-    public int TargetCpuUtilization { get; set; } = 70;
+    [JsonPropertyName("targetP99Ms")]
+    public double? TargetP99Ms { get; set; }
+
+    [JsonPropertyName("targetQueueDepth")]
+    public double? TargetQueueDepth { get; set; }
+
+    [JsonPropertyName("scaleUpStabilizationSeconds")]
+    public int ScaleUpStabilizationSeconds { get; set; } = 15;
+
+    [JsonPropertyName("scaleDownStabilizationSeconds")]
+    public int ScaleDownStabilizationSeconds { get; set; } = 300;
+
+    [JsonPropertyName("standby")]
+    public int Standby { get; set; }
+}
+
+/// <summary>
+/// Expert-replica autoscaling on live expert load: an expert whose load per replica passes the target gets another
+/// replica and cold extra replicas retire, with <see cref="MinRedundant"/>..<see cref="MaxRedundant"/> extra replicas
+/// per layer, the placement's move budget per step and a cooldown between changes.
+/// </summary>
+public sealed class ExpertAutoscalingPolicy
+{
+    [JsonPropertyName("enabled")]
+    public bool Enabled { get; set; }
+
+    /// <summary>Most expert-load imbalance (max / mean load per pod) tolerated before replicas are added; set this or <see cref="TargetLoadPerReplica"/>.</summary>
+    [JsonPropertyName("maxLoadImbalance")]
+    public double? MaxLoadImbalance { get; set; }
+
+    /// <summary>Target share of a layer's dispatches per replica (0..1); set this or <see cref="MaxLoadImbalance"/>.</summary>
+    [JsonPropertyName("targetLoadPerReplica")]
+    public double? TargetLoadPerReplica { get; set; }
+
+    [JsonPropertyName("minRedundant")]
+    public int MinRedundant { get; set; }
+
+    [JsonPropertyName("maxRedundant")]
+    public int MaxRedundant { get; set; } = 8;
+
+    [JsonPropertyName("cooldownSeconds")]
+    public int CooldownSeconds { get; set; } = 120;
 }
 
 public sealed class MigrationPolicy
@@ -156,6 +214,61 @@ public sealed class MoeDeploymentStatus
     [JsonPropertyName("lastReplacementTime")]
     public DateTime? LastReplacementTime { get; set; }
 
+    [JsonPropertyName("autoscaling")]
+    public AutoscalingStatus? Autoscaling { get; set; }
+
     [JsonPropertyName("conditions")]
     public IList<V1Condition> Conditions { get; set; } = [];
+}
+
+/// <summary>What the autoscalers did last: what is in effect and why it last changed.</summary>
+public sealed class AutoscalingStatus
+{
+    [JsonPropertyName("pods")]
+    public PodAutoscalingStatus? Pods { get; set; }
+
+    [JsonPropertyName("experts")]
+    public ExpertAutoscalingStatus? Experts { get; set; }
+}
+
+public sealed class PodAutoscalingStatus
+{
+    /// <summary>Pods the autoscaler wants placed (spec.replicas follows it).</summary>
+    [JsonPropertyName("desiredReplicas")]
+    public int? DesiredReplicas { get; set; }
+
+    /// <summary>Pods joined but unplaced.</summary>
+    [JsonPropertyName("standbyReplicas")]
+    public int? StandbyReplicas { get; set; }
+
+    /// <summary>Step latency p99 (ms) the last decision read.</summary>
+    [JsonPropertyName("observedP99Ms")]
+    public double? ObservedP99Ms { get; set; }
+
+    /// <summary>Queue depth the last decision read.</summary>
+    [JsonPropertyName("observedQueueDepth")]
+    public double? ObservedQueueDepth { get; set; }
+
+    [JsonPropertyName("lastScaleTime")]
+    public DateTime? LastScaleTime { get; set; }
+
+    [JsonPropertyName("lastScaleReason")]
+    public string? LastScaleReason { get; set; }
+}
+
+public sealed class ExpertAutoscalingStatus
+{
+    /// <summary>Extra replicas (beyond one per expert) over all layers in the plan in effect.</summary>
+    [JsonPropertyName("redundantReplicas")]
+    public int? RedundantReplicas { get; set; }
+
+    /// <summary>Most replicas any one expert has in the plan in effect.</summary>
+    [JsonPropertyName("maxReplicasPerExpert")]
+    public int? MaxReplicasPerExpert { get; set; }
+
+    [JsonPropertyName("lastChangeTime")]
+    public DateTime? LastChangeTime { get; set; }
+
+    [JsonPropertyName("lastChangeReason")]
+    public string? LastChangeReason { get; set; }
 }

@@ -33,9 +33,9 @@ public static class DeploymentValidation
             problems.Add(new Problem("InvalidSpec", $"spec.replicas must be at least 1 (was {spec.Replicas})"));
         }
 
-        if (spec.Autoscaling.MinReplicas > spec.Autoscaling.MaxReplicas)
+        if (spec.Autoscaling.Pods.MinReplicas > spec.Autoscaling.Pods.MaxReplicas)
         {
-            problems.Add(new Problem("InvalidSpec", $"spec.autoscaling.minReplicas ({spec.Autoscaling.MinReplicas}) exceeds maxReplicas ({spec.Autoscaling.MaxReplicas})"));
+            problems.Add(new Problem("InvalidSpec", $"spec.autoscaling.pods.minReplicas ({spec.Autoscaling.Pods.MinReplicas}) exceeds maxReplicas ({spec.Autoscaling.Pods.MaxReplicas})"));
         }
 
         if (!Solvers.Contains(spec.Placement.Solver))

@@ -89,14 +89,8 @@ public sealed partial class MoeDeploymentReconciler(
         await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, model, options.Value), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayService(d), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayAdminService(d), cancellationToken);
-        if (d.Spec.Autoscaling.Enabled)
-        {
-            await children.ApplyAsync(ChildKind.HorizontalPodAutoscaler, ScalingObjects.Autoscaler(d), cancellationToken);
-        }
-        else
-        {
-            await children.DeleteIfPresentAsync<V2HorizontalPodAutoscaler>(ChildKind.HorizontalPodAutoscaler, d.Metadata.NamespaceProperty, d.Metadata.Name, cancellationToken);
-        }
+        // Earlier operator versions created a CPU HorizontalPodAutoscaler; pods now scale on serving signals.
+        await children.DeleteIfPresentAsync<V2HorizontalPodAutoscaler>(ChildKind.HorizontalPodAutoscaler, d.Metadata.NamespaceProperty, d.Metadata.Name, cancellationToken);
 
         return silo;
     }

@@ -26,12 +26,14 @@ public sealed class CelValidationTests
         ["topK"] = new("moemodels", Model, """{"spec":{"architecture":{"topK":9}}}""", "spec.architecture", "topK must not exceed experts"),
         ["sharedExperts"] = new("moemodels", Model, """{"spec":{"architecture":{"sharedExperts":9}}}""", "spec.architecture", "sharedExperts must not exceed experts"),
         ["previousVersion"] = new("expertplacements", Placement, """{"spec":{"previousVersion":3}}""", "spec", "previousVersion must be lower than version"),
-        ["replicasWithinBounds"] = new("moedeployments", Deployment, """{"spec":{"replicas":5,"autoscaling":{"enabled":true,"minReplicas":1,"maxReplicas":4}}}""", "spec",
-            "replicas must lie within autoscaling.minReplicas..maxReplicas when autoscaling is enabled"),
+        ["replicasWithinBounds"] = new("moedeployments", Deployment, """{"spec":{"replicas":5,"autoscaling":{"pods":{"enabled":true,"minReplicas":1,"maxReplicas":4}}}}""", "spec",
+            "replicas must lie within autoscaling.pods.minReplicas..maxReplicas when pod autoscaling is enabled"),
         ["contiguousRedundant"] = new("moedeployments", Deployment, """{"spec":{"placement":{"solver":"contiguous","redundantReplicas":1}}}""", "spec.placement",
             "the contiguous solver places no redundant replicas"),
-        ["minMax"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"minReplicas":5,"maxReplicas":4}}}""", "spec.autoscaling",
+        ["minMax"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"pods":{"minReplicas":5,"maxReplicas":4}}}}""", "spec.autoscaling.pods",
             "minReplicas must not exceed maxReplicas"),
+        ["minMaxRedundant"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"experts":{"minRedundant":5,"maxRedundant":4}}}}""", "spec.autoscaling.experts",
+            "minRedundant must not exceed maxRedundant"),
     };
 
     public static TheoryData<string> ViolationNames => [.. Violations.Keys.Order(StringComparer.Ordinal)];
@@ -44,7 +46,7 @@ public sealed class CelValidationTests
             .Select(r => (string)r["message"]!)
             .Order(StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(7, messages.Count);
+        Assert.Equal(8, messages.Count);
         Assert.Equal(messages, Violations.Values.Select(v => v.Message).Append(Immutable).Order(StringComparer.Ordinal).ToList());
     }
 
@@ -384,7 +386,7 @@ public sealed class CelValidationTests
           modelRef: {name: m}
           replicas: 2
           placement: {solver: eplb, redundantReplicas: 1}
-          autoscaling: {enabled: true, minReplicas: 1, maxReplicas: 4}
+          autoscaling: {pods: {enabled: true, minReplicas: 1, maxReplicas: 4, targetP99Ms: 200}}
         """;
 
     private const string Placement = """

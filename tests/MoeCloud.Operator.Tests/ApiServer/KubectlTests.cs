@@ -21,7 +21,7 @@ public sealed class KubectlTests
 
         var table = await KubectlAsync(kubeconfig, "get", "moedeployments");
         var lines = table.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["NAME", "MODEL", "PODS", "READY", "PLAN", "REMOTE", "PHASE", "AGE"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["NAME", "MODEL", "PODS", "READY", "PLAN", "REMOTE", "REDUNDANT", "STANDBY", "PHASE", "AGE"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(["lite", "deepseek-v2-lite", "4", "4", "1"], lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[..5]);
         Assert.Contains("Ready", lines[1], StringComparison.Ordinal);
 

@@ -294,27 +294,6 @@ public sealed class OperatorEndToEndTests
     }
 
     [Fact]
-    public async Task Reconcile_WhenAutoscalingToggled_CreatesThenDeletesTheAutoscaler()
-    {
-        await using var cluster = await Cluster.StartAsync();
-        await using var op = await OperatorHost.StartAsync(cluster.Api, cluster.Admin);
-        var deployment = Scenario.Deployment("auto", "tiny", replicas: 2);
-        deployment.Spec.Autoscaling = new AutoscalingPolicy { Enabled = true, MinReplicas = 2, MaxReplicas = 6, TargetCpuUtilization = 60 };
-        await Scenario.CreateAsync(cluster, Scenario.Model(), deployment);
-
-        var hpa = await Eventually.WaitAsync(async () => (await cluster.Client.AutoscalingV2.ListNamespacedHorizontalPodAutoscalerAsync("default")).Items.FirstOrDefault(),
-            h => h is not null, "autoscaler");
-        Assert.Equal("MoeDeployment", hpa.Spec.ScaleTargetRef.Kind);
-        Assert.Equal((2, 6), (hpa.Spec.MinReplicas!.Value, hpa.Spec.MaxReplicas));
-        Assert.Equal(60, hpa.Spec.Metrics[0].Resource.Target.AverageUtilization);
-
-        await cluster.Client.CustomObjects.PatchNamespacedCustomObjectAsync(
-            new k8s.Models.V1Patch("""{"spec":{"autoscaling":{"enabled":false}}}""", k8s.Models.V1Patch.PatchType.MergePatch),
-            MoeCloudApi.Group, MoeCloudApi.Version, "default", "moedeployments", "auto");
-        await Eventually.WaitAsync(() => cluster.Client.AutoscalingV2.ListNamespacedHorizontalPodAutoscalerAsync("default"), l => l.Items.Count == 0, "autoscaler deleted");
-    }
-
-    [Fact]
     public async Task Replacement_WhenLiveProfileSkewed_WritesRebalancePlanWithinBudget()
     {
         await using var cluster = await Cluster.StartAsync();

@@ -180,7 +180,7 @@ public sealed class ModelValidationTests
     public void DeploymentCheck_WhenMinAboveMaxAndCapacityTooSmall_ReportsBoth()
     {
         var d = Scenario.Deployment("d", "tiny", replicas: 2);
-        d.Spec.Autoscaling = new AutoscalingPolicy { MinReplicas = 5, MaxReplicas = 3 };
+        d.Spec.Autoscaling = new AutoscalingPolicy { Pods = new PodAutoscalingPolicy { MinReplicas = 5, MaxReplicas = 3 } };
         d.Spec.Resources.ExpertsPerPod = 4;
         var problems = DeploymentValidation.Check(d, Scenario.Model());
         Assert.Contains(problems, p => p.Message.Contains("minReplicas (5) exceeds maxReplicas (3)", StringComparison.Ordinal));
