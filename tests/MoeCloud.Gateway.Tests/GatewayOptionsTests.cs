@@ -41,4 +41,17 @@ public sealed class GatewayOptionsTests
         Assert.Contains(failures, f => f.Contains("SHA-256", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("MaxAttempts", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(1.5)]
+    [InlineData(601)]
+    public void Validate_WhenServingWindowIsNotWholeSecondsUpToTenMinutes_SaysSo(double seconds)
+    {
+        var options = new GatewayOptions { Models = { ["m"] = "/models/m" }, AllowAnonymous = true, ServingWindow = TimeSpan.FromSeconds(seconds) };
+
+        var result = new GatewayOptionsValidator().Validate(null, options);
+
+        Assert.Contains(result.Failures!, f => f.Contains("ServingWindow must be whole seconds", StringComparison.Ordinal));
+    }
 }

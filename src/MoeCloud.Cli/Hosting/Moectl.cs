@@ -40,6 +40,7 @@ public sealed class Moectl
         Cli.Commands.BenchGatewayCommand.Register(app);
         Cli.Commands.BenchChaosCommand.Register(app);
         Cli.Commands.GatewayCommand.Register(app);
+        Cli.Commands.LoadCommand.Register(app);
         Cli.Commands.ExportCommand.Register(app);
         return app;
     }

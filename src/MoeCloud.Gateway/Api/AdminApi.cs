@@ -25,7 +25,10 @@ namespace MoeCloud.Gateway.Api;
 /// <item><c>GET admin/v1/plans/{version}</c>: its <see cref="MigrationProgress"/> (<c>Failed</c> with the reason when a
 /// replica could not be warmed);</item>
 /// <item><c>GET admin/v1/plans/active</c>: the plan in effect, as a <see cref="PlanPublication"/>.</item>
+/// <item><c>GET admin/v1/serving</c>: this gateway's <see cref="ServingSignals"/> (queue depth, in-flight tokens, windowed
+/// step latency percentiles; <see cref="ServingMonitor"/>), the inputs of pod autoscaling.</item>
 /// </list>
+/// A model the gateway does not serve is 404, a missing key 401 and a client key 403, each as problem+json.
 /// </summary>
 public static class AdminApi
 {
@@ -51,6 +54,13 @@ public static class AdminApi
                     predictionHitRate = s.Scored == 0 ? 0 : (double)s.Hits / s.Scored,
                 }),
             }, AdminJson.Options));
+        }));
+        app.MapGet("/admin/v1/serving", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, ServingMonitor serving) => JsonApi.Guard(http, () =>
+        {
+            keys.AuthorizeAdmin(JsonApi.KeyOf(http));
+            var model = ModelOf(http, models);
+            var signals = serving.Read(model) ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' is not served.");
+            return Task.FromResult(Results.Json(signals, AdminJson.Options));
         }));
         app.MapGet("/admin/v1/profile", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {

@@ -37,7 +37,7 @@ public sealed record GatewayResult(float[] Hidden, long Local, long Remote, int 
 /// pod's runner, retry a sub-batch on another pod when its pod is unavailable (forwarding is idempotent) while the
 /// <see cref="RetryBudget"/> allows, reassemble in order, and score the homes against the best homes in hindsight.
 /// </summary>
-public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, WarmupHints hints, RetryBudget budget, GatewayMetrics metrics, IOptions<GatewayOptions> options)
+public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, WarmupHints hints, RetryBudget budget, GatewayMetrics metrics, ServingMonitor serving, IOptions<GatewayOptions> options)
 {
     /// <summary>Serves one step before <paramref name="deadline"/>.</summary>
     public async Task<GatewayResult> Forward(GatewayStep step, DateTime deadline, CancellationToken ct)
@@ -59,6 +59,16 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
             throw new GatewayException(e.Error == StepError.ResourceExhausted ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, e.Message);
         }
 
+        // A valid step is accepted: it counts in the queue depth until it is answered (served or failed).
+        using var accepted = serving.Begin(step.Model, step.Tokens);
+        var result = await Route(step, scheduler, deadline, ct);
+        accepted.Served();
+        return result;
+    }
+
+    private async Task<GatewayResult> Route(GatewayStep step, PreScheduler scheduler, DateTime deadline, CancellationToken ct)
+    {
+        var spec = scheduler.Gates.Spec;
         int n = step.Tokens, h = spec.Hidden, k = spec.TopK, layers = step.LastLayer - step.FirstLayer + 1, stride = layers * k;
         short[]? forcedFirst = null;
         if (step.ForcedIds is { } forced)

@@ -73,6 +73,7 @@ public static class GatewayHost
         builder.Services.AddSingleton<MembershipDiscovery>();
         builder.Services.AddSingleton<WarmupHints>();
         builder.Services.AddSingleton(new RetryBudget(options.RetryBudgetRatio, options.RetryBudgetReserve));
+        builder.Services.AddSingleton<ServingMonitor>();
         builder.Services.AddSingleton<GatewayForwarder>();
         builder.Services.AddSingleton<PlanWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PlanWatcher>());

@@ -38,6 +38,13 @@ public sealed class GatewayMetrics
         HotLayer = f.CreateGauge("moecloud_gateway_hot_expert_layer", "MoE layer of the rank-th hottest expert.", "model", "rank");
         HotExpert = f.CreateGauge("moecloud_gateway_hot_expert_index", "Expert index (within its layer) of the rank-th hottest expert.", "model", "rank");
         HotReplicas = f.CreateGauge("moecloud_gateway_hot_expert_replicas", "Replicas the plan in effect gives the rank-th hottest expert.", "model", "rank");
+        QueueDepth = f.CreateGauge("moecloud_gateway_queue_depth", "Forward steps accepted and not yet answered, by model (a pod-autoscaling signal).", "model");
+        InFlightTokens = f.CreateGauge("moecloud_gateway_inflight_tokens", "Tokens of the forward steps accepted and not yet answered, by model.", "model");
+        StepLatency = f.CreateHistogram("moecloud_gateway_step_seconds", "Latency of served forward steps (gRPC and JSON, stack and layer API together), by model: the per-model signal that p99 pod autoscaling reads; moecloud_gateway_request_seconds has no model label and splits by API and outcome instead.", new HistogramConfiguration
+        {
+            LabelNames = ["model"],
+            Buckets = Histogram.ExponentialBuckets(0.0005, 2, 18),
+        });
     }
 
     /// <summary>The registry <c>/metrics</c> serves.</summary>
@@ -102,4 +109,13 @@ public sealed class GatewayMetrics
 
     /// <summary>Replicas of the hottest experts, by model and rank.</summary>
     public Gauge HotReplicas { get; }
+
+    /// <summary>Forward steps accepted and not yet answered, by model.</summary>
+    public Gauge QueueDepth { get; }
+
+    /// <summary>Tokens of those steps, by model.</summary>
+    public Gauge InFlightTokens { get; }
+
+    /// <summary>Latency of served forward steps, by model.</summary>
+    public Histogram StepLatency { get; }
 }

@@ -187,6 +187,12 @@ public sealed class GatewayOptions
 
     /// <summary>How often the live plan is read from the cluster. Default 1 s.</summary>
     public TimeSpan PlanRefresh { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The sliding window of the serving signals (<c>GET admin/v1/serving</c>: step latency percentiles, steps,
+    /// failures, tokens/s), whole seconds in [1 s, 10 min]. Default 30 s.
+    /// </summary>
+    public TimeSpan ServingWindow { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Validates <see cref="GatewayOptions"/>, reporting every problem at once.</summary>
@@ -278,6 +284,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.DefaultDeadline <= TimeSpan.Zero || options.PlanRefresh <= TimeSpan.Zero)
         {
             failures.Add("DefaultDeadline and PlanRefresh must be positive.");
+        }
+
+        if (options.ServingWindow < TimeSpan.FromSeconds(1) || options.ServingWindow > TimeSpan.FromMinutes(10) || options.ServingWindow.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            failures.Add($"ServingWindow must be whole seconds in [1 s, 10 min], got {options.ServingWindow}.");
         }
 
         if (!double.IsFinite(options.SequenceAffinityMargin) || options.SequenceAffinityMargin is < 0 or > 1000 || options.SequenceAffinityMaxTokens < 0)
