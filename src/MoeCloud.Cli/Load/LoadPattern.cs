@@ -28,6 +28,9 @@ public sealed record LoadPattern
     /// <summary>Most requests per second (rate or peak).</summary>
     public const double MaxRate = 100_000;
 
+    /// <summary>Most requests in one run (each is kept until the report is built).</summary>
+    public const long MaxRequests = 10_000_000;
+
     /// <summary>Longest run.</summary>
     public static readonly TimeSpan MaxDuration = TimeSpan.FromHours(24);
 
@@ -59,7 +62,7 @@ public sealed record LoadPattern
     public long Requests => (long)Math.Ceiling(Cumulative(DurationSeconds) - 1e-9);
 
     /// <summary>
-    /// A pattern, checked: <paramref name="shape"/> one of constant, step, ramp, sine; <paramref name="rate"/> in
+    /// A pattern, checked (at most <see cref="MaxRequests"/> requests in all): <paramref name="shape"/> one of constant, step, ramp, sine; <paramref name="rate"/> in
     /// (0, <see cref="MaxRate"/>]; <paramref name="peak"/> required for step, ramp and sine, at least the rate and at most
     /// <see cref="MaxRate"/>, and refused for constant; <paramref name="periodSeconds"/> positive (default as
     /// <see cref="LoadShape"/> says); <paramref name="durationSeconds"/> in (0, 24 h]. Every problem is reported at once.
@@ -120,7 +123,10 @@ public sealed record LoadPattern
 
         var kind = parsed!.Value;
         var period = periodSeconds ?? (kind == LoadShape.Step ? durationSeconds / 3 : durationSeconds);
-        return new LoadPattern(kind, rate, kind == LoadShape.Constant ? rate : peak!.Value, period, durationSeconds);
+        var pattern = new LoadPattern(kind, rate, kind == LoadShape.Constant ? rate : peak!.Value, period, durationSeconds);
+        return pattern.Requests <= MaxRequests
+            ? pattern
+            : throw new ArgumentException($"the run would send {pattern.Requests} requests; at most {MaxRequests} (lower the rate or the duration).");
     }
 
     /// <summary>The rate λ(t) in requests/s at <paramref name="seconds"/> into the run.</summary>

@@ -116,4 +116,12 @@ public sealed class LoadPatternTests
         Assert.Contains("rate must be", e.Message, StringComparison.Ordinal);
         Assert.Contains("duration must be", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Create_WhenTheRunWouldSendTooManyRequests_SaysHowMany()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LoadPattern.Create("constant", 100_000, null, null, 3600));
+
+        Assert.Contains("360000000 requests; at most 10000000", e.Message, StringComparison.Ordinal);
+    }
 }
