@@ -24,11 +24,11 @@ public static class BenchElasticCommand
             "[<dir>...]",
             [
                 new("offline", "the simulated comparison on traces (the only part in this build)", IsFlag: true),
-                new("pods", "<G> pods (default 8)"),
-                new("redundant", "<R> the fixed arm's extra replicas per layer, and the autoscaler's start (default 4)"),
-                new("max-imbalance", "<m> the autoscaler's maxLoadImbalance (default 1.03)"),
-                new("max-redundant", "<N> the autoscaler's maxRedundant per layer (default 16)"),
-                new("moves", "<N> the move budget per autoscaler step (default 16)"),
+                new("pods", "<G> pods (default 16)"),
+                new("redundant", "<R> the fixed arm's extra replicas per layer, and the autoscaler's start (default 8)"),
+                new("max-imbalance", "<m> the autoscaler's maxLoadImbalance (default 1.01)"),
+                new("max-redundant", "<N> the autoscaler's maxRedundant per layer (default 32)"),
+                new("moves", "<N> the move budget per autoscaler step (default 64)"),
                 new("time-limit", "<S> ilp time limit (default 10)"),
                 new("seed", "<N> seed (default 1)"),
                 new("json", "print JSON", IsFlag: true),
@@ -51,14 +51,14 @@ public static class BenchElasticCommand
         {
             ArgumentNullException.ThrowIfNull(args);
             ArgumentNullException.ThrowIfNull(console);
-            var pods = args.GetInt("pods", 8, 2, 4096);
-            var redundant = args.GetInt("redundant", 4, 0, 1 << 16);
+            var pods = args.GetInt("pods", 16, 2, 4096);
+            var redundant = args.GetInt("redundant", 8, 0, 1 << 16);
             var options = new ExpertAutoscalingOptions
             {
-                MaxLoadImbalance = args.GetDouble("max-imbalance", 1.03, 1, 100),
+                MaxLoadImbalance = args.GetDouble("max-imbalance", 1.01, 1, 100),
                 MinRedundant = 0,
-                MaxRedundant = args.GetInt("max-redundant", 16, 0, 1 << 16),
-                MaxMoves = args.GetInt("moves", 16, 1, 1 << 16),
+                MaxRedundant = args.GetInt("max-redundant", 32, 0, 1 << 16),
+                MaxMoves = args.GetInt("moves", 64, 1, 1 << 16),
                 Cooldown = TimeSpan.FromSeconds(120),
             };
             var limit = TimeSpan.FromSeconds(args.GetDouble("time-limit", 10, 0.1, 3600));
@@ -87,15 +87,16 @@ public static class BenchElasticCommand
             }
 
             await console.Out.WriteLineAsync(CliOutput.Table(
-                ["trace", "pods", "extra fixed", "extra autoscaled", "imbalance fixed", "imbalance autoscaled", "remote fixed", "remote autoscaled", "steps"],
+                ["trace", "pods", "extra fixed", "extra autoscaled", "imbalance fixed", "imbalance autoscaled", "remote fixed", "remote autoscaled", "steps", "extra same budget", "imbalance same budget", "remote same budget"],
                 rows.Select(r => (IReadOnlyList<string>)
                 [
                     r.Trace, r.Pods.ToString(CultureInfo.InvariantCulture), r.RedundantFixedR.ToString(CultureInfo.InvariantCulture), r.RedundantAutoscaled.ToString(CultureInfo.InvariantCulture),
                     CliOutput.Num(r.ImbalanceFixedR), CliOutput.Num(r.ImbalanceAutoscaled), CliOutput.Num(r.RemoteFixedR, 4), CliOutput.Num(r.RemoteAutoscaled, 4), r.Steps.ToString(CultureInfo.InvariantCulture),
+                    r.RedundantSameBudget.ToString(CultureInfo.InvariantCulture), CliOutput.Num(r.ImbalanceSameBudget), CliOutput.Num(r.RemoteSameBudget, 4),
                 ])));
             await console.Out.WriteLineAsync();
             await console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"ilp with R={redundant} per layer, fitted on even sequences; autoscaled from it (maxLoadImbalance {options.MaxLoadImbalance}, maxRedundant {options.MaxRedundant}, {options.MaxMoves} moves per step) on the same load until it keeps the plan; both scored on odd sequences (speculative homes): imbalance of dispatches served, max / mean (DESIGN.md §2)."));
+                $"ilp with R={redundant} per layer, fitted on even sequences; autoscaled from it (maxLoadImbalance {options.MaxLoadImbalance}, maxRedundant {options.MaxRedundant}, {options.MaxMoves} moves per step) on the odd sequences' load (the live profile of the traffic it serves) until it keeps the plan; same budget: ilp with the autoscaled arm's extra replicas per layer (rounded up) on even sequences; all scored on odd sequences (speculative homes): imbalance of dispatches served, max / mean (DESIGN.md §2)."));
             return Moectl.Ok;
         }
     }
