@@ -55,6 +55,7 @@ public static class DeploymentValidation
                 $"{spec.Replicas} pods x spec.resources.expertsPerPod {spec.Resources.ExpertsPerPod} cannot hold the model's {experts} experts per layer"));
         }
 
+        problems.AddRange(ExpertReplicaScaling.Check(d, model));
         return problems;
     }
 }

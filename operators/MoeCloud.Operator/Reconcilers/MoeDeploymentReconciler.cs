@@ -57,7 +57,7 @@ public sealed partial class MoeDeploymentReconciler(
         var result = await plans.AdvanceAsync(d, model!, placements, Math.Max(ready, ExpertsReadyGate.Members(d, pods)), cancellationToken);
         var inEffect = result.CurrentVersion ?? d.Status?.CurrentPlanVersion;
         var gatesClosed = await _gate.OpenAsync(d, pods, placements.LastOrDefault(p => p.Spec.Version == inEffect), cancellationToken);
-        await WriteStatusAsync(d, result, ready, cancellationToken);
+        await WriteStatusAsync(d, result, ready, cancellationToken, placements.LastOrDefault(p => p.Spec.Version == inEffect));
         var after = gatesClosed ? Earlier(result.RequeueAfter, TimeSpan.FromSeconds(options.Value.ProgressPollSeconds)) : result.RequeueAfter;
         return after is { } delay ? ReconcileResult.After(delay) : ReconcileResult.Done;
     }
@@ -95,7 +95,7 @@ public sealed partial class MoeDeploymentReconciler(
         return silo;
     }
 
-    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, CancellationToken cancellationToken)
+    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, CancellationToken cancellationToken, ExpertPlacement? inEffect = null)
     {
         var generation = d.Metadata.Generation;
         var now = time.GetUtcNow().UtcDateTime;
@@ -114,6 +114,9 @@ public sealed partial class MoeDeploymentReconciler(
             RemoteFraction = outcome.RemoteFraction ?? d.Status?.RemoteFraction,
             LoadImbalance = outcome.LoadImbalance ?? d.Status?.LoadImbalance,
             LastReplacementTime = outcome.LastReplacementTime ?? d.Status?.LastReplacementTime,
+            Autoscaling = ExpertReplicaScaling.Status(d, inEffect, outcome.ExpertChange) is { } experts
+                ? new AutoscalingStatus { Pods = d.Status?.Autoscaling?.Pods, Experts = experts }
+                : d.Status?.Autoscaling,
             Conditions = Conditions.Set(d.Status?.Conditions, generation, now,
                 (Conditions.Available, current is not null && ready > 0, current is null ? "NoPlan" : ready > 0 ? "PlanInEffect" : "NoReadyPods",
                     current is null ? "no placement plan is in effect yet" : $"plan v{current} serves on {ready} ready pods"),

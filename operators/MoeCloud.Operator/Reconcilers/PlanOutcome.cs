@@ -13,4 +13,7 @@ public sealed record PlanOutcome(string Phase, string Reason, string Message, in
     public double? RemoteFraction { get; init; }
 
     public DateTime? LastReplacementTime { get; init; }
+
+    /// <summary>When and why this step changed expert replica counts (spec.autoscaling.experts); null when it did not.</summary>
+    public Entities.ExpertAutoscalingStatus? ExpertChange { get; init; }
 }

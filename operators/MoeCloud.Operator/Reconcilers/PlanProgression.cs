@@ -175,6 +175,11 @@ public sealed partial class PlanProgression(
             };
         }
 
+        if (await AutoscaleExpertsAsync(d, model, latest, plan, cancellationToken) is { } scaled)
+        {
+            return scaled;
+        }
+
         // The contiguous solver is the expert-parallel baseline: it never rebalances from live load.
         if (interval > TimeSpan.Zero && d.Spec.Placement.Solver != "contiguous" && (last is null || now - last.Value >= interval))
         {
@@ -241,9 +246,16 @@ public sealed partial class PlanProgression(
         return created;
     }
 
-    /// <summary>Experts one pod may hold per layer on <paramref name="pods"/> pods, redundant replicas included.</summary>
-    public static int Capacity(MoeDeployment d, MoeModel model, int pods) =>
-        LibraryPlanner.Capacity(model.Spec.Architecture.Experts + Math.Max(0, d.Spec.Placement.RedundantReplicas), pods, d.Spec.Resources.ExpertsPerPod);
+    /// <summary>
+    /// Experts one pod may hold per layer on <paramref name="pods"/> pods, redundant replicas included (with expert
+    /// autoscaling on, as many as spec.autoscaling.experts.maxRedundant when that is more).
+    /// </summary>
+    public static int Capacity(MoeDeployment d, MoeModel model, int pods)
+    {
+        var experts = d.Spec.Autoscaling.Experts;
+        var redundant = Math.Max(d.Spec.Placement.RedundantReplicas, experts.Enabled ? experts.MaxRedundant : 0);
+        return LibraryPlanner.Capacity(model.Spec.Architecture.Experts + Math.Max(0, redundant), pods, d.Spec.Resources.ExpertsPerPod);
+    }
 
     /// <summary>The planner's request for <paramref name="pods"/> pods from the deployment's placement policy and the model's shape.</summary>
     public static PlanRequest Request(MoeDeployment d, MoeModel model, int pods)

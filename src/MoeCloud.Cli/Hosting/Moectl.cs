@@ -39,6 +39,7 @@ public sealed class Moectl
         Cli.Commands.BenchDatapathCommand.Register(app);
         Cli.Commands.BenchGatewayCommand.Register(app);
         Cli.Commands.BenchChaosCommand.Register(app);
+        Cli.Commands.BenchElasticCommand.Register(app);
         Cli.Commands.GatewayCommand.Register(app);
         Cli.Commands.LoadCommand.Register(app);
         Cli.Commands.ExportCommand.Register(app);

@@ -97,6 +97,47 @@ public static class ExpertLoadImbalance
     }
 
     /// <summary>
+    /// The predicted imbalance of one layer: <paramref name="layer"/>'s term of
+    /// <see cref="Predicted(WorkloadProfile, int[][][], int, int?)"/> for the layer's assignment
+    /// <paramref name="replicas"/> (<c>[expert] → pods</c> over pods <c>0..<paramref name="pods"/>-1</c>); 1 when the layer
+    /// has no load. The expert-replica autoscaler scores single-replica changes with it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The layer is outside the profile, the assignment does not cover its experts, an
+    /// expert has no replica or one outside <c>0..pods-1</c>, or <paramref name="pods"/> is below 1.</exception>
+    public static double OfLayer(WorkloadProfile profile, int layer, IReadOnlyList<IReadOnlyCollection<int>> replicas, int pods)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(replicas);
+        if (pods < 1 || (uint)layer >= (uint)profile.Layers || replicas.Count != profile.Experts)
+        {
+            throw new ArgumentException($"need pods >= 1, a layer in 0..{profile.Layers - 1} and {profile.Experts} experts (got {pods} pods, layer {layer}, {replicas.Count} experts).", nameof(replicas));
+        }
+
+        Span<double> load = pods <= 256 ? stackalloc double[pods] : new double[pods];
+        for (var e = 0; e < replicas.Count; e++)
+        {
+            var holders = replicas[e];
+            if (holders is null || holders.Count == 0)
+            {
+                throw new ArgumentException($"layer {layer}, expert {e} has no replica.", nameof(replicas));
+            }
+
+            var share = (double)profile.LoadOf(layer, e) / holders.Count;
+            foreach (var p in holders)
+            {
+                if ((uint)p >= (uint)pods)
+                {
+                    throw new ArgumentException($"layer {layer}, expert {e} has a replica on pod {p}, outside 0..{pods - 1}.", nameof(replicas));
+                }
+
+                load[p] += share;
+            }
+        }
+
+        return Core(load, 1, pods, pods);
+    }
+
+    /// <summary>
     /// The imbalance of dispatches served: <paramref name="servedByLayerAndPod"/> is <c>[layer * pods + pod]</c>, the
     /// dispatches each pod served in each layer (measured by the cluster or counted by the simulator).
     /// </summary>

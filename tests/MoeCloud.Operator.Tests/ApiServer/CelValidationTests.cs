@@ -34,6 +34,8 @@ public sealed class CelValidationTests
             "minReplicas must not exceed maxReplicas"),
         ["minMaxRedundant"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"experts":{"minRedundant":5,"maxRedundant":4}}}}""", "spec.autoscaling.experts",
             "minRedundant must not exceed maxRedundant"),
+        ["expertTarget"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"experts":{"enabled":true}}}}""", "spec.autoscaling.experts",
+            "set exactly one of maxLoadImbalance and targetLoadPerReplica when expert autoscaling is enabled"),
     };
 
     public static TheoryData<string> ViolationNames => [.. Violations.Keys.Order(StringComparer.Ordinal)];
@@ -46,7 +48,7 @@ public sealed class CelValidationTests
             .Select(r => (string)r["message"]!)
             .Order(StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(8, messages.Count);
+        Assert.Equal(9, messages.Count);
         Assert.Equal(messages, Violations.Values.Select(v => v.Message).Append(Immutable).Order(StringComparer.Ordinal).ToList());
     }
 

@@ -26,6 +26,15 @@ public sealed class ExpertLoadImbalanceTests
     }
 
     [Fact]
+    public void OfLayer_WhenLayerHasLoad_IsThatLayersTermOfPredicted()
+    {
+        var profile = Profile(2, 3, 4, 2, 2, 0, 0, 0);
+
+        Assert.Equal(1.25, ExpertLoadImbalance.OfLayer(profile, 0, Layer, 2), 12);
+        Assert.Equal(1.0, ExpertLoadImbalance.OfLayer(profile, 1, Layer, 2));
+    }
+
+    [Fact]
     public void Predicted_WhenNoLayerHasLoad_IsOne()
     {
         var plan = TestData.Plan(2, [Layer, Layer]);

@@ -1,0 +1,40 @@
+using System.Text.Json;
+using MoeCloud.Testing;
+
+namespace MoeCloud.Cli.Tests.Commands;
+
+public sealed class BenchElasticCommandTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task BenchElastic_WhenOfflineJson_PrintsTheDocumentedKeys()
+    {
+        var trace = _dir.Combine("t");
+        var (synth, _, synthError) = await MoectlRunner.Run("trace", "synth", "--out", trace, "--tokens", "800", "--sequences", "16", "--layers", "4", "--experts", "16", "--top-k", "2");
+        Assert.True(synth == 0, synthError);
+
+        var (code, output, error) = await MoectlRunner.Run("bench", "elastic", "--offline", "--json", "--pods", "4", "--redundant", "0", "--max-redundant", "8", "--time-limit", "1", trace);
+
+        Assert.True(code == 0, error);
+        var root = JsonDocument.Parse(output).RootElement;
+        foreach (var key in new[] { "imbalanceFixedR", "imbalanceAutoscaled", "remoteFixedR", "remoteAutoscaled" })
+        {
+            Assert.Equal(JsonValueKind.Number, root.GetProperty(key).ValueKind);
+        }
+
+        var row = Assert.Single(root.GetProperty("traces").EnumerateArray());
+        Assert.Contains("autoscaled from it", row.GetProperty("label").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchElastic_WithoutOffline_FailsWithUsage()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "elastic");
+
+        Assert.Equal(2, code);
+        Assert.Contains("needs --offline", error, StringComparison.Ordinal);
+    }
+}
