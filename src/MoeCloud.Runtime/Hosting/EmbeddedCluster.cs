@@ -43,7 +43,7 @@ public sealed class EmbeddedCluster : ILocalCluster
     /// until all have joined; <paramref name="services"/> adds services to the silo of a pod (tests use it for grain
     /// call filters).
     /// </summary>
-    public static async Task<EmbeddedCluster> Start(int silos, IReadOnlyDictionary<string, string> models, Action<ILoggingBuilder>? logging = null, Action<MoeCloudSiloOptions>? configure = null, Action<int, IServiceCollection>? services = null, CancellationToken cancellationToken = default)
+    public static async Task<EmbeddedCluster> Start(int silos, IReadOnlyDictionary<string, string> models, Action<ILoggingBuilder>? logging = null, Action<MoeCloudSiloOptions>? configure = null, CancellationToken cancellationToken = default, Action<int, IServiceCollection>? services = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
         ArgumentNullException.ThrowIfNull(models);
