@@ -158,6 +158,16 @@ public interface IPlanRegistryGrain : IGrainWithStringKey
     [Alias("start")]
     Task<PlanRolloutStatus> Start(WirePlan plan, RolloutPolicy policy);
 
+    /// <summary>
+    /// Asks for a repair (DESIGN.md §5, failures) and returns at once: after the rollout in progress, if any, when the
+    /// active plan has experts whose every replica is on a pod without an active silo, the registry rolls out the
+    /// Placement library's repair plan (<c>RepairPlanner</c>, version active + 1) like any plan; otherwise nothing
+    /// happens, so asking twice for one death repairs once. <paramref name="served"/> is the plan the asking pod serves:
+    /// a registry that lost its state (its silo died) takes it as the active plan.
+    /// </summary>
+    [Alias("repair")]
+    Task Repair(WirePlan? served);
+
     /// <summary>The plan every pod serves with, or null before the first publish.</summary>
     [Alias("active")]
     Task<WirePlan?> GetActive();

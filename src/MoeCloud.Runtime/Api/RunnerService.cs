@@ -15,8 +15,9 @@ namespace MoeCloud.Runtime.Api;
 /// The pod's runner endpoint (gRPC over HTTP/2): the gateway forwards each token sub-batch to its home pod here.
 /// Bad requests get <c>InvalidArgument</c>, unknown models <c>NotFound</c>, a pod without a plan <c>Unavailable</c>.
 /// A step whose gRPC deadline has passed when it arrives is refused with <c>DeadlineExceeded</c> without computing
-/// anything (the caller has given up on it, and computing it would only add load); one whose deadline passes while it
-/// runs stops at the next layer with the same status.
+/// anything (the caller has given up on it, and computing it would only add load); one whose deadline (less a margin
+/// for the answer to travel back) passes while it runs stops at the next layer with the same status, or, when it was
+/// waiting for a repair plan, with <c>Unavailable</c> naming the expert it waited for.
 /// </summary>
 public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, SiloPlanState plans, SiloMetrics metrics, TimeProvider time) : MoeService.MoeServiceBase
 {
@@ -63,8 +64,12 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
             return ThrowStatus<ForwardResponse>(StatusCode.DeadlineExceeded, $"The step arrived {-left.TotalMilliseconds:F0} ms after its deadline; it was not run.");
         }
 
-        // A deadline further off than a day needs no timer (and a timer cannot be set past about 49 days).
-        using var expiry = left > TimeSpan.FromDays(1) ? new CancellationTokenSource() : new CancellationTokenSource(left, time);
+        // A deadline further off than a day needs no timer (and a timer cannot be set past about 49 days). The step
+        // stops a little before the caller's deadline (a tenth of the time left, at most 250 ms), so that the runner's
+        // own status — naming the expert a step waited for in vain, for example — reaches the caller before its
+        // deadline fires there.
+        var stopAfter = left - TimeSpan.FromTicks(Math.Min(left.Ticks / 10, TimeSpan.FromMilliseconds(250).Ticks));
+        using var expiry = left > TimeSpan.FromDays(1) ? new CancellationTokenSource() : new CancellationTokenSource(stopAfter, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, expiry.Token);
         var ct = linked.Token;
         try

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
+using MoeCloud.Placement.Plans;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using Orleans.Concurrency;
@@ -14,15 +15,22 @@ namespace MoeCloud.Runtime.Grains;
 /// for the steps still running on older plans; (4) retire the replicas that left the plan — each finishes the work
 /// queued on it before it deactivates.
 /// A replica asked for after it was retired is activated again where its key says, so no request fails.
+/// A repair (<see cref="Repair"/>, asked for by the silos when a member dies) is rolled out the same way, after the
+/// rollout in progress, if any.
 /// </summary>
 [Reentrant]
-public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> options, ILogger<PlanRegistryGrain> logger) : Grain, IPlanRegistryGrain
+public sealed partial class PlanRegistryGrain(
+    IOptions<MoeCloudSiloOptions> options,
+    IClusterMembershipService membership,
+    TimeProvider time,
+    ILogger<PlanRegistryGrain> logger) : Grain, IPlanRegistryGrain
 {
     private const int MaxParallelCalls = 32;
     private readonly SemaphoreSlim _publishing = new(1, 1);
     private ServingPlan? _active;
     private readonly HashSet<int> _queued = [];
     private PlanRolloutStatus? _status;
+    private bool _repairAsked;
 
     /// <inheritdoc />
     public Task<WirePlan?> GetActive() => Task.FromResult(_active?.Document);
@@ -47,6 +55,25 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
     /// <inheritdoc />
     public Task<PlanRolloutStatus> Publish(WirePlan plan, RolloutPolicy policy) => Publish(plan, policy, null);
 
+    /// <inheritdoc />
+    public Task Repair(WirePlan? served)
+    {
+        if (_active is null && served is not null && served.Model == this.GetPrimaryKeyString())
+        {
+            // This activation is new (the registry's silo died with its state): the plan the pods serve is the active one.
+            _active = ServingPlan.From(served);
+            LogRecovered(logger, served.Model, served.Version);
+        }
+
+        if (!_repairAsked)
+        {
+            _repairAsked = true;
+            _ = RepairWhenFree();
+        }
+
+        return Task.CompletedTask;
+    }
+
     private async Task<PlanRolloutStatus> Publish(WirePlan plan, RolloutPolicy policy, HashSet<int>? queued)
     {
         var next = Check(plan, policy);
@@ -55,70 +82,133 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
         queued?.Remove(next.Version); // the rollout begins: the status follows it from here
         try
         {
-            var previous = _active;
-            if (previous is not null && next.Version <= previous.Version)
-            {
-                throw new ArgumentException($"Plan version {next.Version} is not newer than the active version {previous.Version}.", nameof(plan));
-            }
-
-            var old = previous?.Replicas().ToHashSet() ?? [];
-            var added = next.Replicas().Where(r => !old.Contains(r)).ToArray();
-            var kept = next.Replicas().ToHashSet();
-            var removed = old.Where(r => !kept.Contains(r)).ToArray();
-            var moved = added.Length + removed.Length;
-            var active = previous?.Version ?? 0;
-            LogRollout(logger, next.Model, next.Version, added.Length, removed.Length);
-
-            // 1. Warm the new replicas on their pods.
-            _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved) { Policy = policy };
-            try
-            {
-                await Warm(added, previous is null, policy.BatchSize);
-            }
-            catch (Exception e)
-            {
-                // A replica could not load (a corrupt or missing weight file, a pod that failed): the active plan keeps
-                // serving, and the version is reported failed until it is published again.
-                LogRolloutFailed(logger, e, next.Model, next.Version);
-                _status = _status with { Phase = "Failed", PendingVersion = null, FailedVersion = next.Version, Error = e.Message };
-                throw;
-            }
-
-            // 2. Every pod adopts the new version.
-            _status = _status with { Phase = "Switching" };
-            var pods = Enumerable.Range(0, Math.Max(next.Pods, previous?.Pods ?? 0)).ToArray();
-            await ForEachBounded(pods, pod => GrainFactory.GetGrain<IPodAgentGrain>(pod.ToString(System.Globalization.CultureInfo.InvariantCulture)).Adopt(plan));
-            _active = next;
-
-            // 3. Let the steps that started on an older plan finish (they may still call its replicas), within the drain.
-            var undrained = 0;
-            if (previous is not null && removed.Length > 0)
-            {
-                _status = _status with { Phase = "Draining", ActiveVersion = next.Version };
-                var left = await Task.WhenAll(pods.Select(pod => GrainFactory.GetGrain<IPodAgentGrain>(pod.ToString(System.Globalization.CultureInfo.InvariantCulture)).Drain(next.Model, next.Version, policy.Drain)));
-                undrained = left.Sum();
-                if (undrained > 0)
-                {
-                    LogDrainTimedOut(logger, next.Model, next.Version, undrained, policy.Drain.TotalSeconds);
-                }
-            }
-
-            // 4. Retire replicas that left the plan, once their queued work is done.
-            var retired = 0;
-            _status = _status with { Phase = "Retiring", ActiveVersion = next.Version, Undrained = undrained };
-            await ForEachBounded(removed, async r =>
-            {
-                await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Retire();
-                _status = _status with { ReplicasRetired = Interlocked.Increment(ref retired) };
-            });
-
-            _status = _status with { Phase = "Idle", PendingVersion = null };
-            return _status;
+            return await PublishLocked(plan, next, policy, dead: null);
         }
         finally
         {
             _publishing.Release();
         }
+    }
+
+    /// <summary>
+    /// Once no rollout runs: when the active plan has experts whose every replica is on a pod without an active silo,
+    /// rolls out <see cref="RepairPlanner"/>'s plan (the active version + 1). A repair that finds nothing to do does
+    /// nothing, so the silos may each ask once per death.
+    /// </summary>
+    private async Task RepairWhenFree()
+    {
+        await _publishing.WaitAsync();
+        _repairAsked = false; // asks from here on are answered by another pass, with the membership they saw
+        try
+        {
+            if (_active is not { } live)
+            {
+                return;
+            }
+
+            var alive = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => PodNames.PodOfSiloName(m.Name)).ToHashSet();
+            var dead = Enumerable.Range(0, live.Pods).Where(p => !alive.Contains(p)).ToHashSet();
+            if (dead.Count == 0)
+            {
+                return;
+            }
+
+            RepairResult result;
+            try
+            {
+                result = RepairPlanner.Repair(live.Plan, dead, time.GetUtcNow());
+            }
+            catch (InvalidOperationException e)
+            {
+                LogRepairImpossible(logger, e, live.Model, live.Version);
+                return;
+            }
+
+            if (result.Plan is null)
+            {
+                return;
+            }
+
+            var plan = WirePlan.From(live.Model, result.Plan);
+            var policy = _status?.Policy ?? RolloutPolicy.Default;
+            LogRepair(logger, live.Model, plan.Version, string.Join(", ", dead.Order()), result.Repaired.Count, string.Join(", ", result.Repaired.Take(8).Select(r => $"{r.Layer}/{r.Expert}@{r.Pod}")));
+            await PublishLocked(plan, Check(plan, policy), policy, dead);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogRepairFailed(logger, e, this.GetPrimaryKeyString());
+        }
+        finally
+        {
+            _publishing.Release();
+        }
+    }
+
+    /// <summary>
+    /// The rollout itself, under <see cref="_publishing"/>. Pods in <paramref name="dead"/> (a repair) are skipped: they
+    /// neither adopt nor drain, and their replicas are not retired (a call would only activate them elsewhere).
+    /// </summary>
+    private async Task<PlanRolloutStatus> PublishLocked(WirePlan plan, ServingPlan next, RolloutPolicy policy, IReadOnlySet<int>? dead)
+    {
+        var previous = _active;
+        if (previous is not null && next.Version <= previous.Version)
+        {
+            throw new ArgumentException($"Plan version {next.Version} is not newer than the active version {previous.Version}.", nameof(plan));
+        }
+
+        var old = previous?.Replicas().ToHashSet() ?? [];
+        var added = next.Replicas().Where(r => !old.Contains(r)).ToArray();
+        var kept = next.Replicas().ToHashSet();
+        var removed = old.Where(r => !kept.Contains(r)).ToArray();
+        var moved = added.Length + removed.Length;
+        var active = previous?.Version ?? 0;
+        LogRollout(logger, next.Model, next.Version, added.Length, removed.Length);
+
+        // 1. Warm the new replicas on their pods.
+        _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved) { Policy = policy };
+        try
+        {
+            await Warm(added, previous is null, policy.BatchSize);
+        }
+        catch (Exception e)
+        {
+            // A replica could not load (a corrupt or missing weight file, a pod that failed): the active plan keeps
+            // serving, and the version is reported failed until it is published again.
+            LogRolloutFailed(logger, e, next.Model, next.Version);
+            _status = _status with { Phase = "Failed", PendingVersion = null, FailedVersion = next.Version, Error = e.Message };
+            throw;
+        }
+
+        // 2. Every pod adopts the new version.
+        _status = _status with { Phase = "Switching" };
+        var pods = Enumerable.Range(0, Math.Max(next.Pods, previous?.Pods ?? 0)).Where(p => dead?.Contains(p) != true).ToArray();
+        await ForEachBounded(pods, pod => GrainFactory.GetGrain<IPodAgentGrain>(pod.ToString(System.Globalization.CultureInfo.InvariantCulture)).Adopt(plan));
+        _active = next;
+
+        // 3. Let the steps that started on an older plan finish (they may still call its replicas), within the drain.
+        var undrained = 0;
+        if (previous is not null && removed.Length > 0)
+        {
+            _status = _status with { Phase = "Draining", ActiveVersion = next.Version };
+            var left = await Task.WhenAll(pods.Select(pod => GrainFactory.GetGrain<IPodAgentGrain>(pod.ToString(System.Globalization.CultureInfo.InvariantCulture)).Drain(next.Model, next.Version, policy.Drain)));
+            undrained = left.Sum();
+            if (undrained > 0)
+            {
+                LogDrainTimedOut(logger, next.Model, next.Version, undrained, policy.Drain.TotalSeconds);
+            }
+        }
+
+        // 4. Retire replicas that left the plan, once their queued work is done.
+        var retired = 0;
+        _status = _status with { Phase = "Retiring", ActiveVersion = next.Version, Undrained = undrained };
+        await ForEachBounded(removed.Where(r => dead?.Contains(r.Pod) != true).ToArray(), async r =>
+        {
+            await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Retire();
+            _status = _status with { ReplicasRetired = Interlocked.Increment(ref retired) };
+        });
+
+        _status = _status with { Phase = "Idle", PendingVersion = null };
+        return _status;
     }
 
     private ServingPlan Check(WirePlan plan, RolloutPolicy policy)
@@ -217,6 +307,18 @@ public sealed partial class PlanRegistryGrain(IOptions<MoeCloudSiloOptions> opti
 
     [LoggerMessage(EventId = 5202, Level = LogLevel.Warning, Message = "Plan {Version} of {Model}: {Running} steps still ran on older plans after the {Seconds} s drain; retiring their replicas anyway (a retired replica that is called again reactivates)")]
     private static partial void LogDrainTimedOut(ILogger logger, string model, int version, int running, double seconds);
+
+    [LoggerMessage(EventId = 5204, Level = LogLevel.Warning, Message = "Pods {Dead} of {Model} are gone and held the only replicas of {Count} experts; repairing with plan {Version} (re-placed: {Repaired})")]
+    private static partial void LogRepair(ILogger logger, string model, int version, string dead, int count, string repaired);
+
+    [LoggerMessage(EventId = 5205, Level = LogLevel.Error, Message = "Plan {Version} of {Model} cannot be repaired: the surviving pods cannot hold the experts the dead ones took with them")]
+    private static partial void LogRepairImpossible(ILogger logger, Exception exception, string model, int version);
+
+    [LoggerMessage(EventId = 5206, Level = LogLevel.Error, Message = "The repair of {Model} failed; the next membership change asks again")]
+    private static partial void LogRepairFailed(ILogger logger, Exception exception, string model);
+
+    [LoggerMessage(EventId = 5207, Level = LogLevel.Warning, Message = "The plan registry of {Model} restarted without state; it takes plan {Version}, which the pods serve, as the active plan")]
+    private static partial void LogRecovered(ILogger logger, string model, int version);
 
     [LoggerMessage(EventId = 5200, Level = LogLevel.Information, Message = "Rolling out plan {Version} of {Model}: {Added} replicas to warm, {Removed} to retire")]
     private static partial void LogRollout(ILogger logger, string model, int version, int added, int removed);

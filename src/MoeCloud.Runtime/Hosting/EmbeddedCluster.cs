@@ -38,8 +38,12 @@ public sealed class EmbeddedCluster : ILocalCluster
     /// <summary>A grain factory (the first silo's).</summary>
     public IGrainFactory Grains => Silos[0].App.Services.GetRequiredService<IGrainFactory>();
 
-    /// <summary>Starts <paramref name="silos"/> silos serving <paramref name="models"/> (name → checkpoint directory) and waits until all have joined.</summary>
-    public static async Task<EmbeddedCluster> Start(int silos, IReadOnlyDictionary<string, string> models, Action<ILoggingBuilder>? logging = null, Action<MoeCloudSiloOptions>? configure = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts <paramref name="silos"/> silos serving <paramref name="models"/> (name → checkpoint directory) and waits
+    /// until all have joined; <paramref name="services"/> adds services to the silo of a pod (tests use it for grain
+    /// call filters).
+    /// </summary>
+    public static async Task<EmbeddedCluster> Start(int silos, IReadOnlyDictionary<string, string> models, Action<ILoggingBuilder>? logging = null, Action<MoeCloudSiloOptions>? configure = null, CancellationToken cancellationToken = default, Action<int, IServiceCollection>? services = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
         ArgumentNullException.ThrowIfNull(models);
@@ -64,7 +68,8 @@ public sealed class EmbeddedCluster : ILocalCluster
                     Models = new Dictionary<string, string>(models, StringComparer.Ordinal),
                 };
                 configure?.Invoke(options);
-                var app = MoeCloudSiloHost.Create(options, logging ?? QuietLogging);
+                var index = pod;
+                var app = MoeCloudSiloHost.Create(options, logging ?? QuietLogging, configureServices: services is null ? null : s => services(index, s));
                 await app.StartAsync(cancellationToken);
                 started.Add(new EmbeddedSilo(pod, options, app));
             }

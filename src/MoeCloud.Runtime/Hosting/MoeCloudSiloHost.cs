@@ -25,8 +25,11 @@ namespace MoeCloud.Runtime.Hosting;
 /// </summary>
 public static class MoeCloudSiloHost
 {
-    /// <summary>Creates the silo's web application; <paramref name="configureLogging"/> adjusts logging (the embedded cluster quiets it).</summary>
-    public static WebApplication Create(MoeCloudSiloOptions options, Action<ILoggingBuilder>? configureLogging = null, string[]? args = null)
+    /// <summary>
+    /// Creates the silo's web application; <paramref name="configureLogging"/> adjusts logging (the embedded cluster
+    /// quiets it), and <paramref name="configureServices"/> adds services last.
+    /// </summary>
+    public static WebApplication Create(MoeCloudSiloOptions options, Action<ILoggingBuilder>? configureLogging = null, string[]? args = null, Action<IServiceCollection>? configureServices = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var validation = new MoeCloudSiloOptionsValidator().Validate(null, options);
@@ -70,6 +73,7 @@ public static class MoeCloudSiloHost
         builder.Services.AddSingleton<Rehoming>();
         builder.Services.AddSingleton<StackRunner>();
         builder.Services.AddHostedService<SiloBackgroundServices>();
+        builder.Services.AddHostedService<PlanRepairTrigger>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = o.MaxSendMessageSize = 512 * 1024 * 1024);
 
         builder.UseOrleans(silo =>
@@ -100,6 +104,7 @@ public static class MoeCloudSiloHost
             silo.AddMemoryStreams(TelemetryGrain.StreamProvider);
         });
 
+        configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapGrpcService<RunnerService>();
         app.MapGet("/healthz", () => Results.Text("ok"));

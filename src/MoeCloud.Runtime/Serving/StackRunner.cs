@@ -118,7 +118,7 @@ public sealed partial class StackRunner(
                 Array.Copy(ids, t * k, allIds, ((rows[t] * layers) + s) * k, k);
             }
 
-            var (y, layerLocal, layerRemote) = await RunLayer(model, plan, l, x, live, ids, weights);
+            var (y, layerLocal, layerRemote) = await RunLayer(model, plan, l, x, live, ids, weights, cancellationToken);
             local += layerLocal;
             remote += layerRemote;
             if (request.ApplyNorm)
@@ -284,7 +284,7 @@ public sealed partial class StackRunner(
         }
     }
 
-    private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, ServingPlan plan, int layer, float[] x, int n, int[] ids, float[] weights)
+    private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, ServingPlan plan, int layer, float[] x, int n, int[] ids, float[] weights, CancellationToken cancellationToken)
     {
         var spec = model.Spec;
         int h = spec.Hidden, k = spec.TopK, experts = spec.Experts;
@@ -336,7 +336,7 @@ public sealed partial class StackRunner(
 
         try
         {
-            return (await DispatchAndCombine(model, plan, layer, groups, byPod, x, n), local, remote);
+            return (await DispatchAndCombine(model, plan, layer, groups, byPod, x, n, cancellationToken), local, remote);
         }
         finally
         {
@@ -350,7 +350,7 @@ public sealed partial class StackRunner(
         }
     }
 
-    private async Task<float[]> DispatchAndCombine(ServedModel model, ServingPlan plan, int layer, DispatchGroups groups, List<int>?[] byPod, float[] x, int n)
+    private async Task<float[]> DispatchAndCombine(ServedModel model, ServingPlan plan, int layer, DispatchGroups groups, List<int>?[] byPod, float[] x, int n, CancellationToken cancellationToken)
     {
         int h = model.Spec.Hidden, experts = model.Spec.Experts;
 
@@ -382,7 +382,7 @@ public sealed partial class StackRunner(
         // 4. Combine: each reply holds one row per token it was sent, the weighted sum of that pod's experts.
         foreach (var (work, reply) in sent)
         {
-            var (answered, rows) = await ReplyOrRetry(model, plan, layer, work, reply, groups, x, n, h);
+            var (answered, rows) = await ReplyOrRetry(model, plan, layer, work, reply, groups, x, n, h, cancellationToken);
             for (var i = 0; i < answered.Tokens.Length; i++)
             {
                 VectorMath.MultiplyAdd(rows.Values.Slice(i * h, h), 1f, y.AsSpan(answered.Tokens[i] * h, h));
@@ -411,11 +411,14 @@ public sealed partial class StackRunner(
         _podExperts[pod] ??= grains.GetGrain<IPodExpertsGrain>(pod.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>
-    /// The reply of <paramref name="work"/>; when its pod failed, the same experts once more on other pods that hold
-    /// them. A step never combines a partial layer: if an expert has no other replica, or the retry fails too, the step
-    /// fails with <see cref="StepError.Unavailable"/>, naming the pod and the layer.
+    /// The reply of <paramref name="work"/>; when its pod failed, the same experts again on other pods that hold them.
+    /// An expert with no other replica (its only one was on the failed pod) waits for the plan in effect to change — the
+    /// repair plan the registry publishes once the pod is declared dead (DESIGN.md §5) — and is sent where that plan
+    /// puts it: checks with a capped backoff, until the step's deadline (<paramref name="cancellationToken"/>) or at
+    /// most <see cref="MaxRepairWait"/>, then fails with <see cref="StepError.Unavailable"/> naming the expert.
+    /// A step never combines a partial layer; at most <see cref="MaxRetryRounds"/> sends are tried.
     /// </summary>
-    private async Task<(PodWork Work, HiddenStates Rows)> ReplyOrRetry(ServedModel model, ServingPlan plan, int layer, PodWork work, Task<HiddenStates> reply, DispatchGroups groups, float[] x, int n, int h)
+    private async Task<(PodWork Work, HiddenStates Rows)> ReplyOrRetry(ServedModel model, ServingPlan plan, int layer, PodWork work, Task<HiddenStates> reply, DispatchGroups groups, float[] x, int n, int h, CancellationToken cancellationToken)
     {
         Exception failure;
         try
@@ -428,13 +431,85 @@ public sealed partial class StackRunner(
         }
 
         LogPodFailed(logger, failure, work.Pod, layer, model.Name);
-        var byPod = new SortedDictionary<int, List<int>>();
-        foreach (var e in work.Experts)
+
+        // The retried pods answer for disjoint subsets of the failed pod's tokens; merge them into one set of rows.
+        var y = new float[work.Tokens.Length * h];
+        var rowOf = new Dictionary<int, int>(work.Tokens.Length);
+        for (var i = 0; i < work.Tokens.Length; i++)
         {
-            var others = plan.PodsOf(layer, e).ToArray().Where(p => p != work.Pod && p != _pod).ToArray();
+            rowOf[work.Tokens[i]] = i;
+        }
+
+        var failed = new HashSet<int> { work.Pod };
+        var pending = new List<int>(work.Experts);
+        var current = plan;
+        var waitUntil = DateTimeOffset.UtcNow + MaxRepairWait;
+        for (var round = 0; pending.Count > 0; round++)
+        {
+            var (byPod, orphan) = RetryTargets(current, layer, pending, failed);
+            if (orphan >= 0)
+            {
+                current = await WaitForNewerPlan(model.Name, current, layer, orphan, failure, waitUntil, cancellationToken);
+                continue;
+            }
+
+            if (round >= MaxRetryRounds)
+            {
+                throw new StepException(StepError.Unavailable, $"Pod {work.Pod} failed layer {layer} of '{model.Name}' ({failure.Message}); experts {string.Join(", ", pending)} found no answering replica in {MaxRetryRounds} tries.");
+            }
+
+            foreach (var (pod, list) in byPod)
+            {
+                var retry = PodWork.Remote(pod, list, groups, x, n, h);
+                Interlocked.Add(ref _inflight[pod], retry.EntryRows.Length);
+                try
+                {
+                    var rows = await Send(model, layer, retry);
+                    for (var i = 0; i < retry.Tokens.Length; i++)
+                    {
+                        VectorMath.MultiplyAdd(rows.Values.Slice(i * h, h), 1f, y.AsSpan(rowOf[retry.Tokens[i]] * h, h));
+                    }
+
+                    pending.RemoveAll(list.Contains);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // That pod failed too: its experts go round again, to their other replicas or after a repair.
+                    LogPodFailed(logger, e, pod, layer, model.Name);
+                    failed.Add(pod);
+                }
+                finally
+                {
+                    Interlocked.Add(ref _inflight[pod], -retry.EntryRows.Length);
+                }
+            }
+        }
+
+        return (work, new HiddenStates(work.Tokens.Length, h, MemoryMarshal.AsBytes(y.AsSpan()).ToArray()));
+    }
+
+    /// <summary>Most send rounds a failed pod's layer work gets (each failure of a retry adds one).</summary>
+    private const int MaxRetryRounds = 8;
+
+    /// <summary>
+    /// Most time a step waits for a repair plan when it has no deadline of its own (a step with a deadline waits until
+    /// it): longer than failure detection plus a repair rollout takes on a local cluster (a few seconds).
+    /// </summary>
+    internal static readonly TimeSpan MaxRepairWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Where each pending expert is retried under <paramref name="plan"/>: the least busy replica not on a failed pod
+    /// (this pod included, when a newer plan put one here). The orphan is the first expert with none (-1: none).
+    /// </summary>
+    private (SortedDictionary<int, List<int>> ByPod, int Orphan) RetryTargets(ServingPlan plan, int layer, List<int> pending, HashSet<int> failed)
+    {
+        var byPod = new SortedDictionary<int, List<int>>();
+        foreach (var e in pending)
+        {
+            var others = plan.PodsOf(layer, e).ToArray().Where(p => !failed.Contains(p)).ToArray();
             if (others.Length == 0)
             {
-                throw new StepException(StepError.Unavailable, $"Pod {work.Pod} failed layer {layer} of '{model.Name}' ({failure.Message}), and expert {e} has no replica elsewhere.");
+                return (byPod, e);
             }
 
             var pod = others[RemoteReplica.ForBatch<int>(others.Select(p => Volatile.Read(ref _inflight[p])).ToArray(), _pod, layer, e, RemoteReplica.DefaultSeed)];
@@ -446,39 +521,43 @@ public sealed partial class StackRunner(
             list.Add(e);
         }
 
-        // The retried pods answer for disjoint subsets of the failed pod's tokens; merge them into one set of rows.
-        var y = new float[work.Tokens.Length * h];
-        var rowOf = new Dictionary<int, int>(work.Tokens.Length);
-        for (var i = 0; i < work.Tokens.Length; i++)
-        {
-            rowOf[work.Tokens[i]] = i;
-        }
+        return (byPod, -1);
+    }
 
-        foreach (var (pod, list) in byPod)
+    /// <summary>
+    /// Waits, checking with a backoff from 10 ms doubling to 500 ms, until this silo serves a newer plan of the model
+    /// than <paramref name="current"/>, and returns it. Past the step's deadline or <paramref name="until"/>, throws
+    /// <see cref="StepException"/> (<see cref="StepError.Unavailable"/>) naming the expert that had no replica.
+    /// </summary>
+    private async Task<ServingPlan> WaitForNewerPlan(string model, ServingPlan current, int layer, int expert, Exception failure, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(10);
+        while (true)
         {
-            var retry = PodWork.Remote(pod, list, groups, x, n, h);
-            HiddenStates rows;
-            Interlocked.Add(ref _inflight[pod], retry.EntryRows.Length);
+            if (plans.Get(model) is { } newer && newer.Version > current.Version)
+            {
+                metrics.RepairWaits.WithLabels(model, "served").Inc();
+                return newer;
+            }
+
+            var left = until - DateTimeOffset.UtcNow;
+            if (cancellationToken.IsCancellationRequested || left <= TimeSpan.Zero)
+            {
+                metrics.RepairWaits.WithLabels(model, "expired").Inc();
+                throw new StepException(StepError.Unavailable, $"Layer {layer}, expert {expert} of '{model}' has no live replica (its pod failed: {failure.Message}), and no repair plan took effect before the step's deadline.");
+            }
+
             try
             {
-                rows = await Send(model, layer, retry);
+                await Task.Delay(delay < left ? delay : left, cancellationToken);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                throw new StepException(StepError.Unavailable, $"Pod {work.Pod} failed layer {layer} of '{model.Name}' ({failure.Message}); the retry on pod {pod} failed too ({e.Message}).");
-            }
-            finally
-            {
-                Interlocked.Add(ref _inflight[pod], -retry.EntryRows.Length);
+                // The deadline passed while waiting: the next pass reports it, naming the expert.
             }
 
-            for (var i = 0; i < retry.Tokens.Length; i++)
-            {
-                VectorMath.MultiplyAdd(rows.Values.Slice(i * h, h), 1f, y.AsSpan(rowOf[retry.Tokens[i]] * h, h));
-            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(500).Ticks));
         }
-
-        return (work, new HiddenStates(work.Tokens.Length, h, MemoryMarshal.AsBytes(y.AsSpan()).ToArray()));
     }
 
     private static void AddShared(IExpertKernel kernel, ExpertWeights shared, float[]? gate, float[] x, float[] y, int n, int h)

@@ -39,11 +39,15 @@ public sealed class SiloMetrics
             LabelNames = ["model"],
             Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
         });
+        RepairWaits = factory.CreateCounter("moecloud_silo_repair_waits_total", "Layer work of this silo's steps that found no live replica of an expert and waited for a repair plan, by outcome (served: a newer plan took effect; expired: the step's deadline passed first).", "model", "outcome");
         ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
     }
 
     /// <summary>The expert backend, as a label of an info gauge set to 1.</summary>
     public Gauge ExpertBackend { get; }
+
+    /// <summary><c>moecloud_silo_repair_waits_total{model, outcome}</c>.</summary>
+    public Counter RepairWaits { get; }
 
     /// <summary>The registry <c>/metrics</c> serves.</summary>
     public CollectorRegistry Registry { get; }

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
+using MoeCloud.Model.Forward;
+using MoeCloud.Model.Kernels;
+using MoeCloud.Model.Synthetic;
+using MoeCloud.Model.Weights;
+using MoeCloud.Runtime.Grains;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Telemetry;
+using MoeCloud.Testing;
+using Xunit.Abstractions;
+
+namespace MoeCloud.Runtime.Tests.Serving;
+
+/// <summary>
+/// A silo killed without a graceful stop while it holds the only replicas of some experts: the silos publish a repair
+/// plan that re-places them on the survivors, and a step that needs one of them waits for it (within its deadline).
+/// In one process the cluster notices an ungraceful stop within about half a second, and a layer message sent to the
+/// dead pod after that is served by the placement director's fallback; so the window a kill -9 leaves before the
+/// cluster notices (no pod answers, none is declared dead) is made explicit: the victim's silo refuses layer work first.
+/// </summary>
+public sealed class RepairTests(ITestOutputHelper output)
+{
+    private const string Model = "tiny";
+    private const int Pods = 3, Tokens = 8, Victim = 2;
+
+    [Fact]
+    public async Task SiloKilled_WhenItHeldTheOnlyReplicas_RepairPlanReplacesThemAndAWaitingStepEqualsTheReference()
+    {
+        await using var setup = await Setup.Start();
+        var (cluster, spec, reference, v1) = (setup.Cluster, setup.Spec, setup.Reference, setup.Plan);
+        var waits = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RepairWaits.WithLabels(Model, "served");
+        var waitedBefore = waits.Value;
+        using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+        var runner = new MoeService.MoeServiceClient(channel);
+        var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 90);
+
+        // Pod 2 stops answering (a kill -9 before the cluster notices), a step needs its experts, then pod 2 dies.
+        setup.Refusal.On = true;
+        var step = runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(60)).ResponseAsync;
+        for (var i = 0; i < 600 && Volatile.Read(ref setup.Refusal.Refused) == 0; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(Volatile.Read(ref setup.Refusal.Refused) > 0, "the step sent pod 2 no layer work");
+        var killed = Stopwatch.StartNew();
+        await setup.Kill(Victim);
+
+        // The repair plan: version 2, every expert on a survivor, every surviving replica where it was.
+        var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
+        WirePlan? repaired = null;
+        for (var i = 0; i < 600 && repaired is null; i++)
+        {
+            repaired = await registry.GetActive() is { Version: > 1 } active ? active : null;
+            await Task.Delay(repaired is null ? 50 : 0);
+        }
+
+        output.WriteLine($"kill to repair plan in effect: {killed.Elapsed.TotalSeconds:F2} s");
+        Assert.NotNull(repaired);
+        Assert.Equal(2, repaired.Version);
+        var before = v1.ToPlacement();
+        var after = repaired.ToPlacement();
+        for (var l = 0; l < spec.MoeLayers; l++)
+        {
+            for (var e = 0; e < spec.Experts; e++)
+            {
+                var survivors = before.PodsOf(l, e).ToArray().Where(p => p != Victim).ToArray();
+                var now = after.PodsOf(l, e).ToArray();
+                Assert.DoesNotContain(Victim, now);
+                Assert.Equal(survivors.Length == 0 ? 1 : survivors.Length, now.Length);
+                if (survivors.Length > 0)
+                {
+                    Assert.Equal(survivors, now);
+                }
+            }
+        }
+
+        // The step that found no live replica waited for the repair, and gives the reference result.
+        var response = await step;
+        output.WriteLine($"the waiting step answered {killed.Elapsed.TotalSeconds:F2} s after the kill");
+        Assert.True(RequestFactory.MaxRelativeError(reference.ForwardStack(0, spec.MoeLayers - 1, input, Tokens), TensorCodec.ReadMatrix(response.Hidden).Values) <= 1e-4);
+        Assert.Equal(waitedBefore + 1, waits.Value);
+
+        // Steps on the survivors afterwards run on the repair plan and equal the reference.
+        for (var pod = 0; pod < Pods - 1; pod++)
+        {
+            using var ch = GrpcChannel.ForAddress(cluster.Silos[pod].RunnerAddress);
+            var x = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 91 + pod);
+            var later = await new MoeService.MoeServiceClient(ch).ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, x, Tokens, spec.Hidden));
+            Assert.Equal(2, later.PlanVersion);
+            Assert.True(RequestFactory.MaxRelativeError(reference.ForwardStack(0, spec.MoeLayers - 1, x, Tokens), TensorCodec.ReadMatrix(later.Hidden).Values) <= 1e-4);
+        }
+
+        // Asking again for the same death repairs nothing more.
+        await registry.Repair(null);
+        for (var i = 0; i < 20 && (await registry.GetStatus()).Phase != "Idle"; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(2, (await registry.GetActive())!.Version);
+    }
+
+    [Fact]
+    public async Task Step_WhenNoReplicaOfAnExpertAnswersBeforeTheDeadline_FailsUnavailableNamingTheExpert()
+    {
+        // Pod 2 stays a member but answers no layer work, so no repair comes: the step waits until its deadline.
+        await using var setup = await Setup.Start();
+        var (cluster, spec) = (setup.Cluster, setup.Spec);
+        var expired = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RepairWaits.WithLabels(Model, "expired");
+        var expiredBefore = expired.Value;
+        using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+        var runner = new MoeService.MoeServiceClient(channel);
+        setup.Refusal.On = true;
+
+        var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 92);
+        var error = await Assert.ThrowsAsync<RpcException>(() => runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(3)).ResponseAsync);
+
+        output.WriteLine(error.Status.Detail);
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Matches("Layer [0-9]+, expert [0-9]+ of 'tiny' has no live replica", error.Status.Detail);
+        Assert.Contains("before the step's deadline", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(expiredBefore + 1, expired.Value);
+    }
+
+    /// <summary>A three-silo cluster serving <c>tiny</c> under a plan where pod 2 holds the only replicas of a third of the experts.</summary>
+    private sealed class Setup : IAsyncDisposable
+    {
+        private readonly TempDirectory _dir;
+
+        private Setup(TempDirectory dir, EmbeddedCluster cluster, MoeCloud.Model.Spec.ModelSpec spec, ReferenceForward reference, WirePlan plan, Refusal refusal)
+        {
+            _dir = dir;
+            Refusal = refusal;
+            Cluster = cluster;
+            Spec = spec;
+            Reference = reference;
+            Plan = plan;
+        }
+
+        public EmbeddedCluster Cluster { get; }
+
+        public MoeCloud.Model.Spec.ModelSpec Spec { get; }
+
+        public ReferenceForward Reference { get; }
+
+        public WirePlan Plan { get; }
+
+        /// <summary>Switches pod 2's answers to layer work off.</summary>
+        public Refusal Refusal { get; }
+
+        public static async Task<Setup> Start()
+        {
+            var dir = new TempDirectory();
+            var (spec, vocab) = SyntheticModelPresets.Get("tiny");
+            SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
+            ReferenceForward reference;
+            using (var checkpoint = ModelCheckpoint.Open(dir.Combine(Model)))
+            {
+                reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
+            }
+
+            var refusal = new Refusal();
+            var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, services: (pod, s) =>
+            {
+                if (pod == Victim)
+                {
+                    s.AddSingleton<IIncomingGrainCallFilter>(refusal);
+                }
+            });
+            // Expert 0 of every layer on every pod; every other expert on one pod only, a third of them on pod 2.
+            var plan = WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]);
+            await cluster.Publish(plan);
+            return new Setup(dir, cluster, spec, reference, plan, refusal);
+        }
+
+        /// <summary>Stops pod <paramref name="pod"/>'s silo without the graceful handshake: it leaves no word in membership, hands over nothing.</summary>
+        public async Task Kill(int pod) => await Cluster.Silos[pod].App.StopAsync(new CancellationToken(canceled: true));
+
+        public async ValueTask DisposeAsync()
+        {
+            await Cluster.DisposeAsync();
+            _dir.Dispose();
+        }
+    }
+
+    /// <summary>While <see cref="On"/>, the silo it is added to fails every layer work sent to it (its pod answers nothing).</summary>
+    private sealed class Refusal : IIncomingGrainCallFilter
+    {
+        public volatile bool On;
+        public int Refused;
+
+        public Task Invoke(IIncomingGrainCallContext context)
+        {
+            if (On && context.Grain is PodExpertsGrain && context.InterfaceMethod?.Name == nameof(IPodExpertsGrain.Run))
+            {
+                Interlocked.Increment(ref Refused);
+                throw new InvalidOperationException("pod 2 does not answer (test)");
+            }
+
+            return context.Invoke();
+        }
+    }
+}
