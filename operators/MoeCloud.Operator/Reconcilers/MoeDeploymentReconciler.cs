@@ -30,6 +30,7 @@ public sealed partial class MoeDeploymentReconciler(
         var d = await resources.GetAsync<MoeDeployment>(MoeCloudApi.MoeDeployments, key.Namespace, key.Name, cancellationToken);
         if (d is null)
         {
+            autoscaling.Forget(key.Namespace, key.Name);
             return ReconcileResult.Done;
         }
 

@@ -45,7 +45,7 @@ public sealed partial class PodAutoscaling(
         ArgumentNullException.ThrowIfNull(d);
         var policy = d.Spec.Autoscaling.Pods;
         var previous = d.Status?.Autoscaling?.Pods;
-        var key = d.Metadata.Uid ?? $"{d.Metadata.NamespaceProperty}/{d.Metadata.Name}";
+        var key = Key(d.Metadata.NamespaceProperty, d.Metadata.Name);
         if (!policy.Enabled)
         {
             // The last status stays as it was (a status merge patch never removes a field, so dropping some would
@@ -56,7 +56,7 @@ public sealed partial class PodAutoscaling(
 
         var poll = TimeSpan.FromSeconds(options.Value.AutoscalePollSeconds);
         var now = time.GetUtcNow();
-        var history = _histories.GetOrAdd(key, _ => new History());
+        var history = _histories.AddOrUpdate(key, _ => new History(d.Metadata.Uid), (_, h) => h.Uid == d.Metadata.Uid ? h : new History(d.Metadata.Uid));
         lock (history)
         {
             if (history.LastStatus is { } cached && now - history.LastRead < poll)
@@ -205,8 +205,18 @@ public sealed partial class PodAutoscaling(
             }
         }
 
+        return Combine(reads, now);
+    }
+
+    /// <summary>
+    /// One sample from several gateways' signals, read at <paramref name="at"/>: requests and queue depth summed, the
+    /// largest p99 and placed-pod count; null without any reading.
+    /// </summary>
+    public static ServingSample? Combine(IReadOnlyCollection<ServingSignals> reads, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(reads);
         return reads.Count == 0 ? null : new ServingSample(
-            now,
+            at,
             reads.Sum(r => r.Requests),
             reads.Max(r => r.StepP99Ms),
             reads.Sum(r => (double)r.QueueDepth),
@@ -257,8 +267,16 @@ public sealed partial class PodAutoscaling(
         return true;
     }
 
-    private sealed class History
+    /// <summary>Drops the history of a deployment that is gone.</summary>
+    public void Forget(string ns, string name) => _histories.TryRemove(Key(ns, name), out _);
+
+    private static string Key(string ns, string name) => ns + "/" + name;
+
+    /// <summary>The readings of one deployment (a deployment deleted and created again under the same name starts afresh).</summary>
+    private sealed class History(string? uid)
     {
+        public string? Uid { get; } = uid;
+
         public List<ServingSample> Samples { get; set; } = [];
 
         public DateTimeOffset LastRead { get; set; }
