@@ -43,6 +43,20 @@ public sealed class HttpClusterAdminClient(HttpClient http, IOptions<OperatorOpt
         return await response.Content.ReadFromJsonAsync<MigrationProgress>(AdminJson.Options, cancellationToken);
     }
 
+    public async Task<ServingSignals?> GetServingSignalsAsync(MoeDeployment deployment, string model, Uri? gateway, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        var uri = new Uri(gateway ?? Base(deployment), "admin/v1/serving?model=" + Uri.EscapeDataString(model));
+        using var response = await http.GetAsync(uri, cancellationToken);
+        if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.NoContent)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<ServingSignals>(AdminJson.Options, cancellationToken);
+    }
+
     private Uri Base(MoeDeployment deployment)
     {
         var text = options.Value.AdminEndpointTemplate

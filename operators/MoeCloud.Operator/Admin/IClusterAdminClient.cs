@@ -5,7 +5,7 @@ namespace MoeCloud.Operator.Admin;
 
 /// <summary>
 /// The operator's side of the cluster's admin API (served by the MoeCloud gateway; the bodies are the admin contract of
-/// <c>MoeCloud.Contracts.Admin</c>, described in operators/README.md): read the live profile, publish a plan version, read a migration's progress.
+/// <c>MoeCloud.Contracts.Admin</c>, described in operators/README.md): read the live profile, publish a plan version, read a migration's progress, read the serving signals.
 /// </summary>
 public interface IClusterAdminClient
 {
@@ -17,4 +17,11 @@ public interface IClusterAdminClient
 
     /// <summary>Progress of a plan version's migration; null when the cluster does not know the version.</summary>
     Task<MigrationProgress?> GetProgressAsync(MoeDeployment deployment, int version, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// One gateway's serving signals for the deployment's model (<c>GET admin/v1/serving?model=</c>): the gateway at
+    /// <paramref name="gateway"/> (a gateway pod's base address), or, when null, the one the admin endpoint reaches.
+    /// Null when that gateway does not serve the model (yet).
+    /// </summary>
+    Task<ServingSignals?> GetServingSignalsAsync(MoeDeployment deployment, string model, Uri? gateway, CancellationToken cancellationToken);
 }

@@ -39,6 +39,7 @@ public static class OperatorHosting
             }
         });
         services.AddSingleton<PlanProgression>();
+        services.AddSingleton<PodAutoscaling>();
         services.AddSingleton<MoeModelReconciler>();
         services.AddSingleton<MoeDeploymentReconciler>();
         services.AddHostedService<OperatorService>();

@@ -66,6 +66,19 @@ public sealed class OperatorOptions
     /// </summary>
     public double PlanCheckSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Seconds between two readings of a deployment's serving signals by the pod autoscaler (spec.autoscaling.pods),
+    /// 0.05..600 (default 10). The stabilisation windows are counted in real seconds whatever this is.
+    /// </summary>
+    public double AutoscalePollSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Whether the pod autoscaler reads every gateway pod at its pod IP (default true: the signals of all gateway
+    /// replicas are summed); false, or no pod IP known, reads the admin endpoint, which reaches one gateway (an operator
+    /// outside the cluster, a single-gateway install).
+    /// </summary>
+    public bool ReadGatewayPods { get; set; } = true;
+
     /// <summary>Seconds before a model or deployment in error is looked at again, 1..3600 (default 30).</summary>
     public int ErrorRequeueSeconds { get; set; } = 30;
 
@@ -124,6 +137,11 @@ public sealed class OperatorOptionsValidator : IValidateOptions<OperatorOptions>
         if (!double.IsFinite(options.ProgressPollSeconds) || options.ProgressPollSeconds is < 0.05 or > 60)
         {
             failures.Add($"Operator:ProgressPollSeconds must be in 0.05..60 (was {options.ProgressPollSeconds})");
+        }
+
+        if (!double.IsFinite(options.AutoscalePollSeconds) || options.AutoscalePollSeconds is < 0.05 or > 600)
+        {
+            failures.Add($"Operator:AutoscalePollSeconds must be in 0.05..600 (was {options.AutoscalePollSeconds})");
         }
 
         if (options.ErrorRequeueSeconds is < 1 or > 3600)

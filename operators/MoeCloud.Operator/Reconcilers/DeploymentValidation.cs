@@ -38,6 +38,7 @@ public static class DeploymentValidation
             problems.Add(new Problem("InvalidSpec", $"spec.autoscaling.pods.minReplicas ({spec.Autoscaling.Pods.MinReplicas}) exceeds maxReplicas ({spec.Autoscaling.Pods.MaxReplicas})"));
         }
 
+        problems.AddRange(PodAutoscaling.Check(spec.Autoscaling.Pods));
         if (!Solvers.Contains(spec.Placement.Solver))
         {
             problems.Add(new Problem("InvalidSpec", $"spec.placement.solver \"{spec.Placement.Solver}\" is not one of {string.Join(", ", Solvers)}"));

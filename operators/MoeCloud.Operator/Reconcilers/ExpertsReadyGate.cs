@@ -16,7 +16,9 @@ public sealed record GateOpening(string Pod, string Reason, string Message);
 /// container is ready and the gate is True. The gate opens (status True, never closed again) on a pod that is a member
 /// of the cluster (its silo has started) once the deployment has a plan in effect, that is once a plan's rollout is
 /// Complete: pods whose ordinal is in that plan hold their experts; pods beyond it (a scale-out's new pods) hold none
-/// yet and serve as homes. Plan progress therefore counts members (<see cref="Members"/>), not Ready pods, which would
+/// yet and serve as homes. Standby pods (spec.autoscaling.pods.standby, the ordinals beyond spec.replicas) are such pods
+/// too, on purpose: their gate opens, so they are Ready without experts, and a scale-out onto them is only a plan
+/// switch, with no readiness transition to wait for. Plan progress therefore counts members (<see cref="Members"/>), not Ready pods, which would
 /// wait for the gate and deadlock; the StatefulSet's podManagementPolicy is Parallel, so no ordinal waits for another.
 /// </summary>
 public sealed partial class ExpertsReadyGate(IKubernetes client, TimeProvider time, ILogger logger)

@@ -16,6 +16,7 @@ public sealed partial class MoeDeploymentReconciler(
     CustomResourceClient resources,
     ChildApplier children,
     PlanProgression plans,
+    PodAutoscaling autoscaling,
     IOptions<OperatorOptions> options,
     TimeProvider time,
     ILogger<MoeDeploymentReconciler> logger) : IReconciler
@@ -29,6 +30,7 @@ public sealed partial class MoeDeploymentReconciler(
         var d = await resources.GetAsync<MoeDeployment>(MoeCloudApi.MoeDeployments, key.Namespace, key.Name, cancellationToken);
         if (d is null)
         {
+            autoscaling.Forget(key.Namespace, key.Name);
             return ReconcileResult.Done;
         }
 
@@ -39,7 +41,7 @@ public sealed partial class MoeDeploymentReconciler(
             var message = string.Join("; ", problems.Select(p => p.Message));
             var outcome = new PlanOutcome(PlanOutcome.Degraded, problems[0].Reason, message, d.Status?.CurrentPlanVersion, d.Status?.TargetPlanVersion,
                 TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
-            await WriteStatusAsync(d, outcome, d.Status?.ReadyReplicas ?? 0, cancellationToken);
+            await WriteStatusAsync(d, outcome, d.Status?.ReadyReplicas ?? 0, d.Status?.Autoscaling?.Pods, cancellationToken);
             return ReconcileResult.After(outcome.RequeueAfter!.Value);
         }
 
@@ -48,31 +50,39 @@ public sealed partial class MoeDeploymentReconciler(
             .Where(p => p.Metadata.OwnerReferences?.Any(o => o.Uid == d.Metadata.Uid) == true)
             .OrderBy(p => p.Spec.Version)
             .ToList();
+        var newest = placements.LastOrDefault();
+        var scaling = await autoscaling.StepAsync(d, newest is { Status.Phase: Contracts.Admin.MigrationProgress.Complete } && newest.Spec.Pods == d.Spec.Replicas, cancellationToken);
         var silo = await ApplyWorkloadsAsync(d, model!, SiloReplicas(d, placements), cancellationToken);
         var ready = silo.Status?.ReadyReplicas ?? 0;
 
         // Plans wait for member pods, not Ready ones: a silo pod is Ready only after the experts-ready gate opens,
         // which waits for a plan in effect (ExpertsReadyGate). Ready pods are members, so the larger count is right.
         var pods = await _gate.SiloPodsAsync(d, cancellationToken);
-        var result = await plans.AdvanceAsync(d, model!, placements, Math.Max(ready, ExpertsReadyGate.Members(d, pods)), cancellationToken);
+        var members = Math.Max(ready, ExpertsReadyGate.Members(d, pods));
+        var result = await plans.AdvanceAsync(d, model!, placements, members, cancellationToken);
         var inEffect = result.CurrentVersion ?? d.Status?.CurrentPlanVersion;
-        var gatesClosed = await _gate.OpenAsync(d, pods, placements.LastOrDefault(p => p.Spec.Version == inEffect), cancellationToken);
-        await WriteStatusAsync(d, result, ready, cancellationToken, placements.LastOrDefault(p => p.Spec.Version == inEffect));
+        var planInEffect = placements.LastOrDefault(p => p.Spec.Version == inEffect);
+        var gatesClosed = await _gate.OpenAsync(d, pods, planInEffect, cancellationToken);
+        var podScaling = PodAutoscaling.WithStandby(d, scaling.Status, members, planInEffect);
+        await WriteStatusAsync(d, result, ready, podScaling, cancellationToken, planInEffect);
         var after = gatesClosed ? Earlier(result.RequeueAfter, TimeSpan.FromSeconds(options.Value.ProgressPollSeconds)) : result.RequeueAfter;
+        after = scaling.RequeueAfter is { } next ? Earlier(after, next) : after;
         return after is { } delay ? ReconcileResult.After(delay) : ReconcileResult.Done;
     }
 
     private static TimeSpan Earlier(TimeSpan? a, TimeSpan b) => a is { } x && x < b ? x : b;
 
     /// <summary>
-    /// Silo pods to run: spec.replicas, but never fewer than the newest plan and the last completed plan use, so that
-    /// scale-in shrinks the StatefulSet only after the experts have moved off the leaving pods.
+    /// Silo pods to run: spec.replicas plus spec.autoscaling.pods.standby (pods joined but unplaced: plans place experts
+    /// on the first spec.replicas ordinals only), but never fewer than the newest plan and the last completed plan use,
+    /// so that scale-in shrinks the StatefulSet only after the experts have moved off the leaving pods.
     /// </summary>
     public static int SiloReplicas(MoeDeployment d, IReadOnlyList<ExpertPlacement> placements)
     {
+        ArgumentNullException.ThrowIfNull(d);
         var latest = placements.LastOrDefault();
         var lastComplete = placements.LastOrDefault(p => p.Status?.Phase == Contracts.Admin.MigrationProgress.Complete);
-        return Math.Max(d.Spec.Replicas, Math.Max(latest?.Spec.Pods ?? 0, lastComplete?.Spec.Pods ?? 0));
+        return Math.Max(d.Spec.Replicas + Math.Max(0, d.Spec.Autoscaling.Pods.Standby), Math.Max(latest?.Spec.Pods ?? 0, lastComplete?.Spec.Pods ?? 0));
     }
 
     private async Task<V1StatefulSet> ApplyWorkloadsAsync(MoeDeployment d, MoeModel model, int siloReplicas, CancellationToken cancellationToken)
@@ -95,7 +105,7 @@ public sealed partial class MoeDeploymentReconciler(
         return silo;
     }
 
-    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, CancellationToken cancellationToken, ExpertPlacement? inEffect = null)
+    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, PodAutoscalingStatus? podScaling, CancellationToken cancellationToken, ExpertPlacement? inEffect = null)
     {
         var generation = d.Metadata.Generation;
         var now = time.GetUtcNow().UtcDateTime;
@@ -114,9 +124,9 @@ public sealed partial class MoeDeploymentReconciler(
             RemoteFraction = outcome.RemoteFraction ?? d.Status?.RemoteFraction,
             LoadImbalance = outcome.LoadImbalance ?? d.Status?.LoadImbalance,
             LastReplacementTime = outcome.LastReplacementTime ?? d.Status?.LastReplacementTime,
-            Autoscaling = ExpertReplicaScaling.Status(d, inEffect, outcome.ExpertChange) is { } experts
-                ? new AutoscalingStatus { Pods = d.Status?.Autoscaling?.Pods, Experts = experts }
-                : d.Status?.Autoscaling,
+            Autoscaling = (ExpertReplicaScaling.Status(d, inEffect, outcome.ExpertChange) ?? d.Status?.Autoscaling?.Experts) is var experts && (podScaling is not null || experts is not null)
+                ? new AutoscalingStatus { Pods = podScaling, Experts = experts }
+                : null,
             Conditions = Conditions.Set(d.Status?.Conditions, generation, now,
                 (Conditions.Available, current is not null && ready > 0, current is null ? "NoPlan" : ready > 0 ? "PlanInEffect" : "NoReadyPods",
                     current is null ? "no placement plan is in effect yet" : $"plan v{current} serves on {ready} ready pods"),

@@ -32,6 +32,10 @@ public sealed class CelValidationTests
             "the contiguous solver places no redundant replicas"),
         ["minMax"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"pods":{"minReplicas":5,"maxReplicas":4}}}}""", "spec.autoscaling.pods",
             "minReplicas must not exceed maxReplicas"),
+        ["podsTarget"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"pods":{"targetP99Ms":null}}}}""", "spec.autoscaling.pods",
+            "pod autoscaling needs a target: set targetP99Ms or targetQueueDepth"),
+        ["standbyWithinMax"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"pods":{"standby":5}}}}""", "spec.autoscaling.pods",
+            "standby must not exceed maxReplicas"),
         ["minMaxRedundant"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"experts":{"minRedundant":5,"maxRedundant":4}}}}""", "spec.autoscaling.experts",
             "minRedundant must not exceed maxRedundant"),
         ["expertTarget"] = new("moedeployments", Deployment, """{"spec":{"autoscaling":{"experts":{"enabled":true}}}}""", "spec.autoscaling.experts",
@@ -48,7 +52,7 @@ public sealed class CelValidationTests
             .Select(r => (string)r["message"]!)
             .Order(StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(9, messages.Count);
+        Assert.Equal(11, messages.Count);
         Assert.Equal(messages, Violations.Values.Select(v => v.Message).Append(Immutable).Order(StringComparer.Ordinal).ToList());
     }
 
@@ -304,7 +308,11 @@ public sealed class CelValidationTests
     {
         foreach (var (key, value) in patch)
         {
-            if (value is JsonObject child && target[key] is JsonObject existing)
+            if (value is null)
+            {
+                target.Remove(key); // as in a JSON merge patch (RFC 7386), null removes the field
+            }
+            else if (value is JsonObject child && target[key] is JsonObject existing)
             {
                 Merge(existing, child);
             }

@@ -50,9 +50,12 @@ public sealed class HelmChartTests
             .SelectMany(r => r!["resources"]!.AsArray().Select(x => (string)x!)));
         Assert.DoesNotContain(rules, r => r!["resources"]!.AsArray().Any(v => (string?)v == "secrets"));
 
-        // The experts-ready gate: list silo pods, patch their status; nothing else on pods.
+        // The experts-ready gate: list silo pods, patch their status; the pod autoscaler lists gateway pods; nothing else on pods.
         Assert.Equal(["list"], Verbs(rules, "", "pods"));
         Assert.Equal(["patch"], Verbs(rules, "", "pods/status"));
+
+        // The pod autoscaler changes spec.replicas through the scale subresource only.
+        Assert.Equal(["get", "update"], Verbs(rules, "moecloud.io", "moedeployments/scale"));
     }
 
     [HelmFact]

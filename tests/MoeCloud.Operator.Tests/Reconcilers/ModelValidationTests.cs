@@ -188,6 +188,34 @@ public sealed class ModelValidationTests
     }
 
     [Fact]
+    public void DeploymentCheck_WhenPodAutoscalingEnabledWithoutTarget_SaysWhichTargetsToSet()
+    {
+        var d = Scenario.Deployment("d", "tiny", replicas: 2);
+        d.Spec.Autoscaling.Pods = new PodAutoscalingPolicy { Enabled = true, MinReplicas = 1, MaxReplicas = 4 };
+        var problem = Assert.Single(DeploymentValidation.Check(d, Scenario.Model()));
+        Assert.Equal("InvalidSpec", problem.Reason);
+        Assert.Equal("spec.autoscaling.pods is enabled without a target: set targetP99Ms or targetQueueDepth", problem.Message);
+    }
+
+    [Fact]
+    public void DeploymentCheck_WhenStandbyBeyondMaxReplicas_ReportsBothFigures()
+    {
+        var d = Scenario.Deployment("d", "tiny", replicas: 2);
+        d.Spec.Autoscaling.Pods = new PodAutoscalingPolicy { MaxReplicas = 3, Standby = 4 };
+        var problem = Assert.Single(DeploymentValidation.Check(d, Scenario.Model()));
+        Assert.Equal("spec.autoscaling.pods.standby (4) must lie in 0..maxReplicas (3)", problem.Message);
+    }
+
+    [Fact]
+    public void DeploymentCheck_WhenPodTargetNotPositive_SaysTheyMustBePositive()
+    {
+        var d = Scenario.Deployment("d", "tiny", replicas: 2);
+        d.Spec.Autoscaling.Pods = new PodAutoscalingPolicy { Enabled = true, TargetP99Ms = 0 };
+        var problem = Assert.Single(DeploymentValidation.Check(d, Scenario.Model()));
+        Assert.Equal("spec.autoscaling.pods.targetP99Ms and targetQueueDepth must be positive numbers", problem.Message);
+    }
+
+    [Fact]
     public void OptionsValidator_WhenSeveralSettingsBad_ReportsAllAtOnce()
     {
         var result = new OperatorOptionsValidator().Validate(null, new OperatorOptions
@@ -196,6 +224,7 @@ public sealed class ModelValidationTests
             Workers = 0,
             AdminEndpointTemplate = "not a url",
             ProgressPollSeconds = double.NaN,
+            AutoscalePollSeconds = 0,
         });
         Assert.True(result.Failed);
         var failures = result.Failures!.ToList();
@@ -203,6 +232,7 @@ public sealed class ModelValidationTests
         Assert.Contains(failures, f => f.Contains("Workers", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("AdminEndpointTemplate", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("ProgressPollSeconds", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("AutoscalePollSeconds must be in 0.05..600", StringComparison.Ordinal));
     }
 
     private const string DeepSeekV3Config = """

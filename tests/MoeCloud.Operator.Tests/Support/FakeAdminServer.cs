@@ -47,6 +47,18 @@ public sealed class FakeAdminServer : IAsyncDisposable
     /// <summary>The live profile served to every deployment (null: 404, no telemetry yet).</summary>
     public LiveProfile? Profile { get; set; }
 
+    private volatile ServingSignals? _signals;
+
+    /// <summary>The serving signals served to every deployment (null: 404, the gateway does not serve the model yet).</summary>
+    public ServingSignals? Signals
+    {
+        get => _signals;
+        set => _signals = value;
+    }
+
+    /// <summary>The model named by the last serving-signals read.</summary>
+    public string? SignalsModel { get; private set; }
+
     /// <summary>PUTs received per deployment (publishing a version again counts again).</summary>
     public int Puts(string deployment) => _puts.GetValueOrDefault(deployment);
 
@@ -71,6 +83,11 @@ public sealed class FakeAdminServer : IAsyncDisposable
         var server = new FakeAdminServer(app);
         app.MapGet("/{ns}/{name}/admin/v1/profile", (string ns, string name) =>
             server.Profile is { } p ? Results.Json(p, AdminJson.Options) : Results.NotFound());
+        app.MapGet("/{ns}/{name}/admin/v1/serving", (string ns, string name, string model) =>
+        {
+            server.SignalsModel = model;
+            return server.Signals is { } s ? Results.Json(s with { Model = model }, AdminJson.Options) : Results.NotFound();
+        });
         app.MapPut("/{ns}/{name}/admin/v1/plans/{version:int}", async (string ns, string name, int version, HttpRequest request) =>
         {
             var plan = await JsonSerializer.DeserializeAsync<PlanPublication>(request.Body, AdminJson.Options);
