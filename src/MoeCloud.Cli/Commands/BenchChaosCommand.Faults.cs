@@ -81,7 +81,7 @@ public static partial class BenchChaosCommand
             exitedAt ??= await WatchExit(cluster, victim, clock, setup.Duration, ct);
             if (exitedAt is not { } exit)
             {
-                return new ChaosFault(at, healed, null, "the cut-off silo kept running and serves again");
+                return new ChaosFault(at, healed, null, "the cut-off silo kept running; no restart was needed");
             }
 
             var code = cluster.ExitCode(victim);
