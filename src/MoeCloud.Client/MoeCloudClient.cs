@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
 using MoeCloud.Contracts.Protos;
 
@@ -47,7 +48,9 @@ public sealed record MoeCloudClientOptions
 
 /// <summary>
 /// A typed client of the MoeCloud gateway (gRPC). Calls carry the API key and a deadline and are retried on
-/// <c>Unavailable</c> (a request step is idempotent) within a retry budget. Thread-safe; reuse one instance.
+/// <c>Unavailable</c> (a request step is idempotent) within a retry budget. Given several gateway replicas, the client
+/// spreads calls over those it can connect to (round robin) and a retry goes to the next one, so a gateway that dies
+/// costs no call while another answers; all replicas share one retry budget. Thread-safe; reuse one instance.
 /// </summary>
 public sealed class MoeCloudClient : IDisposable
 {
@@ -57,34 +60,48 @@ public sealed class MoeCloudClient : IDisposable
 
     /// <summary>Connects to the gateway at <paramref name="address"/> (http:// for plain HTTP/2, https:// for TLS).</summary>
     public MoeCloudClient(Uri address, MoeCloudClientOptions? options = null)
+        : this([address ?? throw new ArgumentNullException(nameof(address))], options)
     {
-        ArgumentNullException.ThrowIfNull(address);
+    }
+
+    /// <summary>
+    /// Connects to the gateway replicas at <paramref name="addresses"/> (all http:// or all https://): calls go round
+    /// robin over the replicas that accept connections, and a retried call goes to the next one.
+    /// </summary>
+    public MoeCloudClient(IReadOnlyList<Uri> addresses, MoeCloudClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
         _options = options ?? new MoeCloudClientOptions();
         if (_options.RetryTokens is < 1 or > 1000 || _options.RetryTokenRatio is not (> 0 and <= 1))
         {
             throw new ArgumentException($"RetryTokens must be in [1, 1000] and RetryTokenRatio in (0, 1] (got {_options.RetryTokens} and {_options.RetryTokenRatio}).", nameof(options));
         }
 
-        var retry = new MethodConfig
+        var service = new ServiceConfig();
+        if (_options.MaxAttempts > 1)
         {
-            Names = { MethodName.Default },
-            RetryPolicy = new RetryPolicy
+            service.MethodConfigs.Add(new MethodConfig
             {
-                MaxAttempts = Math.Clamp(_options.MaxAttempts, 1, 5),
-                InitialBackoff = TimeSpan.FromMilliseconds(100),
-                MaxBackoff = TimeSpan.FromSeconds(2),
-                BackoffMultiplier = 2,
-                RetryableStatusCodes = { StatusCode.Unavailable },
-            },
-        };
-        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+                Names = { MethodName.Default },
+                RetryPolicy = new RetryPolicy
+                {
+                    MaxAttempts = Math.Clamp(_options.MaxAttempts, 1, 5),
+                    InitialBackoff = TimeSpan.FromMilliseconds(100),
+                    MaxBackoff = TimeSpan.FromSeconds(2),
+                    BackoffMultiplier = 2,
+                    RetryableStatusCodes = { StatusCode.Unavailable },
+                },
+            });
+            service.RetryThrottling = new RetryThrottlingPolicy { MaxTokens = _options.RetryTokens, TokenRatio = _options.RetryTokenRatio };
+        }
+
+        var channelOptions = new GrpcChannelOptions
         {
-            ServiceConfig = _options.MaxAttempts > 1
-                ? new ServiceConfig { MethodConfigs = { retry }, RetryThrottling = new RetryThrottlingPolicy { MaxTokens = _options.RetryTokens, TokenRatio = _options.RetryTokenRatio } }
-                : null,
+            ServiceConfig = service.MethodConfigs.Count > 0 ? service : null,
             MaxReceiveMessageSize = 512 << 20,
             MaxSendMessageSize = 512 << 20,
-        });
+        };
+        _channel = addresses.Count == 1 ? GrpcChannel.ForAddress(addresses[0], channelOptions) : Replicas(addresses, channelOptions, service);
         _client = new MoeService.MoeServiceClient(_channel);
     }
 
@@ -118,6 +135,28 @@ public sealed class MoeCloudClient : IDisposable
     /// <inheritdoc />
     public void Dispose() => _channel.Dispose();
 
+    /// <summary>One channel over several gateway replicas: a static resolver and round-robin balancing.</summary>
+    private static GrpcChannel Replicas(IReadOnlyList<Uri> addresses, GrpcChannelOptions options, ServiceConfig service)
+    {
+        if (addresses.Count == 0 || addresses.Any(a => a is null || !a.IsAbsoluteUri || (a.Scheme != Uri.UriSchemeHttp && a.Scheme != Uri.UriSchemeHttps)))
+        {
+            throw new ArgumentException("Gateway addresses must be one or more absolute http:// or https:// addresses.", nameof(addresses));
+        }
+
+        var schemes = addresses.Select(a => a.Scheme).Distinct(StringComparer.Ordinal).ToArray();
+        if (schemes.Length != 1)
+        {
+            throw new ArgumentException($"Gateway addresses must all be http:// or all https:// (got {string.Join(", ", addresses)}).", nameof(addresses));
+        }
+
+        var endpoints = addresses.Select(a => new BalancerAddress(a.Host, a.Port)).ToArray();
+        service.LoadBalancingConfigs.Add(new RoundRobinConfig());
+        options.ServiceConfig = service;
+        options.Credentials = schemes[0] == Uri.UriSchemeHttps ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
+        options.ServiceProvider = new BalancerServices(new StaticResolverFactory(_ => endpoints));
+        return GrpcChannel.ForAddress("static:///moecloud-gateway", options);
+    }
+
     private static Tensor Tensor(ReadOnlySpan<float> values, int tokens, int hidden)
     {
         var tensor = new Tensor { Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)) };
@@ -132,4 +171,10 @@ public sealed class MoeCloudClient : IDisposable
     private Metadata Headers() => _options.ApiKey is { } key ? new Metadata { { "x-api-key", key } } : [];
 
     private DateTime Deadline() => DateTime.UtcNow + _options.Deadline;
+}
+
+/// <summary>The services a balancing channel asks for: only the static resolver (the rest are the channel's defaults).</summary>
+internal sealed class BalancerServices(ResolverFactory resolver) : IServiceProvider
+{
+    public object? GetService(Type serviceType) => serviceType == typeof(IEnumerable<ResolverFactory>) ? new[] { resolver } : null;
 }

@@ -14,10 +14,13 @@ namespace MoeCloud.Cli.Cluster;
 public sealed class LocalGateway : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly ILocalCluster _cluster;
+    private int _stopped;
 
-    private LocalGateway(WebApplication app, GatewayOptions options, string apiKey, string adminKey)
+    private LocalGateway(WebApplication app, ILocalCluster cluster, GatewayOptions options, string apiKey, string adminKey)
     {
         _app = app;
+        _cluster = cluster;
         Options = options;
         ApiKey = apiKey;
         AdminKey = adminKey;
@@ -67,6 +70,44 @@ public sealed class LocalGateway : IAsyncDisposable
             options.ProfileTraces[model] = LocalClusters.SaveProfile(model, profile);
         }
 
+        return await Launch(cluster, options, apiKey, adminKey, ct);
+    }
+
+    /// <summary>A second replica of this gateway, on its own free ports, with the same keys and models: what a Deployment's second pod is.</summary>
+    public Task<LocalGateway> StartReplica(CancellationToken ct)
+    {
+        var ports = FreePorts.Take(2);
+        return Launch(_cluster, Copy(Options, ports[0], ports[1]), ApiKey, AdminKey, ct);
+    }
+
+    /// <summary>This gateway started again on the same ports after <see cref="Crash"/>: a restarted pod.</summary>
+    public Task<LocalGateway> Restart(CancellationToken ct)
+    {
+        if (Volatile.Read(ref _stopped) == 0)
+        {
+            throw new InvalidOperationException("the gateway is still running; crash or dispose it before restarting it");
+        }
+
+        return Launch(_cluster, Copy(Options, Options.GrpcPort, Options.HttpPort), ApiKey, AdminKey, ct);
+    }
+
+    /// <summary>
+    /// Stops the gateway as a crash would, for chaos runs: its listeners close and every open connection is aborted at
+    /// once, with no drain, so calls in flight through it fail at their clients. Disposing it afterwards does nothing more.
+    /// </summary>
+    public async Task Crash()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        await _app.StopAsync(new CancellationToken(canceled: true));
+        await _app.DisposeAsync();
+    }
+
+    private static async Task<LocalGateway> Launch(ILocalCluster cluster, GatewayOptions options, string apiKey, string adminKey, CancellationToken ct)
+    {
         var app = GatewayHost.Create(options, cluster.Grains);
         await app.StartAsync(ct);
         await app.Services.GetRequiredService<PlanWatcher>().Refresh(ct);
@@ -77,12 +118,37 @@ public sealed class LocalGateway : IAsyncDisposable
             throw new InvalidOperationException($"The gateway found {found} of the cluster's {cluster.Endpoints.Count} pods in its membership.");
         }
 
-        return new LocalGateway(app, options, apiKey, adminKey);
+        return new LocalGateway(app, cluster, options, apiKey, adminKey);
+    }
+
+    private static GatewayOptions Copy(GatewayOptions options, int grpcPort, int httpPort)
+    {
+        var copy = new GatewayOptions
+        {
+            GrpcPort = grpcPort,
+            HttpPort = httpPort,
+            Models = new Dictionary<string, string>(options.Models),
+            HomePolicy = options.HomePolicy,
+            HomeGranularity = options.HomeGranularity,
+            ApiKeys = options.ApiKeys,
+            AdminKeys = options.AdminKeys,
+        };
+        foreach (var (model, dir) in options.ProfileTraces)
+        {
+            copy.ProfileTraces[model] = dir;
+        }
+
+        return copy;
     }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
         using (var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
         {
             await _app.StopAsync(bound.Token);

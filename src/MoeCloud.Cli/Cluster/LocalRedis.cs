@@ -19,15 +19,17 @@ public sealed class LocalRedis : IAsyncDisposable
 
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
     private readonly string _directory;
-    private readonly Process _server;
-    private readonly Process _watchdog;
+    private readonly string? _alsoBind;
     private readonly List<string> _output = [];
+    private Process _server;
+    private Process _watchdog;
     private int _disposed;
 
-    private LocalRedis(int port, string directory, Process server, Process watchdog)
+    private LocalRedis(int port, string directory, string? alsoBind, Process server, Process watchdog)
     {
         Port = port;
         _directory = directory;
+        _alsoBind = alsoBind;
         _server = server;
         _watchdog = watchdog;
     }
@@ -59,55 +61,41 @@ public sealed class LocalRedis : IAsyncDisposable
     /// </summary>
     public static async Task<LocalRedis> Start(CancellationToken cancellationToken = default, string? alsoBind = null)
     {
-        var server = FindServer() ?? throw new InvalidOperationException("redis-server was not found; install it with 'apt-get install -y redis-server' (infra/test.sh does) or set MOECLOUD_REDIS_SERVER.");
         var port = FreePorts.Take(1)[0];
         var directory = Path.Combine(Path.GetTempPath(), "moecloud-redis", $"{port}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
-        var start = new ProcessStartInfo(server, ["--port", Text(port), "--bind", "127.0.0.1", .. (alsoBind is null ? Array.Empty<string>() : [alsoBind, "--protected-mode", "no"]), "--daemonize", "no", "--dir", directory, "--save", "", "--appendonly", "no"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = directory,
-        };
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {server}");
-        Process watchdog;
-        try
-        {
-            watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", Watchdog, "moecloud-redis-watchdog", Text(Environment.ProcessId), Text(process.Id)])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            }) ?? throw new InvalidOperationException("could not start the redis-server watchdog (/bin/sh)");
-        }
-        catch
-        {
-            process.Kill();
-            process.Dispose();
-            throw;
-        }
-
-        var redis = new LocalRedis(port, directory, process, watchdog);
-        process.OutputDataReceived += (_, e) => redis.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => redis.Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await CanConnect(port))
-        {
-            if (process.HasExited || DateTime.UtcNow > deadline)
-            {
-                var why = process.HasExited ? $"exited with {process.ExitCode}" : "did not start listening within 10 s";
-                var output = redis.Output();
-                await redis.DisposeAsync();
-                throw new InvalidOperationException($"redis-server on 127.0.0.1:{port} {why}: {output}");
-            }
-
-            await Task.Delay(50, cancellationToken);
-        }
-
+        var (server, watchdog) = Launch(port, directory, alsoBind);
+        var redis = new LocalRedis(port, directory, alsoBind, server, watchdog);
+        redis.Follow(server);
+        await redis.WaitListening(cancellationToken);
         return redis;
+    }
+
+    /// <summary>
+    /// A crash and restart of the membership store, for chaos runs: with <paramref name="keepData"/> the data set is
+    /// saved first (as a store with persistence would keep it), then redis-server is killed (SIGKILL), stays down for
+    /// <paramref name="down"/>, and starts again on the same port with the saved data, or empty without it.
+    /// </summary>
+    public async Task Restart(TimeSpan down, bool keepData, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var dump = Path.Combine(_directory, "dump.rdb");
+        if (keepData)
+        {
+            await Command("SAVE", cancellationToken);
+        }
+        else
+        {
+            File.Delete(dump);
+        }
+
+        _server.Kill();
+        await _server.WaitForExitAsync(cancellationToken);
+        await ChildProcesses.Stop([_server, _watchdog], StopGrace); // the watchdog exits with its server; this reaps both
+        await Task.Delay(down, cancellationToken);
+        (_server, _watchdog) = Launch(Port, _directory, _alsoBind);
+        Follow(_server);
+        await WaitListening(cancellationToken);
     }
 
     /// <summary>Stops the server and its watchdog by their pids and removes its folder.</summary>
@@ -126,6 +114,76 @@ public sealed class LocalRedis : IAsyncDisposable
         catch (IOException)
         {
             // Left for the temp cleaner.
+        }
+    }
+
+    private static (Process Server, Process Watchdog) Launch(int port, string directory, string? alsoBind)
+    {
+        var server = FindServer() ?? throw new InvalidOperationException("redis-server was not found; install it with 'apt-get install -y redis-server' (infra/test.sh does) or set MOECLOUD_REDIS_SERVER.");
+        var start = new ProcessStartInfo(server, ["--port", Text(port), "--bind", "127.0.0.1", .. (alsoBind is null ? Array.Empty<string>() : [alsoBind, "--protected-mode", "no"]), "--daemonize", "no", "--dir", directory, "--save", "", "--appendonly", "no"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = directory,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {server}");
+        try
+        {
+            var watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", Watchdog, "moecloud-redis-watchdog", Text(Environment.ProcessId), Text(process.Id)])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            }) ?? throw new InvalidOperationException("could not start the redis-server watchdog (/bin/sh)");
+            return (process, watchdog);
+        }
+        catch
+        {
+            process.Kill();
+            process.Dispose();
+            throw;
+        }
+    }
+
+    private void Follow(Process server)
+    {
+        server.OutputDataReceived += (_, e) => Keep(e.Data);
+        server.ErrorDataReceived += (_, e) => Keep(e.Data);
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+    }
+
+    private async Task WaitListening(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await CanConnect(Port))
+        {
+            if (_server.HasExited || DateTime.UtcNow > deadline)
+            {
+                var why = _server.HasExited ? $"exited with {_server.ExitCode}" : "did not start listening within 10 s";
+                var output = Output();
+                await DisposeAsync();
+                throw new InvalidOperationException($"redis-server on 127.0.0.1:{Port} {why}: {output}");
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+
+    /// <summary>Sends one argument-less command (RESP) and checks that it was answered <c>+OK</c>.</summary>
+    private async Task Command(string command, CancellationToken cancellationToken)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, Port, cancellationToken);
+        var stream = client.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"*1\r\n${command.Length}\r\n{command}\r\n"), cancellationToken);
+        var buffer = new byte[256];
+        var read = await stream.ReadAsync(buffer, cancellationToken);
+        var reply = System.Text.Encoding.ASCII.GetString(buffer, 0, read).TrimEnd();
+        if (reply != "+OK")
+        {
+            throw new InvalidOperationException($"redis-server on 127.0.0.1:{Port} answered '{reply}' to {command}.");
         }
     }
 

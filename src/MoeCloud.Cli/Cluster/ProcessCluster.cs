@@ -18,15 +18,21 @@ public sealed class ProcessCluster : ILocalCluster
 {
     private readonly LocalRedis _redis;
     private readonly List<Process> _processes;
+    private readonly List<string[]> _arguments;
+    private readonly TextWriter _log;
+    private readonly ShapedNetwork? _network;
     private readonly IHost _client;
 
     /// <summary>How long a silo process gets after SIGTERM before it is killed: its own default shutdown timeout and a margin.</summary>
     private static readonly TimeSpan SiloStopGrace = new MoeCloudSiloOptions().ShutdownTimeout + TimeSpan.FromSeconds(5);
 
-    private ProcessCluster(LocalRedis redis, List<Process> processes, IHost client, IReadOnlyList<SiloEndpoint> endpoints)
+    private ProcessCluster(LocalRedis redis, List<Process> processes, List<string[]> arguments, TextWriter log, ShapedNetwork? network, IHost client, IReadOnlyList<SiloEndpoint> endpoints)
     {
         _redis = redis;
         _processes = processes;
+        _arguments = arguments;
+        _log = log;
+        _network = network;
         _client = client;
         Endpoints = endpoints;
     }
@@ -54,6 +60,7 @@ public sealed class ProcessCluster : ILocalCluster
         var redis = await LocalRedis.Start(cancellationToken, network?.HostAddress);
         var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
         var processes = new List<Process>();
+        var arguments = new List<string[]>();
         var clusterId = $"local-{Guid.NewGuid():N}";
         try
         {
@@ -86,6 +93,7 @@ public sealed class ProcessCluster : ILocalCluster
                     args.AddRange(["--address", address]);
                 }
 
+                arguments.Add([.. args]);
                 processes.Add(StartSelf(args, log, pod, network));
                 endpoints.Add(new SiloEndpoint(pod, new Uri($"http://{address}:{runner}"), new Uri($"http://{address}:{ops}")));
             }
@@ -104,7 +112,7 @@ public sealed class ProcessCluster : ILocalCluster
             });
             var client = builder.Build();
             await client.StartAsync(cancellationToken);
-            return new ProcessCluster(redis, processes, client, endpoints);
+            return new ProcessCluster(redis, processes, arguments, log, network, client, endpoints);
         }
         catch
         {
@@ -122,6 +130,32 @@ public sealed class ProcessCluster : ILocalCluster
 
     /// <summary>Waits until pod <paramref name="pod"/>'s silo process has exited.</summary>
     public Task WaitForExit(int pod, CancellationToken cancellationToken) => _processes[pod].WaitForExitAsync(cancellationToken);
+
+    /// <summary>Whether pod <paramref name="pod"/>'s silo process has exited, and its exit code when it has.</summary>
+    public int? ExitCode(int pod) => _processes[pod].HasExited ? _processes[pod].ExitCode : null;
+
+    /// <summary>
+    /// Starts pod <paramref name="pod"/>'s silo process again, with the same ports and options, after it exited (as a
+    /// StatefulSet restarts a pod), and waits until it is healthy. It joins membership as a new silo generation.
+    /// </summary>
+    public async Task Restart(int pod, CancellationToken cancellationToken)
+    {
+        if (!_processes[pod].HasExited)
+        {
+            throw new InvalidOperationException($"the silo process of pod {pod} is still running");
+        }
+
+        _processes[pod].Dispose();
+        _processes[pod] = StartSelf(_arguments[pod], _log, pod, _network);
+        await WaitHealthy([Endpoints[pod]], _processes, TimeSpan.FromSeconds(90), cancellationToken);
+    }
+
+    /// <summary>Crashes the membership store and starts it again on its port after <paramref name="down"/> (see <see cref="LocalRedis.Restart"/>).</summary>
+    public Task RestartRedis(TimeSpan down, bool keepData, CancellationToken cancellationToken) => _redis.Restart(down, keepData, cancellationToken);
+
+    /// <summary>Cuts pod <paramref name="pod"/> off the network or heals it; only for a cluster started in a <see cref="ShapedNetwork"/>.</summary>
+    public Task SetLink(int pod, bool up, CancellationToken cancellationToken) =>
+        (_network ?? throw new InvalidOperationException("this cluster was started without a network of its own; pass a ShapedNetwork to Start")).SetLink(pod, up, cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

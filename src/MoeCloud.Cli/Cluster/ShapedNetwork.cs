@@ -103,6 +103,20 @@ public sealed class ShapedNetwork : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Cuts pod <paramref name="pod"/> off the network (<paramref name="up"/> false) or heals it: its veth's bridge end
+    /// goes down or up (<c>ip link set … down|up</c>), so nothing reaches the pod and it reaches nothing, Redis included.
+    /// </summary>
+    public Task SetLink(int pod, bool up, CancellationToken ct)
+    {
+        if (pod < 0 || pod >= _namespaces.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pod), $"this network has pods 0 to {_namespaces.Count - 1}, not {pod}");
+        }
+
+        return Ip(ct, "link", "set", string.Create(CultureInfo.InvariantCulture, $"{_prefix}h{pod}"), up ? "up" : "down");
+    }
+
     /// <summary>Runs <paramref name="file"/> inside pod <paramref name="pod"/>'s namespace.</summary>
     public ProcessStartInfo InNamespace(int pod, string file, IEnumerable<string> args) => new("ip", ["netns", "exec", Namespace(pod), file, .. args]);
 

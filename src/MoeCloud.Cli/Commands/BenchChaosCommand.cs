@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using Grpc.Core;
 using MoeCloud.Abstractions;
 using MoeCloud.Cli.Cluster;
@@ -14,16 +15,21 @@ using MoeCloud.Runtime.Hosting;
 namespace MoeCloud.Cli.Commands;
 
 /// <summary>
-/// <c>moectl bench chaos</c>: steady load through the gateway in front of a silo-process cluster (every expert on two
-/// pods) while one silo is killed (SIGKILL) or stopped (SIGTERM); each result is compared with the single-process
-/// reference. Each scenario runs on a fresh cluster.
+/// <c>moectl bench chaos</c>: steady load through the gateway in front of a local cluster (every expert on two pods)
+/// while one fault strikes a third of the way in: a silo process killed (SIGKILL) or stopped (SIGTERM), one of two
+/// gateway replicas crashed and restarted, the Redis membership store crashed and restarted, or one silo cut off the
+/// network and healed. Each result is compared with the single-process reference. Each scenario runs on a fresh cluster.
+/// The silo scenarios are in this file; the others in <c>BenchChaosCommand.Faults.cs</c>.
 /// </summary>
-public static class BenchChaosCommand
+public static partial class BenchChaosCommand
 {
     private const string Model = "tiny";
     private const int Tokens = 4;
     private const int Inputs = 16;
-    private static readonly string[] AllScenarios = ["kill", "term"];
+    private static readonly string[] AllScenarios = ["kill", "term", "gateway-restart", "redis-restart", "partition"];
+
+    /// <summary>The scenarios an embedded cluster can run: it has no silo processes, no Redis and no network namespaces.</summary>
+    private static readonly string[] EmbeddedScenarios = ["gateway-restart"];
 
     /// <summary>Registers the command.</summary>
     public static void Register(Moectl app)
@@ -31,13 +37,17 @@ public static class BenchChaosCommand
         ArgumentNullException.ThrowIfNull(app);
         app.Add(new CliCommand(
             "bench chaos",
-            "Steady load through the gateway on silo processes while one silo is killed (kill -9) or stopped (SIGTERM): failed and wrong results, recovery time.",
+            "Steady load through the gateway while one fault strikes: a silo killed (kill -9) or stopped (SIGTERM), a gateway replica crashed and restarted, Redis restarted, a silo cut off the network: failed and wrong results, recovery time.",
             "",
             [
                 new("seconds", "<s> seconds of load per scenario, the fault a third of the way in (default 30, in [4, 600])"),
-                new("silos", "<N> silo processes (default 3, in [3, 8])"),
+                new("outage", "<s> how long a restart or partition keeps its fault (default a third of --seconds, in [1, 300])"),
+                new("redis-data", "<kept|lost> whether Redis restarts with its data (saved before the crash, as with persistence) or empty (default kept)"),
+                new("silos", "<N> silos (default 3, in [3, 8])"),
                 new("concurrency", "<N> requests in flight (default 4, in [1, 64])"),
-                new("scenarios", "<list> kill and/or term, comma-separated (default kill,term)"),
+                new("mode", "<mode> processes (default) or embedded (gateway-restart only: an embedded cluster has no processes, Redis or namespaces)"),
+                new("scenarios", $"<list> comma-separated, of {string.Join(", ", AllScenarios)} (default all that the mode and machine allow)"),
+                new("scenario", "<name> one scenario (the same as --scenarios <name>)"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -46,13 +56,21 @@ public static class BenchChaosCommand
     private static async Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct)
     {
         int seconds = args.GetInt("seconds", 30, 4, 600), silos = args.GetInt("silos", 3, 3, 8), concurrency = args.GetInt("concurrency", 4, 1, 64);
-        var scenarios = (args.Get("scenarios") ?? string.Join(',', AllScenarios)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (scenarios.Length == 0 || scenarios.Any(s => !AllScenarios.Contains(s, StringComparer.Ordinal)))
+        var outage = args.GetInt("outage", Math.Max(1, seconds / 3), 1, 300);
+        var mode = args.Get("mode") ?? "processes";
+        if (mode is not ("processes" or "embedded"))
         {
-            throw new UsageException($"option '--scenarios' takes {string.Join(" and/or ", AllScenarios)} (comma-separated)");
+            throw new UsageException($"option '--mode' takes processes or embedded, not '{mode}'");
+        }
+
+        var redisData = args.Get("redis-data") ?? "kept";
+        if (redisData is not ("kept" or "lost"))
+        {
+            throw new UsageException($"option '--redis-data' takes kept or lost, not '{redisData}'");
         }
 
         var log = console.Error;
+        var scenarios = await Scenarios(args, mode, log);
         var modelDir = await DemoDeployment.EnsureModel(Model, seed: 1, log, ct);
         using var checkpoint = ModelCheckpoint.Open(modelDir);
         var spec = checkpoint.Spec;
@@ -60,12 +78,13 @@ public static class BenchChaosCommand
         var inputs = Enumerable.Range(0, Inputs).Select(i => RuntimeCommands.RandomHidden(Tokens, spec.Hidden, seed: 1000 + i)).ToArray();
         var expected = inputs.Select(x => reference.ForwardStack(0, spec.MoeLayers - 1, x, Tokens)).ToArray();
         var load = new ChaosLoad(spec.Hidden, spec.MoeLayers, Tokens, inputs, expected);
+        var setup = new ChaosSetup(mode, silos, concurrency, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(outage), redisData == "kept", modelDir, spec.MoeLayers, spec.Experts, load);
 
         var results = new List<ChaosResult>();
         foreach (var scenario in scenarios)
         {
-            await log.WriteLineAsync($"{scenario}: {silos} silo processes, {concurrency} requests in flight for {seconds} s, pod {silos - 1} {(scenario == "kill" ? "killed (SIGKILL)" : "stopped (SIGTERM)")} after {seconds / 3} s");
-            results.Add(await RunScenario(scenario, silos, concurrency, TimeSpan.FromSeconds(seconds), modelDir, spec.MoeLayers, spec.Experts, load, ct));
+            await log.WriteLineAsync($"{scenario}: {silos} silos ({mode}), {concurrency} requests in flight for {seconds} s, the fault after {seconds / 3} s");
+            results.Add(await RunScenario(scenario, setup, ct));
         }
 
         if (args.Json)
@@ -75,68 +94,139 @@ public static class BenchChaosCommand
         }
 
         await console.Out.WriteLineAsync(CliOutput.Table(
-            ["scenario", "requests", "failed", "wrong", "recovery (s)", "victim exit (s)", "after: failed/requests"],
-            results.Select(r => (IReadOnlyList<string>)[r.Name, r.Requests.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Failed.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Wrong.ToString(System.Globalization.CultureInfo.InvariantCulture), r.RecoverySeconds is { } recovery ? CliOutput.Num(recovery, 2) : "n/a", CliOutput.Num(r.VictimExitSeconds, 2), $"{r.AfterFailed}/{r.AfterRequests}"])));
+            ["scenario", "requests", "failed", "wrong", "recovery (s)", "outage (s)", "failed in outage", "victim exit (s)", "after: failed/requests", "note"],
+            results.Select(r => (IReadOnlyList<string>)[r.Name, Text(r.Requests), Text(r.Failed), Text(r.Wrong), Seconds(r.RecoverySeconds), Seconds(r.OutageSeconds), Text(r.FailedInOutage), Seconds(r.VictimExitSeconds), $"{r.AfterFailed}/{r.AfterRequests}", r.Note ?? ""])));
         return Moectl.Ok;
     }
 
     /// <summary>One scenario on a fresh cluster: load, the fault a third of the way in, then a check that every pod's share is served again.</summary>
-    public static async Task<ChaosResult> RunScenario(string scenario, int silos, int concurrency, TimeSpan duration, string modelDir, int layers, int experts, ChaosLoad load, CancellationToken ct)
+    public static Task<ChaosResult> RunScenario(string scenario, ChaosSetup setup, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(load);
-        var victim = silos - 1;
-        await using var cluster = await ProcessCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, TextWriter.Null, ct);
-        // Every expert on two pods, so whatever the victim held has a replica on a survivor.
-        await cluster.Publish(WirePlan.FromAssignment(Model, 1, silos, layers, experts, (l, e) => [(e + l) % silos, (e + l + 1) % silos]));
-        await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, profile: null, HomePolicyName.Speculative, ct);
-        using var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey, Deadline = TimeSpan.FromSeconds(10) });
-        for (var i = 0; i < 2 * silos; i++)
+        ArgumentNullException.ThrowIfNull(setup);
+        return scenario switch
         {
-            await load.Send(client, i, ct); // warm: every pod has served before the clock starts
+            "kill" => SiloStop(kill: true, setup, ct),
+            "term" => SiloStop(kill: false, setup, ct),
+            "gateway-restart" => GatewayRestart(setup, ct),
+            "redis-restart" => RedisRestart(setup, ct),
+            "partition" => Partition(setup, ct),
+            _ => throw new ArgumentException($"unknown chaos scenario '{scenario}' ({string.Join(", ", AllScenarios)})", nameof(scenario)),
+        };
+    }
+
+    /// <summary>The scenarios to run: those asked for, each checked against the mode and this machine, or all that can run.</summary>
+    private static async Task<string[]> Scenarios(CliArgs args, string mode, TextWriter log)
+    {
+        var asked = args.Get("scenarios") ?? args.Get("scenario");
+        if (asked is null)
+        {
+            var all = mode == "embedded" ? EmbeddedScenarios : AllScenarios;
+            if (mode == "embedded")
+            {
+                await log.WriteLineAsync($"embedded mode runs {string.Join(", ", EmbeddedScenarios)} only: an embedded cluster has no silo processes to kill, no Redis and no network namespaces.");
+            }
+
+            if (all.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } why)
+            {
+                await log.WriteLineAsync($"partition skipped: {why}.");
+                return [.. all.Where(s => s != "partition")];
+            }
+
+            return all;
+        }
+
+        var scenarios = asked.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (scenarios.Length == 0 || scenarios.Any(s => !AllScenarios.Contains(s, StringComparer.Ordinal)))
+        {
+            throw new UsageException($"options '--scenarios' and '--scenario' take {string.Join(", ", AllScenarios)} (comma-separated), not '{asked}'");
+        }
+
+        if (mode == "embedded" && scenarios.FirstOrDefault(s => !EmbeddedScenarios.Contains(s, StringComparer.Ordinal)) is { } process)
+        {
+            throw new UsageException($"scenario '{process}' needs --mode processes: an embedded cluster has no silo processes, Redis or network namespaces (embedded mode runs {string.Join(", ", EmbeddedScenarios)})");
+        }
+
+        if (scenarios.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } unavailable)
+        {
+            throw new UsageException($"scenario 'partition' needs a network namespace per pod: {unavailable}");
+        }
+
+        return scenarios;
+    }
+
+    /// <summary>kill -9 (<paramref name="kill"/>) or SIGTERM of the last pod's silo process, which is not restarted.</summary>
+    private static async Task<ChaosResult> SiloStop(bool kill, ChaosSetup setup, CancellationToken ct)
+    {
+        var victim = setup.Silos - 1;
+        await using var cluster = await ProcessCluster.Start(setup.Silos, new Dictionary<string, string> { [Model] = setup.ModelDirectory }, TextWriter.Null, ct);
+        await PublishTwoReplicas(cluster, setup);
+        await using var gateway = await LocalGateway.Start(cluster, Model, setup.ModelDirectory, profile: null, HomePolicyName.Speculative, ct);
+        using var client = new MoeCloudClient(gateway.GrpcAddress, ClientOptions(gateway));
+        return await Measure(kill ? "kill -9 of one silo" : "SIGTERM of one silo", client, setup, async clock =>
+        {
+            var at = clock.Elapsed.TotalSeconds;
+            if (kill)
+            {
+                cluster.Kill(victim);
+            }
+            else
+            {
+                await cluster.Terminate(victim);
+            }
+
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            bound.CancelAfter(TimeSpan.FromSeconds(60));
+            await cluster.WaitForExit(victim, bound.Token);
+            return new ChaosFault(at, null, clock.Elapsed.TotalSeconds - at, null);
+        }, ct);
+    }
+
+    /// <summary>Every expert on two pods, so whatever one pod held has a replica on another.</summary>
+    private static Task PublishTwoReplicas(ILocalCluster cluster, ChaosSetup setup) =>
+        cluster.Publish(WirePlan.FromAssignment(Model, 1, setup.Silos, setup.Layers, setup.Experts, (l, e) => [(e + l) % setup.Silos, (e + l + 1) % setup.Silos]));
+
+    /// <summary>The client every scenario uses: the default retry policy, a 10 s deadline.</summary>
+    private static MoeCloudClientOptions ClientOptions(LocalGateway gateway) => new() { ApiKey = gateway.ApiKey, Deadline = TimeSpan.FromSeconds(10) };
+
+    /// <summary>
+    /// Warms every pod, runs the load with <paramref name="fault"/> a third of the way in (it gets the load's clock and
+    /// returns when the fault is over), then sends a round of requests one at a time and summarizes.
+    /// </summary>
+    private static async Task<ChaosResult> Measure(string name, MoeCloudClient client, ChaosSetup setup, Func<Stopwatch, Task<ChaosFault>> fault, CancellationToken ct)
+    {
+        for (var i = 0; i < 2 * setup.Silos; i++)
+        {
+            await setup.Load.Send(client, i, ct); // warm: every pod (and gateway) has served before the clock starts
         }
 
         var clock = Stopwatch.StartNew();
         var records = new ConcurrentBag<ChaosRecord>();
-        var faultAt = duration / 3;
-        var fault = Task.Run(
+        var faulted = Task.Run(
             async () =>
             {
-                await Task.Delay(faultAt, ct);
-                var at = clock.Elapsed.TotalSeconds;
-                if (scenario == "kill")
-                {
-                    cluster.Kill(victim);
-                }
-                else
-                {
-                    await cluster.Terminate(victim);
-                }
-
-                using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                bound.CancelAfter(TimeSpan.FromSeconds(60));
-                await cluster.WaitForExit(victim, bound.Token);
-                return (At: at, Exited: clock.Elapsed.TotalSeconds - at);
+                await Task.Delay(setup.Duration / 3, ct);
+                return await fault(clock);
             },
             ct);
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(lane => Task.Run(
+        await Task.WhenAll(Enumerable.Range(0, setup.Concurrency).Select(lane => Task.Run(
             async () =>
             {
-                for (var n = 0; clock.Elapsed < duration; n++)
+                for (var n = 0; clock.Elapsed < setup.Duration; n++)
                 {
                     var start = clock.Elapsed.TotalSeconds;
-                    var outcome = await load.Send(client, (lane * 7919) + n, ct);
+                    var outcome = await setup.Load.Send(client, (lane * 7919) + n, ct);
                     records.Add(new ChaosRecord(start, clock.Elapsed.TotalSeconds, outcome));
                 }
             },
             ct)));
-        var (faultSeconds, exitSeconds) = await fault;
+        var f = await faulted;
 
         // Full service again: every request of a second round succeeds with the reference result.
         var after = new List<ChaosRecord>();
-        for (var i = 0; i < 4 * silos; i++)
+        for (var i = 0; i < 4 * setup.Silos; i++)
         {
             var start = clock.Elapsed.TotalSeconds;
-            var outcome = await load.Send(client, 50_000 + i, ct);
+            var outcome = await setup.Load.Send(client, 50_000 + i, ct);
             after.Add(new ChaosRecord(start, clock.Elapsed.TotalSeconds, outcome));
         }
 
@@ -144,20 +234,48 @@ public static class BenchChaosCommand
         // the load ended before one, in the round after it; null when nothing succeeded after the last bad answer.
         var all = records.ToArray();
         var bad = all.Where(r => r.Outcome.Status != ChaosStatus.Ok).ToArray();
-        var lastBad = bad.Length == 0 ? faultSeconds : Math.Max(faultSeconds, bad.Max(r => r.End));
+        var lastBad = bad.Length == 0 ? f.At : Math.Max(f.At, bad.Max(r => r.End));
         var recovered = all.Concat(after).Where(r => r.Outcome.Status == ChaosStatus.Ok && r.Start >= lastBad).Select(r => (double?)r.End).Min();
+        var healed = f.HealedAt ?? f.At;
         return new ChaosResult(
-            scenario == "kill" ? "kill -9 of one silo" : "SIGTERM of one silo",
+            name,
             all.Length,
             all.Count(r => r.Outcome.Status == ChaosStatus.Failed),
             all.Count(r => r.Outcome.Status == ChaosStatus.Wrong),
-            recovered - faultSeconds,
+            recovered - f.At,
             bad.GroupBy(r => r.Outcome.Error ?? "wrong").ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
             after.Count,
             after.Count(r => r.Outcome.Status != ChaosStatus.Ok),
-            exitSeconds);
+            f.VictimExitSeconds,
+            f.HealedAt - f.At,
+            all.Count(r => r.Outcome.Status == ChaosStatus.Failed && r.Start <= healed && r.End >= f.At),
+            f.Note);
     }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string Seconds(double? value) => value is { } v ? CliOutput.Num(v, 2) : "n/a";
 }
+
+/// <summary>A chaos run's settings and load.</summary>
+/// <param name="Mode">Cluster mode: <c>processes</c> or <c>embedded</c>.</param>
+/// <param name="Silos">Silos (pods).</param>
+/// <param name="Concurrency">Requests in flight.</param>
+/// <param name="Duration">Load per scenario; the fault strikes a third of the way in.</param>
+/// <param name="Outage">How long a restart or partition keeps its fault.</param>
+/// <param name="RedisKeepsData">Whether Redis restarts with its data (true) or empty.</param>
+/// <param name="ModelDirectory">The checkpoint of the <c>tiny</c> model.</param>
+/// <param name="Layers">MoE layers.</param>
+/// <param name="Experts">Experts per layer.</param>
+/// <param name="Load">The requests and their reference results.</param>
+public sealed record ChaosSetup(string Mode, int Silos, int Concurrency, TimeSpan Duration, TimeSpan Outage, bool RedisKeepsData, string ModelDirectory, int Layers, int Experts, ChaosLoad Load);
+
+/// <summary>What a scenario's fault did, in seconds on the load's clock.</summary>
+/// <param name="At">When it struck.</param>
+/// <param name="HealedAt">When it was undone (the gateway or Redis back, the link up); null for a silo stopped for good.</param>
+/// <param name="VictimExitSeconds">From the fault to the exit of the silo process it stopped, when one exited.</param>
+/// <param name="Note">What happened to the victim, in words.</param>
+internal sealed record ChaosFault(double At, double? HealedAt, double? VictimExitSeconds, string? Note);
 
 /// <summary>The requests of a chaos run: seeded inputs and their reference results (max relative error ≤ 1e-4).</summary>
 public sealed class ChaosLoad(int hidden, int layers, int tokens, float[][] inputs, float[][] expected)
@@ -213,5 +331,8 @@ internal sealed record ChaosRecord(double Start, double End, ChaosOutcome Outcom
 /// <param name="Failures">Bad answers by gRPC status (or <c>wrong</c>).</param>
 /// <param name="AfterRequests">Requests sent after the load, one at a time.</param>
 /// <param name="AfterFailed">Of those, the ones that failed or were wrong.</param>
-/// <param name="VictimExitSeconds">From the signal to the victim process's exit (a graceful stop's duration for SIGTERM).</param>
-public sealed record ChaosResult(string Name, int Requests, int Failed, int Wrong, double? RecoverySeconds, IReadOnlyDictionary<string, int> Failures, int AfterRequests, int AfterFailed, double VictimExitSeconds);
+/// <param name="VictimExitSeconds">From the fault to the victim silo process's exit (a graceful stop's duration for SIGTERM); null when no silo process exited.</param>
+/// <param name="OutageSeconds">How long the fault lasted (gateway or Redis down, link down); null for a silo stopped for good.</param>
+/// <param name="FailedInOutage">Failed requests that were in flight at some moment between the fault and its end.</param>
+/// <param name="Note">What happened to the victim, in words, where that varies (a partitioned silo that rejoined or was restarted).</param>
+public sealed record ChaosResult(string Name, int Requests, int Failed, int Wrong, double? RecoverySeconds, IReadOnlyDictionary<string, int> Failures, int AfterRequests, int AfterFailed, double? VictimExitSeconds, double? OutageSeconds, int FailedInOutage, string? Note);

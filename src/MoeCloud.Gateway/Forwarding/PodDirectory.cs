@@ -106,10 +106,26 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     public (MoeService.MoeServiceClient Client, IDisposable InFlight) Open(int pod)
     {
         var address = _pods.FirstOrDefault(p => p.Pod == pod)?.Runner ?? throw new InvalidOperationException($"pod {pod} is not configured");
-        var channel = _channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20 }));
+        var channel = _channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20, HttpHandler = RunnerHandler() }));
         _inflight.AddOrUpdate(pod, 1, (_, n) => n + 1);
         return (new MoeService.MoeServiceClient(channel), new Scope(() => _inflight.AddOrUpdate(pod, 0, (_, n) => n - 1)));
     }
+
+    /// <summary>
+    /// The HTTP/2 handler of a runner channel. A pod cut off the network sends no reset, so without pings every call on
+    /// its connection would wait for its deadline (or for the link and TCP's retransmission backoff). While calls are in
+    /// flight and nothing has arrived for <c>KeepAlivePingDelay</c>, a ping goes out; one unanswered for
+    /// <c>KeepAlivePingTimeout</c> closes the connection, its calls fail with <c>Unavailable</c>, and the forwarder
+    /// retries them on other pods. The timeout is generous, since a busy pod answers pings late.
+    /// </summary>
+    private static SocketsHttpHandler RunnerHandler() => new()
+    {
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+        KeepAlivePingDelay = TimeSpan.FromSeconds(2),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        EnableMultipleHttp2Connections = true,
+    };
 
     /// <summary>Marks a pod unhealthy after a failed forward (passive health); YARP reactivates it after its period.</summary>
     public void ReportFailure(int pod)

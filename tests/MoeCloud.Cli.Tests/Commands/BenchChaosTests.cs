@@ -1,8 +1,10 @@
 using System.Text.Json;
+using MoeCloud.Cli.Hosting;
+using MoeCloud.Cli.Tests.Cluster;
 
 namespace MoeCloud.Cli.Tests.Commands;
 
-/// <summary><c>moectl bench chaos</c> on silo processes: a silo killed under steady load through the gateway.</summary>
+/// <summary><c>moectl bench chaos</c>: each fault under steady load through the gateway, a few seconds each.</summary>
 public sealed class BenchChaosTests
 {
     [Fact]
@@ -24,5 +26,65 @@ public sealed class BenchChaosTests
         Assert.True(scenario.GetProperty("afterRequests").GetInt32() > 0, output);
         Assert.Equal(0, scenario.GetProperty("afterFailed").GetInt32());
         Assert.True(scenario.GetProperty("recoverySeconds").GetDouble() >= 0, output);
+    }
+
+    [Fact]
+    public async Task BenchChaos_WhenOneOfTwoGatewayReplicasCrashesAndRestartsUnderLoad_FailsNoRequestAndServesFullyAfterwards()
+    {
+        var (code, output, error) = await MoectlRunner.Run("bench", "chaos", "--mode", "embedded", "--scenario", "gateway-restart", "--seconds", "6", "--outage", "2", "--json");
+
+        Assert.True(code == 0, error);
+        var scenario = Single(output, "gateway replica crashed and restarted");
+        Assert.True(scenario.GetProperty("requests").GetInt32() > 0, output);
+        Assert.Equal(0, scenario.GetProperty("failed").GetInt32());
+        Assert.Equal(0, scenario.GetProperty("wrong").GetInt32());
+        Assert.True(scenario.GetProperty("outageSeconds").GetDouble() >= 2, output);
+        Assert.Equal(0, scenario.GetProperty("afterFailed").GetInt32());
+    }
+
+    [Fact]
+    public async Task BenchChaos_WhenRedisRestartsUnderLoad_GivesNoWrongResultKeepsEverySiloAndServesFullyAfterwards()
+    {
+        var (code, output, error) = await MoectlRunner.Run("bench", "chaos", "--scenario", "redis-restart", "--seconds", "8", "--outage", "2", "--json");
+
+        Assert.True(code == 0, error);
+        var scenario = Single(output, "Redis (membership) restarted");
+        Assert.True(scenario.GetProperty("requests").GetInt32() > 0, output);
+        Assert.Equal(0, scenario.GetProperty("wrong").GetInt32());
+        // A failure may only be a request whose deadline passed during the outage.
+        Assert.Equal(scenario.GetProperty("failed").GetInt32(), scenario.GetProperty("failedInOutage").GetInt32());
+        Assert.All(scenario.GetProperty("failures").EnumerateObject(), p => Assert.Equal("DeadlineExceeded", p.Name));
+        Assert.Equal("every silo kept running", scenario.GetProperty("note").GetString());
+        Assert.Equal(0, scenario.GetProperty("afterFailed").GetInt32());
+    }
+
+    [ShapedNetworkFact]
+    public async Task BenchChaos_WhenASiloIsCutOffTheNetworkAndHealed_GivesNoWrongResultAndServesFullyAfterwards()
+    {
+        var (code, output, error) = await MoectlRunner.Run("bench", "chaos", "--scenario", "partition", "--seconds", "8", "--outage", "2", "--json");
+
+        Assert.True(code == 0, error);
+        var scenario = Single(output, "one silo cut off the network, then healed");
+        Assert.True(scenario.GetProperty("requests").GetInt32() > 0, output);
+        Assert.Equal(0, scenario.GetProperty("wrong").GetInt32());
+        Assert.Equal(scenario.GetProperty("failed").GetInt32(), scenario.GetProperty("failedInOutage").GetInt32());
+        Assert.All(scenario.GetProperty("failures").EnumerateObject(), p => Assert.Equal("DeadlineExceeded", p.Name));
+        Assert.Equal(0, scenario.GetProperty("afterFailed").GetInt32());
+    }
+
+    [Fact]
+    public async Task BenchChaos_WhenEmbeddedModeIsAskedToKillASilo_IsAUsageErrorThatSaysWhy()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "chaos", "--mode", "embedded", "--scenario", "kill");
+
+        Assert.Equal(Moectl.BadUsage, code);
+        Assert.Contains("needs --mode processes", error, StringComparison.Ordinal);
+    }
+
+    private static JsonElement Single(string output, string name)
+    {
+        var scenario = Assert.Single(JsonDocument.Parse(output).RootElement.GetProperty("scenarios").EnumerateArray());
+        Assert.Equal(name, scenario.GetProperty("name").GetString());
+        return scenario;
     }
 }

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Client;
+using MoeCloud.Gateway.Scheduling;
+using MoeCloud.Runtime.Hosting;
+
+namespace MoeCloud.Gateway.Tests;
+
+/// <summary><see cref="MoeCloudClient"/> given several gateway replicas: calls go to those that answer.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class ClientReplicaTests(GatewayFixture fixture)
+{
+    [Fact]
+    public async Task ForwardAsync_WhenOneOfTwoReplicasRefusesConnections_ServesEveryRequestThroughTheOther()
+    {
+        var nobody = new Uri($"http://127.0.0.1:{FreePorts.Take(1)[0]}");
+        using var client = new MoeCloudClient([nobody, fixture.Grpc], new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
+
+        for (var i = 0; i < 8; i++)
+        {
+            await fixture.ForwardMatchingReference(client, 2, 700 + i);
+        }
+    }
+
+    [Fact]
+    public async Task ForwardAsync_WhenAReplicaStopsBetweenCalls_ServesTheNextCallsThroughTheOther()
+    {
+        var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
+        var second = await GatewayFixture.StartGateway(options, fixture.Cluster.Grains);
+        using var client = new MoeCloudClient([new Uri($"http://127.0.0.1:{options.GrpcPort}"), fixture.Grpc], new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
+        try
+        {
+            await second.App.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+            for (var i = 0; i < 4; i++)
+            {
+                await fixture.ForwardMatchingReference(client, 2, 720 + i);
+            }
+        }
+        finally
+        {
+            await second.DisposeAsync();
+        }
+
+        for (var i = 0; i < 8; i++)
+        {
+            await fixture.ForwardMatchingReference(client, 2, 730 + i);
+        }
+    }
+
+    [Fact]
+    public void Constructor_WhenReplicasMixHttpAndHttps_ThrowsArgumentException()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new MoeCloudClient([new Uri("http://127.0.0.1:5000"), new Uri("https://127.0.0.1:5001")]));
+
+        Assert.Contains("must all be http:// or all https://", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_WhenNoReplicaIsGiven_ThrowsArgumentException()
+    {
+        Assert.Throws<ArgumentException>(() => new MoeCloudClient(Array.Empty<Uri>()));
+    }
+}

@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace MoeCloud.Gateway.Tests;
+
+/// <summary>
+/// A loopback TCP relay in front of a real endpoint that can go silent: from <see cref="Silence"/> on, it keeps every
+/// connection open but forwards nothing either way, as a link that went down does (no reset, no answer).
+/// </summary>
+public sealed class SilentProxy : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly Uri _target;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<TcpClient> _connections = [];
+    private readonly Task _accepting;
+    private volatile bool _silent;
+
+    public SilentProxy(Uri target)
+    {
+        _target = target;
+        _listener.Start();
+        _accepting = Accept();
+    }
+
+    /// <summary>The relay's address (http://127.0.0.1:port).</summary>
+    public string Address => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+    /// <summary>From now on, bytes are read and dropped in both directions.</summary>
+    public void Silence() => _silent = true;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        lock (_connections)
+        {
+            _connections.ForEach(c => c.Dispose());
+        }
+
+        try
+        {
+            await _accepting;
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped.
+        }
+        catch (SocketException)
+        {
+            // The listener was stopped while accepting.
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task Accept()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            var inbound = await _listener.AcceptTcpClientAsync(_stop.Token);
+            var outbound = new TcpClient();
+            await outbound.ConnectAsync(_target.Host, _target.Port, _stop.Token);
+            lock (_connections)
+            {
+                _connections.Add(inbound);
+                _connections.Add(outbound);
+            }
+
+            _ = Pump(inbound.GetStream(), outbound.GetStream());
+            _ = Pump(outbound.GetStream(), inbound.GetStream());
+        }
+    }
+
+    private async Task Pump(NetworkStream from, NetworkStream to)
+    {
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            int read;
+            while ((read = await from.ReadAsync(buffer, _stop.Token)) > 0)
+            {
+                if (!_silent)
+                {
+                    await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // A side closed, or the relay stopped.
+        }
+    }
+}
