@@ -130,16 +130,16 @@ public static class RuntimeCommands
         var silos = args.GetInt("silos", 4, 1, 64);
         var preset = args.GetChoice("preset", "small", "tiny", "small");
         var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
-        var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
-        var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
-        await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
-        var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
         double? cpus = args.Get("cpus") is null ? null : args.GetDouble("cpus", 1, 0.01, 1024);
         if (cpus is not null && !args.Has("processes"))
         {
             throw new UsageException("option '--cpus' needs --processes: embedded silos share this process");
         }
 
+        var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
+        var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
+        await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
+        var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
         await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus);
         if (cluster is ProcessCluster { CpuQuota: { } quota })
         {

@@ -30,6 +30,15 @@ public sealed class CpuQuotaTests
         Assert.Contains("[0.01, 1024]", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Up_WhenCpusWithoutProcesses_FailsWithAUsageError()
+    {
+        var (code, _, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "1", "--cpus", "0.5");
+
+        Assert.Equal(Hosting.Moectl.BadUsage, code);
+        Assert.Contains("--cpus", error, StringComparison.Ordinal);
+    }
+
     [CpuQuotaFact]
     public async Task Apply_WhenHalfACpu_PutsTheProcessInAGroupOf50000Per100000AndReleaseRemovesIt()
     {
