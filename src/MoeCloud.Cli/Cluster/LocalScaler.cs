@@ -57,8 +57,9 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
             var rollout = await Roll(step.Plan, clock, cancellationToken);
 
             // 3. The first request served on a new pod (tokens homed or dispatched there).
-            var served = await SiloServing.WaitForMore(fresh, model, baseline, clock, _options.ServeTimeout, cancellationToken);
-            return new ScaleTimings(live.PodCount, targetPods, Math.Max(0, missing), 0, step.Moves, step.Plan.Info.Version, 1, joined, rollout.InEffect, served, await rollout.Complete, null);
+            var served = SiloServing.WaitForMore(fresh, model, baseline, clock, _options.ServeTimeout, cancellationToken);
+            await Task.WhenAll(served, rollout.Complete);
+            return new ScaleTimings(live.PodCount, targetPods, Math.Max(0, missing), 0, step.Moves, step.Plan.Info.Version, 1, joined, rollout.InEffect, await served, await rollout.Complete, null);
         }
         finally
         {
