@@ -9,10 +9,12 @@ public static class LocalClusters
     /// <summary>
     /// Starts <paramref name="silos"/> silos serving <paramref name="models"/>: in this process (<c>embedded</c>) or one
     /// process each with Redis membership (<c>processes</c>). With <paramref name="rehomeProfiles"/> (model → profile
-    /// trace directory) the silos re-home tokens between layers.
+    /// trace directory) the silos re-home tokens between layers. <paramref name="cpus"/> (processes only) is each silo
+    /// process's CPU quota (<see cref="CpuQuota"/>).
     /// </summary>
-    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false) => mode switch
+    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false, double? cpus = null) => mode switch
     {
+        "embedded" when cpus is not null => throw new ArgumentException("a CPU quota per silo needs silo processes (mode processes)", nameof(cpus)),
         "embedded" => await EmbeddedCluster.Start(silos, models, quiet ? EmbeddedCluster.QuietLogging : null, o =>
         {
             if (rehomeProfiles is { Count: > 0 })
@@ -24,7 +26,7 @@ public static class LocalClusters
                 }
             }
         }, ct),
-        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles),
+        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles, cpus: cpus),
         _ => throw new ArgumentException($"unknown cluster mode '{mode}' (embedded or processes)", nameof(mode)),
     };
 

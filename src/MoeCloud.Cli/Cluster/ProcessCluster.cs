@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -17,31 +15,39 @@ namespace MoeCloud.Cli.Cluster;
 public sealed class ProcessCluster : ILocalCluster
 {
     private readonly LocalRedis _redis;
-    private readonly List<Process> _processes;
-    private readonly List<string[]> _arguments;
-    private readonly TextWriter _log;
-    private readonly ShapedNetwork? _network;
+    private readonly SiloLauncher _launcher;
+    private readonly List<Silo> _silos;
     private readonly IHost _client;
+    private readonly SemaphoreSlim _scaling = new(1, 1);
 
     /// <summary>How long a silo process gets after SIGTERM before it is killed: its own default shutdown timeout and a margin.</summary>
     private static readonly TimeSpan SiloStopGrace = new MoeCloudSiloOptions().ShutdownTimeout + TimeSpan.FromSeconds(5);
 
-    private ProcessCluster(LocalRedis redis, List<Process> processes, List<string[]> arguments, TextWriter log, ShapedNetwork? network, IHost client, IReadOnlyList<SiloEndpoint> endpoints)
+    /// <summary>How long a silo process may take to become healthy.</summary>
+    private static readonly TimeSpan SiloStartTimeout = TimeSpan.FromSeconds(90);
+
+    private ProcessCluster(LocalRedis redis, SiloLauncher launcher, List<Silo> silos, IHost client)
     {
         _redis = redis;
-        _processes = processes;
-        _arguments = arguments;
-        _log = log;
-        _network = network;
+        _launcher = launcher;
+        _silos = silos;
         _client = client;
-        Endpoints = endpoints;
     }
 
     /// <inheritdoc />
     public string Mode => "processes";
 
     /// <inheritdoc />
-    public IReadOnlyList<SiloEndpoint> Endpoints { get; }
+    public IReadOnlyList<SiloEndpoint> Endpoints
+    {
+        get
+        {
+            lock (_silos)
+            {
+                return [.. _silos.Select(s => s.Endpoint)];
+            }
+        }
+    }
 
     /// <inheritdoc />
     public IGrainFactory Grains => _client.Services.GetRequiredService<IClusterClient>();
@@ -49,56 +55,33 @@ public sealed class ProcessCluster : ILocalCluster
     /// <summary>The Redis connection string the silos use.</summary>
     public string Redis => _redis.ConnectionString;
 
+    /// <summary>The CPU quota path each silo runs under, or why quotas are off; null when no quota was asked for.</summary>
+    public string? CpuQuota => _launcher.Quota?.Description;
+
     /// <summary>
     /// Starts Redis and <paramref name="silos"/> silo processes serving <paramref name="models"/>, then connects. With
-    /// <paramref name="rehomeProfiles"/> (model → profile trace directory) the silos re-home tokens between layers.
+    /// <paramref name="rehomeProfiles"/> (model → profile trace directory) the silos re-home tokens between layers; with
+    /// <paramref name="cpus"/> each silo process gets that many CPUs as a fixed quota (<see cref="Cluster.CpuQuota"/>;
+    /// <see cref="CpuQuota"/> says which path runs or why quotas are off).
     /// </summary>
-    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null)
+    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(log);
+        ArgumentOutOfRangeException.ThrowIfLessThan(silos, 1);
+        var quota = cpus is { } share ? Cluster.CpuQuota.Create(share) : null;
         var redis = await LocalRedis.Start(cancellationToken, network?.HostAddress);
         var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
-        var processes = new List<Process>();
-        var arguments = new List<string[]>();
-        var clusterId = $"local-{Guid.NewGuid():N}";
+        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota);
+        var started = new List<Silo>();
         try
         {
-            var ports = FreePorts.Take(silos * 4);
-            var endpoints = new List<SiloEndpoint>();
             for (var pod = 0; pod < silos; pod++)
             {
-                int silo = ports[pod * 4], gateway = ports[(pod * 4) + 1], runner = ports[(pod * 4) + 2], ops = ports[(pod * 4) + 3];
-                var args = new List<string>
-                {
-                    "silo", "--pod", Text(pod), "--redis", redisAddress, "--cluster-id", clusterId,
-                    "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
-                    "--warmups-in-flight", "1", // every silo process shares this machine's cores
-                    "--parent-pid", Text(Environment.ProcessId),
-                };
-                foreach (var (name, dir) in models)
-                {
-                    args.AddRange(["--model", $"{name}={dir}"]);
-                }
-
-                if (rehomeProfiles is { Count: > 0 })
-                {
-                    args.Add("--rehome");
-                    args.AddRange(rehomeProfiles.SelectMany(p => new[] { "--profile", $"{p.Key}={p.Value}" }));
-                }
-
-                var address = network?.PodAddress(pod) ?? "127.0.0.1";
-                if (network is not null)
-                {
-                    args.AddRange(["--address", address]);
-                }
-
-                arguments.Add([.. args]);
-                processes.Add(StartSelf(args, log, pod, network));
-                endpoints.Add(new SiloEndpoint(pod, new Uri($"http://{address}:{runner}"), new Uri($"http://{address}:{ops}")));
+                started.Add(launcher.Launch(pod));
             }
 
-            await WaitHealthy(endpoints, processes, TimeSpan.FromSeconds(90), cancellationToken);
+            await WaitHealthy(started, SiloStartTimeout, cancellationToken);
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
             builder.UseOrleansClient(c =>
@@ -106,48 +89,144 @@ public sealed class ProcessCluster : ILocalCluster
                 c.UseRedisClustering(redis.ConnectionString);
                 c.Configure<ClusterOptions>(o =>
                 {
-                    o.ClusterId = clusterId;
+                    o.ClusterId = launcher.ClusterId;
                     o.ServiceId = "moecloud";
                 });
             });
             var client = builder.Build();
             await client.StartAsync(cancellationToken);
-            return new ProcessCluster(redis, processes, arguments, log, network, client, endpoints);
+            return new ProcessCluster(redis, launcher, started, client);
         }
         catch
         {
-            await Stop(processes);
+            await Stop(started);
+            quota?.Dispose();
             await redis.DisposeAsync();
             throw;
         }
     }
 
-    /// <summary>Kills pod <paramref name="pod"/>'s silo process outright (SIGKILL, by its pid): a crash, for chaos runs.</summary>
-    public void Kill(int pod) => _processes[pod].Kill();
+    /// <summary>
+    /// Starts <paramref name="count"/> more silo processes (the next pod indexes) that join the running cluster, and
+    /// returns their endpoints once each is healthy. They serve nothing until a plan places experts on them (a joined,
+    /// unplaced pod is a standby). Not possible on a shaped network, whose pod namespaces are made up front.
+    /// </summary>
+    public async Task<IReadOnlyList<SiloEndpoint>> AddSilos(int count, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (_launcher.Network is not null)
+        {
+            throw new InvalidOperationException("silos cannot be added to a cluster on a shaped network: its pod namespaces are made when it starts.");
+        }
 
-    /// <summary>Asks pod <paramref name="pod"/>'s silo process to stop (SIGTERM, by its pid): a graceful stop, as a scale-in sends.</summary>
-    public Task Terminate(int pod) => ChildProcesses.Terminate(_processes[pod].Id);
+        await _scaling.WaitAsync(cancellationToken);
+        try
+        {
+            var first = Endpoints.Count;
+            var added = new List<Silo>();
+            try
+            {
+                for (var pod = first; pod < first + count; pod++)
+                {
+                    added.Add(_launcher.Launch(pod));
+                }
 
-    /// <summary>Waits until pod <paramref name="pod"/>'s silo process has exited.</summary>
-    public Task WaitForExit(int pod, CancellationToken cancellationToken) => _processes[pod].WaitForExitAsync(cancellationToken);
+                await WaitHealthy(added, SiloStartTimeout, cancellationToken);
+            }
+            catch
+            {
+                await Stop(added);
+                throw;
+            }
 
-    /// <summary>Whether pod <paramref name="pod"/>'s silo process has exited, and its exit code when it has.</summary>
-    public int? ExitCode(int pod) => _processes[pod].HasExited ? _processes[pod].ExitCode : null;
+            lock (_silos)
+            {
+                _silos.AddRange(added);
+            }
+
+            return [.. added.Select(s => s.Endpoint)];
+        }
+        finally
+        {
+            _scaling.Release();
+        }
+    }
 
     /// <summary>
-    /// Starts pod <paramref name="pod"/>'s silo process again, with the same ports and options, after it exited (as a
+    /// Stops the highest pod's silo gracefully (SIGTERM: it drains, then leaves membership; killed after the stop grace)
+    /// and returns its pod index. Move its experts off first (a plan on fewer pods), or its share fails over as after a
+    /// crash. The last silo is never removed.
+    /// </summary>
+    public async Task<int> RemoveSilo(CancellationToken cancellationToken)
+    {
+        await _scaling.WaitAsync(cancellationToken);
+        try
+        {
+            Silo top;
+            lock (_silos)
+            {
+                if (_silos.Count <= 1)
+                {
+                    throw new InvalidOperationException("the last silo of a cluster is not removed; dispose the cluster instead.");
+                }
+
+                top = _silos[^1];
+            }
+
+            await ChildProcesses.Stop([top.Process], SiloStopGrace);
+            _launcher.Quota?.Release(top.Endpoint.Pod);
+            lock (_silos)
+            {
+                _silos.Remove(top);
+            }
+
+            return top.Endpoint.Pod;
+        }
+        finally
+        {
+            _scaling.Release();
+        }
+    }
+
+    /// <summary>Kills pod <paramref name="pod"/>'s silo process outright (SIGKILL, by its pid): a crash, for chaos runs.</summary>
+    public void Kill(int pod) => SiloOf(pod).Process.Kill();
+
+    /// <summary>Asks pod <paramref name="pod"/>'s silo process to stop (SIGTERM, by its pid): a graceful stop, as a scale-in sends.</summary>
+    public Task Terminate(int pod) => ChildProcesses.Terminate(SiloOf(pod).Process.Id);
+
+    /// <summary>Waits until pod <paramref name="pod"/>'s silo process has exited.</summary>
+    public Task WaitForExit(int pod, CancellationToken cancellationToken) => SiloOf(pod).Process.WaitForExitAsync(cancellationToken);
+
+    /// <summary>The pid of pod <paramref name="pod"/>'s silo process.</summary>
+    public int ProcessId(int pod) => SiloOf(pod).Process.Id;
+
+    /// <summary>The control group directory pod <paramref name="pod"/>'s silo runs in, or null without a CPU quota.</summary>
+    internal string? CpuGroup(int pod) => SiloOf(pod).CpuGroup;
+
+    /// <summary>Whether pod <paramref name="pod"/>'s silo process has exited, and its exit code when it has.</summary>
+    public int? ExitCode(int pod) => SiloOf(pod).Process is { HasExited: true } p ? p.ExitCode : null;
+
+    /// <summary>
+    /// Starts pod <paramref name="pod"/>'s silo process again with the same options (fresh ports), after it exited (as a
     /// StatefulSet restarts a pod), and waits until it is healthy. It joins membership as a new silo generation.
     /// </summary>
     public async Task Restart(int pod, CancellationToken cancellationToken)
     {
-        if (!_processes[pod].HasExited)
+        var old = SiloOf(pod);
+        if (!old.Process.HasExited)
         {
             throw new InvalidOperationException($"the silo process of pod {pod} is still running");
         }
 
-        _processes[pod].Dispose();
-        _processes[pod] = StartSelf(_arguments[pod], _log, pod, _network);
-        await WaitHealthy([Endpoints[pod]], _processes, TimeSpan.FromSeconds(90), cancellationToken);
+        _launcher.Quota?.Release(pod);
+        var fresh = _launcher.Launch(pod);
+        lock (_silos)
+        {
+            _silos[pod] = fresh;
+        }
+
+        old.Process.Dispose();
+        await WaitHealthy([fresh], SiloStartTimeout, cancellationToken);
     }
 
     /// <summary>Crashes the membership store and starts it again on its port after <paramref name="down"/> (see <see cref="LocalRedis.Restart"/>).</summary>
@@ -155,7 +234,7 @@ public sealed class ProcessCluster : ILocalCluster
 
     /// <summary>Cuts pod <paramref name="pod"/> off the network or heals it; only for a cluster started in a <see cref="ShapedNetwork"/>.</summary>
     public Task SetLink(int pod, bool up, CancellationToken cancellationToken) =>
-        (_network ?? throw new InvalidOperationException("this cluster was started without a network of its own; pass a ShapedNetwork to Start")).SetLink(pod, up, cancellationToken);
+        (_launcher.Network ?? throw new InvalidOperationException("this cluster was started without a network of its own; pass a ShapedNetwork to Start")).SetLink(pod, up, cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -172,52 +251,38 @@ public sealed class ProcessCluster : ILocalCluster
         }
         finally
         {
-            await Stop(_processes);
-            await _redis.DisposeAsync();
-        }
-    }
-
-    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private static Process StartSelf(IEnumerable<string> args, TextWriter log, int pod, ShapedNetwork? network)
-    {
-        var processPath = Environment.ProcessPath ?? "dotnet";
-        var entry = typeof(ProcessCluster).Assembly.Location;
-        string[] all = Path.GetFileNameWithoutExtension(processPath) == "dotnet" ? [entry, .. args] : [.. args];
-        var start = network is null ? new ProcessStartInfo(processPath, all) : network.InNamespace(pod, processPath, all);
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        start.UseShellExecute = false;
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start silo process {pod}");
-        process.OutputDataReceived += (_, e) => Forward(log, pod, e.Data);
-        process.ErrorDataReceived += (_, e) => Forward(log, pod, e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static void Forward(TextWriter log, int pod, string? line)
-    {
-        if (line is not null)
-        {
-            lock (log)
+            Silo[] silos;
+            lock (_silos)
             {
-                log.WriteLine($"[pod-{pod}] {line}");
+                silos = [.. _silos];
             }
+
+            await Stop(silos);
+            _launcher.Quota?.Dispose();
+            await _redis.DisposeAsync();
+            _scaling.Dispose();
         }
     }
 
-    private static async Task WaitHealthy(IReadOnlyList<SiloEndpoint> endpoints, IReadOnlyList<Process> processes, TimeSpan timeout, CancellationToken cancellationToken)
+    private Silo SiloOf(int pod)
+    {
+        lock (_silos)
+        {
+            return pod >= 0 && pod < _silos.Count ? _silos[pod] : throw new ArgumentOutOfRangeException(nameof(pod), pod, $"the cluster has pods 0..{_silos.Count - 1}");
+        }
+    }
+
+    private static async Task WaitHealthy(IReadOnlyList<Silo> silos, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + timeout;
-        foreach (var endpoint in endpoints)
+        foreach (var (process, endpoint, _) in silos)
         {
             while (true)
             {
-                if (processes[endpoint.Pod].HasExited)
+                if (process.HasExited)
                 {
-                    throw new InvalidOperationException($"silo process of pod {endpoint.Pod} exited with code {processes[endpoint.Pod].ExitCode} before it became healthy.");
+                    throw new InvalidOperationException($"silo process of pod {endpoint.Pod} exited with code {process.ExitCode} before it became healthy.");
                 }
 
                 try
@@ -246,5 +311,5 @@ public sealed class ProcessCluster : ILocalCluster
         }
     }
 
-    private static Task Stop(IReadOnlyList<Process> processes) => ChildProcesses.Stop(processes, SiloStopGrace);
+    private static Task Stop(IEnumerable<Silo> silos) => ChildProcesses.Stop([.. silos.Select(s => s.Process)], SiloStopGrace);
 }

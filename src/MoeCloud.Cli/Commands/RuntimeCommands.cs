@@ -34,6 +34,7 @@ public static class RuntimeCommands
                 new("seed", "<N> model seed (default 1)"),
                 new("smoke", "start, send one request to every pod, print the result and stop (for scripts and tests)", IsFlag: true),
                 new("rehome", "silos re-home tokens between layers (speculative token shuffling) with the demo trace's statistics", IsFlag: true),
+                new("cpus", "<float> with --processes: a fixed CPU quota per silo process (cgroup cpu.cfs_quota_us or cpu.max), so more pods mean more capacity; in [0.01, 1024]"),
             ],
             Up));
         app.Add(new CliCommand(
@@ -129,11 +130,22 @@ public static class RuntimeCommands
         var silos = args.GetInt("silos", 4, 1, 64);
         var preset = args.GetChoice("preset", "small", "tiny", "small");
         var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
+        double? cpus = args.Get("cpus") is null ? null : args.GetDouble("cpus", 1, 0.01, 1024);
+        if (cpus is not null && !args.Has("processes"))
+        {
+            throw new UsageException("option '--cpus' needs --processes: embedded silos share this process");
+        }
+
         var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
         var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
         await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
         var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
-        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct);
+        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus);
+        if (cluster is ProcessCluster { CpuQuota: { } quota })
+        {
+            await console.Error.WriteLineAsync(quota);
+        }
+
         var status = await cluster.Publish(WirePlan.From(DemoModel, deployment.Plan, version: 1));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
         await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct);

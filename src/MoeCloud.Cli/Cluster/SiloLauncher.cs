@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using MoeCloud.Runtime.Hosting;
+
+namespace MoeCloud.Cli.Cluster;
+
+/// <summary>A silo process of a <see cref="ProcessCluster"/>: the process, its addresses and its CPU group (null without a quota).</summary>
+/// <param name="Process">The <c>moectl silo</c> process.</param>
+/// <param name="Endpoint">Its pod index and addresses.</param>
+/// <param name="CpuGroup">The control group directory it runs in.</param>
+internal sealed record Silo(Process Process, SiloEndpoint Endpoint, string? CpuGroup);
+
+/// <summary>
+/// Starts the <c>moectl silo</c> processes of one cluster: the same Redis, cluster id, models and options for every pod,
+/// free loopback ports (or the pod's address on a shaped network), and the CPU quota when there is one.
+/// </summary>
+internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota)
+{
+    /// <summary>The Orleans cluster id.</summary>
+    public string ClusterId => clusterId;
+
+    /// <summary>The shaped network the pods run on, or null (loopback).</summary>
+    public ShapedNetwork? Network => network;
+
+    /// <summary>The CPU quota every silo gets, or null.</summary>
+    public CpuQuota? Quota => quota;
+
+    /// <summary>Starts pod <paramref name="pod"/>'s silo (not yet healthy) and puts it in its CPU group.</summary>
+    public Silo Launch(int pod)
+    {
+        var ports = FreePorts.Take(4);
+        int silo = ports[0], gateway = ports[1], runner = ports[2], ops = ports[3];
+        var args = new List<string>
+        {
+            "silo", "--pod", Text(pod), "--redis", redisAddress, "--cluster-id", clusterId,
+            "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
+            "--warmups-in-flight", "1", // every silo process shares this machine's cores
+            "--parent-pid", Text(Environment.ProcessId),
+        };
+        foreach (var (name, dir) in models)
+        {
+            args.AddRange(["--model", $"{name}={dir}"]);
+        }
+
+        if (rehomeProfiles is { Count: > 0 })
+        {
+            args.Add("--rehome");
+            args.AddRange(rehomeProfiles.SelectMany(p => new[] { "--profile", $"{p.Key}={p.Value}" }));
+        }
+
+        var address = network?.PodAddress(pod) ?? "127.0.0.1";
+        if (network is not null)
+        {
+            args.AddRange(["--address", address]);
+        }
+
+        var process = StartSelf(args, pod);
+        string? group;
+        try
+        {
+            group = quota?.Apply(pod, process.Id);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw new InvalidOperationException($"could not put pod {pod}'s silo in its CPU group: {e.Message}", e);
+        }
+
+        return new Silo(process, new SiloEndpoint(pod, new Uri($"http://{address}:{runner}"), new Uri($"http://{address}:{ops}")), group);
+    }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private Process StartSelf(IEnumerable<string> args, int pod)
+    {
+        var processPath = Environment.ProcessPath ?? "dotnet";
+        var entry = typeof(ProcessCluster).Assembly.Location;
+        string[] all = Path.GetFileNameWithoutExtension(processPath) == "dotnet" ? [entry, .. args] : [.. args];
+        var start = network is null ? new ProcessStartInfo(processPath, all) : network.InNamespace(pod, processPath, all);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start silo process {pod}");
+        process.OutputDataReceived += (_, e) => Forward(pod, e.Data);
+        process.ErrorDataReceived += (_, e) => Forward(pod, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private void Forward(int pod, string? line)
+    {
+        if (line is not null)
+        {
+            lock (log)
+            {
+                log.WriteLine($"[pod-{pod}] {line}");
+            }
+        }
+    }
+}
