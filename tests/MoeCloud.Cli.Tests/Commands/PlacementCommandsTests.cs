@@ -193,11 +193,17 @@ public sealed class PlacementCommandsTests : IDisposable
     {
         var trace = await Synth();
 
-        var (code, output, error) = await MoectlRunner.Run("bench", "placement", trace, "--pods", "4", "--redundant", "4", "--time-limit", "3", "--deepseek", "off", "--json");
+        var (code, output, error) = await MoectlRunner.Run("bench", "placement", trace, "--pods", "8", "--redundant", "8", "--time-limit", "3", "--deepseek", "off", "--json");
 
         Assert.True(code == 0, error);
         using var json = JsonDocument.Parse(output);
-        var solvers = json.RootElement.EnumerateArray().Select(r => r.GetProperty("solver").GetString() ?? "").ToArray();
-        Assert.Equal(new[] { "contiguous", "eplb", "eplb", "ilp", "ilp" }, solvers);
+        var rows = json.RootElement.EnumerateArray().Select(r => (r.GetProperty("solver").GetString() ?? "") + "/" + r.GetProperty("home").GetString()).ToArray();
+        Assert.Equal(
+            new[]
+            {
+                "contiguous/random", "contiguous/speculative", "eplb/random", "eplb/speculative", "eplb-hierarchical/random", "eplb-hierarchical/speculative",
+                "ilp/random", "ilp/speculative", "ilp/speculative+rehome",
+            },
+            rows);
     }
 }
