@@ -21,7 +21,9 @@ public static class BenchPlacementCommand
                 new("redundant", "<R> redundant replicas per layer for eplb and ilp (default 8)"),
                 new("time-limit", "<S> ilp time limit per plan (default 10)"),
                 new("seed", "<N> seed (default 1)"),
-                new("deepseek", "<off|on> also the DeepSeek-V3-scale synthetic case: 58 layers x 256 experts, top-8, 64 pods, 32 redundant, 60 s (default on)"),
+                new("deepseek", "<off|on> also the DeepSeek-V3-scale synthetic case: 58 layers x 256 experts, top-8 of the best 4 of 8 groups, 32 redundant (default on)"),
+                new("deepseek-pods", "<G,...> pod counts of the DeepSeek-V3 case (default 64)"),
+                new("deepseek-time-limit", "<S> ilp time limit of the DeepSeek-V3 case (default 30)"),
                 new("json", "print JSON", IsFlag: true),
             ],
             Run,
@@ -29,10 +31,21 @@ public static class BenchPlacementCommand
             MaxArguments: 64));
     }
 
+    /// <summary>Hierarchical-eplb rows of the given traces: 8 expert groups, nodes of 4 pods.</summary>
+    private static readonly BenchHierarchy TraceHierarchy = new(Groups: 8, PodsPerNode: 4);
+
+    /// <summary>Hierarchical-eplb rows of the DeepSeek-V3 case: its 8 gating groups, nodes of 8 pods (one per 8-GPU node).</summary>
+    private static readonly BenchHierarchy DeepSeekHierarchy = new(Groups: 8, PodsPerNode: 8);
+
+    private static int[] PodCounts(CliArgs args, string option, string fallback) =>
+        (args.Get(option) ?? fallback).Split(',').Select(p =>
+            int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var g) && g is > 0 and <= 4096 ? g : throw new UsageException($"option '--{option}' needs pod counts in [1, 4096], got '{p}'")).ToArray();
+
     private static async Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct)
     {
-        var pods = (args.Get("pods") ?? "4,8,16").Split(',').Select(p =>
-            int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var g) && g is > 0 and <= 4096 ? g : throw new UsageException($"option '--pods' needs pod counts in [1, 4096], got '{p}'")).ToArray();
+        var pods = PodCounts(args, "pods", "4,8,16");
+        var deepseekPods = PodCounts(args, "deepseek-pods", "64");
+        var deepseekLimit = TimeSpan.FromSeconds(args.GetDouble("deepseek-time-limit", 30, 0.1, 3600));
         var redundant = args.GetInt("redundant", 8, 0, 1 << 16);
         var limit = TimeSpan.FromSeconds(args.GetDouble("time-limit", 10, 0.1, 3600));
         var seed = args.GetInt("seed", 1);
@@ -52,15 +65,18 @@ public static class BenchPlacementCommand
         {
             foreach (var g in pods)
             {
-                rows.AddRange(await Task.Run(() => PlacementBench.Run(trace, g, redundant, limit, seed, progress, ct), ct));
+                rows.AddRange(await Task.Run(() => PlacementBench.Run(trace, g, redundant, limit, seed, progress, ct, TraceHierarchy), ct));
             }
         }
 
         if (deepseek)
         {
-            await console.Error.WriteLineAsync("generating the DeepSeek-V3-scale synthetic trace (58 layers x 256 experts, top-8, 8,192 tokens)");
-            var big = SyntheticTraceGenerator.Generate(new SyntheticTraceOptions { Layers = 58, Experts = 256, TopK = 8, Tokens = 8192, Sequences = 64, Seed = seed }, "synthetic-deepseek-v3");
-            rows.AddRange(await Task.Run(() => PlacementBench.Run(big, 64, 32, TimeSpan.FromSeconds(60), seed, progress, ct), ct));
+            await console.Error.WriteLineAsync("generating the DeepSeek-V3-scale synthetic trace (58 layers x 256 experts, top-8 of the best 4 of 8 groups, sigmoid gate with selection bias, 8,192 tokens)");
+            var big = SyntheticTraceGenerator.Generate(SyntheticTraceOptions.DeepSeekV3 with { Seed = seed }, "synthetic-deepseek-v3");
+            foreach (var g in deepseekPods)
+            {
+                rows.AddRange(await Task.Run(() => PlacementBench.Run(big, g, 32, deepseekLimit, seed, progress, ct, DeepSeekHierarchy), ct));
+            }
         }
 
         if (args.Json)
@@ -77,7 +93,7 @@ public static class BenchPlacementCommand
                 .. PlacementInputs.MetricCells(r.Metrics), CliOutput.Num(r.SolveSeconds, 1), r.Status.ToString(),
             ])));
         await console.Out.WriteLineAsync();
-        await console.Out.WriteLineAsync("fit on even sequences, scored on odd ones; remote = remote dispatches / all (re-homes count as remote dispatches); imbalances are max / mean (DESIGN.md §2).");
+        await console.Out.WriteLineAsync("fit on even sequences, scored on odd ones; remote = remote dispatches / all (re-homes count as remote dispatches); imbalances are max / mean (DESIGN.md §2); eplb-hierarchical: 8 expert groups, nodes of 4 pods (DeepSeek-V3 case: 8 pods).");
         return Moectl.Ok;
     }
 }

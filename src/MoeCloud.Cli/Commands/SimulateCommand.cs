@@ -1,3 +1,4 @@
+using System.Globalization;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Plans;
@@ -26,6 +27,10 @@ public static class SimulateCommand
                 new("sequences", "<all|even|odd> sequences to replay (default all)"),
                 new("profile", "<dir> trace the speculative policy learns transitions from (default: the other half with --sequences even|odd, else the replayed trace)"),
                 new("seed", "<N> seed of random homes and tie breaks (default 1)"),
+                new("link", "<preset|GB/s,µs> also predict each layer's dispatch + combine time and its slowest pod pair on this link: nvlink (450 GB/s, 2 µs), ib400 (50 GB/s, 5 µs), eth100 (12.5 GB/s, 20 µs), or for example 25,3.5"),
+                new("hidden", "<H> hidden size of a dispatched token for --link (default 2048, DeepSeek-V2-Lite)"),
+                new("dtype", "<bf16|fp16|fp8|f32> element type of a dispatched token for --link (default bf16)"),
+                new("write-plan", "<plan.json> write the plan again with this replay's metrics (and --link's time) as its predicted block"),
                 new("json", "print JSON", IsFlag: true),
             ],
             Simulate));
@@ -48,6 +53,25 @@ public static class SimulateCommand
             throw new UsageException(e.Message);
         }
 
+        LinkModel? link = null;
+        if (args.Get("link") is { } linkText)
+        {
+            try
+            {
+                link = LinkModel.Parse(linkText);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException($"option '--link': {e.Message}");
+            }
+        }
+        else if (args.Has("hidden") || args.Has("dtype"))
+        {
+            throw new UsageException("options '--hidden' and '--dtype' size the time model: give '--link' too");
+        }
+
+        var hidden = args.GetInt("hidden", 2048, 1, 1 << 20);
+        var dtypeBytes = args.GetChoice("dtype", "bf16", "bf16", "fp16", "fp8", "f32") switch { "fp8" => 1, "f32" => 4, _ => 2 };
         var plan = PlanFile.Load(planPath);
         var full = TraceDirectory.Read(tracePath);
         var replay = PlacementInputs.Select(full, sequences, tracePath);
@@ -60,7 +84,25 @@ public static class SimulateCommand
             model = TransitionModel.FromProfile(WorkloadProfile.FromTrace(profileTrace, sampleCap: 0));
         }
 
-        var metrics = await Task.Run(() => Simulator.Run(plan, replay, options, model), ct);
+        var metrics = await Task.Run(
+            () =>
+            {
+                if (link is null)
+                {
+                    return Simulator.Run(plan, replay, options, model);
+                }
+
+                var traffic = new PodTraffic(plan.Layers, plan.PodCount);
+                var replayed = Simulator.Run(plan, replay, options, model, traffic);
+                return replayed with { Time = TimeModel.Predict(traffic, link, hidden, dtypeBytes) };
+            },
+            ct);
+        if (args.Get("write-plan") is { } outPath)
+        {
+            PlanFile.Save(outPath, plan.WithInfo(plan.Info with { Predicted = metrics }));
+            await console.Error.WriteLineAsync($"wrote {outPath} with this replay's metrics as its predicted block");
+        }
+
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, metrics);
@@ -70,6 +112,33 @@ public static class SimulateCommand
         await console.Out.WriteLineAsync(CliOutput.Table(
             ["plan", "home", "granularity", .. PlacementInputs.MetricHeaders],
             [[plan.Info.Solver, PlacementInputs.HomeName(home) + (options.Rehome ? "+rehome" : ""), granularity.ToString().ToLowerInvariant(), .. PlacementInputs.MetricCells(metrics)]]));
+        if (metrics.Time is { } time)
+        {
+            await WriteTime(console.Out, time, replay.Tokens);
+        }
+
         return Moectl.Ok;
+    }
+
+    private static async Task WriteTime(TextWriter output, TimePrediction time, int tokens)
+    {
+        static string Micros(double seconds) => CliOutput.Num(seconds * 1e6, 1);
+        await output.WriteLineAsync();
+        await output.WriteLineAsync($"time model: link {time.Link} ({CliOutput.Num(time.GigabytesPerSecond, 1)} GB/s, {CliOutput.Num(time.LatencyMicroseconds, 1)} µs per message), tokens of {time.Hidden} x {time.BytesPerElement} B, the {CliOutput.Count(tokens)} replayed tokens as one batch");
+        var slowest = time.Layers.OrderByDescending(l => l.Seconds).ThenBy(l => l.Layer).Take(5).OrderBy(l => l.Layer);
+        await output.WriteLineAsync(CliOutput.Table(
+            ["layer", "MB", "dispatch µs", "combine µs", "layer µs", "tail pair", "tail MB", "tail µs"],
+            slowest.Select(l => (IReadOnlyList<string>)
+            [
+                l.Layer.ToString(CultureInfo.InvariantCulture), CliOutput.Num(l.Bytes / 1e6, 2), Micros(l.DispatchSeconds), Micros(l.CombineSeconds), Micros(l.Seconds),
+                l.Tail is { } t ? $"{t.From}->{t.To}" : "-", l.Tail is { } tb ? CliOutput.Num(tb.Bytes / 1e6, 2) : "-", l.Tail is { } ts ? Micros(ts.Seconds) : "-",
+            ])));
+        await output.WriteLineAsync($"all {time.Layers.Count} layers (the 5 slowest shown): {Micros(time.Seconds)} µs of dispatch + combine, {Micros(time.MeanLayerSeconds)} µs per layer on average, slowest layer {Micros(time.MaxLayerSeconds)} µs");
+        if (time.Tail is { } tail)
+        {
+            await output.WriteLineAsync($"all-to-all tail: layer {tail.Layer}, pod {tail.From} -> {tail.To} and back, {CliOutput.Num(tail.Bytes / 1e6, 2)} MB, {Micros(tail.Seconds)} µs");
+        }
+
+        await output.WriteLineAsync("model: per layer and phase, each pod's link serialises its messages (latency + bytes / bandwidth each, full duplex); the phase is the busiest pod's max(send, receive); compute and overlap not modelled.");
     }
 }

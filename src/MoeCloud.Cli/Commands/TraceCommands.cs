@@ -27,6 +27,7 @@ public static class TraceCommands
             "",
             [
                 new("out", "<dir> where to write the trace (required)"),
+                new("shape", "<default|deepseek-v3> starting point of the other options: default, or DeepSeek-V3's shape and gate (58 x 256, top-8, sigmoid + selection bias, top-4 of 8 groups)"),
                 new("layers", $"<L> MoE layers (default {defaults.Layers})"),
                 new("experts", $"<E> routed experts per layer (default {defaults.Experts})"),
                 new("top-k", $"<K> experts per token (default {defaults.TopK})"),
@@ -113,8 +114,8 @@ public static class TraceCommands
     private static async Task<int> Synth(CliArgs args, CliConsole console, CancellationToken ct)
     {
         var outDir = args.Require("out");
-        var d = new SyntheticTraceOptions();
-        var options = new SyntheticTraceOptions
+        var d = args.GetChoice("shape", "default", "default", "deepseek-v3") == "deepseek-v3" ? SyntheticTraceOptions.DeepSeekV3 : new SyntheticTraceOptions();
+        var options = d with
         {
             Layers = args.GetInt("layers", d.Layers, 1, 4096),
             Experts = args.GetInt("experts", d.Experts, 1, short.MaxValue),

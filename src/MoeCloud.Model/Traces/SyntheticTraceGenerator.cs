@@ -1,3 +1,6 @@
+using MoeCloud.Model.Gating;
+using MoeCloud.Model.Spec;
+
 namespace MoeCloud.Model.Traces;
 
 /// <summary>Knobs of <see cref="SyntheticTraceGenerator"/>. Defaults land inside the ranges of the shared ESFT traces.</summary>
@@ -36,6 +39,47 @@ public sealed record SyntheticTraceOptions
     /// <summary>Dimension of the routing state.</summary>
     public int Dimension { get; init; } = 4;
 
+    /// <summary>
+    /// The gate that turns logits into experts and weights, run by <see cref="GateFunction"/> (the model's gating code).
+    /// Default: softmax over all experts, plain top-k, weights not renormalised.
+    /// </summary>
+    public GatingSpec Gating { get; init; } = new();
+
+    /// <summary>Subtracted from every logit before the gate; with sigmoid scores it sets where the top-k sit on the curve (default 0).</summary>
+    public double LogitShift { get; init; }
+
+    /// <summary>
+    /// With a gate that has a selection bias: how much of each expert's popularity the bias cancels, in [0, 1]. Expert e's
+    /// bias is <c>−BiasCorrection × (σ(p_e − shift) − mean σ(p − shift))</c>, in score units, a stand-in for the bias
+    /// DeepSeek-V3 learns to even out load (aux-loss-free balancing). Default 0.
+    /// </summary>
+    public double BiasCorrection { get; init; }
+
+    /// <summary>
+    /// DeepSeek-V3's shape and gate: 58 MoE layers × 256 experts, top-8, sigmoid scores plus a selection bias, 8 groups of
+    /// 32 scored by the sum of their two best biased scores, the best 4 kept, top-8 among them, weights the unbiased
+    /// scores renormalised (routed scaling factor 1, so a token's weights sum to 1).
+    /// </summary>
+    public static SyntheticTraceOptions DeepSeekV3 { get; } = new()
+    {
+        Layers = 58,
+        Experts = 256,
+        TopK = 8,
+        Tokens = 8192,
+        Sequences = 64,
+        LogitShift = 8,
+        BiasCorrection = 0.5,
+        Gating = new GatingSpec
+        {
+            Scoring = GateScoring.Sigmoid,
+            SelectionBias = true,
+            NormalizeTopK = true,
+            GroupSelection = GroupSelection.TopTwoSum,
+            Groups = 8,
+            TopKGroups = 4,
+        },
+    };
+
     /// <summary>Checks every knob; throws <see cref="ArgumentException"/> listing all problems.</summary>
     public void Validate()
     {
@@ -51,6 +95,18 @@ public sealed record SyntheticTraceOptions
         if (Sharpness <= 0 || !double.IsFinite(Sharpness)) problems.Add($"sharpness must be a finite number > 0 (got {Sharpness})");
         if (Dimension is <= 0 or > 256) problems.Add($"dimension must be in [1, 256] (got {Dimension})");
         if ((long)Tokens * Layers * TopK > int.MaxValue) problems.Add("tokens × layers × top-k is too large for one trace");
+        if (!double.IsFinite(LogitShift)) problems.Add($"logit shift must be finite (got {LogitShift})");
+        if (BiasCorrection is < 0 or > 1 || double.IsNaN(BiasCorrection)) problems.Add($"bias correction must be in [0, 1] (got {BiasCorrection})");
+        if (Gating is null)
+        {
+            problems.Add("gating is required");
+        }
+        else
+        {
+            if (BiasCorrection != 0 && !Gating.SelectionBias) problems.Add("bias correction needs a gating with a selection bias");
+            if (Experts > 0 && TopK > 0 && TopK <= Experts) problems.AddRange(Gating.Problems(Experts, TopK).Select(p => "gating: " + p));
+        }
+
         if (problems.Count > 0)
         {
             throw new ArgumentException("Invalid synthetic trace options: " + string.Join("; ", problems) + ".");
@@ -58,16 +114,24 @@ public sealed record SyntheticTraceOptions
     }
 }
 
+/// <summary>Sees one (token, layer)'s gate input: its logits and its selection bias (empty without one).</summary>
+internal delegate void GateObserver(int token, int layer, ReadOnlySpan<float> logits, ReadOnlySpan<float> selectionBias);
+
 /// <summary>
 /// Generates routing traces that look like real MoE routing: each token carries a latent routing state that drifts
 /// from layer to layer (cross-layer affinity) and is partly shared by its sequence (stickiness); each layer's gate
 /// scores experts by the dot product of that state with random expert embeddings plus a per-expert popularity bias
-/// (load skew), and takes the top-k. Gate weights are the softmax over all experts, slots sorted by weight.
+/// (load skew), and hands the logits to <see cref="GateFunction"/> with <see cref="SyntheticTraceOptions.Gating"/>
+/// (by default softmax over all experts and top-k; <see cref="SyntheticTraceOptions.DeepSeekV3"/> routes as V3 does).
+/// Slots are best first by selection score.
 /// </summary>
 public static class SyntheticTraceGenerator
 {
     /// <summary>Generates a trace.</summary>
-    public static RoutingTrace Generate(SyntheticTraceOptions options, string name = "synthetic")
+    public static RoutingTrace Generate(SyntheticTraceOptions options, string name = "synthetic") => Generate(options, name, observe: null);
+
+    /// <summary>Generates a trace, showing <paramref name="observe"/> every (token, layer)'s logits and selection bias as handed to the gate.</summary>
+    internal static RoutingTrace Generate(SyntheticTraceOptions options, string name, GateObserver? observe)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -97,8 +161,10 @@ public static class SyntheticTraceGenerator
         var pos = new int[options.Tokens];
         var state = new double[dim];
         var seqState = new double[dim];
-        var logits = new double[experts];
-        var order = new int[experts];
+        var logits = new float[experts];
+        var picked = new int[topK];
+        var scratch = new GateScratch(experts, options.Gating.Groups);
+        var selection = SelectionBias(options, bias);
         double stick = Math.Sqrt(options.Stickiness), own = Math.Sqrt(1 - options.Stickiness);
         double keep = options.Affinity, fresh = Math.Sqrt(1 - (options.Affinity * options.Affinity));
         var token = 0;
@@ -128,8 +194,7 @@ public static class SyntheticTraceGenerator
                         }
                     }
 
-                    // 3. Gate: logits, softmax over all experts, top-k by weight.
-                    var max = double.NegativeInfinity;
+                    // 3. Gate: logits, then the model's gating function (scores, selection bias, group limit, top-k, weights).
                     for (var e = 0; e < experts; e++)
                     {
                         var row = embed.AsSpan(((l * experts) + e) * dim, dim);
@@ -139,24 +204,15 @@ public static class SyntheticTraceGenerator
                             dot += row[d] * state[d];
                         }
 
-                        logits[e] = (options.Sharpness * dot * scale) + bias[(l * experts) + e];
-                        max = Math.Max(max, logits[e]);
-                        order[e] = e;
+                        logits[e] = (float)((options.Sharpness * dot * scale) + bias[(l * experts) + e] - options.LogitShift);
                     }
 
-                    double sum = 0;
-                    for (var e = 0; e < experts; e++)
-                    {
-                        logits[e] = Math.Exp(logits[e] - max);
-                        sum += logits[e];
-                    }
-
-                    Array.Sort(order, (a, b) => logits[b].CompareTo(logits[a]) is var c && c != 0 ? c : a.CompareTo(b));
                     var cell = ((token * layers) + l) * topK;
+                    observe?.Invoke(token, l, logits, selection is null ? default : selection[l]);
+                    GateFunction.Select(options.Gating, logits, selection?[l], topK, scratch, picked, weights.AsSpan(cell, topK));
                     for (var k = 0; k < topK; k++)
                     {
-                        ids[cell + k] = (short)order[k];
-                        weights[cell + k] = (float)(logits[order[k]] / sum);
+                        ids[cell + k] = (short)picked[k];
                     }
                 }
             }
@@ -165,7 +221,7 @@ public static class SyntheticTraceGenerator
         var manifest = new TraceManifest
         {
             Name = name,
-            Model = $"synthetic ({layers} layers × {experts} experts, top-{topK}; seed {options.Seed}, skew {options.Skew}, affinity {options.Affinity}, stickiness {options.Stickiness})",
+            Model = $"synthetic ({layers} layers × {experts} experts, top-{topK}; seed {options.Seed}, skew {options.Skew}, affinity {options.Affinity}, stickiness {options.Stickiness}; gate {options.Gating.Name}{(options.Gating.GroupSelection == GroupSelection.None ? "" : $", {options.Gating.GroupSelection} groups {options.Gating.TopKGroups} of {options.Gating.Groups}")}{(options.Gating.SelectionBias ? $", selection bias {options.BiasCorrection}" : "")})",
             Layers = layers,
             Experts = experts,
             TopK = topK,
@@ -174,6 +230,31 @@ public static class SyntheticTraceGenerator
             SlotOrder = "descending gate weight (slot 0 = top-1)",
         };
         return new RoutingTrace(manifest, ids, weights, seqIds, pos);
+    }
+
+    /// <summary>Per layer, the selection bias of <see cref="SyntheticTraceOptions.BiasCorrection"/>, or null when the gate has none.</summary>
+    private static float[][]? SelectionBias(SyntheticTraceOptions options, float[] popularity)
+    {
+        if (!options.Gating.SelectionBias)
+        {
+            return null;
+        }
+
+        var experts = options.Experts;
+        var result = new float[options.Layers][];
+        for (var l = 0; l < options.Layers; l++)
+        {
+            var scores = new double[experts];
+            for (var e = 0; e < experts; e++)
+            {
+                scores[e] = 1 / (1 + Math.Exp(options.LogitShift - popularity[(l * experts) + e]));
+            }
+
+            var mean = scores.Average();
+            result[l] = scores.Select(v => (float)(-options.BiasCorrection * (v - mean))).ToArray();
+        }
+
+        return result;
     }
 
     private static int[] SequenceLengths(Random rng, int tokens, int sequences)

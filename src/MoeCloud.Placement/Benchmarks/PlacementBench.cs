@@ -16,15 +16,38 @@ namespace MoeCloud.Placement.Benchmarks;
 /// <param name="Status">Solver status.</param>
 public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status);
 
+/// <summary>The hierarchical-eplb rows' structure: expert groups per layer and pods per node (nodes = pods / PodsPerNode).</summary>
+/// <param name="Groups">Expert groups per layer (experts split evenly into consecutive groups).</param>
+/// <param name="PodsPerNode">Consecutive pods that form one node.</param>
+public sealed record BenchHierarchy(int Groups, int PodsPerNode)
+{
+    /// <summary>
+    /// The node count for <paramref name="pods"/> pods and <paramref name="experts"/> experts, or null when the hierarchical
+    /// policy does not apply: fewer than two nodes, or groups that do not split the experts or spread over the nodes.
+    /// </summary>
+    public int? NodesFor(int pods, int experts)
+    {
+        if (Groups < 1 || PodsPerNode < 1 || pods % PodsPerNode != 0)
+        {
+            return null;
+        }
+
+        var nodes = pods / PodsPerNode;
+        return nodes >= 2 && experts % Groups == 0 && Groups % nodes == 0 ? nodes : null;
+    }
+}
+
 /// <summary>
 /// The placement comparison of docs/BENCHMARKS.md: fit on a trace's even sequences, score on its odd ones, for each pod
-/// count: contiguous (no redundancy) with random homes (vanilla expert parallelism), eplb with random and speculative
-/// homes, ilp with speculative homes, with and without re-homing. All plans are scored by <see cref="Simulator"/>.
+/// count. Placement and home policy vary separately, so that each can be judged on its own: contiguous (no redundancy)
+/// with random homes (vanilla expert parallelism) and with speculative homes; eplb, hierarchical eplb (when
+/// <see cref="BenchHierarchy"/> applies) and ilp, each with random and with speculative homes; ilp with speculative
+/// homes and re-homing. All plans are scored by <see cref="Simulator"/>.
 /// </summary>
 public static class PlacementBench
 {
-    /// <summary>Runs every row for one trace and pod count.</summary>
-    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>Runs every row for one trace and pod count; <paramref name="hierarchy"/> adds the hierarchical-eplb rows.</summary>
+    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
         if (trace.Sequences.Count < 2)
@@ -36,23 +59,32 @@ public static class PlacementBench
         var profile = WorkloadProfile.FromTrace(fit);
         var model = TransitionModel.FromProfile(profile);
         var rows = new List<BenchRow>();
-        (string Solver, int Redundant, HomePolicy Home, bool Rehome)[] cases =
+        var nodes = hierarchy?.NodesFor(pods, profile.Experts);
+        const string Hierarchical = "eplb-hierarchical";
+        (string Solver, int Redundant, HomePolicy Home, bool Rehome)[] all =
         [
             ("contiguous", 0, HomePolicy.Random, false),
+            ("contiguous", 0, HomePolicy.Speculative, false),
             ("eplb", redundant, HomePolicy.Random, false),
             ("eplb", redundant, HomePolicy.Speculative, false),
+            (Hierarchical, redundant, HomePolicy.Random, false),
+            (Hierarchical, redundant, HomePolicy.Speculative, false),
+            ("ilp", redundant, HomePolicy.Random, false),
             ("ilp", redundant, HomePolicy.Speculative, false),
             ("ilp", redundant, HomePolicy.Speculative, true),
         ];
-        var solved = new Dictionary<(string, int), PlacementResult>();
+        var cases = all.Where(c => c.Solver != Hierarchical || nodes is not null);
+        var solved = new Dictionary<string, PlacementResult>();
         foreach (var c in cases)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (!solved.TryGetValue((c.Solver, c.Redundant), out var result))
+            if (!solved.TryGetValue(c.Solver, out var result))
             {
-                var problem = new PlacementProblem(profile, pods, c.Redundant) { Seed = seed, TimeLimit = timeLimit };
-                result = PlacementSolvers.Create(c.Solver).Solve(problem, progress, cancellationToken);
-                solved[(c.Solver, c.Redundant)] = result;
+                var problem = c.Solver == Hierarchical
+                    ? new PlacementProblem(profile, pods, c.Redundant, groups: hierarchy!.Groups, nodes: nodes) { Seed = seed, TimeLimit = timeLimit }
+                    : new PlacementProblem(profile, pods, c.Redundant) { Seed = seed, TimeLimit = timeLimit };
+                result = PlacementSolvers.Create(c.Solver == Hierarchical ? "eplb" : c.Solver).Solve(problem, progress, cancellationToken);
+                solved[c.Solver] = result;
             }
 
             if (result.Plan is null)

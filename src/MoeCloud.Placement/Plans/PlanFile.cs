@@ -9,7 +9,8 @@ namespace MoeCloud.Placement.Plans;
 /// <c>format</c>, <c>version</c>, <c>createdUtc</c>, <c>solver</c>, <c>seed</c>, <c>layers</c>, <c>experts</c>,
 /// <c>redundant</c>, <c>pods</c> (<c>[{id, capacity}]</c>), <c>profile</c> (<c>{name, fingerprint}</c>),
 /// <c>solve</c> (<c>{status, objective, bound, seconds, note}</c> or null), <c>predicted</c> (the simulator's metrics
-/// on the fitting profile, or null) and <c>assignment</c> (<c>[layer][expert] → [pods]</c>, replica index = position,
+/// on the fitting profile, or those of a replay written by <c>moectl simulate --write-plan</c>, or null; an optional
+/// <c>time</c> inside it carries <see cref="TimeModel"/>'s prediction, and files without it read as before) and <c>assignment</c> (<c>[layer][expert] → [pods]</c>, replica index = position,
 /// one layer per line). Loading checks everything and reports problems naming the file.
 /// </summary>
 public static class PlanFile

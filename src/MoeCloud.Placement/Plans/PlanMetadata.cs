@@ -26,6 +26,9 @@ public sealed record PlanMetadata
     /// <summary>How the solve went, when known.</summary>
     public SolveSummary? Solve { get; init; }
 
-    /// <summary>Metrics predicted by the simulator on the fitting profile's token sample, when it has one.</summary>
+    /// <summary>
+    /// Metrics predicted by the simulator on the fitting profile's token sample, when it has one (or a replay's, with its
+    /// link time, when written by <c>moectl simulate --write-plan</c>).
+    /// </summary>
     public SimulationMetrics? Predicted { get; init; }
 }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MoeCloud.Placement.Simulation;
 
 /// <summary>
@@ -17,6 +19,8 @@ namespace MoeCloud.Placement.Simulation;
 /// <param name="RemoteDispatches">Remote dispatches, re-homes included.</param>
 /// <param name="Rehomes">Re-homes.</param>
 /// <param name="Tokens">Tokens replayed.</param>
+/// <param name="Time">The time model's prediction on a link (<see cref="TimeModel"/>), when one was asked for; left out of
+/// JSON when null, so files without it read as before.</param>
 public sealed record SimulationMetrics(
     double RemoteFraction,
     double ExpertLoadImbalance,
@@ -26,4 +30,5 @@ public sealed record SimulationMetrics(
     long Dispatches,
     long RemoteDispatches,
     long Rehomes,
-    int Tokens);
+    int Tokens,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TimePrediction? Time = null);

@@ -20,6 +20,23 @@ public static class Simulator
     }
 
     /// <summary>
+    /// Replays <paramref name="trace"/> as <see cref="Run(PlacementPlan, RoutingTrace, SimulationOptions, TransitionModel?)"/>
+    /// does and also counts every cross-pod transfer into <paramref name="traffic"/> (for <see cref="TimeModel"/>).
+    /// </summary>
+    public static SimulationMetrics Run(PlacementPlan plan, RoutingTrace trace, SimulationOptions options, TransitionModel? model, PodTraffic traffic)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(traffic);
+        if (traffic.Layers != plan.Layers || traffic.Pods != plan.PodCount)
+        {
+            throw new ArgumentException($"traffic of {traffic.Layers} layers × {traffic.Pods} pods for a plan of {plan.Layers} layers on {plan.PodCount} pods.", nameof(traffic));
+        }
+
+        return Run(plan, RoutingView.Of(trace), options, model, trace.Manifest.Name, homes: null, traffic);
+    }
+
+    /// <summary>
     /// The first home pod of every token of <paramref name="trace"/>, exactly as <see cref="Run(PlacementPlan, RoutingTrace, SimulationOptions, TransitionModel?)"/>
     /// chooses them, so that a live replay can send each token where the simulator homed it.
     /// </summary>
@@ -69,7 +86,7 @@ public static class Simulator
         return Run(plan, RoutingView.Of(sample), options, model, "token sample", homes: null);
     }
 
-    private static SimulationMetrics Run(PlacementPlan plan, RoutingView routing, SimulationOptions options, TransitionModel? model, string name, int[]? homes)
+    private static SimulationMetrics Run(PlacementPlan plan, RoutingView routing, SimulationOptions options, TransitionModel? model, string name, int[]? homes, PodTraffic? traffic = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(options);
@@ -92,10 +109,10 @@ public static class Simulator
 
         var predictor = needsModel ? new SpeculativeHomePredictor(plan, model!, options.Speculative) : null;
         homes ??= new HomeAssigner(plan, routing, options, predictor).Assign();
-        return Replay(plan, routing, options, predictor, homes);
+        return Replay(plan, routing, options, predictor, homes, traffic);
     }
 
-    private static SimulationMetrics Replay(PlacementPlan plan, RoutingView routing, SimulationOptions options, SpeculativeHomePredictor? predictor, int[] homes)
+    private static SimulationMetrics Replay(PlacementPlan plan, RoutingView routing, SimulationOptions options, SpeculativeHomePredictor? predictor, int[] homes, PodTraffic? traffic)
     {
         int pods = plan.PodCount, layers = plan.Layers;
         var offsets = new int[(layers * plan.Experts) + 1];
@@ -119,6 +136,7 @@ public static class Simulator
                 var slots = routing.Slots(t, l);
                 if (options.Rehome && l > 0 && predictor!.TryRehome(slots, l, home, out var moved))
                 {
+                    traffic?.AddRehome(l, home, moved);
                     home = moved;
                     rehomes++;
                     dispatches++;
@@ -140,6 +158,7 @@ public static class Simulator
                     var r = RemoteReplica.ForDispatch<long>(replicaServed.AsSpan(offsets[cell], offsets[cell + 1] - offsets[cell]), t, l, s, options.Seed);
                     replicaServed[offsets[cell] + r]++;
                     podServed[(l * pods) + plan.PodsOf(l, e)[r]]++;
+                    traffic?.AddRemote(l, home, plan.PodsOf(l, e)[r]);
                 }
             }
 

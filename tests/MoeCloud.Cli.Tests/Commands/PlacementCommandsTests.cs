@@ -161,6 +161,43 @@ public sealed class PlacementCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Simulate_WhenLinkGiven_PrintsTimeAndTailAndWritesThemIntoThePlan()
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("p.json");
+        await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--redundant", "4", "--out", plan);
+        var timed = _dir.Combine("timed.json");
+
+        var (code, output, error) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--home", "random", "--link", "ib400", "--hidden", "1024", "--write-plan", timed, "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var time = json.RootElement.GetProperty("time");
+        Assert.Equal("ib400", time.GetProperty("link").GetString());
+        Assert.Equal(4, time.GetProperty("layers").GetArrayLength());
+        Assert.True(time.GetProperty("tail").GetProperty("seconds").GetDouble() > 0);
+        var saved = PlanFile.Load(timed).Info.Predicted!.Time!;
+        Assert.Equal(time.GetProperty("seconds").GetDouble(), saved.Seconds);
+        Assert.Equal(1024, saved.Hidden);
+    }
+
+    [Theory]
+    [InlineData("foo", "is not a preset")]
+    [InlineData("-5,2", "bandwidth must be a positive number")]
+    [InlineData("50", "no latency")]
+    public async Task Simulate_WhenLinkIsBad_IsAUsageErrorSayingWhy(string link, string message)
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("p.json");
+        await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "contiguous", "--out", plan);
+
+        var (code, _, error) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--link", link);
+
+        Assert.Equal(2, code);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Simulate_WhenSequencePolicyPerRequest_IsAUsageError()
     {
         var trace = await Synth();
@@ -193,11 +230,17 @@ public sealed class PlacementCommandsTests : IDisposable
     {
         var trace = await Synth();
 
-        var (code, output, error) = await MoectlRunner.Run("bench", "placement", trace, "--pods", "4", "--redundant", "4", "--time-limit", "3", "--deepseek", "off", "--json");
+        var (code, output, error) = await MoectlRunner.Run("bench", "placement", trace, "--pods", "8", "--redundant", "8", "--time-limit", "3", "--deepseek", "off", "--json");
 
         Assert.True(code == 0, error);
         using var json = JsonDocument.Parse(output);
-        var solvers = json.RootElement.EnumerateArray().Select(r => r.GetProperty("solver").GetString() ?? "").ToArray();
-        Assert.Equal(new[] { "contiguous", "eplb", "eplb", "ilp", "ilp" }, solvers);
+        var rows = json.RootElement.EnumerateArray().Select(r => (r.GetProperty("solver").GetString() ?? "") + "/" + r.GetProperty("home").GetString()).ToArray();
+        Assert.Equal(
+            new[]
+            {
+                "contiguous/random", "contiguous/speculative", "eplb/random", "eplb/speculative", "eplb-hierarchical/random", "eplb-hierarchical/speculative",
+                "ilp/random", "ilp/speculative", "ilp/speculative+rehome",
+            },
+            rows);
     }
 }

@@ -63,6 +63,25 @@ public sealed class TraceCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Synth_WhenShapeDeepSeekV3_WritesV3ShapeWithEveryTokenInAtMostFourOfEightGroups()
+    {
+        var traceDir = _dir.Combine("v3");
+
+        var (code, _, error) = await MoectlRunner.Run("trace", "synth", "--shape", "deepseek-v3", "--out", traceDir, "--layers", "2", "--tokens", "64", "--sequences", "4");
+
+        Assert.True(code == 0, error);
+        var trace = TraceDirectory.Read(traceDir);
+        Assert.Equal((256, 8, 2), (trace.Experts, trace.TopK, trace.Layers));
+        for (var t = 0; t < trace.Tokens; t++)
+        {
+            for (var l = 0; l < trace.Layers; l++)
+            {
+                Assert.InRange(trace.Slots(t, l).ToArray().Select(e => e / 32).Distinct().Count(), 1, 4);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Split_WritesEvenAndOddSequences()
     {
         var traceDir = _dir.Combine("t");

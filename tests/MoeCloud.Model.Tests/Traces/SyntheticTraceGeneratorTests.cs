@@ -1,3 +1,4 @@
+using MoeCloud.Model.Gating;
 using MoeCloud.Model.Traces;
 
 namespace MoeCloud.Model.Tests.Traces;
@@ -68,5 +69,75 @@ public sealed class SyntheticTraceGeneratorTests
         Assert.Contains("top-k", e.Message, StringComparison.Ordinal);
         Assert.Contains("affinity", e.Message, StringComparison.Ordinal);
         Assert.Contains("skew", e.Message, StringComparison.Ordinal);
+    }
+
+    private static readonly SyntheticTraceOptions SmallV3 = SyntheticTraceOptions.DeepSeekV3 with { Layers = 4, Tokens = 300, Sequences = 6 };
+
+    [Fact]
+    public void Generate_WhenDeepSeekV3Gate_PicksWhatTheGatingCodePicksForTheSameLogits()
+    {
+        var expected = new Dictionary<(int, int), (int[] Ids, float[] Weights)>();
+        var trace = SyntheticTraceGenerator.Generate(SmallV3, "v3", (token, layer, logits, bias) =>
+        {
+            Assert.Equal(SmallV3.Experts, bias.Length);
+            var ids = new int[SmallV3.TopK];
+            var weights = new float[SmallV3.TopK];
+            GateFunction.Select(SmallV3.Gating, logits, bias, SmallV3.TopK, ids, weights);
+            expected[(token, layer)] = (ids, weights);
+        });
+
+        Assert.Equal(trace.Tokens * trace.Layers, expected.Count);
+        for (var t = 0; t < trace.Tokens; t++)
+        {
+            for (var l = 0; l < trace.Layers; l++)
+            {
+                var (ids, weights) = expected[(t, l)];
+                Assert.Equal(ids, trace.Slots(t, l).ToArray().Select(e => (int)e));
+                Assert.Equal(weights, trace.GateWeights.AsSpan(trace.Index(t, l, 0), trace.TopK).ToArray());
+            }
+        }
+    }
+
+    [Fact]
+    public void Generate_WhenDeepSeekV3Gate_EveryTokenTakesItsEightExpertsFromAtMostFourGroups()
+    {
+        var trace = SyntheticTraceGenerator.Generate(SmallV3);
+        var perGroup = SmallV3.Experts / SmallV3.Gating.Groups;
+        var groupsUsed = new HashSet<int>();
+        for (var t = 0; t < trace.Tokens; t++)
+        {
+            for (var l = 0; l < trace.Layers; l++)
+            {
+                var slots = trace.Slots(t, l).ToArray();
+                Assert.Equal(8, slots.Distinct().Count());
+                var groups = slots.Select(e => e / perGroup).Distinct().Count();
+                Assert.InRange(groups, 1, 4);
+                groupsUsed.UnionWith(slots.Select(e => e / perGroup));
+                Assert.Equal(1.0, trace.GateWeights.AsSpan(trace.Index(t, l, 0), trace.TopK).ToArray().Sum(), 4);
+            }
+        }
+
+        Assert.Equal(8, groupsUsed.Count);
+    }
+
+    [Fact]
+    public void Generate_WhenDeepSeekV3GateAndSameSeed_IsIdentical_AndDifferentSeedDiffers()
+    {
+        var a = SyntheticTraceGenerator.Generate(SmallV3);
+        var b = SyntheticTraceGenerator.Generate(SmallV3);
+        var c = SyntheticTraceGenerator.Generate(SmallV3 with { Seed = 2 });
+
+        Assert.Equal(a.ExpertIds, b.ExpertIds);
+        Assert.Equal(a.GateWeights, b.GateWeights);
+        Assert.NotEqual(a.ExpertIds, c.ExpertIds);
+    }
+
+    [Fact]
+    public void Validate_WhenBiasCorrectionWithoutSelectionBiasOrGroupsDoNotSplit_ReportsBoth()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (SyntheticTraceOptions.DeepSeekV3 with { Experts = 250, Gating = SyntheticTraceOptions.DeepSeekV3.Gating with { SelectionBias = false } }).Validate());
+
+        Assert.Contains("bias correction needs a gating with a selection bias", e.Message, StringComparison.Ordinal);
+        Assert.Contains("250 experts do not split into 8 equal groups", e.Message, StringComparison.Ordinal);
     }
 }

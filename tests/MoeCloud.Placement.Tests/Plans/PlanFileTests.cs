@@ -1,4 +1,5 @@
 using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Simulation;
 using MoeCloud.Testing;
 
 namespace MoeCloud.Placement.Tests.Plans;
@@ -21,6 +22,41 @@ public sealed class PlanFileTests
         Assert.Equal(info, loaded.Info);
         Assert.Equal(1, loaded.Redundant);
         Assert.Contains("\"format\": \"moecloud.plan/v1\"", File.ReadAllText(path), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SaveLoad_WhenPredictedCarriesATimePrediction_RoundTripsIt()
+    {
+        using var dir = new TempDirectory();
+        var layers = new[] { new LayerTime(0, 16_384, 16.144e-6, 16.144e-6, new PairTail(0, 0, 1, 12_288, 32.288e-6)), new LayerTime(1, 0, 0, 0, null) };
+        var time = new TimePrediction("ib400", 50, 5, 2048, 2, 32.288e-6, 16.144e-6, 32.288e-6, layers[0].Tail, layers);
+        var predicted = new SimulationMetrics(0.5, 1.1, 1.0, 0.7, 3, 8, 4, 0, 4, time);
+        var plan = TestData.Plan(2, [[[0], [1]], [[1], [0]]]);
+        plan = plan.WithInfo(plan.Info with { Predicted = predicted });
+        var path = dir.Combine("plan.json");
+
+        PlanFile.Save(path, plan);
+        var loaded = PlanFile.Load(path).Info.Predicted!;
+
+        Assert.Equal(predicted with { Time = null }, loaded with { Time = null });
+        Assert.Equal(time with { Layers = [] }, loaded.Time! with { Layers = [] });
+        Assert.Equal(layers, loaded.Time.Layers);
+    }
+
+    [Fact]
+    public void SaveLoad_WhenPredictedHasNoTimePrediction_WritesNoTimeKeyAndReadsNull()
+    {
+        using var dir = new TempDirectory();
+        var plan = TestData.Plan(2, [[[0], [1]]]);
+        plan = plan.WithInfo(plan.Info with { Predicted = new SimulationMetrics(0.5, 1.1, 1.0, 0.7, 1, 8, 4, 0, 4) });
+        var path = dir.Combine("plan.json");
+
+        PlanFile.Save(path, plan);
+        var loaded = PlanFile.Load(path);
+
+        Assert.DoesNotContain("\"time\"", File.ReadAllText(path), StringComparison.Ordinal);
+        Assert.Equal(plan.Info.Predicted, loaded.Info.Predicted);
+        Assert.Null(loaded.Info.Predicted!.Time);
     }
 
     [Fact]
