@@ -144,10 +144,17 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
     /// </summary>
     private async Task<(int[] Rows, ForwardResponse Response, int Pod)> SendGroup(GatewayStep step, int home, int[] rows, int h, int stride, GateDecision? gate, int k, DateTime deadline, CancellationToken ct)
     {
-        var hidden = new float[rows.Length * h];
-        int[]? ids = step.ForcedIds is null ? null : new int[rows.Length * stride];
-        float[]? weights = step.ForcedWeights is null ? null : new float[rows.Length * stride];
-        for (var j = 0; j < rows.Length; j++)
+        // A home that takes every token, in order (least-requests, per-request homes), is sent the step's own arrays.
+        var whole = rows.Length == step.Tokens;
+        for (var j = 0; whole && j < rows.Length; j++)
+        {
+            whole = rows[j] == j;
+        }
+
+        var hidden = whole ? step.Hidden : new float[rows.Length * h];
+        int[]? ids = step.ForcedIds is null ? null : whole ? step.ForcedIds : new int[rows.Length * stride];
+        float[]? weights = step.ForcedWeights is null ? null : whole ? step.ForcedWeights : new float[rows.Length * stride];
+        for (var j = 0; !whole && j < rows.Length; j++)
         {
             Array.Copy(step.Hidden, rows[j] * h, hidden, j * h, h);
             if (ids is not null)
@@ -160,7 +167,11 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         var tensor = TensorCodec.WrapMatrix(hidden, rows.Length, h);
         var routing = ids is null ? null : TensorCodec.WrapRouting(ids, weights!, step.ForcedTopK);
         ForcedRouting? carried = null;
-        if (gate is not null && ids is null)
+        if (gate is not null && ids is null && whole)
+        {
+            carried = TensorCodec.WrapRouting(gate.Ids, gate.Weights, k);
+        }
+        else if (gate is not null && ids is null)
         {
             var gateIds = new int[rows.Length * k];
             var gateWeights = new float[rows.Length * k];

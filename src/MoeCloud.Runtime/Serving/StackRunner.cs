@@ -58,7 +58,11 @@ public sealed partial class StackRunner(
     /// </summary>
     public Task<StepResult> Run(StepRequest request, bool continued, CancellationToken cancellationToken = default) => Run(request, continued, owning: false, cancellationToken);
 
-    private async Task<StepResult> Run(StepRequest request, bool continued, bool owning, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one step (<paramref name="continued"/> as above); when <paramref name="owning"/>, the caller hands
+    /// <see cref="StepRequest.Hidden"/> over and the runner computes in it without copying it first.
+    /// </summary>
+    internal async Task<StepResult> Run(StepRequest request, bool continued, bool owning, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var model = catalog.Get(request.Model);
