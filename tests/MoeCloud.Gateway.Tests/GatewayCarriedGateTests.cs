@@ -9,7 +9,7 @@ namespace MoeCloud.Gateway.Tests;
 /// carries each home's share of it, so the pods compute only the later layers' gates; results equal the reference.
 /// </summary>
 [Collection(GatewayCollection.Name)]
-public sealed class CarriedGateTests(GatewayFixture fixture)
+public sealed class GatewayCarriedGateTests(GatewayFixture fixture)
 {
     private int HiddenSize => fixture.Reference.Model.Spec.Hidden;
 
