@@ -5,6 +5,7 @@ using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
 using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 
 namespace MoeCloud.Client;
 
@@ -119,7 +120,7 @@ public sealed class MoeCloudClient : IDisposable
             throw new ArgumentException($"{hidden.Length} values do not form [{tokens}, {hiddenSize}].", nameof(hidden));
         }
 
-        var request = new ForwardRequest { Model = model, FirstLayer = firstLayer, LastLayer = lastLayer, Hidden = Tensor(hidden.Span, tokens, hiddenSize), SequenceId = sequenceId ?? "" };
+        var request = new ForwardRequest { Model = model, FirstLayer = firstLayer, LastLayer = lastLayer, Hidden = Tensor(hidden, tokens, hiddenSize), SequenceId = sequenceId ?? "" };
         var response = await _client.ForwardAsync(request, Headers(), Deadline(), cancellationToken);
         return Output(response, tokens, hiddenSize);
     }
@@ -127,7 +128,7 @@ public sealed class MoeCloudClient : IDisposable
     /// <summary>One MoE layer (<c>MoE_l(x)</c>) for an already normalised input.</summary>
     public async Task<StepOutput> ForwardLayerAsync(string model, ReadOnlyMemory<float> hidden, int tokens, int hiddenSize, int layer, CancellationToken cancellationToken = default)
     {
-        var request = new ForwardLayerRequest { Model = model, Layer = layer, Hidden = Tensor(hidden.Span, tokens, hiddenSize) };
+        var request = new ForwardLayerRequest { Model = model, Layer = layer, Hidden = Tensor(hidden, tokens, hiddenSize) };
         var response = await _client.ForwardLayerAsync(request, Headers(), Deadline(), cancellationToken);
         return Output(response, tokens, hiddenSize);
     }
@@ -157,9 +158,16 @@ public sealed class MoeCloudClient : IDisposable
         return GrpcChannel.ForAddress("static:///moecloud-gateway", options);
     }
 
-    private static Tensor Tensor(ReadOnlySpan<float> values, int tokens, int hidden)
+    /// <summary>
+    /// The request tensor. An array's values are wrapped, not copied (the caller's buffer must not change until the call
+    /// returns, which the awaited call guarantees for the caller's own code); other memory is copied once.
+    /// </summary>
+    private static Tensor Tensor(ReadOnlyMemory<float> values, int tokens, int hidden)
     {
-        var tensor = new Tensor { Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)) };
+        var data = MemoryMarshal.TryGetArray(values, out var segment) && segment.Array is { } array
+            ? UnsafeByteOperations.UnsafeWrap(new ArrayBytes<float>(array).Memory.Slice(segment.Offset * sizeof(float), segment.Count * sizeof(float)))
+            : ByteString.CopyFrom(MemoryMarshal.AsBytes(values.Span));
+        var tensor = new Tensor { Data = data };
         tensor.Shape.Add(tokens);
         tensor.Shape.Add(hidden);
         return tensor;

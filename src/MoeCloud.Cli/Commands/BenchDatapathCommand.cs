@@ -29,7 +29,11 @@ namespace MoeCloud.Cli.Commands;
 /// <param name="GrpcEchoLayerMs">Median of the same bytes echoed by the remote pods' gRPC endpoints, sent from this process at once.</param>
 /// <param name="CopiesPerLayer">Activation rows copied by the data path per layer of a step (all pods).</param>
 /// <param name="MaxRelError">Max over steps of max |cluster − reference| / max |reference|.</param>
-public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double LayerP50Ms, double EchoLayerMs, double GrpcEchoLayerMs, double CopiesPerLayer, double MaxRelError);
+/// <param name="AllocatedBytesPerLayer">
+/// Bytes this process allocated during the timed steps (<see cref="GC.GetTotalAllocatedBytes"/>), per layer of a step:
+/// with embedded pods the client, every pod's data path and their transport; with silo processes only the client.
+/// </param>
+public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double LayerP50Ms, double EchoLayerMs, double GrpcEchoLayerMs, double CopiesPerLayer, double MaxRelError, double AllocatedBytesPerLayer);
 
 /// <summary>The gateway's own added latency: the same request through the gateway and split by the same homes by the client itself.</summary>
 /// <param name="AddedP50Ms">Median of (gateway − client split) over paired requests.</param>
@@ -174,17 +178,17 @@ public static partial class BenchDatapathCommand
             return Moectl.Ok;
         }
 
-        var rows = new List<IReadOnlyList<string>> { new[] { "reference (one process, one thread)", CliOutput.Num(referenceMs, 3), "", CliOutput.Num(referenceMs / layers, 3), "", "", "", "" } };
+        var rows = new List<IReadOnlyList<string>> { new[] { "reference (one process, one thread)", CliOutput.Num(referenceMs, 3), "", CliOutput.Num(referenceMs / layers, 3), "", "", "", "", "" } };
         foreach (var (name, m) in new[] { ("embedded, straight to a pod", embedded), ("processes, straight to a pod", processes) })
         {
             if (m is not null)
             {
-                rows.Add([name, CliOutput.Num(m.StepP50Ms, 3), CliOutput.Num(m.StepP99Ms, 3), CliOutput.Num(m.LayerP50Ms, 3), CliOutput.Num(m.EchoLayerMs, 3), CliOutput.Num(m.GrpcEchoLayerMs, 3), CliOutput.Num(m.CopiesPerLayer, 1), m.MaxRelError.ToString("E1", CultureInfo.InvariantCulture)]);
+                rows.Add([name, CliOutput.Num(m.StepP50Ms, 3), CliOutput.Num(m.StepP99Ms, 3), CliOutput.Num(m.LayerP50Ms, 3), CliOutput.Num(m.EchoLayerMs, 3), CliOutput.Num(m.GrpcEchoLayerMs, 3), CliOutput.Num(m.CopiesPerLayer, 1), CliOutput.Num(m.AllocatedBytesPerLayer / 1024, 1), m.MaxRelError.ToString("E1", CultureInfo.InvariantCulture)]);
             }
         }
 
         await console.Out.WriteLineAsync($"{tokens}-token steps, {layers} MoE layers, {pods} pods, {steps} steps per row (model '{Model}': {spec.Experts} experts, top-{spec.TopK}, hidden {h})");
-        await console.Out.WriteLineAsync(CliOutput.Table(["path", "step p50 ms", "step p99 ms", "layer p50 ms", "echo/layer ms (orleans)", "echo/layer ms (grpc)", "copies/layer", "max rel error"], rows));
+        await console.Out.WriteLineAsync(CliOutput.Table(["path", "step p50 ms", "step p99 ms", "layer p50 ms", "echo/layer ms (orleans)", "echo/layer ms (grpc)", "copies/layer", "alloc/layer KiB (this process)", "max rel error"], rows));
         if (gateway is not null)
         {
             await console.Out.WriteLineAsync($"gateway added latency (same request, same homes, split by the client itself): p50 {CliOutput.Num(gateway.AddedP50Ms, 3)} ms, p99 {CliOutput.Num(gateway.AddedP99Ms, 3)} ms (gateway p50 {CliOutput.Num(gateway.GatewayP50Ms, 3)} ms, client split p50 {CliOutput.Num(gateway.DirectP50Ms, 3)} ms)");
@@ -380,10 +384,12 @@ public static partial class BenchDatapathCommand
         var grpcEcho = await Time(steps, _ => Task.WhenAll(remotePods.Select((p, i) => runners[p].EchoAsync(new Tensor { Shape = { layerBytes[i] / sizeof(float) / h, h }, Data = Google.Protobuf.ByteString.CopyFrom(new byte[layerBytes[i]]) }, cancellationToken: ct).ResponseAsync)));
 
         var copiesBefore = await ScrapeCopies(cluster, ct);
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var stepTimes = await Time(steps, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var copies = (await ScrapeCopies(cluster, ct)) - copiesBefore;
         var p50 = Percentile(stepTimes, 0.5);
-        return new DatapathMode(p50, Percentile(stepTimes, 0.99), p50 / layers, Percentile(echo, 0.5), Percentile(grpcEcho, 0.5), copies / (double)(steps * layers), maxError);
+        return new DatapathMode(p50, Percentile(stepTimes, 0.99), p50 / layers, Percentile(echo, 0.5), Percentile(grpcEcho, 0.5), copies / (double)(steps * layers), maxError, allocated / (double)(steps * layers));
     }
 
     private static async Task<DatapathGateway> MeasureGateway(MoeService.MoeServiceClient gateway, string apiKey, MoeService.MoeServiceClient[] runners, float[][] inputs, int tokens, int h, int layers, int steps, CancellationToken ct)

@@ -16,6 +16,11 @@ namespace MoeCloud.Contracts.Steps;
 /// True for the stack API (<c>h ← h + MoE_l(RMSNorm_l(h))</c>); false for the layer API, which returns <c>MoE_l(x)</c>
 /// for the given (already normalised) input of a single layer.
 /// </param>
+/// <param name="GateIds">
+/// The gateway's gate for <paramref name="FirstLayer"/>, expert ids <c>[tokens, topK]</c>, or null: the runner routes
+/// that layer with it instead of computing its gate again. Exclusive with forced routing.
+/// </param>
+/// <param name="GateWeights">The combine weights of <paramref name="GateIds"/>, same shape.</param>
 public sealed record StepRequest(
     string Model,
     int FirstLayer,
@@ -25,7 +30,9 @@ public sealed record StepRequest(
     int[]? ForcedIds = null,
     float[]? ForcedWeights = null,
     int ForcedTopK = 0,
-    bool ApplyNorm = true);
+    bool ApplyNorm = true,
+    int[]? GateIds = null,
+    float[]? GateWeights = null);
 
 /// <summary>The result of a step: the new hidden states and how the dispatches were served.</summary>
 /// <param name="Hidden">Hidden states <c>[tokens, hidden]</c>.</param>

@@ -38,6 +38,19 @@ public static class TensorCodec
         return tensor;
     }
 
+    /// <summary>
+    /// Writes a <c>[tokens, hidden]</c> tensor that wraps <paramref name="values"/> without copying it: the caller hands
+    /// the array over and must not change it afterwards (it is read when the message is serialised).
+    /// </summary>
+    public static Tensor WrapMatrix(float[] values, int tokens, int hidden)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var tensor = new Tensor { Data = UnsafeByteOperations.UnsafeWrap(new ArrayBytes<float>(values).Memory) };
+        tensor.Shape.Add(tokens);
+        tensor.Shape.Add(hidden);
+        return tensor;
+    }
+
     /// <summary>Reads forced routing; null when absent. Throws <see cref="ArgumentException"/> on byte counts that are not whole values.</summary>
     public static (int[] Ids, float[] Weights, int TopK)? ReadRouting(ForcedRouting? routing)
     {
@@ -52,6 +65,19 @@ public static class TensorCodec
         }
 
         return (MemoryMarshal.Cast<byte, int>(routing.ExpertIds.Span).ToArray(), MemoryMarshal.Cast<byte, float>(routing.Weights.Span).ToArray(), routing.TopK);
+    }
+
+    /// <summary>Writes routing (forced, or the gateway's carried gate) that wraps the arrays without copying them; the caller hands them over.</summary>
+    public static ForcedRouting WrapRouting(int[] ids, float[] weights, int topK)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(weights);
+        return new()
+        {
+            TopK = topK,
+            ExpertIds = UnsafeByteOperations.UnsafeWrap(new ArrayBytes<int>(ids).Memory),
+            Weights = UnsafeByteOperations.UnsafeWrap(new ArrayBytes<float>(weights).Memory),
+        };
     }
 
     /// <summary>Writes forced routing.</summary>

@@ -77,7 +77,7 @@ public sealed class GatewayGrpcService(GatewayForwarder forwarder, GatewayModels
             var result = await forwarder.Forward(step, deadline, context.CancellationToken);
             var response = new ForwardResponse
             {
-                Hidden = TensorCodec.WriteMatrix(result.Hidden, step.Tokens, result.Hidden.Length / step.Tokens),
+                Hidden = TensorCodec.WrapMatrix(result.Hidden, step.Tokens, result.Hidden.Length / step.Tokens),
                 LocalDispatches = result.Local,
                 RemoteDispatches = result.Remote,
                 PlanVersion = result.PlanVersion,

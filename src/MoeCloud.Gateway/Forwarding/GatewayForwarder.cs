@@ -95,7 +95,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         var best = new int[n];
         var routing = new short[n * stride];
         var groups = Enumerable.Range(0, n).GroupBy(t => choice.Homes[t]).ToArray();
-        var results = await Task.WhenAll(groups.Select(g => SendGroup(step, g.Key, g.ToArray(), h, stride, deadline, ct)));
+        var results = await Task.WhenAll(groups.Select(g => SendGroup(step, g.Key, g.ToArray(), h, stride, choice.Gate, k, deadline, ct)));
         long local = 0, remote = 0;
         var version = int.MaxValue;
         var served = (int[])choice.Homes.Clone();
@@ -137,12 +137,24 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         return new GatewayResult(output, local, remote, version == int.MaxValue ? 0 : version, served, best);
     }
 
-    private async Task<(int[] Rows, ForwardResponse Response, int Pod)> SendGroup(GatewayStep step, int home, int[] rows, int h, int stride, DateTime deadline, CancellationToken ct)
+    /// <summary>
+    /// Sends one home's rows. When the gateway computed the first layer's gate to choose the homes, the rows' share of
+    /// it travels along (<c>gate_routing</c>), so that the home does not compute that gate again. The hidden states and
+    /// routing are gathered once into arrays that the messages wrap without another copy.
+    /// </summary>
+    private async Task<(int[] Rows, ForwardResponse Response, int Pod)> SendGroup(GatewayStep step, int home, int[] rows, int h, int stride, GateDecision? gate, int k, DateTime deadline, CancellationToken ct)
     {
-        var hidden = new float[rows.Length * h];
-        int[]? ids = step.ForcedIds is null ? null : new int[rows.Length * stride];
-        float[]? weights = step.ForcedWeights is null ? null : new float[rows.Length * stride];
-        for (var j = 0; j < rows.Length; j++)
+        // A home that takes every token, in order (least-requests, per-request homes), is sent the step's own arrays.
+        var whole = rows.Length == step.Tokens;
+        for (var j = 0; whole && j < rows.Length; j++)
+        {
+            whole = rows[j] == j;
+        }
+
+        var hidden = whole ? step.Hidden : new float[rows.Length * h];
+        int[]? ids = step.ForcedIds is null ? null : whole ? step.ForcedIds : new int[rows.Length * stride];
+        float[]? weights = step.ForcedWeights is null ? null : whole ? step.ForcedWeights : new float[rows.Length * stride];
+        for (var j = 0; !whole && j < rows.Length; j++)
         {
             Array.Copy(step.Hidden, rows[j] * h, hidden, j * h, h);
             if (ids is not null)
@@ -152,8 +164,25 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
             }
         }
 
-        var tensor = TensorCodec.WriteMatrix(hidden, rows.Length, h);
-        var routing = ids is null ? null : TensorCodec.WriteRouting(ids, weights!, step.ForcedTopK);
+        var tensor = TensorCodec.WrapMatrix(hidden, rows.Length, h);
+        var routing = ids is null ? null : TensorCodec.WrapRouting(ids, weights!, step.ForcedTopK);
+        ForcedRouting? carried = null;
+        if (gate is not null && ids is null && whole)
+        {
+            carried = TensorCodec.WrapRouting(gate.Ids, gate.Weights, k);
+        }
+        else if (gate is not null && ids is null)
+        {
+            var gateIds = new int[rows.Length * k];
+            var gateWeights = new float[rows.Length * k];
+            for (var j = 0; j < rows.Length; j++)
+            {
+                Array.Copy(gate.Ids, rows[j] * k, gateIds, j * k, k);
+                Array.Copy(gate.Weights, rows[j] * k, gateWeights, j * k, k);
+            }
+
+            carried = TensorCodec.WrapRouting(gateIds, gateWeights, k);
+        }
         var tried = new HashSet<int>();
         var pod = home;
         budget.Sent();
@@ -166,8 +195,8 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
             try
             {
                 var response = step.LayerApi
-                    ? await client.ForwardLayerAsync(new ForwardLayerRequest { Model = step.Model, Layer = step.FirstLayer, Hidden = tensor, Routing = routing, SequenceId = step.SequenceId ?? "" }, deadline: deadline, cancellationToken: ct)
-                    : await client.ForwardAsync(new ForwardRequest { Model = step.Model, FirstLayer = step.FirstLayer, LastLayer = step.LastLayer, Hidden = tensor, Routing = routing, SequenceId = step.SequenceId ?? "" }, deadline: deadline, cancellationToken: ct);
+                    ? await client.ForwardLayerAsync(new ForwardLayerRequest { Model = step.Model, Layer = step.FirstLayer, Hidden = tensor, Routing = routing, GateRouting = carried, SequenceId = step.SequenceId ?? "" }, deadline: deadline, cancellationToken: ct)
+                    : await client.ForwardAsync(new ForwardRequest { Model = step.Model, FirstLayer = step.FirstLayer, LastLayer = step.LastLayer, Hidden = tensor, Routing = routing, GateRouting = carried, SequenceId = step.SequenceId ?? "" }, deadline: deadline, cancellationToken: ct);
                 return (rows, response, pod);
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown && attempt < options.Value.MaxAttempts)

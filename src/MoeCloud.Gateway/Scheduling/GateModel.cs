@@ -50,7 +50,15 @@ public sealed class GateModel
     /// residual stream entering the layer (the stack API: the gate sees <c>RMSNorm_l(h)</c>), true for the layer's
     /// already-normalised input (the layer API: the gate sees it as given).
     /// </summary>
-    public short[] Route(int layer, ReadOnlySpan<float> hidden, int tokens, bool normalized)
+    public short[] Route(int layer, ReadOnlySpan<float> hidden, int tokens, bool normalized) =>
+        Gate(layer, hidden, tokens, normalized).Ids.Select(e => (short)e).ToArray();
+
+    /// <summary>
+    /// The gate's full decision at <paramref name="layer"/>: expert ids and combine weights <c>[tokens, topK]</c>,
+    /// computed as the runner computes them (<see cref="Route"/> says which states <paramref name="normalized"/> means).
+    /// The gateway carries it to the home pod, which then does not compute the gate of that layer again.
+    /// </summary>
+    public GateDecision Gate(int layer, ReadOnlySpan<float> hidden, int tokens, bool normalized)
     {
         var input = hidden;
         if (!normalized)
@@ -63,6 +71,11 @@ public sealed class GateModel
         var ids = new int[tokens * Spec.TopK];
         var weights = new float[ids.Length];
         _routers[layer].Route(input, tokens, ids, weights);
-        return ids.Select(e => (short)e).ToArray();
+        return new GateDecision(ids, weights);
     }
 }
+
+/// <summary>A layer's routing as the gate decided it.</summary>
+/// <param name="Ids">Expert ids <c>[tokens, topK]</c>.</param>
+/// <param name="Weights">Combine weights, same shape.</param>
+public sealed record GateDecision(int[] Ids, float[] Weights);

@@ -9,7 +9,11 @@ namespace MoeCloud.Gateway.Scheduling;
 /// <param name="PlanVersion">The plan version the choice used (0: none known yet).</param>
 /// <param name="Known">The routing the choice was based on, int16 <c>[tokens, topK]</c> of the first layer (empty for least-requests).</param>
 /// <param name="Plan">The plan the choice was based on, or null.</param>
-public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, PlacementPlan? Plan);
+/// <param name="Gate">
+/// The gateway's own gate of the first layer when the choice computed it (not for forced routing or least-requests):
+/// the forwarder carries each sub-batch's share to its home, which then routes that layer with it.
+/// </param>
+public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, PlacementPlan? Plan, GateDecision? Gate = null);
 
 /// <summary>
 /// Chooses each token's home pod for one model. <see cref="HomePolicyName.Speculative"/> shares its scoring with the
@@ -127,7 +131,8 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
         }
 
         var k = gates.Spec.TopK;
-        var known = forcedFirstLayer ?? gates.Route(firstLayer, hidden, tokens, normalized);
+        var gate = forcedFirstLayer is null ? gates.Gate(firstLayer, hidden, tokens, normalized) : null;
+        var known = forcedFirstLayer ?? Known(gate!.Ids);
         lock (_gate)
         {
             if (_plan is null || _predictor is null)
@@ -138,7 +143,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
                     homes[t] = available[t % available.Count];
                 }
 
-                return new HomeChoice(homes, _version, known, _plan);
+                return new HomeChoice(homes, _version, known, _plan, gate);
             }
 
             var loads = _homeLoads.ToArray();
@@ -162,7 +167,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
                 var home = HomeChooser.Pick(scores, loads, tokens, _homeSlack, previousHome, _affinityMargin * tokens);
                 Array.Fill(homes, home);
                 _homeLoads[home] += tokens;
-                return new HomeChoice(homes, _version, known, _plan);
+                return new HomeChoice(homes, _version, known, _plan, gate);
             }
 
             for (var t = 0; t < tokens; t++)
@@ -172,7 +177,7 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
                 _homeLoads[homes[t]]++;
             }
 
-            return new HomeChoice(homes, _version, known, _plan);
+            return new HomeChoice(homes, _version, known, _plan, gate);
         }
     }
 
@@ -212,6 +217,17 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
 
             _previous[sequenceId] = new SequenceState(last, homes[^1]);
         }
+    }
+
+    private static short[] Known(int[] ids)
+    {
+        var known = new short[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            known[i] = (short)ids[i];
+        }
+
+        return known;
     }
 
     /// <summary>The previous home of a sequence (its last token's), or -1 when the gateway has not seen it.</summary>

@@ -26,7 +26,7 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        return Run(request.Model, request.FirstLayer, request.LastLayer, request.Hidden, request.Routing, request.RequestId, applyNorm: true, context);
+        return Run(request.Model, request.FirstLayer, request.LastLayer, request.Hidden, request.Routing, request.GateRouting, request.RequestId, applyNorm: true, context);
     }
 
     /// <inheritdoc />
@@ -38,7 +38,7 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        return Run(request.Model, request.Layer, request.Layer, request.Hidden, request.Routing, request.RequestId, applyNorm: false, context);
+        return Run(request.Model, request.Layer, request.Layer, request.Hidden, request.Routing, request.GateRouting, request.RequestId, applyNorm: false, context);
     }
 
     /// <inheritdoc />
@@ -53,7 +53,7 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
     /// <inheritdoc />
     public override Task<Tensor> Echo(Tensor request, ServerCallContext context) => Task.FromResult(request);
 
-    private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, string requestId, bool applyNorm, ServerCallContext context)
+    private async Task<ForwardResponse> Run(string model, int first, int last, Tensor? hidden, ForcedRouting? routing, ForcedRouting? gate, string requestId, bool applyNorm, ServerCallContext context)
     {
         // DateTime.MaxValue is gRPC's "no deadline".
         var bounded = context.Deadline != DateTime.MaxValue;
@@ -74,15 +74,18 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
         var ct = linked.Token;
         try
         {
+            // The decoded array is the step's own (the runner computes in it); the carried gate is checked by the
+            // runner's validator like forced routing (StepValidator's remarks: the trust boundary).
             var (values, tokens, _) = TensorCodec.ReadMatrix(hidden);
             var forced = TensorCodec.ReadRouting(routing);
+            var carried = TensorCodec.ReadRouting(gate);
             var started = Stopwatch.GetTimestamp();
-            var result = await runner.Run(new StepRequest(model, first, last, tokens, values, forced?.Ids, forced?.Weights, forced?.TopK ?? 0, applyNorm), ct);
+            var result = await runner.RunOwning(new StepRequest(model, first, last, tokens, values, forced?.Ids, forced?.Weights, forced?.TopK ?? 0, applyNorm, carried?.Ids, carried?.Weights), ct);
             metrics.StepSeconds.WithLabels(model).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             metrics.Requests.WithLabels(model, "ok").Inc();
             var response = new ForwardResponse
             {
-                Hidden = TensorCodec.WriteMatrix(result.Hidden, tokens, result.Hidden.Length / Math.Max(1, tokens)),
+                Hidden = TensorCodec.WrapMatrix(result.Hidden, tokens, result.Hidden.Length / Math.Max(1, tokens)),
                 LocalDispatches = result.LocalDispatches,
                 RemoteDispatches = result.RemoteDispatches,
                 PlanVersion = result.PlanVersion,
@@ -91,7 +94,13 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
             response.HomePods.Add(Enumerable.Repeat(result.HomePod, tokens));
             response.BestHomes.Add(result.BestHomes);
             response.TopK = result.ExpertIds.Length / Math.Max(1, tokens * (last - first + 1));
-            response.ExpertIds = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.ExpertIds.Select(e => (short)e).ToArray().AsSpan()));
+            var ids = new short[result.ExpertIds.Length];
+            for (var i = 0; i < ids.Length; i++)
+            {
+                ids[i] = (short)result.ExpertIds[i];
+            }
+
+            response.ExpertIds = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(new ArrayBytes<short>(ids).Memory);
             return response;
         }
         catch (OperationCanceledException) when (expiry.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)

@@ -53,7 +53,7 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
 
         // The runner's own step, off the grain's turn: its layers send layer work to other pods meanwhile.
         var runner = services.GetRequiredService<StackRunner>();
-        var result = await Task.Run(() => runner.Run(request, continued: true));
+        var result = await Task.Run(() => runner.Run(request, continued: true, owning: true, CancellationToken.None));
         return new ContinuedStepResult(HiddenStates.From(result.Hidden, step.Hidden.Tokens, step.Hidden.Hidden), result.LocalDispatches, result.RemoteDispatches, result.PlanVersion, result.ExpertIds);
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
 using MoeCloud.Model.Kernels;
@@ -151,88 +152,133 @@ public sealed class ExpertExecutor(LocalExperts experts, IGrainFactory grains, S
     {
         Interlocked.Increment(ref _batches);
         var h = model.Spec.Hidden;
-
-        // Per expert, in ascending order, the (work, group) pairs that run it. The works share model, layer and pod,
-        // so an expert is one replica; its weights are the first work's (a later one may hold a newer activation's).
-        var byExpert = new SortedDictionary<int, List<(Work Work, int Group)>>();
-        var weightsOf = new Dictionary<int, ExpertWeights>();
-        var most = 0;
-        foreach (var w in batch)
-        {
-            for (var g = 0; g < w.Experts.Length; g++)
-            {
-                var key = w.Experts[g];
-                weightsOf.TryAdd(key, w.Weights[g]);
-                if (!byExpert.TryGetValue(key, out var list))
-                {
-                    byExpert[key] = list = [];
-                }
-
-                list.Add((w, g));
-            }
-        }
-
-        foreach (var list in byExpert.Values)
-        {
-            most = Math.Max(most, list.Sum(p => p.Work.GroupStarts[p.Group + 1] - p.Work.GroupStarts[p.Group]));
-        }
-
-        var input = ArrayPool<float>.Shared.Rent(most * h);
-        var output = ArrayPool<float>.Shared.Rent(most * h);
-        long copied = 0, tokens = 0;
         var started = Stopwatch.GetTimestamp();
+        long copied = 0, tokens = 0, calls = 0;
+        if (batch.Count == 1)
+        {
+            // One step's work (the common case): its groups are already one per expert, ascending, so they run as they
+            // are, with no per-expert lists.
+            var work = batch[0];
+            var most = 0;
+            for (var g = 0; g < work.Experts.Length; g++)
+            {
+                most = Math.Max(most, work.GroupStarts[g + 1] - work.GroupStarts[g]);
+            }
+
+            var one = new (Work Work, int Group)[1];
+            WithBuffers(most * h, (input, output) =>
+            {
+                for (var g = 0; g < work.Experts.Length; g++)
+                {
+                    one[0] = (work, g);
+                    var count = work.GroupStarts[g + 1] - work.GroupStarts[g];
+                    copied += RunExpert(model, work.Weights[g], one, count, input, output);
+                    tokens += count;
+                }
+            });
+            calls = work.Experts.Length;
+        }
+        else
+        {
+            // Per expert, in ascending order, the (work, group) pairs that run it. The works share model, layer and
+            // pod, so an expert is one replica; its weights are the first work's (a later one may hold a newer
+            // activation's).
+            var byExpert = new SortedDictionary<int, List<(Work Work, int Group)>>();
+            var weightsOf = new Dictionary<int, ExpertWeights>();
+            foreach (var w in batch)
+            {
+                for (var g = 0; g < w.Experts.Length; g++)
+                {
+                    var key = w.Experts[g];
+                    weightsOf.TryAdd(key, w.Weights[g]);
+                    if (!byExpert.TryGetValue(key, out var list))
+                    {
+                        byExpert[key] = list = [];
+                    }
+
+                    list.Add((w, g));
+                }
+            }
+
+            var most = byExpert.Values.Max(list => list.Sum(p => p.Work.GroupStarts[p.Group + 1] - p.Work.GroupStarts[p.Group]));
+            WithBuffers(most * h, (input, output) =>
+            {
+                foreach (var (key, list) in byExpert)
+                {
+                    var count = list.Sum(p => p.Work.GroupStarts[p.Group + 1] - p.Work.GroupStarts[p.Group]);
+                    copied += RunExpert(model, weightsOf[key], CollectionsMarshal.AsSpan(list), count, input, output);
+                    tokens += count;
+                }
+            });
+            calls = byExpert.Count;
+        }
+
+        metrics.KernelSeconds.WithLabels(model.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        metrics.KernelTokens.WithLabels(model.Name).Inc(tokens);
+        metrics.ExpertCalls.Inc(calls);
+        metrics.ActivationCopies.WithLabels(model.Name).Inc(copied);
+    }
+
+    /// <summary>Runs <paramref name="body"/> with two pooled scratch buffers of at least <paramref name="length"/> floats.</summary>
+    private static void WithBuffers(int length, Action<float[], float[]> body)
+    {
+        var input = ArrayPool<float>.Shared.Rent(Math.Max(1, length));
+        var output = ArrayPool<float>.Shared.Rent(Math.Max(1, length));
         try
         {
-            foreach (var (key, list) in byExpert)
-            {
-                var count = list.Sum(p => p.Work.GroupStarts[p.Group + 1] - p.Work.GroupStarts[p.Group]);
-                ReadOnlySpan<float> rows;
-                if (count == 1)
-                {
-                    var (w, g) = list[0];
-                    rows = w.X.Span.Slice(w.EntryRows[w.GroupStarts[g]] * h, h);
-                }
-                else
-                {
-                    var i = 0;
-                    foreach (var (w, g) in list)
-                    {
-                        var x = w.X.Span;
-                        for (var e = w.GroupStarts[g]; e < w.GroupStarts[g + 1]; e++)
-                        {
-                            x.Slice(w.EntryRows[e] * h, h).CopyTo(input.AsSpan(i++ * h, h));
-                        }
-                    }
-
-                    rows = input.AsSpan(0, count * h);
-                    copied += count;
-                }
-
-                var outputs = output.AsSpan(0, count * h);
-                model.Kernel.Forward(weightsOf[key], rows, outputs, count);
-                var o = 0;
-                foreach (var (w, g) in list)
-                {
-                    var y = w.Y.Span;
-                    for (var e = w.GroupStarts[g]; e < w.GroupStarts[g + 1]; e++)
-                    {
-                        VectorMath.MultiplyAdd(outputs.Slice(o++ * h, h), w.EntryWeights[e], y.Slice(w.EntryRows[e] * h, h));
-                    }
-                }
-
-                tokens += count;
-            }
+            body(input, output);
         }
         finally
         {
             ArrayPool<float>.Shared.Return(input);
             ArrayPool<float>.Shared.Return(output);
         }
+    }
 
-        metrics.KernelSeconds.WithLabels(model.Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        metrics.KernelTokens.WithLabels(model.Name).Inc(tokens);
-        metrics.ExpertCalls.Inc(byExpert.Count);
-        metrics.ActivationCopies.WithLabels(model.Name).Inc(copied);
+    /// <summary>
+    /// Runs one expert on the <paramref name="count"/> rows of <paramref name="members"/>' groups and adds each output
+    /// row, scaled by its gate weight, to its row of y. A single row runs in place; more are gathered into
+    /// <paramref name="input"/>. Returns the rows gathered.
+    /// </summary>
+    private static long RunExpert(ServedModel model, ExpertWeights weights, ReadOnlySpan<(Work Work, int Group)> members, int count, float[] input, float[] output)
+    {
+        var h = model.Spec.Hidden;
+        ReadOnlySpan<float> rows;
+        long copied = 0;
+        if (count == 1)
+        {
+            var (w, g) = members[0];
+            rows = w.X.Span.Slice(w.EntryRows[w.GroupStarts[g]] * h, h);
+        }
+        else
+        {
+            var i = 0;
+            foreach (var (w, g) in members)
+            {
+                var x = w.X.Span;
+                for (var e = w.GroupStarts[g]; e < w.GroupStarts[g + 1]; e++)
+                {
+                    x.Slice(w.EntryRows[e] * h, h).CopyTo(input.AsSpan(i++ * h, h));
+                }
+            }
+
+            rows = input.AsSpan(0, count * h);
+            copied = count;
+        }
+
+        var outputs = output.AsSpan(0, count * h);
+        model.Kernel.Forward(weights, rows, outputs, count);
+        var o = 0;
+        foreach (var (w, g) in members)
+        {
+            var y = w.Y.Span;
+            for (var e = w.GroupStarts[g]; e < w.GroupStarts[g + 1]; e++)
+            {
+                VectorMath.MultiplyAdd(outputs.Slice(o++ * h, h), w.EntryWeights[e], y.Slice(w.EntryRows[e] * h, h));
+            }
+        }
+
+        return copied;
     }
 
     private sealed record Work(int[] Experts, ExpertWeights[] Weights, int[] GroupStarts, int[] EntryRows, float[] EntryWeights, ReadOnlyMemory<float> X, Memory<float> Y)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -45,11 +46,23 @@ public sealed partial class StackRunner(
     public Task<StepResult> Run(StepRequest request, CancellationToken cancellationToken = default) => Run(request, continued: false, cancellationToken);
 
     /// <summary>
+    /// Runs one step whose hidden states the caller hands over: the runner computes in <see cref="StepRequest.Hidden"/>
+    /// itself, without copying it first (the runner endpoint's array, decoded from the wire, is used once).
+    /// </summary>
+    public Task<StepResult> RunOwning(StepRequest request, CancellationToken cancellationToken = default) => Run(request, continued: false, owning: true, cancellationToken);
+
+    /// <summary>
     /// Runs one step. A <paramref name="continued"/> step is the rest of a step another pod re-homed here: it does not
     /// re-home at its first layer (its home just decided there), and it records no telemetry or dispatch metrics (the
     /// step's first home records the whole step).
     /// </summary>
-    public async Task<StepResult> Run(StepRequest request, bool continued, CancellationToken cancellationToken = default)
+    public Task<StepResult> Run(StepRequest request, bool continued, CancellationToken cancellationToken = default) => Run(request, continued, owning: false, cancellationToken);
+
+    /// <summary>
+    /// Runs one step (<paramref name="continued"/> as above); when <paramref name="owning"/>, the caller hands
+    /// <see cref="StepRequest.Hidden"/> over and the runner computes in it without copying it first.
+    /// </summary>
+    internal async Task<StepResult> Run(StepRequest request, bool continued, bool owning, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var model = catalog.Get(request.Model);
@@ -64,7 +77,7 @@ public sealed partial class StackRunner(
 
         int h = spec.Hidden, k = spec.TopK, n = request.Tokens, layers = request.LastLayer - request.FirstLayer + 1;
         var predictor = request.ApplyNorm ? rehoming.Predictor(request.Model, plan) : null;
-        var state = request.Hidden.AsSpan(0, n * h).ToArray();
+        var state = owning ? request.Hidden : request.Hidden.AsSpan(0, n * h).ToArray();
         var normed = new float[n * h];
         var allIds = new int[n * layers * k];
         long local = 0, remote = 0;
@@ -85,20 +98,35 @@ public sealed partial class StackRunner(
                 x = normed;
             }
 
-            var ids = new int[live * k];
-            var weights = new float[live * k];
-            if (request.ForcedIds is not null)
+            int[] ids;
+            float[] weights;
+            if (s == 0 && request.GateIds is not null)
             {
+                // The gateway's gate for this layer, checked by the validator: the runner does not compute it again.
+                // At the first layer every token is still here, in order, so the arrays serve as they are.
+                ids = request.GateIds;
+                weights = request.GateWeights!;
+                metrics.GateRoutings.WithLabels(request.Model, "carried").Inc();
+            }
+            else if (request.ForcedIds is not null)
+            {
+                ids = new int[live * k];
+                weights = new float[live * k];
                 for (var t = 0; t < live; t++)
                 {
                     var src = ((rows[t] * layers) + s) * k;
                     Array.Copy(request.ForcedIds, src, ids, t * k, k);
                     Array.Copy(request.ForcedWeights!, src, weights, t * k, k);
                 }
+
+                metrics.GateRoutings.WithLabels(request.Model, "forced").Inc();
             }
             else
             {
+                ids = new int[live * k];
+                weights = new float[live * k];
                 layer.Router.Route(x, live, ids, weights);
+                metrics.GateRoutings.WithLabels(request.Model, "computed").Inc();
             }
 
             // Re-homing (DESIGN.md §2), with the simulator's rule: a token leaves, with its state before this layer,
@@ -118,12 +146,15 @@ public sealed partial class StackRunner(
                 Array.Copy(ids, t * k, allIds, ((rows[t] * layers) + s) * k, k);
             }
 
-            var (y, layerLocal, layerRemote) = await RunLayer(model, plan, l, x, live, ids, weights, cancellationToken);
+            // The stack API adds the layer's output to the residual and drops it, so its buffer is pooled; the layer
+            // API's output is the step's result, an array of its own.
+            var (y, layerLocal, layerRemote) = await RunLayer(model, plan, l, x, live, ids, weights, pooled: request.ApplyNorm, cancellationToken);
             local += layerLocal;
             remote += layerRemote;
             if (request.ApplyNorm)
             {
-                VectorMath.MultiplyAdd(y, 1f, state.AsSpan(0, live * h));
+                VectorMath.MultiplyAdd(y.AsSpan(0, live * h), 1f, state.AsSpan(0, live * h));
+                ArrayPool<float>.Shared.Return(y);
             }
             else
             {
@@ -284,7 +315,7 @@ public sealed partial class StackRunner(
         }
     }
 
-    private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, ServingPlan plan, int layer, float[] x, int n, int[] ids, float[] weights, CancellationToken cancellationToken)
+    private async Task<(float[] Output, long Local, long Remote)> RunLayer(ServedModel model, ServingPlan plan, int layer, float[] x, int n, int[] ids, float[] weights, bool pooled, CancellationToken cancellationToken)
     {
         var spec = model.Spec;
         int h = spec.Hidden, k = spec.TopK, experts = spec.Experts;
@@ -336,7 +367,7 @@ public sealed partial class StackRunner(
 
         try
         {
-            return (await DispatchAndCombine(model, plan, layer, groups, byPod, x, n, cancellationToken), local, remote);
+            return (await DispatchAndCombine(model, plan, layer, groups, byPod, x, n, pooled, cancellationToken), local, remote);
         }
         finally
         {
@@ -350,12 +381,26 @@ public sealed partial class StackRunner(
         }
     }
 
-    private async Task<float[]> DispatchAndCombine(ServedModel model, ServingPlan plan, int layer, DispatchGroups groups, List<int>?[] byPod, float[] x, int n, CancellationToken cancellationToken)
+    /// <summary>
+    /// Dispatches and combines one layer; the output is <c>[n, hidden]</c>, in an array rented from
+    /// <see cref="ArrayPool{T}.Shared"/> (possibly longer; the caller returns it) when <paramref name="pooled"/>.
+    /// </summary>
+    private async Task<float[]> DispatchAndCombine(ServedModel model, ServingPlan plan, int layer, DispatchGroups groups, List<int>?[] byPod, float[] x, int n, bool pooled, CancellationToken cancellationToken)
     {
         int h = model.Spec.Hidden, experts = model.Spec.Experts;
 
         // 3. Dispatch: one message per remote pod, sent first; the local experts compute meanwhile, in process.
-        var y = new float[n * h];
+        float[] y;
+        if (pooled)
+        {
+            y = ArrayPool<float>.Shared.Rent(Math.Max(1, n * h));
+            Array.Clear(y, 0, n * h);
+        }
+        else
+        {
+            y = new float[n * h];
+        }
+
         var sent = new List<(PodWork Work, Task<HiddenStates> Reply)>();
         for (var pod = 0; pod < byPod.Length; pod++)
         {
@@ -562,12 +607,19 @@ public sealed partial class StackRunner(
 
     private static void AddShared(IExpertKernel kernel, ExpertWeights shared, float[]? gate, float[] x, float[] y, int n, int h)
     {
-        var ys = new float[n * h];
-        kernel.Forward(shared, x, ys, n);
-        for (var t = 0; t < n; t++)
+        var ys = ArrayPool<float>.Shared.Rent(Math.Max(1, n * h));
+        try
         {
-            var scale = gate is null ? 1f : 1f / (1f + MathF.Exp(-VectorMath.Dot(gate, x.AsSpan(t * h, h))));
-            VectorMath.MultiplyAdd(ys.AsSpan(t * h, h), scale, y.AsSpan(t * h, h));
+            kernel.Forward(shared, x.AsSpan(0, n * h), ys.AsSpan(0, n * h), n);
+            for (var t = 0; t < n; t++)
+            {
+                var scale = gate is null ? 1f : 1f / (1f + MathF.Exp(-VectorMath.Dot(gate, x.AsSpan(t * h, h))));
+                VectorMath.MultiplyAdd(ys.AsSpan(t * h, h), scale, y.AsSpan(t * h, h));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(ys);
         }
     }
 

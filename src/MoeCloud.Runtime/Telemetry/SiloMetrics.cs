@@ -40,8 +40,12 @@ public sealed class SiloMetrics
             Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
         });
         RepairWaits = factory.CreateCounter("moecloud_silo_repair_waits_total", "Layer work of this silo's steps that found no live replica of an expert and waited for a repair plan, by outcome (served: a newer plan took effect; expired: the step's deadline passed first).", "model", "outcome");
+        GateRoutings = factory.CreateCounter("moecloud_silo_gate_routings_total", "Layers of request steps this silo's runner routed, by source: computed (its gate ran), carried (the gateway's gate for the step's first layer), forced (the request's routing).", "model", "source");
         ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
     }
+
+    /// <summary><c>moecloud_silo_gate_routings_total{model, source}</c>: per step layer, where its routing came from.</summary>
+    public Counter GateRoutings { get; }
 
     /// <summary>The expert backend, as a label of an info gauge set to 1.</summary>
     public Gauge ExpertBackend { get; }
