@@ -145,8 +145,9 @@ internal static class PodContainers
 
                 last = $"{(int)response.StatusCode}";
             }
-            catch (HttpRequestException e)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                // A probe that times out fails, as the kubelet counts it; the next period probes again.
                 last = e.Message;
             }
 
