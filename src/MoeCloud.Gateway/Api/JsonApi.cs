@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -21,7 +22,7 @@ namespace MoeCloud.Gateway.Api;
 /// <param name="Layer">The layer (forwardLayer).</param>
 /// <param name="SequenceId">Sequence id, optional.</param>
 /// <param name="Routing">Forced routing, optional.</param>
-public sealed record JsonForwardRequest(float[][]? Hidden, int? FirstLayer, int? LastLayer, int? Layer, string? SequenceId, JsonRouting? Routing);
+public sealed record JsonForwardRequest(float[][]? Hidden, int? FirstLayer = null, int? LastLayer = null, int? Layer = null, string? SequenceId = null, JsonRouting? Routing = null);
 
 /// <summary>Forced routing: per token, per layer of the request, top-k expert ids and weights.</summary>
 /// <param name="TopK">Slots per token and layer.</param>
@@ -40,7 +41,8 @@ public sealed record JsonForwardResponse(float[][] Hidden, long LocalDispatches,
 /// <summary>The JSON data API; every error is <c>application/problem+json</c>.</summary>
 public static class JsonApi
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    // Numbers are numbers (no quoted "1.5"), as the OpenAPI document says (GatewayHost sets the same for the documents).
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.Strict };
 
     /// <summary>Maps <c>/v1/models/{model}</c>, <c>:forward</c> and <c>:forwardLayer</c>, with their OpenAPI descriptions.</summary>
     public static void Map(IEndpointRouteBuilder app)
@@ -96,7 +98,7 @@ public static class JsonApi
     internal static IResult? UnlessJson(HttpContext http) =>
         http.Request.HasJsonContentType()
             ? null
-            : Problems.Result(StatusCodes.Status415UnsupportedMediaType, "InvalidArgument", $"The body must be application/json, got '{http.Request.ContentType ?? "no content type"}'.");
+            : Problems.Result(StatusCodes.Status415UnsupportedMediaType, "InvalidArgument", Problems.NotJson(http.Request));
 
     internal static string? KeyOf(HttpContext http) =>
         ApiKeyAuthenticator.Read(http.Request.Headers[ApiKeyAuthenticator.Header].FirstOrDefault(), http.Request.Headers.Authorization.FirstOrDefault());

@@ -28,9 +28,17 @@ public static class Problems
         {
             StatusCodes.Status404NotFound => $"No endpoint serves {request.Method} {request.Path}.",
             StatusCodes.Status405MethodNotAllowed => $"{request.Path} does not take {request.Method}.",
+            StatusCodes.Status415UnsupportedMediaType => NotJson(request),
             StatusCodes.Status500InternalServerError => "The gateway failed unexpectedly; the error is in its log under this trace id.",
             _ => $"{request.Method} {request.Path} failed with status {status}.",
         };
+    }
+
+    /// <summary>The detail of a 415: the body must be JSON.</summary>
+    public static string NotJson(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return $"The body must be application/json, got '{request.ContentType ?? "no content type"}'.";
     }
 
     /// <summary>The RFC 9110/6585 section that defines <paramref name="status"/>.</summary>

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -80,6 +81,7 @@ public static class GatewayHost
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = options.MaxRequestBytes);
         builder.Services.AddReverseProxy().LoadFromMemory([], [PodDirectory.Cluster(options.Pods)]);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Complete);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
         GatewayOpenApi.Add(builder.Services);
 
         var app = builder.Build();
