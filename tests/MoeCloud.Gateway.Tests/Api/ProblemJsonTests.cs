@@ -80,8 +80,8 @@ public sealed class ProblemJsonTests(GatewayFixture fixture)
             case "bad hidden size":
                 return await client.PostAsJsonAsync($"{model}:forward", new { hidden = new[] { new float[spec.Hidden + 1] } });
             case "reversed layers":
-                // One token, forced routing: layers 1..0 once made the routing buffer a negative size (an unhandled 500).
-                return await client.PostAsJsonAsync($"{model}:forward", new { hidden = new[] { new float[spec.Hidden] }, firstLayer = 1, lastLayer = 0, routing = new { topK = 1, expertIds = new[] { Array.Empty<int[]>() }, weights = new[] { Array.Empty<float[]>() } } });
+                // One token, forced routing: layers 5..0 once made the routing buffer a negative size (an unhandled 500).
+                return await client.PostAsJsonAsync($"{model}:forward", new { hidden = new[] { new float[spec.Hidden] }, firstLayer = 5, lastLayer = 0, routing = new { topK = 1, expertIds = new[] { Array.Empty<int[]>() }, weights = new[] { Array.Empty<float[]>() } } });
             case "no key":
                 using (var anonymous = Client(fixture.Options, key: null))
                 {
