@@ -1,4 +1,5 @@
 using MoeCloud.Cli.Hosting;
+using MoeCloud.Contracts.Models;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Spec;
@@ -89,7 +90,6 @@ public static class ModelCommands
     {
         using var checkpoint = ModelCheckpoint.Open(args.Positionals[0]);
         var s = checkpoint.Spec;
-        var g = s.Gating;
         var view = new
         {
             family = s.Family.ModelType(),
@@ -103,13 +103,7 @@ public static class ModelCommands
             sharedExperts = s.SharedExperts,
             sharedIntermediate = s.SharedIntermediate,
             dtype = s.DType.ToString(),
-            gating = g.Name,
-            normalizeTopK = g.NormalizeTopK,
-            routedScalingFactor = g.RoutedScalingFactor,
-            selectionBias = g.SelectionBias,
-            groupSelection = g.GroupSelection.ToString(),
-            groups = g.Groups,
-            topKGroups = g.TopKGroups,
+            gating = JsonGating.From(ModelInfos.Gating(s.Gating)),
             expertBytes = s.ExpertBytes(s.DType == WeightDType.BF16 ? WeightDType.BF16 : WeightDType.F32),
         };
         ct.ThrowIfCancellationRequested();
@@ -121,9 +115,15 @@ public static class ModelCommands
 
         await console.Out.WriteLineAsync(CliOutput.Table(
             ["key", "value"],
-            view.GetType().GetProperties().Select(p => (IReadOnlyList<string>)[p.Name, Convert.ToString(p.GetValue(view), System.Globalization.CultureInfo.InvariantCulture) ?? ""])));
+            Rows(view, prefix: "")));
         return Moectl.Ok;
     }
+
+    // One row per property; the gating object's properties as gating.<name>, never its ToString().
+    private static IEnumerable<IReadOnlyList<string>> Rows(object view, string prefix) =>
+        view.GetType().GetProperties().SelectMany(p => p.GetValue(view) is JsonGating gating
+            ? Rows(gating, $"{prefix}{p.Name}.")
+            : [[prefix + p.Name, Convert.ToString(p.GetValue(view), System.Globalization.CultureInfo.InvariantCulture) ?? ""]]);
 
     private static async Task<int> Trace(CliArgs args, CliConsole console, CancellationToken ct)
     {

@@ -20,10 +20,42 @@ public static class ModelInfos
             Hidden = spec.Hidden,
             ExpertIntermediate = spec.ExpertIntermediate,
             SharedExperts = spec.SharedExperts,
-            Gating = spec.Gating.ToString(),
+            Gating = Gating(spec.Gating),
             Dtype = spec.DType.ToString(),
             PlanVersion = planVersion,
             Pods = pods,
+        };
+    }
+
+    /// <summary>
+    /// The wire form of <paramref name="gating"/>: scoring <c>softmax</c>|<c>sigmoid</c>, group selection
+    /// <c>none</c>|<c>max-score</c>|<c>top-two-sum</c>|<c>balanced</c>.
+    /// </summary>
+    public static GatingInfo Gating(GatingSpec gating)
+    {
+        ArgumentNullException.ThrowIfNull(gating);
+        return new GatingInfo
+        {
+            Name = gating.Name,
+            Scoring = gating.Scoring switch
+            {
+                GateScoring.Softmax => "softmax",
+                GateScoring.Sigmoid => "sigmoid",
+                _ => throw new ArgumentOutOfRangeException(nameof(gating), gating.Scoring, "Unknown gate scoring."),
+            },
+            NormalizeTopK = gating.NormalizeTopK,
+            RoutedScalingFactor = gating.RoutedScalingFactor,
+            SelectionBias = gating.SelectionBias,
+            GroupSelection = gating.GroupSelection switch
+            {
+                GroupSelection.None => "none",
+                GroupSelection.MaxScore => "max-score",
+                GroupSelection.TopTwoSum => "top-two-sum",
+                GroupSelection.Balanced => "balanced",
+                _ => throw new ArgumentOutOfRangeException(nameof(gating), gating.GroupSelection, "Unknown group selection."),
+            },
+            Groups = gating.Groups,
+            TopKGroups = gating.TopKGroups,
         };
     }
 }

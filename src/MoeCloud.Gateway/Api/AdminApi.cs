@@ -54,21 +54,24 @@ public static class AdminApi
                     predictionHitRate = s.Scored == 0 ? 0 : (double)s.Hits / s.Scored,
                 }),
             }, AdminJson.Options));
-        }));
+        }))
+            .AdminEndpoint("GetCluster", "Pods, discovery, plan versions and prediction hit rates.", typeof(object));
         app.MapGet("/admin/v1/serving", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, ServingMonitor serving) => JsonApi.Guard(http, () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
             var model = ModelOf(http, models);
             var signals = serving.Read(model) ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' is not served.");
             return Task.FromResult(Results.Json(signals, AdminJson.Options));
-        }));
+        }))
+            .AdminEndpoint("GetServing", "This gateway's serving signals: queue depth, in-flight tokens, step latency percentiles.", typeof(ServingSignals));
         app.MapGet("/admin/v1/profile", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
             var model = ModelOf(http, models);
             var totals = await grains.GetGrain<ITelemetryGrain>(model).GetTotals() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no telemetry yet.");
             return Results.Json(LiveProfiles.FromTotals(totals), AdminJson.Options);
-        }));
+        }))
+            .AdminEndpoint("GetProfile", "The live profile from cluster telemetry.", typeof(LiveProfile));
         app.MapGet("/admin/v1/plans/active", (HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
@@ -77,11 +80,17 @@ public static class AdminApi
             var plan = await registry.GetActive() ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' has no plan in effect.");
             var policy = (await registry.GetStatus()).Policy ?? RolloutPolicy.Default;
             return Results.Json(new PlanPublication(plan.Version, 0, plan.Pods, plan.ToPlacement().ToAssignment(), policy.BatchSize, (int)policy.Drain.TotalSeconds), AdminJson.Options);
-        }));
+        }))
+            .AdminEndpoint("GetActivePlan", "The plan in effect.", typeof(PlanPublication));
         app.MapPut("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
             var model = ModelOf(http, models);
+            if (JsonApi.UnlessJson(http) is { } unsupported)
+            {
+                return unsupported;
+            }
+
             var body = await Read(http);
             var problems = body.Problems();
             if (body.Version != version || problems.Count > 0)
@@ -123,13 +132,15 @@ public static class AdminApi
             }
 
             return Results.Accepted();
-        }));
+        }))
+            .AdminEndpoint("PutPlan", "Publishes a plan; 202, the rollout runs in the background.", null);
         app.MapGet("/admin/v1/plans/{version:int}", (int version, HttpContext http, ApiKeyAuthenticator keys, GatewayModels models, IGrainFactory grains) => JsonApi.Guard(http, async () =>
         {
             keys.AuthorizeAdmin(JsonApi.KeyOf(http));
             var status = await grains.GetGrain<IPlanRegistryGrain>(ModelOf(http, models)).GetStatus();
             return Results.Json(Progress(version, status) ?? throw new GatewayException(StatusCode.NotFound, $"Plan {version} was not given to the cluster."), AdminJson.Options);
-        }));
+        }))
+            .AdminEndpoint("GetPlanProgress", "A plan's migration progress.", typeof(MigrationProgress));
     }
 
     /// <summary>The progress of <paramref name="version"/> as the registry's status tells it; null when the cluster does not know the version.</summary>
@@ -149,6 +160,31 @@ public static class AdminApi
                 : status.FailedVersion == version
                     ? new MigrationProgress(version, MigrationProgress.Failed, 0, status.ReplicasMoved, status.Error)
                     : null;
+    }
+
+    // The OpenAPI description of an admin endpoint (document "admin"): its response and its problem+json errors.
+    private static RouteHandlerBuilder AdminEndpoint(this RouteHandlerBuilder endpoint, string name, string summary, Type? response)
+    {
+        endpoint.WithName(name).WithSummary(summary);
+        if (response is null)
+        {
+            endpoint.Accepts<PlanPublication>("application/json")
+                .Produces(StatusCodes.Status202Accepted)
+                .ProducesProblem(StatusCodes.Status400BadRequest)
+                .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+                .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        }
+        else
+        {
+            endpoint.Produces(StatusCodes.Status200OK, response, "application/json");
+        }
+
+        return endpoint
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status500InternalServerError)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
 
     private static async Task<PlanPublication> Read(HttpContext http)

@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Models;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
@@ -20,7 +22,7 @@ namespace MoeCloud.Gateway.Api;
 /// <param name="Layer">The layer (forwardLayer).</param>
 /// <param name="SequenceId">Sequence id, optional.</param>
 /// <param name="Routing">Forced routing, optional.</param>
-public sealed record JsonForwardRequest(float[][]? Hidden, int? FirstLayer, int? LastLayer, int? Layer, string? SequenceId, JsonRouting? Routing);
+public sealed record JsonForwardRequest(float[][]? Hidden, int? FirstLayer = null, int? LastLayer = null, int? Layer = null, string? SequenceId = null, JsonRouting? Routing = null);
 
 /// <summary>Forced routing: per token, per layer of the request, top-k expert ids and weights.</summary>
 /// <param name="TopK">Slots per token and layer.</param>
@@ -39,9 +41,10 @@ public sealed record JsonForwardResponse(float[][] Hidden, long LocalDispatches,
 /// <summary>The JSON data API; every error is <c>application/problem+json</c>.</summary>
 public static class JsonApi
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    // Numbers are numbers (no quoted "1.5"), as the OpenAPI document says (GatewayHost sets the same for the documents).
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.Strict };
 
-    /// <summary>Maps <c>/v1/models/{model}</c>, <c>:forward</c> and <c>:forwardLayer</c>.</summary>
+    /// <summary>Maps <c>/v1/models/{model}</c>, <c>:forward</c> and <c>:forwardLayer</c>, with their OpenAPI descriptions.</summary>
     public static void Map(IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -50,11 +53,16 @@ public static class JsonApi
             {
                 keys.AuthorizeClient(KeyOf(http));
                 var scheduler = models.Find(model) ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' is not served.");
-                var info = GatewayModelInfo.Of(scheduler, pods.Available().Count);
-                return Task.FromResult(Results.Json(new { model = info.Model, family = info.Family, moeLayers = info.MoeLayers, experts = info.Experts, topK = info.TopK, hidden = info.Hidden, expertIntermediate = info.ExpertIntermediate, sharedExperts = info.SharedExperts, gating = info.Gating, dtype = info.Dtype, planVersion = info.PlanVersion, pods = info.Pods }));
-            }));
-        app.MapPost("/v1/models/{model}:forward", (string model, HttpContext http) => Forward(model, http, layerApi: false));
-        app.MapPost("/v1/models/{model}:forwardLayer", (string model, HttpContext http) => Forward(model, http, layerApi: true));
+                return Task.FromResult(Results.Json(JsonModelInfo.From(GatewayModelInfo.Of(scheduler, pods.Available().Count)), Json));
+            }))
+            .WithName("GetModel")
+            .WithSummary("The model's shape, gating and plan in effect.")
+            .Produces<JsonModelInfo>()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        Describe(app.MapPost("/v1/models/{model}:forward", (string model, HttpContext http) => Forward(model, http, layerApi: false)), "Forward", "Runs MoE layers firstLayer..lastLayer (default all) on the hidden states.");
+        Describe(app.MapPost("/v1/models/{model}:forwardLayer", (string model, HttpContext http) => Forward(model, http, layerApi: true)), "ForwardLayer", "Runs one MoE layer on normalised hidden states.");
     }
 
     /// <summary>Runs <paramref name="handler"/>, turning gateway and gRPC errors into problem+json.</summary>
@@ -69,22 +77,28 @@ public static class JsonApi
         catch (GatewayException e)
         {
             http.RequestServices.GetRequiredService<GatewayMetrics>().Rejected.WithLabels(e.Code.ToString()).Inc();
-            return Results.Problem(e.Message, statusCode: e.HttpStatus, title: e.Code.ToString());
+            return Problems.Result(e.HttpStatus, e.Code.ToString(), e.Message);
         }
         catch (RpcException e)
         {
             var mapped = new GatewayException(e.StatusCode, e.Status.Detail);
-            return Results.Problem(mapped.Message, statusCode: mapped.HttpStatus, title: e.StatusCode.ToString());
+            return Problems.Result(mapped.HttpStatus, e.StatusCode.ToString(), mapped.Message);
         }
         catch (JsonException e)
         {
-            return Results.Problem($"The body is not valid JSON for this request: {e.Message}", statusCode: 400, title: "InvalidArgument");
+            return Problems.Result(StatusCodes.Status400BadRequest, "InvalidArgument", $"The body is not valid JSON for this request: {e.Message}");
         }
         catch (BadHttpRequestException e)
         {
-            return Results.Problem(e.Message, statusCode: e.StatusCode, title: e.StatusCode == 413 ? "ResourceExhausted" : "InvalidArgument");
+            return Problems.Result(e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "ResourceExhausted" : "InvalidArgument", e.Message);
         }
     }
+
+    /// <summary>A 415 problem unless the request's body is JSON; null when it is.</summary>
+    internal static IResult? UnlessJson(HttpContext http) =>
+        http.Request.HasJsonContentType()
+            ? null
+            : Problems.Result(StatusCodes.Status415UnsupportedMediaType, "InvalidArgument", Problems.NotJson(http.Request));
 
     internal static string? KeyOf(HttpContext http) =>
         ApiKeyAuthenticator.Read(http.Request.Headers[ApiKeyAuthenticator.Header].FirstOrDefault(), http.Request.Headers.Authorization.FirstOrDefault());
@@ -95,11 +109,23 @@ public static class JsonApi
         var services = http.RequestServices;
         services.GetRequiredService<ApiKeyAuthenticator>().AuthorizeClient(KeyOf(http));
         var scheduler = services.GetRequiredService<GatewayModels>().Find(model) ?? throw new GatewayException(StatusCode.NotFound, $"Model '{model}' is not served.");
+        if (UnlessJson(http) is { } unsupported)
+        {
+            return unsupported;
+        }
+
         var body = await JsonSerializer.DeserializeAsync<JsonForwardRequest>(http.Request.Body, Json, http.RequestAborted)
             ?? throw new GatewayException(StatusCode.InvalidArgument, "The body is empty.");
         var spec = scheduler.Gates.Spec;
         var first = layerApi ? body.Layer ?? throw new GatewayException(StatusCode.InvalidArgument, "'layer' is required.") : body.FirstLayer ?? 0;
         var last = layerApi ? first : body.LastLayer ?? spec.MoeLayers - 1;
+        if (first < 0 || last < first || last >= spec.MoeLayers)
+        {
+            throw new GatewayException(StatusCode.InvalidArgument, layerApi
+                ? $"'layer' {first} is not a MoE layer of model '{model}' (0..{spec.MoeLayers - 1})."
+                : $"Layers {first}..{last} are not within the MoE layers of model '{model}', 0..{spec.MoeLayers - 1}.");
+        }
+
         var (hidden, tokens) = Flatten(body.Hidden, spec.Hidden);
         var (ids, weights) = FlattenRouting(body.Routing, tokens, last - first + 1);
         var step = new GatewayStep(model, first, last, tokens, hidden, ids, weights, body.Routing?.TopK ?? 0, body.SequenceId, layerApi);
@@ -109,6 +135,20 @@ public static class JsonApi
         services.GetRequiredService<GatewayMetrics>().Latency.WithLabels(layerApi ? "json_forward_layer" : "json_forward", "ok").Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         return Results.Json(new JsonForwardResponse(rows, result.Local, result.Remote, result.PlanVersion, result.Homes), Json);
     });
+
+    private static void Describe(RouteHandlerBuilder endpoint, string name, string summary) => endpoint
+        .WithName(name)
+        .WithSummary(summary)
+        .Accepts<JsonForwardRequest>("application/json")
+        .Produces<JsonForwardResponse>()
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
+        .ProducesProblem(StatusCodes.Status404NotFound)
+        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+        .ProducesProblem(StatusCodes.Status429TooManyRequests)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+        .ProducesProblem(StatusCodes.Status504GatewayTimeout);
 
     private static (float[] Values, int Tokens) Flatten(float[][]? rows, int hidden)
     {

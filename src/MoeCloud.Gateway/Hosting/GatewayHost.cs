@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -16,8 +17,8 @@ using Yarp.ReverseProxy.Configuration;
 namespace MoeCloud.Gateway.Hosting;
 
 /// <summary>
-/// Builds the gateway: gRPC (HTTP/2) on <see cref="GatewayOptions.GrpcPort"/>; JSON API, admin API, <c>/healthz</c> and
-/// <c>/metrics</c> (HTTP/1.1) on <see cref="GatewayOptions.HttpPort"/>; TLS on both when a certificate is configured.
+/// Builds the gateway: gRPC (HTTP/2) on <see cref="GatewayOptions.GrpcPort"/>; JSON API, admin API, their OpenAPI
+/// documents (<see cref="GatewayOpenApi"/>), <c>/healthz</c> and <c>/metrics</c> (HTTP/1.1) on <see cref="GatewayOptions.HttpPort"/>; TLS on both when a certificate is configured.
 /// <paramref name="grains"/> connects it to the cluster (plans, telemetry, plan publication).
 /// </summary>
 public static class GatewayHost
@@ -79,23 +80,30 @@ public static class GatewayHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PlanWatcher>());
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = options.MaxRequestBytes);
         builder.Services.AddReverseProxy().LoadFromMemory([], [PodDirectory.Cluster(options.Pods)]);
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Complete);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
+        GatewayOpenApi.Add(builder.Services);
 
         var app = builder.Build();
         if (options.Pods.Count > 0)
         {
             app.Services.GetRequiredService<PodDirectory>().SetPods(options.Pods);
         }
+        // Every JSON error is problem+json: an exception nothing handled (500), and statuses without a body (404, 405).
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
         app.MapGrpcService<GatewayGrpcService>();
         JsonApi.Map(app);
         AdminApi.Map(app);
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        GatewayOpenApi.Map(app);
+        app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription();
         app.MapGet("/readyz", (GatewayModels models, PodDirectory pods) =>
         {
             var waiting = models.Names.Where(m => models.Find(m)!.PlanVersion == 0).ToArray();
             return waiting.Length == 0 && pods.Available().Count > 0
                 ? Results.Text("ready")
                 : Results.Text(waiting.Length > 0 ? $"no plan yet for: {string.Join(", ", waiting)}" : "no pod available", statusCode: StatusCodes.Status503ServiceUnavailable);
-        });
+        }).ExcludeFromDescription();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<GatewayMetrics>().Registry);
         app.MapReverseProxy();
         return app;

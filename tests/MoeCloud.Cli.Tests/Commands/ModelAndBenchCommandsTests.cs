@@ -25,6 +25,7 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
         Assert.Equal("qwen2_moe", JsonDocument.Parse(create.Out).RootElement.GetProperty("family").GetString());
         Assert.Equal(0, info.Code);
         Assert.Equal(8, JsonDocument.Parse(info.Out).RootElement.GetProperty("experts").GetInt32());
+        Assert.Equal("none", JsonDocument.Parse(info.Out).RootElement.GetProperty("gating").GetProperty("groupSelection").GetString());
         Assert.Equal(0, record.Code);
         Assert.Equal(0, stats.Code);
         Assert.Equal(256, JsonDocument.Parse(stats.Out).RootElement.GetProperty("tokens").GetInt32());
