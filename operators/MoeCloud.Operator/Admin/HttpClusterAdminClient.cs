@@ -43,6 +43,18 @@ public sealed class HttpClusterAdminClient(HttpClient http, IOptions<OperatorOpt
         return await response.Content.ReadFromJsonAsync<MigrationProgress>(AdminJson.Options, cancellationToken);
     }
 
+    public async Task<PlanPublication?> GetActivePlanAsync(MoeDeployment deployment, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(new Uri(Base(deployment), "admin/v1/plans/active"), cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<PlanPublication>(AdminJson.Options, cancellationToken);
+    }
+
     public async Task<ServingSignals?> GetServingSignalsAsync(MoeDeployment deployment, string model, Uri? gateway, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(model);

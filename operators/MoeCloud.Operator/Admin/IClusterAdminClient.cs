@@ -5,7 +5,7 @@ namespace MoeCloud.Operator.Admin;
 
 /// <summary>
 /// The operator's side of the cluster's admin API (served by the MoeCloud gateway; the bodies are the admin contract of
-/// <c>MoeCloud.Contracts.Admin</c>, described in operators/README.md): read the live profile, publish a plan version, read a migration's progress, read the serving signals.
+/// <c>MoeCloud.Contracts.Admin</c>, described in operators/README.md): read the live profile, publish a plan version, read a migration's progress and the plan in effect, read the serving signals.
 /// </summary>
 public interface IClusterAdminClient
 {
@@ -17,6 +17,12 @@ public interface IClusterAdminClient
 
     /// <summary>Progress of a plan version's migration; null when the cluster does not know the version.</summary>
     Task<MigrationProgress?> GetProgressAsync(MoeDeployment deployment, int version, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The plan the cluster has in effect (<c>GET admin/v1/plans/active</c>), whoever wrote it: the operator, or the
+    /// silos' own repair plan after a pod died; null when the cluster has none yet.
+    /// </summary>
+    Task<PlanPublication?> GetActivePlanAsync(MoeDeployment deployment, CancellationToken cancellationToken);
 
     /// <summary>
     /// One gateway's serving signals for the deployment's model (<c>GET admin/v1/serving?model=</c>): the gateway at

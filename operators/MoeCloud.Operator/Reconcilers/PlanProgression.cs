@@ -78,6 +78,11 @@ public sealed partial class PlanProgression(
         }
 
         var progress = await admin.GetProgressAsync(d, version, cancellationToken);
+        if (progress is not null && latest.Status?.Phase is null && await VersionTakenAsync(d, latest, cancellationToken))
+        {
+            return await WithdrawAsync(d, latest, cancellationToken);
+        }
+
         if (progress is null)
         {
             await admin.PublishPlanAsync(d, ExpertPlacementMapping.ToPublication(latest.Spec, d.Spec.Migration), cancellationToken);
@@ -150,6 +155,12 @@ public sealed partial class PlanProgression(
             return new PlanOutcome(PlanOutcome.Migrating, "PlanRepublished", $"plan v{version} published again: the cluster had lost it", d.Status?.CurrentPlanVersion, version, poll);
         }
 
+        // A plan in effect that the operator did not write (the silos' repair plan): recorded first, then planned from.
+        if (await admin.GetActivePlanAsync(d, cancellationToken) is { } active && active.Version > version)
+        {
+            return await RecordClusterPlanAsync(d, model, latest, active, cancellationToken);
+        }
+
         var target = d.Spec.Replicas;
         var plan = PlanningInputs.StoredPlan(latest.Spec);
         var now = time.GetUtcNow().UtcDateTime;
@@ -217,8 +228,20 @@ public sealed partial class PlanProgression(
         string solver, string reason, int moves, double imbalance, CancellationToken cancellationToken)
     {
         var version = (previous?.Spec.Version ?? 0) + 1;
+        var placement = NewPlacement(d, model, plan, version, previous?.Spec.Version ?? 0, solver, reason, moves, Math.Round(imbalance, 4));
+        var created = await resources.CreateAsync(MoeCloudApi.ExpertPlacements, d.Metadata.NamespaceProperty, placement, cancellationToken);
+        metrics.PlanWritten(reason);
+        LogPlanCreated(d.Metadata.Name, version, reason, moves, plan.PodCount);
+        await resources.RecordEventAsync(d, "Normal", "PlanCreated", $"plan v{version} ({reason}): {moves} replicas move, {plan.PodCount} pods", cancellationToken);
+        return created;
+    }
+
+    /// <summary>The ExpertPlacement object of plan <paramref name="version"/> (owned by the deployment, no status yet).</summary>
+    private static ExpertPlacement NewPlacement(MoeDeployment d, MoeModel model, PlacementPlan plan, int version, int previousVersion,
+        string solver, string reason, int moves, double? imbalance)
+    {
         var bytesPerExpert = ModelValidation.BytesPerExpert(model.Spec);
-        var placement = new ExpertPlacement
+        return new ExpertPlacement
         {
             Metadata = new V1ObjectMeta
             {
@@ -231,19 +254,14 @@ public sealed partial class PlanProgression(
             {
                 DeploymentName = d.Metadata.Name,
                 Version = version,
-                PreviousVersion = previous?.Spec.Version ?? 0,
+                PreviousVersion = previousVersion,
                 Pods = plan.PodCount,
                 Solver = solver,
                 Reason = reason,
                 Layers = ExpertPlacementMapping.ToLayers(plan),
-                Metrics = new PlanMetrics { LoadImbalance = Math.Round(imbalance, 4), Moves = moves, MovedBytes = moves * bytesPerExpert },
+                Metrics = new PlanMetrics { LoadImbalance = imbalance, Moves = moves, MovedBytes = moves * bytesPerExpert },
             },
         };
-        var created = await resources.CreateAsync(MoeCloudApi.ExpertPlacements, d.Metadata.NamespaceProperty, placement, cancellationToken);
-        metrics.PlanWritten(reason);
-        LogPlanCreated(d.Metadata.Name, version, reason, moves, plan.PodCount);
-        await resources.RecordEventAsync(d, "Normal", "PlanCreated", $"plan v{version} ({reason}): {moves} replicas move, {plan.PodCount} pods", cancellationToken);
-        return created;
     }
 
     /// <summary>

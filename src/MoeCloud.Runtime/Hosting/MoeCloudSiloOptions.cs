@@ -114,6 +114,18 @@ public sealed class MoeCloudSiloOptions
     /// </summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// How long a step waits for another pod's answer to one layer message before it presumes the pod unreachable and
+    /// sends the work to the experts' other replicas (a late answer is ignored). A pod cut off the network (link down,
+    /// no reset) fails no call: without this bound the wait lasts Orleans's response timeout (30 s), past most
+    /// requests' deadlines. Default 2 s, in [10 ms, 10 min]: a layer message normally takes milliseconds, so this is
+    /// far above its latency under load, yet leaves time for a retry inside a request's deadline (the .NET client's
+    /// default is 30 s; <c>moectl bench chaos</c> sets 10 s). Keep it well below the deadlines clients set; where a
+    /// layer's kernels legitimately take longer (very large batches on slow pods), raise it, or that work is computed
+    /// twice.
+    /// </summary>
+    public TimeSpan RemoteReplyTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The silo name derived from <see cref="PodIndex"/>.</summary>
     public string SiloName => $"pod-{PodIndex}";
 }
@@ -172,6 +184,11 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.ShutdownTimeout < TimeSpan.FromSeconds(1) || options.ShutdownTimeout > TimeSpan.FromMinutes(10))
         {
             failures.Add($"ShutdownTimeout must be in [1 s, 10 min], got {options.ShutdownTimeout}.");
+        }
+
+        if (options.RemoteReplyTimeout < TimeSpan.FromMilliseconds(10) || options.RemoteReplyTimeout > TimeSpan.FromMinutes(10))
+        {
+            failures.Add($"RemoteReplyTimeout must be in [10 ms, 10 min], got {options.RemoteReplyTimeout}.");
         }
 
         if (options.TelemetryWindowTokens is < 1024 or > 1 << 30)

@@ -36,6 +36,7 @@ public sealed partial class StackRunner(
     ILogger<StackRunner> logger)
 {
     private readonly int _pod = options.Value.PodIndex;
+    private readonly TimeSpan _replyTimeout = options.Value.RemoteReplyTimeout;
     private readonly int[] _inflight = new int[4096];
     private readonly IPodExpertsGrain?[] _podExperts = new IPodExpertsGrain?[4096];
 
@@ -456,7 +457,9 @@ public sealed partial class StackRunner(
         _podExperts[pod] ??= grains.GetGrain<IPodExpertsGrain>(pod.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>
-    /// The reply of <paramref name="work"/>; when its pod failed, the same experts again on other pods that hold them.
+    /// The reply of <paramref name="work"/>; when its pod failed, or gave no answer within
+    /// <see cref="MoeCloudSiloOptions.RemoteReplyTimeout"/> (presumed unreachable: a pod cut off the network fails no
+    /// call), the same experts again on other pods that hold them, each retry bounded the same way.
     /// An expert with no other replica (its only one was on the failed pod) waits for the plan in effect to change — the
     /// repair plan the registry publishes once the pod is declared dead (DESIGN.md §5) — and is sent where that plan
     /// puts it: checks with a capped backoff, until the step's deadline (<paramref name="cancellationToken"/>) or at
@@ -468,7 +471,7 @@ public sealed partial class StackRunner(
         Exception failure;
         try
         {
-            return (work, await reply);
+            return (work, await Answer(model.Name, work.Pod, layer, reply, cancellationToken));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -509,7 +512,7 @@ public sealed partial class StackRunner(
                 Interlocked.Add(ref _inflight[pod], retry.EntryRows.Length);
                 try
                 {
-                    var rows = await Send(model, layer, retry);
+                    var rows = await Answer(model.Name, pod, layer, Send(model, layer, retry), cancellationToken);
                     for (var i = 0; i < retry.Tokens.Length; i++)
                     {
                         VectorMath.MultiplyAdd(rows.Values.Slice(i * h, h), 1f, y.AsSpan(rowOf[retry.Tokens[i]] * h, h));
@@ -532,6 +535,40 @@ public sealed partial class StackRunner(
 
         return (work, new HiddenStates(work.Tokens.Length, h, MemoryMarshal.AsBytes(y.AsSpan()).ToArray()));
     }
+
+    /// <summary>
+    /// The reply of a layer message sent to <paramref name="pod"/>, waited for at most
+    /// <see cref="MoeCloudSiloOptions.RemoteReplyTimeout"/>: a pod cut off the network fails no call, so past that it is
+    /// presumed unreachable (<see cref="TimeoutException"/>) and its late answer, if one comes, is ignored. Past the
+    /// step's deadline throws <see cref="OperationCanceledException"/>. Counts each failure by cause.
+    /// </summary>
+    private async Task<HiddenStates> Answer(string model, int pod, int layer, Task<HiddenStates> reply, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reply.WaitAsync(_replyTimeout, cancellationToken);
+        }
+        catch (TimeoutException) when (!reply.IsCompleted)
+        {
+            Abandon(reply);
+            metrics.RemoteFailures.WithLabels(model, "timeout").Inc();
+            throw new TimeoutException($"Pod {pod} did not answer layer {layer} of '{model}' within {_replyTimeout.TotalMilliseconds:F0} ms; presumed unreachable.");
+        }
+        catch (OperationCanceledException) when (!reply.IsCompleted)
+        {
+            Abandon(reply);
+            throw;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            metrics.RemoteFailures.WithLabels(model, e is TimeoutException ? "timeout" : "error").Inc();
+            throw;
+        }
+    }
+
+    /// <summary>Observes the outcome of a reply no one waits for any more, so that its late failure goes nowhere.</summary>
+    private static void Abandon(Task<HiddenStates> reply) =>
+        _ = reply.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>Most send rounds a failed pod's layer work gets (each failure of a retry adds one).</summary>
     private const int MaxRetryRounds = 8;

@@ -17,7 +17,8 @@ namespace MoeCloud.Operator.Tests.Support;
 /// A real Kestrel server that implements the admin API contract of operators/README.md for one or more deployments
 /// (path prefix /{namespace}/{name}/), standing in for the gateway's admin surface, which the runtime does not serve
 /// yet. A published plan reports Migrating on its first progress poll and Complete on the next, unless
-/// <see cref="Hold"/> is set, which keeps every migration at Migrating until it is cleared.
+/// <see cref="Hold"/> is set, which keeps every migration at Migrating until it is cleared. Like the gateway, a PUT of a
+/// version the cluster already knows changes nothing; the plan in effect is the newest that reported Complete.
 /// </summary>
 public sealed class FakeAdminServer : IAsyncDisposable
 {
@@ -71,6 +72,23 @@ public sealed class FakeAdminServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Puts a plan in effect that the operator did not write, as the silos' own repair does when an expert's only
+    /// replica dies: version active + 1, <paramref name="assignment"/> (null: the active plan's), Complete at once.
+    /// Returns its version.
+    /// </summary>
+    public int Repair(string deployment, int[][][]? assignment = null)
+    {
+        var active = Active(deployment) ?? throw new InvalidOperationException($"{deployment} has no plan in effect to repair");
+        var repair = active with { Version = active.Version + 1, PreviousVersion = active.Version, Assignment = assignment ?? active.Assignment };
+        _plans[(deployment, repair.Version)] = new PublishedPlan(repair) { Polls = 2, Completed = true };
+        return repair.Version;
+    }
+
+    /// <summary>The plan in effect: the newest version whose migration has reported Complete (null: none yet).</summary>
+    public PlanPublication? Active(string deployment) =>
+        _plans.Where(p => p.Key.Deployment == deployment && p.Value.Completed).MaxBy(p => p.Key.Version).Value?.Plan;
+
     public IReadOnlyList<PlanPublication> Published(string deployment) =>
         _plans.Where(p => p.Key.Deployment == deployment).OrderBy(p => p.Key.Version).Select(p => p.Value.Plan).ToList();
 
@@ -100,6 +118,8 @@ public sealed class FakeAdminServer : IAsyncDisposable
             server._plans.TryAdd((name, version), new PublishedPlan(plan));
             return Results.Accepted();
         });
+        app.MapGet("/{ns}/{name}/admin/v1/plans/active", (string ns, string name) =>
+            server.Active(name) is { } active ? Results.Json(active, AdminJson.Options) : Results.NotFound());
         app.MapGet("/{ns}/{name}/admin/v1/plans/{version:int}", (string ns, string name, int version) =>
         {
             if (!server._plans.TryGetValue((name, version), out var published))
@@ -115,6 +135,7 @@ public sealed class FakeAdminServer : IAsyncDisposable
             var polls = Interlocked.Increment(ref published.Polls);
             var moves = published.Plan.Assignment!.Length;
             var phase = server.Hold || polls < 2 ? MigrationProgress.Migrating : MigrationProgress.Complete;
+            published.Completed |= phase == MigrationProgress.Complete;
             return Results.Json(new MigrationProgress(version, phase, phase == MigrationProgress.Complete ? moves : 0, moves, "fake"));
         });
         await app.StartAsync();
@@ -133,5 +154,7 @@ public sealed class FakeAdminServer : IAsyncDisposable
         public PlanPublication Plan { get; } = plan;
 
         public int Polls;
+
+        public volatile bool Completed;
     }
 }

@@ -88,4 +88,19 @@ public sealed class SiloOptionsValidatorTests
         Assert.True(result.Failed);
         Assert.StartsWith("ShutdownTimeout must be in [1 s, 10 min]", Assert.Single(result.Failures!), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(9.0)]
+    [InlineData(-1000.0)]
+    [InlineData(600_001.0)]
+    public void Validate_WhenRemoteReplyTimeoutOutOfRange_SaysTheRange(double milliseconds)
+    {
+        var options = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptions { RemoteReplyTimeout = TimeSpan.FromMilliseconds(milliseconds) };
+
+        var result = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.StartsWith("RemoteReplyTimeout must be in [10 ms, 10 min]", Assert.Single(result.Failures!), StringComparison.Ordinal);
+    }
 }

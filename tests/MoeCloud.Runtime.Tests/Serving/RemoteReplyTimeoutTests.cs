@@ -1,0 +1,96 @@
+using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
+using MoeCloud.Model.Forward;
+using MoeCloud.Model.Kernels;
+using MoeCloud.Model.Synthetic;
+using MoeCloud.Model.Weights;
+using MoeCloud.Runtime.Grains;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Telemetry;
+using MoeCloud.Testing;
+
+namespace MoeCloud.Runtime.Tests.Serving;
+
+/// <summary>
+/// A pod cut off the network (link down, no reset): it stays a member, nothing fails, its layer work just gets no
+/// answer. The runner bounds the wait (<see cref="MoeCloudSiloOptions.RemoteReplyTimeout"/>) and retries the work on
+/// the experts' other replicas, well inside the step's deadline.
+/// </summary>
+public sealed class RemoteReplyTimeoutTests
+{
+    private const string Model = "tiny";
+    private const int Pods = 3, Tokens = 8, Silent = 2;
+
+    [Fact]
+    public async Task Step_WhenAPodNeverAnswersItsLayerWork_RetriesOnOtherReplicasAndEqualsTheReference()
+    {
+        using var dir = new TempDirectory();
+        var (spec, vocab) = SyntheticModelPresets.Get(Model);
+        SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
+        ReferenceForward reference;
+        using (var checkpoint = ModelCheckpoint.Open(dir.Combine(Model)))
+        {
+            reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
+        }
+
+        var silence = new Silence();
+        await using var cluster = await EmbeddedCluster.Start(
+            Pods,
+            new Dictionary<string, string> { [Model] = dir.Combine(Model) },
+            configure: o => o.RemoteReplyTimeout = TimeSpan.FromMilliseconds(250),
+            services: (pod, s) =>
+            {
+                if (pod == Silent)
+                {
+                    s.AddSingleton<IIncomingGrainCallFilter>(silence);
+                }
+            });
+        try
+        {
+            // Every expert on two pods, so that whatever pod 2 holds has a replica elsewhere.
+            await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => [(e + l) % Pods, (e + l + 1) % Pods]));
+            var timeouts = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RemoteFailures.WithLabels(Model, "timeout");
+            var timeoutsBefore = timeouts.Value;
+            using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+            var runner = new MoeService.MoeServiceClient(channel);
+            var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 93);
+
+            // Without a bound of its own, the runner would wait for Orleans's response timeout (30 s) and miss this deadline.
+            silence.On = true;
+            var response = await runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(15));
+
+            Assert.True(Volatile.Read(ref silence.Held) > 0, "the step sent pod 2 no layer work");
+            Assert.True(RequestFactory.MaxRelativeError(reference.ForwardStack(0, spec.MoeLayers - 1, input, Tokens), TensorCodec.ReadMatrix(response.Hidden).Values) <= 1e-4);
+            Assert.True(timeouts.Value > timeoutsBefore, "no layer message was counted as timed out");
+        }
+        finally
+        {
+            // The held calls answer late (their replies are ignored), so that the cluster stops promptly.
+            silence.Release();
+        }
+    }
+
+    /// <summary>While <see cref="On"/>, the silo it is added to holds every layer work sent to it until <see cref="Release"/>.</summary>
+    private sealed class Silence : IIncomingGrainCallFilter
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public volatile bool On;
+        public int Held;
+
+        public void Release() => _released.TrySetResult();
+
+        public async Task Invoke(IIncomingGrainCallContext context)
+        {
+            if (On && context.Grain is PodExpertsGrain && context.InterfaceMethod?.Name == nameof(IPodExpertsGrain.Run))
+            {
+                Interlocked.Increment(ref Held);
+                await _released.Task;
+            }
+
+            await context.Invoke();
+        }
+    }
+}
