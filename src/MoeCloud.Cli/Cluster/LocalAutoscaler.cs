@@ -67,9 +67,11 @@ public sealed class LocalAutoscaler : IAsyncDisposable
             throw new InvalidOperationException("the autoscaler is already running");
         }
 
+        // The timer starts now (not when the loop task first runs), so the first pass is one period from this call.
         _stop = new CancellationTokenSource();
         var token = _stop.Token;
-        _loop = Task.Run(() => Loop(token), token);
+        var timer = new PeriodicTimer(_options.Period, _time);
+        _loop = Task.Run(() => Loop(timer, token), token);
     }
 
     /// <summary>
@@ -136,12 +138,27 @@ public sealed class LocalAutoscaler : IAsyncDisposable
         _stop?.Dispose();
     }
 
-    private async Task Loop(CancellationToken cancellationToken)
+    private async Task Loop(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(_options.Period, _time);
+        using var owned = timer;
+        string? lastError = null;
         while (await timer.WaitForNextTickAsync(cancellationToken))
         {
-            await StepAsync(cancellationToken);
+            try
+            {
+                await StepAsync(cancellationToken);
+                lastError = null;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The signals or the plan could not be read (a silo or the gateway busy or gone): try again next period,
+                // recording the error once until a step succeeds.
+                if (e.Message != lastError)
+                {
+                    Record(new AutoscaleChange(_time.GetUtcNow(), "error", 0, 0, "reading the signals or the plan in effect", null, e.Message));
+                    lastError = e.Message;
+                }
+            }
         }
     }
 

@@ -108,7 +108,8 @@ public sealed record LocalAutoscalerOptions
 
 /// <summary>What one change (or failed attempt) of a <see cref="LocalAutoscaler"/> was.</summary>
 /// <param name="At">When it was decided.</param>
-/// <param name="Kind"><c>pods</c> (a scale step), <c>standby</c> (standbys started or stopped) or <c>experts</c> (an expert-replica step).</param>
+/// <param name="Kind"><c>pods</c> (a scale step), <c>standby</c> (standbys started or stopped), <c>experts</c> (an
+/// expert-replica step) or <c>error</c> (a pass that could not read its inputs; pods 0).</param>
 /// <param name="FromPods">Plan pods before.</param>
 /// <param name="ToPods">Plan pods after (the same for standby and expert steps).</param>
 /// <param name="Reason">Why, in a sentence (the autoscaler's reason).</param>

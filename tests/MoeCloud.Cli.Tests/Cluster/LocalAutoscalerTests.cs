@@ -130,6 +130,28 @@ public sealed class LocalAutoscalerTests
     }
 
     [Fact]
+    public async Task Start_WhenTimeAdvancesAPeriod_MakesAPassEachPeriodUntilStopped()
+    {
+        var time = new FakeTimeProvider(Start);
+        var scaler = new FakeScaler(pods: 2);
+        await using var autoscaler = new LocalAutoscaler(scaler, new FakeSignals(scaler, _ => 50), Options(targetP99Ms: 100), time);
+
+        autoscaler.Start();
+        for (var pass = 1; pass <= 3; pass++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await WaitUntil(() => scaler.Passes >= pass);
+        }
+
+        await autoscaler.StopAsync();
+        var passes = scaler.Passes;
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(3, passes);
+        Assert.Equal(3, scaler.Passes);
+    }
+
+    [Fact]
     public void Constructor_WhenOptionsAreBad_ThrowsNamingEachProblem()
     {
         var scaler = new FakeScaler(pods: 1);
@@ -141,9 +163,22 @@ public sealed class LocalAutoscalerTests
         Assert.Contains("Period", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>Waits (bounded: the loop runs on the thread pool) until <paramref name="done"/> holds.</summary>
+    private static async Task WaitUntil(Func<bool> done)
+    {
+        for (var i = 0; i < 1000 && !done(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(done());
+    }
+
     /// <summary>A scaler that records its calls; its plan is experts 0..3 of one layer on pods 0, 1, 0, 1 of <c>pods</c> pods.</summary>
     private sealed class FakeScaler(int pods) : IPodScaler
     {
+        private int _passes;
+
         public int Pods { get; private set; } = pods;
 
         public PlacementPlan Plan { get; private set; } = PlacementPlan.WithoutCapacities(new PlanMetadata { Version = 1 }, pods, [[[0], [1 % pods], [0], [1 % pods]]]);
@@ -160,7 +195,13 @@ public sealed class LocalAutoscalerTests
 
         public int Reads { get; set; }
 
-        public Task<int> PlanPodsAsync(CancellationToken cancellationToken) => Task.FromResult(Pods);
+        public int Passes => Volatile.Read(ref _passes);
+
+        public Task<int> PlanPodsAsync(CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _passes);
+            return Task.FromResult(Pods);
+        }
 
         public Task<ScaleTimings> ScaleOutAsync(int targetPods, CancellationToken cancellationToken)
         {
