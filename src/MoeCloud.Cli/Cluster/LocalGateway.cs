@@ -38,6 +38,9 @@ public sealed class LocalGateway : IAsyncDisposable
     /// <summary>The gateway's request path itself (what its gRPC and JSON APIs call), for benchmarks that drive it in-process.</summary>
     public GatewayForwarder Forwarder => _app.Services.GetRequiredService<GatewayForwarder>();
 
+    /// <summary>The gateway's serving signals per model (what <c>GET admin/v1/serving</c> returns), for an autoscaler in this process.</summary>
+    public ServingMonitor Serving => _app.Services.GetRequiredService<ServingMonitor>();
+
     /// <summary>The gRPC address.</summary>
     public Uri GrpcAddress => new($"http://127.0.0.1:{Options.GrpcPort}");
 
@@ -46,9 +49,10 @@ public sealed class LocalGateway : IAsyncDisposable
 
     /// <summary>
     /// Starts a gateway for <paramref name="cluster"/> serving <paramref name="model"/>; the profile trace seeds the
-    /// speculative policy, which homes tokens or whole requests by <paramref name="granularity"/>.
+    /// speculative policy, which homes tokens or whole requests by <paramref name="granularity"/>. <paramref name="servingWindow"/>
+    /// is the window of the serving signals (default: <see cref="GatewayOptions.ServingWindow"/>).
     /// </summary>
-    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token)
+    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token, TimeSpan? servingWindow = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         var apiKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -65,6 +69,11 @@ public sealed class LocalGateway : IAsyncDisposable
             ApiKeys = [new ApiKeyEntry { Name = "local", Sha256 = ApiKeyAuthenticator.Hash(apiKey), RequestsPerSecond = 100_000 }],
             AdminKeys = [new ApiKeyEntry { Name = "local-admin", Sha256 = ApiKeyAuthenticator.Hash(adminKey) }],
         };
+        if (servingWindow is { } window)
+        {
+            options.ServingWindow = window;
+        }
+
         if (profile is not null)
         {
             options.ProfileTraces[model] = LocalClusters.SaveProfile(model, profile);
@@ -132,6 +141,7 @@ public sealed class LocalGateway : IAsyncDisposable
             HomeGranularity = options.HomeGranularity,
             ApiKeys = options.ApiKeys,
             AdminKeys = options.AdminKeys,
+            ServingWindow = options.ServingWindow,
         };
         foreach (var (model, dir) in options.ProfileTraces)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoeCloud.Abstractions;
+using MoeCloud.Placement.Autoscaling;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Solvers;
@@ -12,13 +13,14 @@ namespace MoeCloud.Cli.Cluster;
 /// plan uses them; experts leave, then pods drain. Plans are the Placement library's scale steps
 /// (<see cref="ScalingPlanner.Next"/>) from the plan in effect, rolled out make-before-break through the model's plan
 /// registry. Pods above the plan's pod count that are joined are standbys: healthy, serving nothing, and a scale-out
-/// onto them is only a plan switch. One step at a time; every call returns its timings from the decision (the call).
+/// onto them is only a plan switch. One step at a time (expert-replica steps included); every call returns its timings
+/// from the decision (the call).
 /// </summary>
 /// <param name="cluster">The cluster (its pods are 0..N−1; the plan in effect is on pods 0..P−1 with P ≤ N).</param>
 /// <param name="model">The model whose plan is scaled.</param>
 /// <param name="profile">Expert loads (and sampled routings, if any) the steps balance on.</param>
 /// <param name="options">Move budget and timeouts; null: the defaults.</param>
-public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadProfile profile, LocalScalerOptions? options = null)
+public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadProfile profile, LocalScalerOptions? options = null) : IPodScaler
 {
     private readonly LocalScalerOptions _options = (options ?? new LocalScalerOptions()).Validated();
     private readonly SemaphoreSlim _step = new(1, 1);
@@ -149,11 +151,41 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
         }
     }
 
+    /// <inheritdoc />
+    public async Task<int> PlanPodsAsync(CancellationToken cancellationToken) => (await Live()).PodCount;
+
+    /// <summary>
+    /// One <see cref="ExpertReplicaAutoscaler"/> step on the plan in effect and <paramref name="load"/>; when it changes
+    /// replica counts, its plan is rolled out like a scale step's (added replicas warmed before the switch, retired ones
+    /// after it) and this returns once the rollout is complete.
+    /// </summary>
+    public async Task<ExpertAutoscaleDecision> RebalanceExpertsAsync(WorkloadProfile load, ExpertAutoscalingOptions options, DateTimeOffset? lastChange, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        ArgumentNullException.ThrowIfNull(options);
+        await _step.WaitAsync(cancellationToken);
+        try
+        {
+            var decision = ExpertReplicaAutoscaler.Decide(await Live(), load, options, lastChange, now);
+            if (decision.Changed)
+            {
+                var rollout = await Roll(decision.Plan, Stopwatch.StartNew(), cancellationToken);
+                await rollout.Complete;
+            }
+
+            return decision;
+        }
+        finally
+        {
+            _step.Release();
+        }
+    }
+
     /// <summary>
     /// The plan in effect (the registry's), with the capacities the steps respect: an even share of a layer's replicas
     /// on the target pods with 25% headroom, as the operator's planner sets them, or more where the plan already holds more.
     /// </summary>
-    private async Task<PlacementPlan> Live()
+    internal async Task<PlacementPlan> Live()
     {
         var wire = await cluster.Grains.GetGrain<IPlanRegistryGrain>(model).GetActive() ?? throw new InvalidOperationException($"model '{model}' has no plan in effect to scale from; publish one first.");
         if (wire.Layers != profile.Layers || wire.Experts != profile.Experts)

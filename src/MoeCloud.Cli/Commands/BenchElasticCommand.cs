@@ -9,10 +9,10 @@ namespace MoeCloud.Cli.Commands;
 /// <summary>
 /// <c>moectl bench elastic</c> (issue 14). <see cref="Offline"/>: on skewed shared traces, a fixed-R plan against the
 /// same plan after expert-replica autoscaling converged, scored by the simulator on held-out sequences (the JSON keys
-/// imbalanceFixedR, imbalanceAutoscaled, remoteFixedR, remoteAutoscaled). The live part (a load step against a cluster
-/// with autoscaling on) joins this command as another part.
+/// imbalanceFixedR, imbalanceAutoscaled, remoteFixedR, remoteAutoscaled). <see cref="Live"/> (the default): a load step
+/// against silo processes with the local autoscaler on, and the offline comparison on one trace.
 /// </summary>
-public static class BenchElasticCommand
+public static partial class BenchElasticCommand
 {
     /// <summary>Registers the command.</summary>
     public static void Register(Moectl app)
@@ -20,10 +20,11 @@ public static class BenchElasticCommand
         ArgumentNullException.ThrowIfNull(app);
         app.Add(new CliCommand(
             "bench elastic",
-            "Expert-replica autoscaling against fixed R: imbalance and remote fraction on the shared (or given) traces (--offline).",
+            "A load step against silo processes with autoscaling on (SLO attainment, decision and serve times, failures), plus expert-replica autoscaling against fixed R on a trace; --offline: that comparison alone, on every trace.",
             "[<dir>...]",
             [
-                new("offline", "the simulated comparison on traces (the only part in this build)", IsFlag: true),
+                new("offline", "only the simulated comparison, on every shared (or given) trace", IsFlag: true),
+                .. Live.Options,
                 new("pods", "<G> pods (default 16)"),
                 new("redundant", "<R> the fixed arm's extra replicas per layer, and the autoscaler's start (default 8)"),
                 new("max-imbalance", "<m> the autoscaler's maxLoadImbalance (default 1.01)"),
@@ -39,20 +40,34 @@ public static class BenchElasticCommand
     }
 
     private static Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct) =>
-        args.Has("offline")
-            ? Offline.RunAsync(args, console, ct)
-            : throw new UsageException("bench elastic needs --offline in this build (the live load step against a cluster is a separate part)");
+        args.Has("offline") ? Offline.RunAsync(args, console, ct) : Live.RunAsync(args, console, ct);
 
     /// <summary>The simulated comparison on traces.</summary>
     public static class Offline
     {
-        /// <summary>Runs it and prints a table or JSON.</summary>
-        public static async Task<int> RunAsync(CliArgs args, CliConsole console, CancellationToken ct)
+        /// <summary>The comparison on one trace with the options of <paramref name="args"/>.</summary>
+        internal static Task<ElasticOfflineRow> Run(CliArgs args, CliConsole console, RoutingTrace trace, CancellationToken ct)
         {
-            ArgumentNullException.ThrowIfNull(args);
-            ArgumentNullException.ThrowIfNull(console);
-            var pods = args.GetInt("pods", 16, 2, 4096);
-            var redundant = args.GetInt("redundant", 8, 0, 1 << 16);
+            var (pods, redundant, options, limit, seed) = Settings(args);
+            var progress = new ConsoleProgress(console.Error);
+            return Task.Run(() => ElasticBench.Run(trace, pods, redundant, options, limit, seed, progress, ct), ct);
+        }
+
+        /// <summary>The traces given (or the shared ones; with <paramref name="all"/> false only the first), or a synthetic one when there are none.</summary>
+        internal static async Task<List<RoutingTrace>> Traces(CliArgs args, CliConsole console, bool all)
+        {
+            var dirs = args.Positionals.Count > 0 ? args.Positionals : SharedTraces.All();
+            if (dirs.Count == 0)
+            {
+                await console.Error.WriteLineAsync("no traces given and no ../shared/traces found: using a synthetic trace (moectl trace synth defaults)");
+                return [SyntheticTraceGenerator.Generate(new SyntheticTraceOptions(), "synthetic-default")];
+            }
+
+            return [.. dirs.Take(all ? dirs.Count : 1).Select(TraceDirectory.Read)];
+        }
+
+        private static (int Pods, int Redundant, ExpertAutoscalingOptions Options, TimeSpan Limit, int Seed) Settings(CliArgs args)
+        {
             var options = new ExpertAutoscalingOptions
             {
                 MaxLoadImbalance = args.GetDouble("max-imbalance", 1.01, 1, 100),
@@ -61,22 +76,19 @@ public static class BenchElasticCommand
                 MaxMoves = args.GetInt("moves", 64, 1, 1 << 16),
                 Cooldown = TimeSpan.FromSeconds(120),
             };
-            var limit = TimeSpan.FromSeconds(args.GetDouble("time-limit", 10, 0.1, 3600));
-            var seed = args.GetInt("seed", 1);
-            var dirs = args.Positionals.Count > 0 ? args.Positionals : SharedTraces.All();
-            var traces = new List<RoutingTrace>();
-            if (dirs.Count == 0)
-            {
-                await console.Error.WriteLineAsync("no traces given and no ../shared/traces found: using a synthetic trace (moectl trace synth defaults)");
-                traces.Add(SyntheticTraceGenerator.Generate(new SyntheticTraceOptions(), "synthetic-default"));
-            }
+            return (args.GetInt("pods", 16, 2, 4096), args.GetInt("redundant", 8, 0, 1 << 16), options, TimeSpan.FromSeconds(args.GetDouble("time-limit", 10, 0.1, 3600)), args.GetInt("seed", 1));
+        }
 
-            traces.AddRange(dirs.Select(TraceDirectory.Read));
-            var progress = new ConsoleProgress(console.Error);
+        /// <summary>Runs it and prints a table or JSON.</summary>
+        public static async Task<int> RunAsync(CliArgs args, CliConsole console, CancellationToken ct)
+        {
+            ArgumentNullException.ThrowIfNull(args);
+            ArgumentNullException.ThrowIfNull(console);
+            var (pods, redundant, options, limit, seed) = Settings(args);
             var rows = new List<ElasticOfflineRow>();
-            foreach (var trace in traces)
+            foreach (var trace in await Traces(args, console, all: true))
             {
-                rows.Add(await Task.Run(() => ElasticBench.Run(trace, pods, redundant, options, limit, seed, progress, ct), ct));
+                rows.Add(await Run(args, console, trace, ct));
             }
 
             if (args.Json)

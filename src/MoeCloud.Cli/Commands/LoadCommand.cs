@@ -137,7 +137,7 @@ public static class LoadCommand
     private static string Share(double? share) => share is { } v ? CliOutput.Num(v * 100, 1) + "%" : "-";
 
     /// <summary>An <see cref="IProgress{T}"/> that calls its handler at once, on the reporting thread.</summary>
-    private sealed class InlineProgress<T>(Action<T> handler) : IProgress<T>
+    internal sealed class InlineProgress<T>(Action<T> handler) : IProgress<T>
     {
         public void Report(T value) => handler(value);
     }

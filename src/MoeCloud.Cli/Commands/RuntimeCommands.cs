@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Grpc.Net.Client;
 using MoeCloud.Abstractions;
@@ -8,6 +9,7 @@ using MoeCloud.Client;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
+using MoeCloud.Placement.Profiles;
 using MoeCloud.Runtime.Hosting;
 
 namespace MoeCloud.Cli.Commands;
@@ -35,6 +37,8 @@ public static class RuntimeCommands
                 new("smoke", "start, send one request to every pod, print the result and stop (for scripts and tests)", IsFlag: true),
                 new("rehome", "silos re-home tokens between layers (speculative token shuffling) with the demo trace's statistics", IsFlag: true),
                 new("cpus", "<float> with --processes: a fixed CPU quota per silo process (cgroup cpu.cfs_quota_us or cpu.max), so more pods mean more capacity; in [0.01, 1024]"),
+                new("autoscale", "with --processes: scale plan pods on the gateway's serving signals while serving, printing each decision (options below)", IsFlag: true),
+                .. AutoscaleArgs.Options,
             ],
             Up));
         app.Add(new CliCommand(
@@ -136,6 +140,18 @@ public static class RuntimeCommands
             throw new UsageException("option '--cpus' needs --processes: embedded silos share this process");
         }
 
+        if (args.Has("autoscale") && !args.Has("processes"))
+        {
+            throw new UsageException("option '--autoscale' needs --processes: scaling starts and stops silo processes, and embedded silos share this process");
+        }
+
+        if (!args.Has("autoscale") && AutoscaleArgs.Names.FirstOrDefault(args.Has) is { } stray)
+        {
+            throw new UsageException($"option '--{stray}' needs --autoscale");
+        }
+
+        var autoscale = args.Has("autoscale") ? AutoscaleArgs.Parse(args, silos, AutoscaleWindow) : null;
+
         var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
         var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
         await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
@@ -148,7 +164,7 @@ public static class RuntimeCommands
 
         var status = await cluster.Publish(WirePlan.From(DemoModel, deployment.Plan, version: 1));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
-        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct);
+        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct, servingWindow: autoscale is null ? null : AutoscaleWindow);
 
         var spec = deployment.Trace;
         var rows = new List<IReadOnlyList<string>>();
@@ -171,6 +187,7 @@ public static class RuntimeCommands
         await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan, through the gateway at {gateway.GrpcAddress} (gRPC) and {gateway.HttpAddress} (JSON).");
         await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- infer --address {gateway.GrpcAddress} --api-key {gateway.ApiKey} --tokens 16");
         await console.Out.WriteLineAsync($"admin: curl -s -H 'x-api-key: {gateway.AdminKey}' {gateway.HttpAddress}admin/v1/cluster");
+        await using var autoscaler = autoscale is null ? null : await StartAutoscaler((ProcessCluster)cluster, deployment, gateway, autoscale, console, ct);
         if (args.Has("smoke"))
         {
             return Moectl.Ok;
@@ -187,6 +204,27 @@ public static class RuntimeCommands
         }
 
         return Moectl.Ok;
+    }
+
+    /// <summary>The gateway's serving window with autoscaling on, and the time the autoscaler waits after a change.</summary>
+    private static readonly TimeSpan AutoscaleWindow = TimeSpan.FromSeconds(10);
+
+    private static async Task<LocalAutoscaler> StartAutoscaler(ProcessCluster cluster, Deployment deployment, LocalGateway gateway, LocalAutoscalerOptions options, CliConsole console, CancellationToken ct)
+    {
+        var scaler = new LocalScaler(cluster, DemoModel, WorkloadProfile.FromTrace(deployment.Trace), new LocalScalerOptions { ServeTimeout = TimeSpan.FromSeconds(10) });
+        if (options.Standby > 0)
+        {
+            await console.Error.WriteLineAsync($"starting {options.Standby} standby silo(s)");
+            await scaler.SetStandbyAsync(options.Standby, ct);
+        }
+
+        var targets = options.Pods;
+        var error = TextWriter.Synchronized(console.Error);
+        var autoscaler = new LocalAutoscaler(scaler, new GatewayAutoscaleSignals(gateway, cluster.Grains, DemoModel), options, onChange: c => error.WriteLine(c.ToString()));
+        autoscaler.Start();
+        await console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+            $"autoscaling plan pods in {targets.MinPods}..{targets.MaxPods} (p99 target {(targets.TargetP99Ms is { } p ? $"{p} ms" : "none")}, queue-depth target {(targets.TargetQueueDepth is { } q ? $"{q} per pod" : "none")}, {options.Standby} standby, scale-down window {targets.ScaleDownWindow.TotalSeconds} s, expert replicas {(options.Experts is null ? "fixed" : "autoscaled")}); each decision is printed on stderr"));
+        return autoscaler;
     }
 
     private static void NamedDirectories(CliArgs args, string option, Dictionary<string, string> into)

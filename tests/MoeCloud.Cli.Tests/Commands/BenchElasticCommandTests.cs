@@ -29,12 +29,18 @@ public sealed class BenchElasticCommandTests : IDisposable
         Assert.Contains("autoscaled from it", row.GetProperty("label").GetString(), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task BenchElastic_WithoutOffline_FailsWithUsage()
+    [Theory]
+    [InlineData("--rate", "10", "--peak", "5")]
+    [InlineData("--start-pods", "0")]
+    [InlineData("--min-pods", "3", "--max-pods", "2")]
+    [InlineData("--preset", "huge")]
+    [InlineData("--duration", "1")]
+    public async Task BenchElastic_WhenALiveOptionIsOutOfRange_ExitsTwoBeforeStartingAnything(params string[] options)
     {
-        var (code, _, error) = await MoectlRunner.Run("bench", "elastic");
+        var (code, output, error) = await MoectlRunner.Run(["bench", "elastic", "--json", .. options]);
 
         Assert.Equal(2, code);
-        Assert.Contains("needs --offline", error, StringComparison.Ordinal);
+        Assert.Equal("", output);
+        Assert.DoesNotContain("offline: fixed R against", error, StringComparison.Ordinal);
     }
 }

@@ -125,6 +125,44 @@ public sealed class RuntimeCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Up_WhenAutoscaleWithoutProcesses_ExitsTwoSayingWhyBeforeBuildingAModel()
+    {
+        var (code, _, error) = await MoectlRunner.Run("up", "--autoscale", "--preset", "tiny");
+
+        Assert.Equal(2, code);
+        Assert.Contains("'--autoscale' needs --processes", error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_home.Path, "models")));
+    }
+
+    [Fact]
+    public async Task Up_WhenAnAutoscaleOptionWithoutAutoscale_ExitsTwo()
+    {
+        var (code, _, error) = await MoectlRunner.Run("up", "--processes", "--standby", "1", "--preset", "tiny");
+
+        Assert.Equal(2, code);
+        Assert.Contains("'--standby' needs --autoscale", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Up_WhenAutoscaleMinPodsExceedMaxPods_ExitsTwoNamingTheBounds()
+    {
+        var (code, _, error) = await MoectlRunner.Run("up", "--processes", "--autoscale", "--min-pods", "3", "--max-pods", "2", "--preset", "tiny");
+
+        Assert.Equal(2, code);
+        Assert.Contains("1 <= min <= max (min 3, max 2)", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Up_WhenProcessesAutoscaleSmoke_JoinsTheStandbyAndStartsTheAutoscaler()
+    {
+        var (code, output, error) = await MoectlRunner.Run("up", "--smoke", "--processes", "--autoscale", "--standby", "1", "--target-p99-ms", "5000", "--min-pods", "2", "--preset", "tiny", "--silos", "2", "--solver", "eplb");
+
+        Assert.True(code == 0, error);
+        Assert.Contains("starting 1 standby silo(s)", error, StringComparison.Ordinal);
+        Assert.Contains("autoscaling plan pods in 2..4 (p99 target 5000 ms", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Silo_WhenModelOptionIsMalformed_ExitsTwo()
     {
         var (code, _, error) = await MoectlRunner.Run("silo", "--pod", "0", "--model", "no-equals-sign");

@@ -1,0 +1,249 @@
+using System.Globalization;
+using MoeCloud.Abstractions;
+using MoeCloud.Cli.Cluster;
+using MoeCloud.Cli.Hosting;
+using MoeCloud.Cli.Load;
+using MoeCloud.Client;
+using MoeCloud.Gateway.Hosting;
+using MoeCloud.Placement.Benchmarks;
+using MoeCloud.Placement.Metrics;
+using MoeCloud.Placement.Plans;
+using MoeCloud.Placement.Profiles;
+using MoeCloud.Runtime.Hosting;
+
+namespace MoeCloud.Cli.Commands;
+
+public static partial class BenchElasticCommand
+{
+    /// <summary>
+    /// The live part: silo processes (each with a CPU quota where the machine allows), a gateway, the local autoscaler
+    /// and an open-loop step load (base, peak, base); then, when the step's scale-out used a standby, one explicit cold
+    /// scale-out under the base load; and the offline comparison on one trace.
+    /// </summary>
+    public static class Live
+    {
+        private const string Model = "elastic";
+
+        /// <summary>The options of the live part.</summary>
+        internal static IReadOnlyList<CliOption> Options { get; } =
+        [
+            new("preset", "<name> demo model preset: tiny, small (default tiny)"),
+            new("start-pods", "<N> plan pods at the start (default 2)"),
+            new("cpus", "<float> CPU quota per silo process (default 0.5; the output says whether the machine allows it)"),
+            new("rate", "<req/s> the base load (default 5)"),
+            new("peak", "<req/s> the step's load (default 25)"),
+            new("duration", "<s> the whole step load: a third at the base, a third at the peak, a third at the base (default 120)"),
+            new("slo-ms", "<ms> the latency target of SLO attainment, and the p99 target unless --target-p99-ms (default 500)"),
+            new("tokens", "<N> tokens per request (default 16)"),
+            new("window", "<s> window of SLO attainment (default 5)"),
+            new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
+            new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
+            .. AutoscaleArgs.Options,
+        ];
+
+        /// <summary>Runs it and prints a summary or JSON.</summary>
+        public static async Task<int> RunAsync(CliArgs args, CliConsole console, CancellationToken ct)
+        {
+            ArgumentNullException.ThrowIfNull(args);
+            ArgumentNullException.ThrowIfNull(console);
+
+            // 1. Every option, checked before anything starts.
+            var preset = args.GetChoice("preset", "tiny", "tiny", "small");
+            var startPods = args.GetInt("start-pods", 2, 1, 16);
+            var cpus = args.GetDouble("cpus", 0.5, 0.01, 1024);
+            var rate = args.GetDouble("rate", 5, 0.1, LoadPattern.MaxRate);
+            var peak = args.GetDouble("peak", 25, rate, LoadPattern.MaxRate);
+            var duration = args.GetDouble("duration", 120, 3, 3600);
+            var sloMs = args.GetDouble("slo-ms", 500, 0.001, 1e7);
+            var servingWindow = TimeSpan.FromSeconds(args.GetInt("serving-window", 5, 1, 600));
+            var load = new LoadOptions { Model = Model, Tokens = args.GetInt("tokens", 16, 1, 65536), SloMs = sloMs, WindowSeconds = args.GetDouble("window", 5, 0.1, 3600) };
+            var pattern = LoadPattern.Create("step", rate, peak, duration / 3, duration);
+            var autoscale = AutoscaleArgs.Parse(args, startPods, servingWindow, defaultMinPods: startPods, defaultStandby: 1, defaultP99Ms: sloMs);
+            var seed = args.GetInt("seed", 1);
+            var error = TextWriter.Synchronized(console.Error);
+
+            // 2. The offline comparison on one trace (before the cluster, so it does not compete with it).
+            var trace = (await Offline.Traces(args, console, all: false))[0];
+            await error.WriteLineAsync($"offline: fixed R against expert-replica autoscaling on trace '{trace.Manifest.Name}'");
+            var offline = await Offline.Run(args, console, trace, ct);
+
+            // 3. The model, its plan on the starting pods, the silos, the gateway, the standbys.
+            var modelDir = await DemoDeployment.EnsureModel(preset, seed, error, ct);
+            var recorded = await DemoDeployment.Record(modelDir, tokens: 2048, sequences: 32, seed, ct);
+            var plan = await DemoDeployment.Solve(recorded, startPods, redundant: startPods, "eplb", 5, error, ct);
+            var profile = WorkloadProfile.FromTrace(recorded);
+            await error.WriteLineAsync($"starting {startPods} silo processes ({preset} model)");
+            await using var cluster = await ProcessCluster.Start(startPods, new Dictionary<string, string> { [Model] = modelDir }, TextWriter.Null, ct, cpus: cpus);
+            var quota = cluster.CpuQuota ?? "no CPU quota";
+            await error.WriteLineAsync(quota);
+            await cluster.Publish(WirePlan.From(Model, plan, version: 1));
+            await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, recorded, HomePolicyName.Speculative, ct, servingWindow: servingWindow);
+            var scaler = new LocalScaler(cluster, Model, profile, new LocalScalerOptions { ServeTimeout = TimeSpan.FromSeconds(20) });
+            if (autoscale.Standby > 0)
+            {
+                await error.WriteLineAsync($"starting {autoscale.Standby} standby silo(s)");
+                await scaler.SetStandbyAsync(autoscale.Standby, ct);
+            }
+
+            using var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey, MaxAttempts = 1 });
+            await error.WriteLineAsync("warm-up: 5 s at the base load (not counted)");
+            await LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 5), load, null, ct);
+
+            // 4. The step, with the autoscaler on.
+            var signals = new GatewayAutoscaleSignals(gateway, cluster.Grains, Model);
+            var before = autoscale.Experts is null ? null : await Snapshot(scaler, signals, ct);
+            await using var autoscaler = new LocalAutoscaler(scaler, signals, autoscale, onChange: c => error.WriteLine(c.ToString()));
+            await error.WriteLineAsync($"load: {pattern} ({pattern.Requests} requests of {load.Tokens} tokens, SLO {CliOutput.Num(sloMs, 1)} ms)");
+            var line = new ConsoleProgress(error);
+            var progress = new LoadCommand.InlineProgress<LoadProgress>(p => line.Report(
+                $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  sent {p.Sent}  served {p.Served}  failed {p.Failed}  in flight {p.InFlight}  p99 {(p.RecentP99Ms is { } ms ? CliOutput.Num(ms, 1) + " ms" : "-")}"));
+            var started = TimeProvider.System.GetUtcNow();
+            autoscaler.Start();
+            var report = await LoadGenerator.RunAsync(client, pattern, load, progress, ct);
+            await autoscaler.StopAsync();
+            var changes = autoscaler.Changes;
+            var stepAt = started + TimeSpan.FromSeconds(pattern.PeriodSeconds);
+            var outs = changes.Where(c => c.Kind == "pods" && c.ToPods > c.FromPods && c.Error is null).ToList();
+            var firstOut = outs.FirstOrDefault(c => c.At >= stepAt) ?? outs.FirstOrDefault();
+            var after = before is null ? null : await Snapshot(scaler, signals, ct);
+
+            // 5. Cold: the step's own cold scale-out, or one more under the base load with the standbys stopped first.
+            var coldStep = outs.FirstOrDefault(c => c.Timings is { StartedSilos: > 0 });
+            ScaleTimings? cold = coldStep?.Timings;
+            var coldLabel = coldStep is null ? "not measured (--no-cold)" : "the step's scale-out started a silo";
+            long coldFailed = 0;
+            if (coldStep is null && !args.Has("no-cold"))
+            {
+                await scaler.SetStandbyAsync(0, ct);
+                var pods = await scaler.PlanPodsAsync(ct);
+                await error.WriteLineAsync($"cold: standbys stopped; scaling {pods} -> {pods + 1} pods under the base load");
+                var background = LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 75), load, null, ct);
+                cold = await scaler.ScaleOutAsync(pods + 1, ct);
+                coldFailed = (await background).Totals.All.Failed;
+                coldLabel = "an explicit cold scale-out after the step (standbys stopped first), under the base load";
+            }
+
+            var result = new ElasticLiveReport(
+                report.Totals.WindowSloAttainment,
+                firstOut is null ? null : (firstOut.At - stepAt).TotalSeconds,
+                outs.FirstOrDefault(c => c.Timings is { StartedSilos: 0 })?.Timings?.ServedSeconds,
+                cold?.ServedSeconds,
+                coldLabel,
+                report.Totals.All.Failed + coldFailed,
+                report.Totals.All.Dropped,
+                changes,
+                offline.ImbalanceFixedR,
+                offline.ImbalanceAutoscaled,
+                offline.RemoteFixedR,
+                offline.RemoteAutoscaled,
+                offline.Trace,
+                quota,
+                LoadCommand.Json(report),
+                before is null || after is null ? null : new ElasticExperts(before.Imbalance, after.Imbalance, Hottest(before, after)));
+            if (args.Json)
+            {
+                await CliOutput.WriteJsonAsync(console.Out, result);
+            }
+            else
+            {
+                await Summary(console.Out, result, report, cold);
+            }
+
+            return result.Failed > 0 ? Moectl.Failed : Moectl.Ok;
+        }
+
+        private static async Task<PlanSnapshot?> Snapshot(LocalScaler scaler, GatewayAutoscaleSignals signals, CancellationToken ct)
+        {
+            var plan = await scaler.Live();
+            return await signals.ReadLoadAsync(ct) is { } load ? new PlanSnapshot(plan, load, ExpertLoadImbalance.Predicted(plan, load)) : null;
+        }
+
+        private static IReadOnlyList<ElasticHotExpert> Hottest(PlanSnapshot before, PlanSnapshot after) =>
+        [
+            .. Enumerable.Range(0, after.Load.Layers)
+                .SelectMany(l => Enumerable.Range(0, after.Load.Experts).Select(e => (Layer: l, Expert: e, Load: after.Load.LoadOf(l, e))))
+                .OrderByDescending(x => x.Load)
+                .Take(5)
+                .Select(x => new ElasticHotExpert(x.Layer, x.Expert, x.Load, before.Plan.PodsOf(x.Layer, x.Expert).Length, after.Plan.PodsOf(x.Layer, x.Expert).Length)),
+        ];
+
+        private static async Task Summary(TextWriter output, ElasticLiveReport r, LoadReport report, ScaleTimings? cold)
+        {
+            await output.WriteLineAsync(CliOutput.Table(
+                ["window s", "requests", "served", "failed", "p99 ms", "p99 ≤ SLO"],
+                report.Windows.Select(w => (IReadOnlyList<string>)[$"{CliOutput.Num(w.StartSeconds, 0)}-{CliOutput.Num(w.EndSeconds, 0)}", w.Requests.ToString(CultureInfo.InvariantCulture), w.Served.ToString(CultureInfo.InvariantCulture), w.Failed.ToString(CultureInfo.InvariantCulture), w.P99Ms is { } p ? CliOutput.Num(p, 1) : "-", w.WithinSlo switch { true => "yes", false => "no", null => "-" }])));
+            await output.WriteLineAsync();
+            foreach (var change in r.ScaleChanges)
+            {
+                await output.WriteLineAsync(change.ToString());
+            }
+
+            await output.WriteLineAsync();
+            await output.WriteLineAsync($"CPU: {r.CpuQuota}");
+            await output.WriteLineAsync($"SLO attainment (windows with p99 ≤ {CliOutput.Num(report.SloMs, 1)} ms): {Seconds(r.SloAttainment * 100, "%")}; failed requests {r.Failed} (dropped at the concurrency cap {r.Dropped})");
+            await output.WriteLineAsync($"step → first scale-out decision: {Seconds(r.DecisionSeconds, " s")}; decision → first request on a new pod: standby {Seconds(r.StandbyServeSeconds, " s")}, cold {Seconds(r.ColdServeSeconds, " s")} ({r.ColdLabel}{(cold is null ? "" : $", silo joined {Seconds(cold.JoinedSeconds, " s")}")})");
+            await output.WriteLineAsync($"offline ({r.OfflineTrace}): imbalance fixed R {CliOutput.Num(r.ImbalanceFixedR)} → autoscaled {CliOutput.Num(r.ImbalanceAutoscaled)}; remote fraction {CliOutput.Num(r.RemoteFixedR, 4)} → {CliOutput.Num(r.RemoteAutoscaled, 4)}");
+            if (r.Experts is not { } experts)
+            {
+                await output.WriteLineAsync("expert replicas: not autoscaled in this run (--autoscale-experts not given), so the hottest experts' replicas did not change");
+                return;
+            }
+
+            await output.WriteLineAsync($"expert replicas (live load at the end): imbalance {CliOutput.Num(experts.ImbalanceBefore)} before → {CliOutput.Num(experts.ImbalanceAfter)} after; hottest: " +
+                string.Join(", ", experts.Hottest.Select(h => $"L{h.Layer}/E{h.Expert} {h.ReplicasBefore}→{h.ReplicasAfter}")));
+        }
+
+        private static string Seconds(double? value, string unit) => value is { } v ? CliOutput.Num(v, 2) + unit : "-";
+
+        private sealed record PlanSnapshot(PlacementPlan Plan, WorkloadProfile Load, double Imbalance);
+    }
+}
+
+/// <summary>The JSON of <c>moectl bench elastic --json</c> (issue 14's keys first).</summary>
+/// <param name="SloAttainment">Share of the load's windows whose p99 (failed requests counting as beyond it) is within the SLO.</param>
+/// <param name="DecisionSeconds">From the load step to the first scale-out decision (negative: it scaled out before the step).</param>
+/// <param name="StandbyServeSeconds">Decision → first request served on a new pod, for the first scale-out onto a standby.</param>
+/// <param name="ColdServeSeconds">The same for a cold scale-out (a silo started); see <paramref name="ColdLabel"/>.</param>
+/// <param name="ColdLabel">Where the cold figure comes from.</param>
+/// <param name="Failed">Requests that failed (the step and the cold scale-out's load).</param>
+/// <param name="Dropped">Requests not sent at the concurrency cap (counted against SLO attainment, not as failures).</param>
+/// <param name="ScaleChanges">Every change the autoscaler made, with its reason and timings.</param>
+/// <param name="ImbalanceFixedR">Offline: the fixed-R plan's imbalance.</param>
+/// <param name="ImbalanceAutoscaled">Offline: the autoscaled plan's imbalance.</param>
+/// <param name="RemoteFixedR">Offline: the fixed-R plan's remote fraction.</param>
+/// <param name="RemoteAutoscaled">Offline: the autoscaled plan's remote fraction.</param>
+/// <param name="OfflineTrace">The trace of the offline figures.</param>
+/// <param name="CpuQuota">The CPU quota per silo, or why there is none.</param>
+/// <param name="Load">The step load's report (as <c>moectl load --json</c> prints it).</param>
+/// <param name="Experts">The hottest experts' replicas and the imbalance before and after; null when expert replicas were not autoscaled.</param>
+public sealed record ElasticLiveReport(
+    double? SloAttainment,
+    double? DecisionSeconds,
+    double? StandbyServeSeconds,
+    double? ColdServeSeconds,
+    string ColdLabel,
+    long Failed,
+    long Dropped,
+    IReadOnlyList<AutoscaleChange> ScaleChanges,
+    double ImbalanceFixedR,
+    double ImbalanceAutoscaled,
+    double RemoteFixedR,
+    double RemoteAutoscaled,
+    string OfflineTrace,
+    string CpuQuota,
+    object Load,
+    ElasticExperts? Experts);
+
+/// <summary>Expert replicas before and after the run, on the live load at its end.</summary>
+/// <param name="ImbalanceBefore">Predicted expert-load imbalance of the plan before the step.</param>
+/// <param name="ImbalanceAfter">The same for the plan at the end.</param>
+/// <param name="Hottest">The five hottest (layer, expert) and their replicas.</param>
+public sealed record ElasticExperts(double ImbalanceBefore, double ImbalanceAfter, IReadOnlyList<ElasticHotExpert> Hottest);
+
+/// <summary>One hot expert's replicas before and after.</summary>
+/// <param name="Layer">MoE layer.</param>
+/// <param name="Expert">Expert.</param>
+/// <param name="Load">Its windowed load (dispatches) at the end.</param>
+/// <param name="ReplicasBefore">Replicas in the plan before the step.</param>
+/// <param name="ReplicasAfter">Replicas in the plan at the end.</param>
+public sealed record ElasticHotExpert(int Layer, int Expert, long Load, int ReplicasBefore, int ReplicasAfter);
