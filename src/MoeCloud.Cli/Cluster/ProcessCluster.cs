@@ -81,7 +81,7 @@ public sealed class ProcessCluster : ILocalCluster
                 started.Add(launcher.Launch(pod));
             }
 
-            await WaitHealthy(started, SiloStartTimeout, cancellationToken);
+            await WaitHealthy(started, launcher, SiloStartTimeout, cancellationToken);
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
             builder.UseOrleansClient(c =>
@@ -131,7 +131,7 @@ public sealed class ProcessCluster : ILocalCluster
                     added.Add(_launcher.Launch(pod));
                 }
 
-                await WaitHealthy(added, SiloStartTimeout, cancellationToken);
+                await WaitHealthy(added, _launcher, SiloStartTimeout, cancellationToken);
             }
             catch
             {
@@ -226,7 +226,7 @@ public sealed class ProcessCluster : ILocalCluster
         }
 
         old.Process.Dispose();
-        await WaitHealthy([fresh], SiloStartTimeout, cancellationToken);
+        await WaitHealthy([fresh], _launcher, SiloStartTimeout, cancellationToken);
     }
 
     /// <summary>Crashes the membership store and starts it again on its port after <paramref name="down"/> (see <see cref="LocalRedis.Restart"/>).</summary>
@@ -272,7 +272,7 @@ public sealed class ProcessCluster : ILocalCluster
         }
     }
 
-    private static async Task WaitHealthy(IReadOnlyList<Silo> silos, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task WaitHealthy(IReadOnlyList<Silo> silos, SiloLauncher launcher, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + timeout;
@@ -282,7 +282,9 @@ public sealed class ProcessCluster : ILocalCluster
             {
                 if (process.HasExited)
                 {
-                    throw new InvalidOperationException($"silo process of pod {endpoint.Pod} exited with code {process.ExitCode} before it became healthy.");
+                    var tail = launcher.Tail(endpoint.Pod);
+                    throw new InvalidOperationException($"silo process of pod {endpoint.Pod} exited with code {process.ExitCode} before it became healthy." +
+                        (tail.Length == 0 ? " It wrote nothing." : $" Its last lines:{Environment.NewLine}{tail}"));
                 }
 
                 try

@@ -22,6 +22,11 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
     /// <summary>The shaped network the pods run on, or null (loopback).</summary>
     public ShapedNetwork? Network => network;
 
+    /// <summary>Lines of each silo's output kept for <see cref="Tail"/>.</summary>
+    public const int TailLines = 20;
+
+    private readonly Dictionary<int, Queue<string>> _tails = [];
+
     /// <summary>The CPU quota every silo gets, or null.</summary>
     public CpuQuota? Quota => quota;
 
@@ -89,14 +94,39 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
         return process;
     }
 
+    /// <summary>The last lines pod <paramref name="pod"/>'s silo wrote (at most <see cref="TailLines"/>), for an error that says why it exited.</summary>
+    public string Tail(int pod)
+    {
+        lock (_tails)
+        {
+            return _tails.TryGetValue(pod, out var lines) ? string.Join(Environment.NewLine, lines) : "";
+        }
+    }
+
     private void Forward(int pod, string? line)
     {
-        if (line is not null)
+        if (line is null)
         {
-            lock (log)
+            return;
+        }
+
+        lock (_tails)
+        {
+            if (!_tails.TryGetValue(pod, out var lines))
             {
-                log.WriteLine($"[pod-{pod}] {line}");
+                _tails[pod] = lines = new Queue<string>();
             }
+
+            lines.Enqueue(line);
+            if (lines.Count > TailLines)
+            {
+                lines.Dequeue();
+            }
+        }
+
+        lock (log)
+        {
+            log.WriteLine($"[pod-{pod}] {line}");
         }
     }
 }
