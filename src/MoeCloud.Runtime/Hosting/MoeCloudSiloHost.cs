@@ -100,6 +100,7 @@ public static class MoeCloudSiloHost
             }
 
             silo.AddPlacementDirector<PodPlacementStrategy, PodPlacementDirector>();
+            silo.AddPlacementDirector<LowestPodPlacementStrategy, LowestPodPlacementDirector>();
             silo.AddMemoryGrainStorage("PubSubStore");
             silo.AddMemoryStreams(TelemetryGrain.StreamProvider);
         });
