@@ -2,7 +2,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
 using MoeCloud.Placement.Plans;
-using MoeCloud.Runtime.Placement;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Plans;
 using Orleans.Concurrency;
@@ -20,7 +19,6 @@ namespace MoeCloud.Runtime.Grains;
 /// rollout in progress, if any.
 /// </summary>
 [Reentrant]
-[LowestPodPlacement]
 public sealed partial class PlanRegistryGrain(
     IOptions<MoeCloudSiloOptions> options,
     IClusterMembershipService membership,

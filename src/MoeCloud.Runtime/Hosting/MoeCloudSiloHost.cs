@@ -100,7 +100,6 @@ public static class MoeCloudSiloHost
             }
 
             silo.AddPlacementDirector<PodPlacementStrategy, PodPlacementDirector>();
-            silo.AddPlacementDirector<LowestPodPlacementStrategy, LowestPodPlacementDirector>();
             silo.AddMemoryGrainStorage("PubSubStore");
             silo.AddMemoryStreams(TelemetryGrain.StreamProvider);
         });

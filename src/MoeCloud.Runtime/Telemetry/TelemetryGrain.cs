@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
 using MoeCloud.Runtime.Hosting;
-using MoeCloud.Runtime.Placement;
 using Orleans.Streams;
 
 namespace MoeCloud.Runtime.Telemetry;
@@ -15,7 +14,6 @@ namespace MoeCloud.Runtime.Telemetry;
 /// grow with the window or the traffic.
 /// </summary>
 [ImplicitStreamSubscription(StreamNamespace)]
-[LowestPodPlacement]
 public sealed class TelemetryGrain(IOptions<MoeCloudSiloOptions> options) : Grain, ITelemetryGrain
 {
     /// <summary>The stream provider's name.</summary>
