@@ -188,6 +188,13 @@ public interface IPodAgentGrain : IGrainWithStringKey
     Task<string> Adopt(WirePlan plan);
 
     /// <summary>
+    /// The plan of <paramref name="model"/> the pod's silo serves, or null when it serves none: a plan registry whose
+    /// silo left (scale-in, a crash) activates elsewhere without state, and takes the newest of these as its active plan.
+    /// </summary>
+    [Alias("served")]
+    Task<WirePlan?> Served(string model);
+
+    /// <summary>
     /// The addresses the pod's silo serves on, advertised for the gateway's membership-based discovery. An agent that
     /// finds itself on another pod's silo (placed there while its own pod was away) deactivates so that the next call
     /// lands on the right silo.

@@ -24,6 +24,9 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, I
     }
 
     /// <inheritdoc />
+    public Task<WirePlan?> Served(string model) => Task.FromResult(state.Get(model)?.Document);
+
+    /// <inheritdoc />
     public Task<int> Drain(string model, int version, TimeSpan timeout) =>
         state.WaitDrained(model, version, timeout, TimeSpan.FromMilliseconds(20), TimeProvider.System);
 
