@@ -126,6 +126,15 @@ public sealed class MoeCloudSiloOptions
     /// </summary>
     public TimeSpan RemoteReplyTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long a step's runner keeps other replicas first after a pod failed or did not answer a layer message within
+    /// <see cref="RemoteReplyTimeout"/>: until then an expert with a replica elsewhere is sent there, so that only the
+    /// first step that met the failure pays the timeout (a cut-off pod stays a member until the cluster declares it
+    /// dead, which takes longer). A pod that answers is trusted again at once; an expert with no other replica is still
+    /// sent to it. Default 10 s, in [0, 10 min]; zero turns the avoidance off.
+    /// </summary>
+    public TimeSpan AvoidFailedPodFor { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The silo name derived from <see cref="PodIndex"/>.</summary>
     public string SiloName => $"pod-{PodIndex}";
 }
@@ -189,6 +198,11 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.RemoteReplyTimeout < TimeSpan.FromMilliseconds(10) || options.RemoteReplyTimeout > TimeSpan.FromMinutes(10))
         {
             failures.Add($"RemoteReplyTimeout must be in [10 ms, 10 min], got {options.RemoteReplyTimeout}.");
+        }
+
+        if (options.AvoidFailedPodFor < TimeSpan.Zero || options.AvoidFailedPodFor > TimeSpan.FromMinutes(10))
+        {
+            failures.Add($"AvoidFailedPodFor must be in [0, 10 min], got {options.AvoidFailedPodFor}.");
         }
 
         if (options.TelemetryWindowTokens is < 1024 or > 1 << 30)

@@ -38,6 +38,10 @@ public sealed partial class StackRunner(
     private readonly int _pod = options.Value.PodIndex;
     private readonly TimeSpan _replyTimeout = options.Value.RemoteReplyTimeout;
     private readonly int[] _inflight = new int[4096];
+    private readonly long _avoidMs = (long)options.Value.AvoidFailedPodFor.TotalMilliseconds;
+
+    /// <summary>Per pod, until when (<see cref="Environment.TickCount64"/>) its experts go to their other replicas first: it failed or did not answer.</summary>
+    private readonly long[] _avoidUntil = new long[4096];
     private readonly IPodExpertsGrain?[] _podExperts = new IPodExpertsGrain?[4096];
 
     /// <summary>This pod's index.</summary>
@@ -546,11 +550,18 @@ public sealed partial class StackRunner(
     {
         try
         {
-            return await reply.WaitAsync(_replyTimeout, cancellationToken);
+            var rows = await reply.WaitAsync(_replyTimeout, cancellationToken);
+            if (Volatile.Read(ref _avoidUntil[pod]) != 0)
+            {
+                Volatile.Write(ref _avoidUntil[pod], 0); // it answers again
+            }
+
+            return rows;
         }
         catch (TimeoutException) when (!reply.IsCompleted)
         {
             Abandon(reply);
+            Avoid(pod);
             metrics.RemoteFailures.WithLabels(model, "timeout").Inc();
             throw new TimeoutException($"Pod {pod} did not answer layer {layer} of '{model}' within {_replyTimeout.TotalMilliseconds:F0} ms; presumed unreachable.");
         }
@@ -561,10 +572,23 @@ public sealed partial class StackRunner(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            Avoid(pod);
             metrics.RemoteFailures.WithLabels(model, e is TimeoutException ? "timeout" : "error").Inc();
             throw;
         }
     }
+
+    /// <summary>Sends <paramref name="pod"/>'s experts to their other replicas first for <see cref="MoeCloudSiloOptions.AvoidFailedPodFor"/>.</summary>
+    private void Avoid(int pod)
+    {
+        if (_avoidMs > 0)
+        {
+            Volatile.Write(ref _avoidUntil[pod], Environment.TickCount64 + _avoidMs);
+        }
+    }
+
+    /// <summary>Whether <paramref name="pod"/> failed or went unanswered recently (<see cref="Avoid"/>).</summary>
+    private bool Avoided(int pod, long now) => Volatile.Read(ref _avoidUntil[pod]) > now;
 
     /// <summary>Observes the outcome of a reply no one waits for any more, so that its late failure goes nowhere.</summary>
     private static void Abandon(Task<HiddenStates> reply) =>
@@ -580,18 +604,24 @@ public sealed partial class StackRunner(
     internal static readonly TimeSpan MaxRepairWait = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Where each pending expert is retried under <paramref name="plan"/>: the least busy replica not on a failed pod
+    /// Where each pending expert is retried under <paramref name="plan"/>: the least busy replica not on a failed pod, one on a pod that failed recently only when no other remains
     /// (this pod included, when a newer plan put one here). The orphan is the first expert with none (-1: none).
     /// </summary>
     private (SortedDictionary<int, List<int>> ByPod, int Orphan) RetryTargets(ServingPlan plan, int layer, List<int> pending, HashSet<int> failed)
     {
         var byPod = new SortedDictionary<int, List<int>>();
+        var now = Environment.TickCount64;
         foreach (var e in pending)
         {
             var others = plan.PodsOf(layer, e).ToArray().Where(p => !failed.Contains(p)).ToArray();
             if (others.Length == 0)
             {
                 return (byPod, e);
+            }
+
+            if (others.Any(p => p == _pod || !Avoided(p, now)))
+            {
+                others = others.Where(p => p == _pod || !Avoided(p, now)).ToArray(); // replicas on pods that failed recently go last
             }
 
             var pod = others[RemoteReplica.ForBatch<int>(others.Select(p => Volatile.Read(ref _inflight[p])).ToArray(), _pod, layer, e, RemoteReplica.DefaultSeed)];
@@ -666,6 +696,29 @@ public sealed partial class StackRunner(
     /// </summary>
     private int PickRemote(ReadOnlySpan<int> pods, int layer, int expert)
     {
+        // Replicas on a pod that failed recently are left out while another one remains (AvoidFailedPodFor).
+        var now = Environment.TickCount64;
+        var avoided = 0;
+        foreach (var p in pods)
+        {
+            avoided += Avoided(p, now) ? 1 : 0;
+        }
+
+        if (avoided > 0 && avoided < pods.Length)
+        {
+            var kept = new int[pods.Length - avoided];
+            var k = 0;
+            foreach (var p in pods)
+            {
+                if (!Avoided(p, now))
+                {
+                    kept[k++] = p;
+                }
+            }
+
+            pods = kept;
+        }
+
         Span<int> loads = pods.Length <= 256 ? stackalloc int[pods.Length] : new int[pods.Length];
         for (var i = 0; i < pods.Length; i++)
         {

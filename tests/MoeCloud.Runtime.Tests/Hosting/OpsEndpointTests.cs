@@ -103,4 +103,17 @@ public sealed class SiloOptionsValidatorTests
         Assert.True(result.Failed);
         Assert.StartsWith("RemoteReplyTimeout must be in [10 ms, 10 min]", Assert.Single(result.Failures!), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(-1.0)]
+    [InlineData(600_001.0)]
+    public void Validate_WhenAvoidFailedPodForOutOfRange_SaysTheRange(double milliseconds)
+    {
+        var options = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptions { AvoidFailedPodFor = TimeSpan.FromMilliseconds(milliseconds) };
+
+        var result = new MoeCloud.Runtime.Hosting.MoeCloudSiloOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.StartsWith("AvoidFailedPodFor must be in [0, 10 min]", Assert.Single(result.Failures!), StringComparison.Ordinal);
+    }
 }

@@ -73,6 +73,65 @@ public sealed class RemoteReplyTimeoutTests
         }
     }
 
+    [Fact]
+    public async Task Step_AfterAPodWentUnanswered_SendsItsExpertsToOtherReplicasWithoutWaitingForItAgain()
+    {
+        using var dir = new TempDirectory();
+        var (spec, vocab) = SyntheticModelPresets.Get(Model);
+        SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
+        ReferenceForward reference;
+        using (var checkpoint = ModelCheckpoint.Open(dir.Combine(Model)))
+        {
+            reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
+        }
+
+        var silence = new Silence();
+        await using var cluster = await EmbeddedCluster.Start(
+            Pods,
+            new Dictionary<string, string> { [Model] = dir.Combine(Model) },
+            configure: o =>
+            {
+                o.RemoteReplyTimeout = TimeSpan.FromMilliseconds(250);
+                o.AvoidFailedPodFor = TimeSpan.FromMinutes(5); // longer than this test, however loaded the machine
+            },
+            services: (pod, s) =>
+            {
+                if (pod == Silent)
+                {
+                    s.AddSingleton<IIncomingGrainCallFilter>(silence);
+                }
+            });
+        try
+        {
+            await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => [(e + l) % Pods, (e + l + 1) % Pods]));
+            var timeouts = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RemoteFailures.WithLabels(Model, "timeout");
+            using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+            var runner = new MoeService.MoeServiceClient(channel);
+
+            // The first step meets the silence and pays the timeout.
+            silence.On = true;
+            var first = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 94);
+            await runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, first, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(30));
+            Assert.True(Volatile.Read(ref silence.Held) > 0, "the first step sent pod 2 no layer work");
+            var (heldAfterFirst, timeoutsAfterFirst) = (Volatile.Read(ref silence.Held), timeouts.Value);
+
+            // The next steps send pod 2's experts to their other replicas: pod 2 gets no layer work, nothing times out.
+            for (var i = 0; i < 3; i++)
+            {
+                var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 95 + i);
+                var response = await runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(30));
+                Assert.True(RequestFactory.MaxRelativeError(reference.ForwardStack(0, spec.MoeLayers - 1, input, Tokens), TensorCodec.ReadMatrix(response.Hidden).Values) <= 1e-4);
+            }
+
+            Assert.Equal(heldAfterFirst, Volatile.Read(ref silence.Held));
+            Assert.Equal(timeoutsAfterFirst, timeouts.Value);
+        }
+        finally
+        {
+            silence.Release();
+        }
+    }
+
     /// <summary>While <see cref="On"/>, the silo it is added to holds every layer work sent to it until <see cref="Release"/>.</summary>
     private sealed class Silence : IIncomingGrainCallFilter
     {
