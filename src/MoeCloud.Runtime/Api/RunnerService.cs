@@ -65,11 +65,11 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
         }
 
         // A deadline further off than a day needs no timer (and a timer cannot be set past about 49 days). The step
-        // stops a little before the caller's deadline (a quarter of the time left, at most 1 s: a loaded machine can stall
+        // stops a little before the caller's deadline (a quarter of the time left, at most 2 s: a loaded machine can stall
         // that long), so that the runner's
         // own status — naming the expert a step waited for in vain, for example — reaches the caller before its
         // deadline fires there.
-        var stopAfter = left - TimeSpan.FromTicks(Math.Min(left.Ticks / 4, TimeSpan.FromSeconds(1).Ticks));
+        var stopAfter = left - TimeSpan.FromTicks(Math.Min(left.Ticks / 4, TimeSpan.FromSeconds(2).Ticks));
         using var expiry = left > TimeSpan.FromDays(1) ? new CancellationTokenSource() : new CancellationTokenSource(stopAfter, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, expiry.Token);
         var ct = linked.Token;
