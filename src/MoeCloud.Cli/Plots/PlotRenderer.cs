@@ -47,7 +47,8 @@ internal static class PlotRenderer
     };
 
     /// <summary>Whether any font is installed; without one the pictures have no text (titles, labels, tick numbers).</summary>
-    public static bool HasFonts => SKFontManager.Default.FontFamilyCount > 0;
+    /// <remarks>Skia's font manager without fonts still lists one family, with an empty name.</remarks>
+    public static bool HasFonts => SKFontManager.Default.FontFamilies.Any(f => f.Length > 0);
 
     /// <summary>Draws <paramref name="spec"/> with a colour bar (Viridis, from 0 to the largest value) and writes it.</summary>
     public static void Heatmap(HeatmapSpec spec, string path, PlotFormat format, int width, int height)
