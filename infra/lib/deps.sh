@@ -31,6 +31,9 @@ moecloud_install_test_dependencies() {
   command -v dotnet >/dev/null 2>&1 || { echo "the .NET SDK (dotnet) is required" >&2; return 1; }
   # OpenBLAS is the expert kernel's baseline in benchmarks and tests.
   moecloud_apt libopenblas0-pthread
+  # A font for the text of moectl plot's pictures (SkiaSharp's dependency-free native library reads /usr/share/fonts;
+  # without one, titles, axis labels and tick numbers are left out) and its tests (tests/MoeCloud.Cli.Tests, PlotCommandsTests).
+  moecloud_apt fonts-dejavu-core
   # redis-server is the membership store of the multi-process local cluster (moectl up --processes) and its tests.
   moecloud_apt redis-server
   # helm and kubectl drive the operator and chart tests (tests/MoeCloud.Operator.Tests).

@@ -20,6 +20,18 @@ public static class ExpertLoadImbalance
     /// <exception cref="ArgumentException">The plan's shape differs from the profile's, or <paramref name="targetPods"/> is below 1.</exception>
     public static double Predicted(PlacementPlan plan, WorkloadProfile profile, int? targetPods = null)
     {
+        var load = PredictedPodLoads(plan, profile);
+        return Core(load, plan.Layers, plan.PodCount, Target(targetPods, plan.PodCount));
+    }
+
+    /// <summary>
+    /// The load <see cref="Predicted(PlacementPlan, WorkloadProfile, int?)"/> scores: each pod's dispatches in each layer
+    /// under <paramref name="profile"/>'s loads, each expert's load split evenly over its replicas, flat
+    /// <c>[layer * pods + pod]</c> (<c>plan.Layers × plan.PodCount</c> values).
+    /// </summary>
+    /// <exception cref="ArgumentException">The plan's shape differs from the profile's.</exception>
+    public static double[] PredictedPodLoads(PlacementPlan plan, WorkloadProfile profile)
+    {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(profile);
         if (plan.Layers != profile.Layers || plan.Experts != profile.Experts)
@@ -41,7 +53,7 @@ public static class ExpertLoadImbalance
             }
         }
 
-        return Core(load, plan.Layers, plan.PodCount, Target(targetPods, plan.PodCount));
+        return load;
     }
 
     /// <summary>

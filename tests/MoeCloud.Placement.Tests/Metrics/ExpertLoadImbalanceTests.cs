@@ -18,6 +18,15 @@ public sealed class ExpertLoadImbalanceTests
     }
 
     [Fact]
+    public void PredictedPodLoads_WhenAnExpertHasTwoReplicas_SplitsItsLoadEvenlyPerLayerAndPod()
+    {
+        var plan = TestData.Plan(2, [Layer, Layer]);
+
+        // Layer 0 as above: 4 + 1 and 2 + 1; layer 1 (loads 1, 3, 4): 1 + 2 and 3 + 2.
+        Assert.Equal([5.0, 3.0, 3.0, 5.0], ExpertLoadImbalance.PredictedPodLoads(plan, Profile(2, 3, 4, 2, 2, 1, 3, 4)));
+    }
+
+    [Fact]
     public void Predicted_WhenALayerHasNoLoad_LeavesItOutOfTheMean()
     {
         var plan = TestData.Plan(2, [Layer, Layer]);
