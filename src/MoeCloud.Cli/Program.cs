@@ -16,4 +16,6 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context 
     cancel.Cancel();
 });
 
-return await Moectl.CreateDefault().RunAsync(args, new CliConsole(Console.Out, Console.Error), cancel.Token);
+// Started as kubectl-moe (kubectl runs the plugin by that name from the PATH), the arguments are a kube command's.
+var arguments = MoeCloud.Cli.Kube.KubectlPlugin.Arguments(MoeCloud.Cli.Kube.KubectlPlugin.InvokedAs(), args);
+return await Moectl.CreateDefault().RunAsync(arguments, new CliConsole(Console.Out, Console.Error), cancel.Token);

@@ -44,6 +44,7 @@ public sealed class Moectl
         Cli.Commands.LoadCommand.Register(app);
         Cli.Commands.ExportCommand.Register(app);
         Cli.Commands.PlotCommands.Register(app);
+        Cli.Commands.KubeCommands.Register(app);
         return app;
     }
 
