@@ -16,4 +16,6 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context 
     cancel.Cancel();
 });
 
-return await Moectl.CreateDefault().RunAsync(args, new CliConsole(Console.Out, Console.Error), cancel.Token);
+// Progress bars only where a person watches standard error; a pipe, a file or a dumb terminal gets plain lines.
+var errorIsTerminal = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not "dumb";
+return await Moectl.CreateDefault().RunAsync(args, new CliConsole(Console.Out, Console.Error, errorIsTerminal), cancel.Token);
