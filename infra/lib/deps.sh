@@ -36,6 +36,8 @@ moecloud_install_test_dependencies() {
   moecloud_apt fonts-dejavu-core
   # redis-server is the membership store of the multi-process local cluster (moectl up --processes) and its tests.
   moecloud_apt redis-server
+  # zsh checks the script of `moectl completion zsh` (tests/MoeCloud.Cli.Tests/Hosting).
+  moecloud_apt zsh
   # helm and kubectl drive the operator and chart tests (tests/MoeCloud.Operator.Tests).
   moecloud_install_kube_tools
   # prometheus and promtool check the dashboard's queries and the alert rules against a real Prometheus

@@ -18,4 +18,7 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context 
 
 // Started as kubectl-moe (kubectl runs the plugin by that name from the PATH), the arguments are a kube command's.
 var arguments = MoeCloud.Cli.Kube.KubectlPlugin.Arguments(MoeCloud.Cli.Kube.KubectlPlugin.InvokedAs(), args);
-return await Moectl.CreateDefault().RunAsync(arguments, new CliConsole(Console.Out, Console.Error), cancel.Token);
+
+// Progress bars only where a person watches standard error; a pipe, a file or a dumb terminal gets plain lines.
+var errorIsTerminal = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not "dumb";
+return await Moectl.CreateDefault().RunAsync(arguments, new CliConsole(Console.Out, Console.Error, errorIsTerminal), cancel.Token);

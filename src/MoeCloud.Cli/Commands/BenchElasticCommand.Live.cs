@@ -92,15 +92,34 @@ public static partial class BenchElasticCommand
             // 4. The step, with the autoscaler on.
             var signals = new GatewayAutoscaleSignals(gateway, cluster.Grains, Model);
             var before = autoscale.Experts is null ? null : await Snapshot(scaler, signals, ct);
-            await using var autoscaler = new LocalAutoscaler(scaler, signals, autoscale, onChange: c => error.WriteLine(c.ToString()));
-            await error.WriteLineAsync($"load: {pattern} ({pattern.Requests} requests of {load.Tokens} tokens, SLO {CliOutput.Num(sloMs, 1)} ms)");
-            var line = new ConsoleProgress(error);
-            var progress = new LoadCommand.InlineProgress<LoadProgress>(p => line.Report(
-                $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  sent {p.Sent}  served {p.Served}  failed {p.Failed}  in flight {p.InFlight}  p99 {(p.RecentP99Ms is { } ms ? CliOutput.Num(ms, 1) + " ms" : "-")}"));
+            // While the load runs, the autoscaler's changes are printed through the bar (above it on a terminal).
+            CliProgressReporter? bar = null;
+            await using var autoscaler = new LocalAutoscaler(scaler, signals, autoscale, onChange: c =>
+            {
+                if (Volatile.Read(ref bar) is { } reporter)
+                {
+                    reporter.Report(c.ToString());
+                }
+                else
+                {
+                    error.WriteLine(c.ToString());
+                }
+            });
             var started = TimeProvider.System.GetUtcNow();
-            autoscaler.Start();
-            var report = await LoadGenerator.RunAsync(client, pattern, load, progress, ct);
-            await autoscaler.StopAsync();
+            var report = await CliProgress.RunAsync(
+                console with { Error = error },
+                $"load: {pattern} ({pattern.Requests} requests of {load.Tokens} tokens, SLO {CliOutput.Num(sloMs, 1)} ms)",
+                async reporter =>
+                {
+                    Volatile.Write(ref bar, reporter);
+                    autoscaler.Start();
+                    var progress = new LoadCommand.InlineProgress<LoadProgress>(p => reporter.Advance(p.ElapsedSeconds, p.DurationSeconds,
+                        $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  sent {p.Sent}  served {p.Served}  failed {p.Failed}  in flight {p.InFlight}  p99 {(p.RecentP99Ms is { } ms ? CliOutput.Num(ms, 1) + " ms" : "-")}"));
+                    var report = await LoadGenerator.RunAsync(client, pattern, load, progress, ct);
+                    await autoscaler.StopAsync();
+                    Volatile.Write(ref bar, null);
+                    return report;
+                });
             var changes = autoscaler.Changes;
             var stepAt = started + TimeSpan.FromSeconds(pattern.PeriodSeconds);
             var outs = changes.Where(c => c.Kind == "pods" && c.ToPods > c.FromPods && c.Error is null).ToList();

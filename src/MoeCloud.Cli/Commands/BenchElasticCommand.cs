@@ -49,8 +49,10 @@ public static partial class BenchElasticCommand
         internal static Task<ElasticOfflineRow> Run(CliArgs args, CliConsole console, RoutingTrace trace, CancellationToken ct)
         {
             var (pods, redundant, options, limit, seed) = Settings(args);
-            var progress = new ConsoleProgress(console.Error);
-            return Task.Run(() => ElasticBench.Run(trace, pods, redundant, options, limit, seed, progress, ct), ct);
+            return CliProgress.RunAsync(
+                console,
+                $"{trace.Manifest.Name}: elastic re-planning on {pods} pods",
+                progress => Task.Run(() => ElasticBench.Run(trace, pods, redundant, options, limit, seed, progress, ct), ct));
         }
 
         /// <summary>The traces given (or the shared ones; with <paramref name="all"/> false only the first), or a synthetic one when there are none.</summary>

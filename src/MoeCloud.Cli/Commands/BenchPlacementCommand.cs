@@ -50,7 +50,6 @@ public static class BenchPlacementCommand
         var limit = TimeSpan.FromSeconds(args.GetDouble("time-limit", 10, 0.1, 3600));
         var seed = args.GetInt("seed", 1);
         var deepseek = args.GetChoice("deepseek", "on", "on", "off") == "on";
-        var progress = new ConsoleProgress(console.Error);
         var traces = new List<RoutingTrace>();
         var dirs = args.Positionals.Count > 0 ? args.Positionals : SharedTraces.All();
         if (dirs.Count == 0)
@@ -60,24 +59,33 @@ public static class BenchPlacementCommand
         }
 
         traces.AddRange(dirs.Select(TraceDirectory.Read));
-        var rows = new List<BenchRow>();
-        foreach (var trace in traces)
+        var runs = (traces.Count * pods.Length) + (deepseek ? deepseekPods.Length : 0);
+        var rows = await CliProgress.RunAsync(console, $"placement benchmark: {runs} run(s) of every solver", async progress =>
         {
-            foreach (var g in pods)
+            var rows = new List<BenchRow>();
+            var done = 0;
+            foreach (var trace in traces)
             {
-                rows.AddRange(await Task.Run(() => PlacementBench.Run(trace, g, redundant, limit, seed, progress, ct, TraceHierarchy), ct));
+                foreach (var g in pods)
+                {
+                    rows.AddRange(await Task.Run(() => PlacementBench.Run(trace, g, redundant, limit, seed, progress, ct, TraceHierarchy), ct));
+                    progress.Advance(++done, runs, $"{done}/{runs} runs: {trace.Manifest.Name}, {g} pods done");
+                }
             }
-        }
 
-        if (deepseek)
-        {
-            await console.Error.WriteLineAsync("generating the DeepSeek-V3-scale synthetic trace (58 layers x 256 experts, top-8 of the best 4 of 8 groups, sigmoid gate with selection bias, 8,192 tokens)");
-            var big = SyntheticTraceGenerator.Generate(SyntheticTraceOptions.DeepSeekV3 with { Seed = seed }, "synthetic-deepseek-v3");
-            foreach (var g in deepseekPods)
+            if (deepseek)
             {
-                rows.AddRange(await Task.Run(() => PlacementBench.Run(big, g, 32, deepseekLimit, seed, progress, ct, DeepSeekHierarchy), ct));
+                progress.Report("generating the DeepSeek-V3-scale synthetic trace (58 layers x 256 experts, top-8 of the best 4 of 8 groups, sigmoid gate with selection bias, 8,192 tokens)");
+                var big = SyntheticTraceGenerator.Generate(SyntheticTraceOptions.DeepSeekV3 with { Seed = seed }, "synthetic-deepseek-v3");
+                foreach (var g in deepseekPods)
+                {
+                    rows.AddRange(await Task.Run(() => PlacementBench.Run(big, g, 32, deepseekLimit, seed, progress, ct, DeepSeekHierarchy), ct));
+                    progress.Advance(++done, runs, $"{done}/{runs} runs: {big.Manifest.Name}, {g} pods done");
+                }
             }
-        }
+
+            return rows;
+        });
 
         if (args.Json)
         {

@@ -68,11 +68,11 @@ public static class LoadCommand
             Seed = args.GetInt("seed", 1),
         };
         using var client = new MoeCloudClient(address, new MoeCloudClientOptions { ApiKey = args.Get("api-key") ?? Environment.GetEnvironmentVariable("MOECLOUD_API_KEY"), MaxAttempts = 1 });
-        var line = new ConsoleProgress(console.Error);
-        await console.Error.WriteLineAsync($"load: {pattern} ({pattern.Requests} requests of {options.Tokens} tokens, SLO {CliOutput.Num(options.SloMs, 1)} ms) against {address}");
-        var progress = new InlineProgress<LoadProgress>(p => line.Report(
-            $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  sent {p.Sent}  served {p.Served}  failed {p.Failed}  dropped {p.Dropped}  in flight {p.InFlight}  p99 {(p.RecentP99Ms is { } ms ? CliOutput.Num(ms, 1) + " ms" : "-")}"));
-        var report = await LoadGenerator.RunAsync(client, pattern, options, progress, ct);
+        var report = await CliProgress.RunAsync(
+            console,
+            $"load: {pattern} ({pattern.Requests} requests of {options.Tokens} tokens, SLO {CliOutput.Num(options.SloMs, 1)} ms) against {address}",
+            bar => LoadGenerator.RunAsync(client, pattern, options, new InlineProgress<LoadProgress>(p => bar.Advance(p.ElapsedSeconds, p.DurationSeconds,
+                $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  sent {p.Sent}  served {p.Served}  failed {p.Failed}  dropped {p.Dropped}  in flight {p.InFlight}  p99 {(p.RecentP99Ms is { } ms ? CliOutput.Num(ms, 1) + " ms" : "-")}")), ct));
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, Json(report));

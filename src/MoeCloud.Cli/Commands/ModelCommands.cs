@@ -72,8 +72,10 @@ public static class ModelCommands
             MaxShardBytes = args.GetInt("shard-mb", 2048, 1, 65536) * (1L << 20),
         };
         var (spec, vocabulary) = SyntheticModelPresets.Get(preset, family, dtype);
-        await console.Error.WriteLineAsync($"writing {preset} ({family.ModelType()}, {spec.DType}) to {outDir}");
-        var summary = await Task.Run(() => SyntheticModelWriter.Write(outDir, spec, vocabulary, options), ct);
+        var summary = await CliProgress.RunAsync(
+            console,
+            $"writing {preset} ({family.ModelType()}, {spec.DType}) to {outDir}",
+            _ => Task.Run(() => SyntheticModelWriter.Write(outDir, spec, vocabulary, options), ct));
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, new { directory = summary.Directory, preset, family = family.ModelType(), dtype = spec.DType.ToString(), files = summary.Files.Count, tensors = summary.Tensors, bytes = summary.LogicalBytes });
@@ -141,12 +143,14 @@ public static class ModelCommands
         }
 
         using var checkpoint = ModelCheckpoint.Open(modelDir);
-        await console.Error.WriteLineAsync($"loading {checkpoint.Spec.MoeLayers} MoE layers × {checkpoint.Spec.Experts} experts from {modelDir}");
-        var trace = await Task.Run(() =>
-        {
-            var forward = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
-            return ModelTraceRecorder.Record(checkpoint, forward, options, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir))));
-        }, ct);
+        var model = await CliProgress.RunAsync(
+            console,
+            $"loading {checkpoint.Spec.MoeLayers} MoE layers × {checkpoint.Spec.Experts} experts from {modelDir}",
+            _ => Task.Run(() => InMemoryModel.Load(checkpoint), ct));
+        var trace = await CliProgress.RunAsync(
+            console,
+            $"recording {options.Tokens} tokens in {options.Sequences} sequences",
+            _ => Task.Run(() => ModelTraceRecorder.Record(checkpoint, new ReferenceForward(model, new CpuExpertKernel()), options, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir)))), ct));
         TraceDirectory.Write(outDir, trace);
         var stats = TraceStatistics.Compute(trace);
         return await TraceCommands.PrintStats([stats], json: false, console);

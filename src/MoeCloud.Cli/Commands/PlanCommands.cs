@@ -64,7 +64,6 @@ public static class PlanCommands
         int? nodes = args.Has("nodes") ? args.GetInt("nodes", 1, 1, 65536) : null;
 
         var (profile, _) = PlacementInputs.LoadProfile(tracePath, sequences, topK);
-        var progress = new ConsoleProgress(console.Error);
         if (profile.IsLoadOnly)
         {
             await console.Error.WriteLineAsync($"{tracePath}: a load-only profile (no routing): only expert-load balance can be optimised");
@@ -72,13 +71,15 @@ public static class PlanCommands
 
         if (args.Has("from"))
         {
-            return await Incremental(args, console, profile, outPath, seed, progress);
+            return await Incremental(args, console, profile, outPath, seed);
         }
 
         var problem = new PlacementProblem(profile, pods, redundant, capacities, groups, nodes) { Seed = seed, TimeLimit = TimeSpan.FromSeconds(timeLimit) };
         var solver = PlacementSolvers.Create(solverName, new IlpOptions { LoadSlack = args.GetDouble("load-slack", new IlpOptions().LoadSlack, 0, 10) });
-        await console.Error.WriteLineAsync($"solving {solverName}: {profile.Layers} layers x {profile.Experts} experts on {pods} pods, {redundant} redundant per layer");
-        var result = await Task.Run(() => solver.Solve(problem, progress, ct), ct);
+        var result = await CliProgress.RunAsync(
+            console,
+            $"solving {solverName}: {profile.Layers} layers x {profile.Experts} experts on {pods} pods, {redundant} redundant per layer",
+            progress => Task.Run(() => solver.Solve(problem, progress, ct), ct));
         if (result.Plan is null)
         {
             await console.Error.WriteLineAsync($"moectl plan: infeasible: {result.Summary.Note}");
@@ -90,12 +91,15 @@ public static class PlanCommands
         return Moectl.Ok;
     }
 
-    private static async Task<int> Incremental(CliArgs args, CliConsole console, Placement.Profiles.WorkloadProfile profile, string outPath, int seed, ConsoleProgress progress)
+    private static async Task<int> Incremental(CliArgs args, CliConsole console, Placement.Profiles.WorkloadProfile profile, string outPath, int seed)
     {
         var live = PlanFile.Load(args.Require("from"));
         var maxMoves = args.GetInt("max-moves", 0, 0, int.MaxValue);
         var threshold = args.GetDouble("threshold", 0.005, 0, 1);
-        var result = await Task.Run(() => IncrementalPlanner.Plan(live, profile, maxMoves, threshold, seed: seed, progress: progress));
+        var result = await CliProgress.RunAsync(
+            console,
+            $"re-planning from {args.Require("from")}: at most {maxMoves} move(s)",
+            progress => Task.Run(() => IncrementalPlanner.Plan(live, profile, maxMoves, threshold, seed: seed, progress: progress)));
         if (result.Decision == ReplacementDecision.Apply)
         {
             PlanFile.Save(outPath, result.Candidate);

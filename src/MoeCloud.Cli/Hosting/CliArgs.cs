@@ -1,17 +1,39 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 
 namespace MoeCloud.Cli.Hosting;
 
-/// <summary>Parsed arguments of one command. Accessors throw <see cref="UsageException"/> on bad values.</summary>
+/// <summary>
+/// The arguments of one command: a view over System.CommandLine's parse result for that command. Accessors throw
+/// <see cref="UsageException"/> on bad values; a name the command does not declare reads as absent.
+/// </summary>
 public sealed class CliArgs
 {
-    private readonly Dictionary<string, string?> _options;
+    private readonly ParseResult _result;
+    private readonly IReadOnlyDictionary<string, Option> _options;
 
-    private CliArgs(IReadOnlyList<string> positionals, Dictionary<string, string?> options)
+    internal CliArgs(ParseResult result, IReadOnlyDictionary<string, Option> options, Argument? positionals)
     {
-        Positionals = positionals;
+        _result = result;
         _options = options;
+        Positionals = positionals switch
+        {
+            Argument<string> one => result.GetValue(one) is { } value ? [value] : [],
+            Argument<string[]> many => result.GetValue(many) ?? [],
+            _ => [],
+        };
+
+        // System.CommandLine takes an unknown --name for a positional where the command has room for one; moectl
+        // has no positional that starts with two dashes except after "--".
+        StrayOption = result.Tokens
+            .TakeWhile(t => t.Type != TokenType.DoubleDash)
+            .FirstOrDefault(t => t.Type == TokenType.Argument && t.Value.Length > 2 && t.Value.StartsWith("--", StringComparison.Ordinal) && Positionals.Contains(t.Value))
+            ?.Value;
     }
+
+    /// <summary>A positional that looks like an option (<c>--bogus</c>) and came before any <c>--</c>; null when none.</summary>
+    internal string? StrayOption { get; }
 
     /// <summary>Positional arguments in order.</summary>
     public IReadOnlyList<string> Positionals { get; }
@@ -19,83 +41,11 @@ public sealed class CliArgs
     /// <summary>Whether <c>--json</c> was given.</summary>
     public bool Json => Has("json");
 
-    /// <summary>Parses <paramref name="args"/> against <paramref name="command"/>'s options.</summary>
-    public static CliArgs Parse(CliCommand command, IReadOnlyList<string> args)
-    {
-        var known = command.Options.ToDictionary(o => o.Name, StringComparer.Ordinal);
-        var positionals = new List<string>();
-        var options = new Dictionary<string, string?>(StringComparer.Ordinal);
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            if (arg == "--")
-            {
-                positionals.AddRange(args.Skip(i + 1));
-                break;
-            }
-
-            if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length == 2)
-            {
-                positionals.Add(arg);
-                continue;
-            }
-
-            var name = arg[2..];
-            string? inline = null;
-            var eq = name.IndexOf('=', StringComparison.Ordinal);
-            if (eq >= 0)
-            {
-                inline = name[(eq + 1)..];
-                name = name[..eq];
-            }
-
-            if (!known.TryGetValue(name, out var option))
-            {
-                throw new UsageException($"unknown option '--{name}'");
-            }
-
-            if (options.ContainsKey(name))
-            {
-                throw new UsageException($"option '--{name}' is given twice");
-            }
-
-            if (option.IsFlag)
-            {
-                if (inline is not null)
-                {
-                    throw new UsageException($"option '--{name}' takes no value");
-                }
-
-                options[name] = null;
-            }
-            else if (inline is not null)
-            {
-                options[name] = inline;
-            }
-            else if (i + 1 < args.Count && !(args[i + 1].StartsWith("--", StringComparison.Ordinal) && args[i + 1].Length > 2))
-            {
-                options[name] = args[++i];
-            }
-            else
-            {
-                throw new UsageException($"option '--{name}' needs a value");
-            }
-        }
-
-        if (positionals.Count < command.MinArguments || positionals.Count > command.MaxArguments)
-        {
-            var expected = command.MinArguments == command.MaxArguments ? $"{command.MinArguments}" : $"{command.MinArguments} to {command.MaxArguments}";
-            throw new UsageException($"expected {expected} argument(s) ({command.Arguments}), got {positionals.Count}");
-        }
-
-        return new CliArgs(positionals, options);
-    }
-
     /// <summary>Whether the option or flag was given.</summary>
-    public bool Has(string name) => _options.ContainsKey(name);
+    public bool Has(string name) => _options.TryGetValue(name, out var option) && _result.GetResult(option) is { Implicit: false };
 
-    /// <summary>The option's value, or null when absent.</summary>
-    public string? Get(string name) => _options.TryGetValue(name, out var v) ? v : null;
+    /// <summary>The option's value, or null when absent (and for a flag).</summary>
+    public string? Get(string name) => _options.TryGetValue(name, out var option) && option is Option<string> valued ? _result.GetValue(valued) : null;
 
     /// <summary>The option's value; a usage error when absent.</summary>
     public string Require(string name) => Get(name) ?? throw new UsageException($"option '--{name}' is required");

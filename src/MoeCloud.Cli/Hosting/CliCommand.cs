@@ -21,28 +21,16 @@ public sealed record CliCommand(
     IReadOnlyList<CliOption> Options,
     Func<CliArgs, CliConsole, CancellationToken, Task<int>> Run,
     int MinArguments = 0,
-    int MaxArguments = 0)
-{
-    /// <summary>The usage text of this command.</summary>
-    public string Usage()
-    {
-        var lines = new List<string> { $"usage: moectl {Path}{(Arguments.Length > 0 ? " " + Arguments : "")}{(Options.Count > 0 ? " [options]" : "")}", "", Summary };
-        if (Options.Count > 0)
-        {
-            lines.Add("");
-            lines.Add("options:");
-            var width = Options.Max(o => o.Name.Length) + 4;
-            lines.AddRange(Options.Select(o => $"  {("--" + o.Name).PadRight(width)}{o.Help}"));
-        }
-
-        return string.Join(Environment.NewLine, lines);
-    }
-}
+    int MaxArguments = 0);
 
 /// <summary>Where a command writes: standard output for results, standard error for progress and errors.</summary>
 /// <param name="Out">Results (tables or JSON).</param>
 /// <param name="Error">Progress, warnings and errors.</param>
-public sealed record CliConsole(TextWriter Out, TextWriter Error);
+/// <param name="ErrorIsTerminal">
+/// True when <paramref name="Error"/> is an interactive terminal: progress is drawn as live bars there; otherwise
+/// (tests, CI, pipes, files) it is written as plain lines.
+/// </param>
+public sealed record CliConsole(TextWriter Out, TextWriter Error, bool ErrorIsTerminal = false);
 
-/// <summary>Bad command-line arguments: moectl prints the message and the usage, and exits 2.</summary>
+/// <summary>Bad command-line arguments: moectl prints the message and the command's help, and exits 2.</summary>
 public sealed class UsageException(string message) : Exception(message);

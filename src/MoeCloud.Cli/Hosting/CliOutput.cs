@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Spectre.Console;
 
 namespace MoeCloud.Cli.Hosting;
 
@@ -15,6 +15,9 @@ public static class CliOutput
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
+
+    // Wide enough that no table wraps: a table is as wide as its widest row.
+    private const int UnwrappedWidth = 4096;
 
     /// <summary>Writes <paramref name="value"/> as JSON.</summary>
     public static Task WriteJsonAsync<T>(TextWriter writer, T value) => writer.WriteLineAsync(JsonSerializer.Serialize(value, Json));
@@ -32,29 +35,41 @@ public static class CliOutput
         return sorted.Length == 0 ? double.NaN : sorted[(int)Math.Round(q * (sorted.Length - 1))];
     }
 
-    /// <summary>Renders rows as an aligned text table; numeric-looking cells are right-aligned.</summary>
+    /// <summary>
+    /// Renders rows as a Spectre.Console table (rounded borders, numeric-looking cells right-aligned) as plain text:
+    /// no colour or cursor codes, no wrapping, so the same text reads on a terminal, in a file or in a pipe.
+    /// </summary>
     public static string Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {
         ArgumentNullException.ThrowIfNull(header);
-        var all = new List<IReadOnlyList<string>> { header };
-        all.AddRange(rows);
-        var widths = Enumerable.Range(0, header.Count).Select(c => all.Max(r => c < r.Count ? r[c].Length : 0)).ToArray();
-        var sb = new StringBuilder();
-        for (var r = 0; r < all.Count; r++)
+        ArgumentNullException.ThrowIfNull(rows);
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var name in header)
         {
-            var cells = Enumerable.Range(0, header.Count).Select(c =>
-            {
-                var cell = c < all[r].Count ? all[r][c] : "";
-                return r > 0 && IsNumeric(cell) ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]);
-            });
-            sb.AppendLine(string.Join("  ", cells).TrimEnd());
-            if (r == 0)
-            {
-                sb.AppendLine(string.Join("  ", widths.Select(w => new string('-', w))));
-            }
+            table.AddColumn(new TableColumn(new Text(name)));
         }
 
-        return sb.ToString().TrimEnd();
+        foreach (var row in rows)
+        {
+            table.AddRow(Enumerable.Range(0, header.Count).Select(c =>
+            {
+                var cell = c < row.Count ? row[c] : "";
+                return new Text(cell) { Justification = IsNumeric(cell) ? Justify.Right : Justify.Left };
+            }));
+        }
+
+        using var writer = new StringWriter(CultureInfo.InvariantCulture);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = UnwrappedWidth;
+        console.Profile.Capabilities.Unicode = true;
+        console.Write(table);
+        return string.Join(Environment.NewLine, writer.ToString().TrimEnd().Split('\n').Select(line => line.TrimEnd()));
     }
 
     private static bool IsNumeric(string cell) =>

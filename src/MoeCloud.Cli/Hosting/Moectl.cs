@@ -1,9 +1,11 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using MoeCloud.Model.Traces;
 
 namespace MoeCloud.Cli.Hosting;
 
 /// <summary>
-/// The command table and dispatcher of <c>moectl</c>. Exit codes: 0 success, 1 the command failed (bad input file,
+/// The command table of <c>moectl</c>, run through System.CommandLine. Exit codes: 0 success, 1 the command failed (bad input file,
 /// unreachable server …), 2 bad command-line arguments (usage is printed), 130 cancelled.
 /// </summary>
 public sealed class Moectl
@@ -16,6 +18,9 @@ public sealed class Moectl
 
     /// <summary>Exit code for bad arguments.</summary>
     public const int BadUsage = 2;
+
+    /// <summary>Exit code when the command was cancelled (Ctrl-C, SIGTERM).</summary>
+    public const int Cancelled = 130;
 
     private readonly List<CliCommand> _commands = [];
 
@@ -45,6 +50,7 @@ public sealed class Moectl
         Cli.Commands.ExportCommand.Register(app);
         Cli.Commands.PlotCommands.Register(app);
         Cli.Commands.KubeCommands.Register(app);
+        Cli.Commands.CompletionCommand.Register(app);
         return app;
     }
 
@@ -60,93 +66,70 @@ public sealed class Moectl
         _commands.Add(command);
     }
 
-    /// <summary>Runs the command that <paramref name="args"/> selects.</summary>
+    /// <summary>
+    /// Runs the command that <paramref name="args"/> selects. System.CommandLine parses them against the registered
+    /// table and answers <c>--help</c>, <c>--version</c> and the <c>[suggest]</c> directive of the completion scripts;
+    /// <c>moectl help [command]</c> is <c>moectl [command] --help</c>.
+    /// </summary>
     public async Task<int> RunAsync(IReadOnlyList<string> args, CliConsole console, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(console);
-        if (args.Count == 0)
+        if (args.Count > 0 && args[0] == "help")
         {
-            await console.Error.WriteLineAsync(Overview());
+            args = [.. args.Skip(1), "--help"];
+        }
+
+        var tree = new CommandLineTree(_commands, (command, parsed) => Run(command, parsed, console, cancellationToken));
+        var result = tree.Parse(args);
+        var invocation = new InvocationConfiguration { Output = console.Out, Error = console.Error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+        if (result.Action is ParseErrorAction)
+        {
+            // Errors, typo corrections and the command's help all go to standard error; standard output stays clean.
+            await result.InvokeAsync(new InvocationConfiguration { Output = console.Error, Error = console.Error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, cancellationToken);
             return BadUsage;
         }
 
-        if (args[0] is "--help" or "-h" or "help")
-        {
-            await console.Out.WriteLineAsync(Overview());
-            return Ok;
-        }
+        return await result.InvokeAsync(invocation, cancellationToken);
+    }
 
-        var match = _commands
-            .Select(c => (Command: c, Words: c.Path.Split(' ')))
-            .Where(c => c.Words.Length <= args.Count && c.Words.SequenceEqual(args.Take(c.Words.Length), StringComparer.Ordinal))
-            .OrderByDescending(c => c.Words.Length)
-            .FirstOrDefault();
-        if (match.Command is null)
+    private async Task<int> Run(CliCommand command, CliArgs parsed, CliConsole console, CancellationToken cancellationToken)
+    {
+        try
         {
-            await console.Error.WriteLineAsync($"moectl: unknown command '{string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')))}'");
+            if (parsed.StrayOption is { } stray)
+            {
+                throw new UsageException($"Unrecognized command or argument '{stray}'.");
+            }
+
+            return await command.Run(parsed, console, cancellationToken);
+        }
+        catch (UsageException e)
+        {
+            await console.Error.WriteLineAsync($"moectl {command.Path}: {e.Message}");
             await console.Error.WriteLineAsync();
-            await console.Error.WriteLineAsync(Overview(args[0]));
+            await console.Error.WriteLineAsync(Help(command));
             return BadUsage;
-        }
-
-        var command = (match.Command, Remaining: args.Skip(match.Words.Length).ToArray());
-        if (command.Remaining.Contains("--help") || command.Remaining.Contains("-h"))
-        {
-            await console.Out.WriteLineAsync(command.Command.Usage());
-            return Ok;
-        }
-
-        CliArgs parsed;
-        try
-        {
-            parsed = CliArgs.Parse(command.Command, command.Remaining);
-        }
-        catch (UsageException e)
-        {
-            return await UsageError(console, command.Command, e.Message);
-        }
-
-        try
-        {
-            return await command.Command.Run(parsed, console, cancellationToken);
-        }
-        catch (UsageException e)
-        {
-            return await UsageError(console, command.Command, e.Message);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await console.Error.WriteLineAsync("moectl: cancelled");
-            return 130;
+            return Cancelled;
         }
         catch (Exception e) when (e is TraceFormatException or IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or InvalidOperationException
             or Grpc.Core.RpcException or HttpRequestException or TimeoutException)
         {
-            await console.Error.WriteLineAsync($"moectl {command.Command.Path}: error: {e.Message}");
+            await console.Error.WriteLineAsync($"moectl {command.Path}: error: {e.Message}");
             return Failed;
         }
     }
 
-    private static async Task<int> UsageError(CliConsole console, CliCommand command, string message)
+    /// <summary>The help text of <paramref name="command"/>, as <c>moectl &lt;command&gt; --help</c> prints it.</summary>
+    private string Help(CliCommand command)
     {
-        await console.Error.WriteLineAsync($"moectl {command.Path}: {message}");
-        await console.Error.WriteLineAsync();
-        await console.Error.WriteLineAsync(command.Usage());
-        return BadUsage;
-    }
-
-    private string Overview(string? group = null)
-    {
-        var shown = _commands.Where(c => group is null || c.Path.StartsWith(group + " ", StringComparison.Ordinal) || c.Path == group).ToList();
-        if (shown.Count == 0)
-        {
-            shown = [.. _commands];
-        }
-
-        var width = shown.Max(c => c.Path.Length) + 2;
-        var lines = new List<string> { "usage: moectl <command> [arguments] [options]   (moectl <command> --help for details)", "", "commands:" };
-        lines.AddRange(shown.Select(c => $"  {c.Path.PadRight(width)}{c.Summary}"));
-        return string.Join(Environment.NewLine, lines);
+        using var writer = new StringWriter();
+        var tree = new CommandLineTree(_commands, (_, _) => Task.FromResult(Ok));
+        tree.Parse([.. command.Path.Split(' '), "--help"]).Invoke(new InvocationConfiguration { Output = writer, Error = writer });
+        return writer.ToString().TrimEnd();
     }
 }

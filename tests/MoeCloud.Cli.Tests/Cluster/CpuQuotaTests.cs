@@ -35,7 +35,7 @@ public sealed class CpuQuotaTests
     {
         var (code, _, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "1", "--cpus", "0.5");
 
-        Assert.Equal(Hosting.Moectl.BadUsage, code);
+        Assert.Equal(Cli.Hosting.Moectl.BadUsage, code);
         Assert.Contains("--cpus", error, StringComparison.Ordinal);
     }
 

@@ -113,7 +113,7 @@ public sealed class PlacementCommandsTests : IDisposable
         var (code, _, error) = await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", option, value, "--out", _dir.Combine("p.json"));
 
         Assert.Equal(2, code);
-        Assert.Contains("usage: moectl plan", error, StringComparison.Ordinal);
+        Assert.Contains("moectl plan [options]", error, StringComparison.Ordinal);
     }
 
     [Fact]
