@@ -43,6 +43,7 @@ public sealed class Moectl
         Cli.Commands.GatewayCommand.Register(app);
         Cli.Commands.LoadCommand.Register(app);
         Cli.Commands.ExportCommand.Register(app);
+        Cli.Commands.KubeKeysCommands.Register(app);
         return app;
     }
 
