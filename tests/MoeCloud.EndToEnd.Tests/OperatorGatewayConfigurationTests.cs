@@ -28,15 +28,11 @@ public sealed class OperatorGatewayConfigurationTests
             Metadata = new V1ObjectMeta { Name = "lite", NamespaceProperty = "serving" },
             Spec = new MoeDeploymentSpec { ModelRef = new ModelReference { Name = "lite" }, Replicas = 4 },
         };
-        var container = Workloads.Gateway(deployment, model, new OperatorOptions { MembershipRedis = "redis:6379" }).Spec.Template.Spec.Containers.Single();
-        // What the user's Secret <name>-gateway-keys adds through envFrom (README, Install on Kubernetes).
-        var secret = new Dictionary<string, string?>
-        {
-            ["MoeCloud__Gateway__AdminKeys__0__Name"] = "operator",
-            ["MoeCloud__Gateway__AdminKeys__0__Sha256"] = ApiKeyAuthenticator.Hash("admin"),
-            ["MoeCloud__Gateway__ApiKeys__0__Name"] = "app",
-            ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyAuthenticator.Hash("client"),
-        };
+        var container = Workloads.Gateway(deployment, model, new OperatorOptions { MembershipRedis = "redis:6379", AdminApiKey = "admin" }).Spec.Template.Spec.Containers.Single();
+        // What the Secrets <name>-gateway-keys and <name>-operator-key add through envFrom, as the operator writes them.
+        var secret = new[] { GatewayKeys.ClientKeysSecret(deployment, ApiKeyAuthenticator.Hash("client"), DateTimeOffset.UnixEpoch), GatewayKeys.OperatorKeySecret(deployment, "admin") }
+            .SelectMany(s => s.Data)
+            .ToDictionary(p => p.Key, p => (string?)System.Text.Encoding.UTF8.GetString(p.Value));
         var environment = container.Env.Where(e => e.Value is not null).ToDictionary(e => e.Name, e => (string?)e.Value).Concat(secret)
             .ToDictionary(p => p.Key.Replace("__", ":", StringComparison.Ordinal), p => p.Value);
 
@@ -52,5 +48,7 @@ public sealed class OperatorGatewayConfigurationTests
         Assert.Equal((Workloads.GatewayGrpcPort, Workloads.GatewayHttpPort), (options.GrpcPort, options.HttpPort));
         Assert.Equal(options.HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), container.ReadinessProbe.HttpGet.Port.Value);
         Assert.Equal(["operator"], options.AdminKeys.Select(k => k.Name));
+        Assert.Equal(["default"], options.ApiKeys.Select(k => k.Name));
+        Assert.Equal(["lite-gateway-keys", "lite-operator-key"], container.EnvFrom.Select(e => e.SecretRef.Name));
     }
 }

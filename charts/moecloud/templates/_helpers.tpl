@@ -37,6 +37,11 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret with the operator's admin API key: operator.adminApiKey.existingSecret, else the one the chart makes. */}}
+{{- define "moecloud.adminKeySecretName" -}}
+{{- default (printf "%s-admin-key" (include "moecloud.fullname" .)) .Values.operator.adminApiKey.existingSecret -}}
+{{- end -}}
+
 {{/* The silo pods' ServiceAccount name (empty when none is created or named). */}}
 {{- define "moecloud.siloServiceAccountName" -}}
 {{- if .Values.silo.serviceAccount.create -}}

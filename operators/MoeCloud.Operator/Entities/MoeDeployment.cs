@@ -180,6 +180,10 @@ public sealed class GatewaySpec
 {
     [JsonPropertyName("replicas")]
     public int Replicas { get; set; } = 2;
+
+    /// <summary>A Secret of client key hashes the user keeps; null: the operator creates and owns one.</summary>
+    [JsonPropertyName("keysSecret")]
+    public string? KeysSecret { get; set; }
 }
 
 public sealed class MoeDeploymentStatus

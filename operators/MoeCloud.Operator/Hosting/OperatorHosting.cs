@@ -29,6 +29,7 @@ public static class OperatorHosting
         services.AddSingleton<OperatorState>();
         services.AddSingleton<CustomResourceClient>();
         services.AddSingleton<ChildApplier>();
+        services.AddSingleton<GatewayKeys>();
         services.TryAddSingleton<IPlacementPlanner, LibraryPlanner>();
         services.AddHttpClient<IClusterAdminClient, HttpClusterAdminClient>((sp, c) =>
         {

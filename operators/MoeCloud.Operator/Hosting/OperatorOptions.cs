@@ -52,7 +52,8 @@ public sealed class OperatorOptions
 
     /// <summary>
     /// The gateway's admin API key, sent as <c>x-api-key</c> (the chart sets <c>Operator__AdminApiKey</c> from a Secret);
-    /// none when empty. Each deployment's Secret <c>&lt;name&gt;-gateway-keys</c> must list its SHA-256 as an admin key.
+    /// none when empty. The operator writes its SHA-256 as the admin key <c>operator</c> into each deployment's Secret
+    /// <c>&lt;name&gt;-operator-key</c>, which the gateway reads (<see cref="Reconcilers.GatewayKeys"/>).
     /// </summary>
     public string? AdminApiKey { get; set; }
 

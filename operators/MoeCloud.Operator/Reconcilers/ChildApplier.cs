@@ -93,6 +93,7 @@ public sealed record ChildKind(string Group, string Version, string Plural)
     public static readonly ChildKind Deployment = new("apps", "v1", "deployments");
     public static readonly ChildKind Service = new("", "v1", "services");
     public static readonly ChildKind ConfigMap = new("", "v1", "configmaps");
+    public static readonly ChildKind Secret = new("", "v1", "secrets");
     public static readonly ChildKind PodDisruptionBudget = new("policy", "v1", "poddisruptionbudgets");
     public static readonly ChildKind HorizontalPodAutoscaler = new("autoscaling", "v2", "horizontalpodautoscalers");
 }

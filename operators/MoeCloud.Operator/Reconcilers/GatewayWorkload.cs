@@ -13,8 +13,8 @@ internal static class GatewayWorkload
     /// <c>MoeCloud__Gateway__*</c> (src/MoeCloud.Gateway/Hosting/GatewayOptions.cs): bound to all interfaces, gRPC on
     /// <see cref="Workloads.GatewayGrpcPort"/>, HTTP (JSON, admin API, probes) on <see cref="Workloads.GatewayHttpPort"/>,
     /// the model's checkpoint directory (the gateway reads the first MoE layer's gate), and the silo pods by their
-    /// StatefulSet names. API key hashes come from the Secret <see cref="Workloads.GatewayKeysName"/>, whose entries
-    /// become environment variables.
+    /// StatefulSet names. Client key hashes come from the Secret <see cref="Workloads.GatewayKeysName"/>, and the
+    /// operator's admin key hash from <see cref="Workloads.OperatorKeyName"/>; their entries become environment variables.
     /// </summary>
     public static V1Deployment Deployment(MoeDeployment d, MoeModel model, OperatorOptions options)
     {
@@ -34,7 +34,7 @@ internal static class GatewayWorkload
                 Selector = new V1LabelSelector { MatchLabels = Workloads.Selector(d, "gateway") },
                 Template = new V1PodTemplateSpec
                 {
-                    Metadata = new V1ObjectMeta { Labels = Workloads.Labels(d, "gateway") },
+                    Metadata = new V1ObjectMeta { Labels = Workloads.Labels(d, "gateway"), Annotations = KeyAnnotations(options) },
                     Spec = new V1PodSpec
                     {
                         AutomountServiceAccountToken = false,
@@ -73,6 +73,29 @@ internal static class GatewayWorkload
             Ports = [new V1ServicePort { Name = "http", Port = Workloads.GatewayHttpPort, TargetPort = "http", AppProtocol = "http" }],
         });
 
+    /// <summary>
+    /// A fingerprint of the operator's admin key (the first 16 hex digits of the SHA-256 of its stored hash, which
+    /// reveals nothing of either): a new key changes the pod template, so the gateways restart and read the new hash
+    /// from <see cref="Workloads.OperatorKeyName"/> (an environment read through <c>envFrom</c> is fixed at start).
+    /// </summary>
+    private static Dictionary<string, string>? KeyAnnotations(OperatorOptions options) =>
+        string.IsNullOrEmpty(options.AdminApiKey) ? null
+        : new() { [OperatorKeyAnnotation] = Contracts.Security.ApiKeyHash.Hex(Contracts.Security.ApiKeyHash.Hex(options.AdminApiKey))[..16] };
+
+    /// <summary>The pod-template annotation with the operator key's fingerprint (<see cref="KeyAnnotations"/>).</summary>
+    public const string OperatorKeyAnnotation = "moecloud.io/operator-key";
+
+    private static List<V1EnvFromSource> KeySources(MoeDeployment d, OperatorOptions options)
+    {
+        var sources = new List<V1EnvFromSource> { new() { SecretRef = new V1SecretEnvSource { Name = Workloads.GatewayKeysName(d), Optional = false } } };
+        if (!string.IsNullOrEmpty(options.AdminApiKey))
+        {
+            sources.Add(new V1EnvFromSource { SecretRef = new V1SecretEnvSource { Name = Workloads.OperatorKeyName(d), Optional = false } });
+        }
+
+        return sources;
+    }
+
     private static V1Container Container(MoeDeployment d, MoeModel model, OperatorOptions options, List<V1VolumeMount> mounts)
     {
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
@@ -96,9 +119,10 @@ internal static class GatewayWorkload
                 // No pod list: the gateway follows the Orleans membership it shares with the silos,
                 // and each silo tells it the runner and ops addresses it serves on (its pod IP).
             ],
-            // MoeCloud__Gateway__AdminKeys__N__{Name,Sha256} and MoeCloud__Gateway__ApiKeys__N__{Name,Sha256}:
-            // without the Secret the pod does not start, so the gateway never runs with an open API.
-            EnvFrom = [new V1EnvFromSource { SecretRef = new V1SecretEnvSource { Name = Workloads.GatewayKeysName(d), Optional = false } }],
+            // MoeCloud__Gateway__ApiKeys__N__{Name,Sha256} (the client keys) and, when the operator has an admin key,
+            // MoeCloud__Gateway__AdminKeys__operator__{Name,Sha256}: without the Secrets the pod does not start, so the
+            // gateway never runs with an open API.
+            EnvFrom = KeySources(d, options),
             Ports =
             [
                 new V1ContainerPort { Name = "grpc", ContainerPort = Workloads.GatewayGrpcPort },

@@ -17,6 +17,7 @@ public sealed partial class MoeDeploymentReconciler(
     ChildApplier children,
     PlanProgression plans,
     PodAutoscaling autoscaling,
+    GatewayKeys keys,
     IOptions<OperatorOptions> options,
     TimeProvider time,
     ILogger<MoeDeploymentReconciler> logger) : IReconciler
@@ -96,6 +97,7 @@ public sealed partial class MoeDeploymentReconciler(
         }
 
         await children.ApplyAsync(ChildKind.PodDisruptionBudget, ScalingObjects.SiloDisruptionBudget(d), cancellationToken);
+        await keys.EnsureAsync(d, cancellationToken);
         await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, model, options.Value), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayService(d), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayAdminService(d), cancellationToken);

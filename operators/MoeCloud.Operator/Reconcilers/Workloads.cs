@@ -31,10 +31,17 @@ public static class Workloads
     public const int GatewayHttpPort = 8080;
 
     /// <summary>
-    /// Suffix of the Secret (in the deployment's namespace, created by the user) whose entries become the gateway's
-    /// environment: <c>MoeCloud__Gateway__AdminKeys__0__Sha256</c>, <c>MoeCloud__Gateway__ApiKeys__0__Sha256</c>, ….
+    /// Suffix of the Secret of client key hashes (in the deployment's namespace) whose entries become the gateway's
+    /// environment: <c>MoeCloud__Gateway__ApiKeys__0__Name</c>, <c>MoeCloud__Gateway__ApiKeys__0__Sha256</c>, ….
+    /// The operator creates it unless <see cref="GatewaySpec.KeysSecret"/> names another (see <see cref="GatewayKeys"/>).
     /// </summary>
     public const string GatewayKeysSuffix = "-gateway-keys";
+
+    /// <summary>Suffix of the Secret with the hash of the operator's admin key, which the operator keeps up to date.</summary>
+    public const string OperatorKeySuffix = "-operator-key";
+
+    /// <summary>Suffix of the Secret into which the operator writes the generated client key once, for the user to read and delete.</summary>
+    public const string ClientKeySuffix = "-client-key";
     public const string ExpertsReadyGate = "moecloud.io/experts-ready";
 
     public static string SiloName(MoeDeployment d) => d.Metadata.Name + "-silo";
@@ -46,8 +53,15 @@ public static class Workloads
 
     public static string ConfigName(MoeDeployment d) => d.Metadata.Name + "-config";
 
-    /// <summary>The Secret holding the gateway's admin and client API key hashes (see <see cref="GatewayKeysSuffix"/>).</summary>
-    public static string GatewayKeysName(MoeDeployment d) => d.Metadata.Name + GatewayKeysSuffix;
+    /// <summary>The Secret of client key hashes the gateway reads: <see cref="GatewaySpec.KeysSecret"/>, else <c>&lt;name&gt;-gateway-keys</c>.</summary>
+    public static string GatewayKeysName(MoeDeployment d) =>
+        string.IsNullOrEmpty(d.Spec.Gateway.KeysSecret) ? d.Metadata.Name + GatewayKeysSuffix : d.Spec.Gateway.KeysSecret;
+
+    /// <summary>The Secret with the operator's admin key hash (<see cref="OperatorKeySuffix"/>).</summary>
+    public static string OperatorKeyName(MoeDeployment d) => d.Metadata.Name + OperatorKeySuffix;
+
+    /// <summary>The one-time Secret with the generated client key (<see cref="ClientKeySuffix"/>).</summary>
+    public static string ClientKeyName(MoeDeployment d) => d.Metadata.Name + ClientKeySuffix;
 
     public static Dictionary<string, string> Labels(MoeDeployment d, string component) => new()
     {

@@ -51,6 +51,7 @@ public sealed class Moectl
         Cli.Commands.PlotCommands.Register(app);
         Cli.Commands.KubeCommands.Register(app);
         Cli.Commands.CompletionCommand.Register(app);
+        Cli.Commands.KubeKeysCommands.Register(app);
         return app;
     }
 

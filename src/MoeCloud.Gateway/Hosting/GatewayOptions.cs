@@ -250,7 +250,7 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 
         foreach (var key in options.ApiKeys.Concat(options.AdminKeys))
         {
-            if (key.Sha256.Length != 64 || !key.Sha256.All(Uri.IsHexDigit))
+            if (!MoeCloud.Contracts.Security.ApiKeyHash.IsHex(key.Sha256))
             {
                 failures.Add($"API key '{key.Name}' must be given as the 64-digit hex SHA-256 of the key.");
             }

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Security;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 
@@ -37,8 +37,8 @@ public sealed class ApiKeyAuthenticator
     /// <summary>Whether the data API needs a key (false only with <see cref="GatewayOptions.AllowAnonymous"/>).</summary>
     public bool ClientKeysRequired => !_allowAnonymous;
 
-    /// <summary>The SHA-256 (lower-case hex) of a key, as configuration stores it.</summary>
-    public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key ?? "")));
+    /// <summary>The SHA-256 (lower-case hex) of a key, as configuration stores it (<see cref="ApiKeyHash.Hex"/>).</summary>
+    public static string Hash(string key) => ApiKeyHash.Hex(key ?? "");
 
     /// <summary>Reads the key from a header value pair (<c>x-api-key</c>, or <c>Authorization: Bearer …</c>).</summary>
     public static string? Read(string? apiKey, string? authorization) =>
@@ -77,7 +77,7 @@ public sealed class ApiKeyAuthenticator
             return null;
         }
 
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(key));
+        var hash = ApiKeyHash.Of(key);
         ConfiguredKey? found = null;
         foreach (var candidate in keys)
         {

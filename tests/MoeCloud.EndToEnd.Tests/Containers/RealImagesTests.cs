@@ -170,7 +170,13 @@ public sealed class RealImagesTests
             var https = api.HttpsUrl!;
             var kubeletEnv = new Dictionary<string, string> { ["KUBERNETES_SERVICE_HOST"] = https.Host, ["KUBERNETES_SERVICE_PORT"] = https.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) };
             var volumes = new Dictionary<string, string> { ["config"] = configDir, ["weights"] = modelDir };
-            var secrets = new Dictionary<string, IReadOnlyDictionary<string, string>> { ["web" + Workloads.GatewayKeysSuffix] = keys };
+            // The operator wrote the hash of its admin key into web-operator-key, which the gateway also reads.
+            var operatorKey = await client.CoreV1.ReadNamespacedSecretAsync("web" + Workloads.OperatorKeySuffix, "default");
+            var secrets = new Dictionary<string, IReadOnlyDictionary<string, string>>
+            {
+                ["web" + Workloads.GatewayKeysSuffix] = keys,
+                ["web" + Workloads.OperatorKeySuffix] = operatorKey.Data.ToDictionary(p => p.Key, p => Encoding.UTF8.GetString(p.Value), StringComparer.Ordinal),
+            };
 
             var siloTemplate = silo.Spec.Template;
             var siloContainer = siloTemplate.Spec.Containers.Single();

@@ -48,7 +48,8 @@ public sealed class HelmChartTests
         Assert.DoesNotContain(rules, r => r!["verbs"]!.AsArray().Any(v => (string?)v == "*"));
         Assert.Equal(["expertplacements", "horizontalpodautoscalers"], rules.Where(r => r!["verbs"]!.AsArray().Any(v => (string?)v == "delete"))
             .SelectMany(r => r!["resources"]!.AsArray().Select(x => (string)x!)));
-        Assert.DoesNotContain(rules, r => r!["resources"]!.AsArray().Any(v => (string?)v == "secrets"));
+        // Secrets: the gateway key Secrets it owns, read and written by name; never listed or watched.
+        Assert.Equal(["create", "get", "update"], Verbs(rules, "", "secrets"));
 
         // The experts-ready gate: list silo pods, patch their status; the pod autoscaler lists gateway pods; nothing else on pods.
         Assert.Equal(["list"], Verbs(rules, "", "pods"));
@@ -84,7 +85,32 @@ public sealed class HelmChartTests
         var env = OperatorEnv(objects);
         Assert.Equal("t-moecloud-redis.moecloud.svc:6379", (string?)env["Operator__MembershipRedis"]!["value"]);
         Assert.Equal("http://{name}-gateway-admin.{namespace}.svc:8080/", (string?)env["Operator__AdminEndpointTemplate"]!["value"]);
-        Assert.False(env.ContainsKey("Operator__AdminApiKey"));
+        Assert.Equal("t-moecloud-admin-key", (string?)env["Operator__AdminApiKey"]!["valueFrom"]!["secretKeyRef"]!["name"]);
+    }
+
+    [HelmFact]
+    public async Task Template_WhenNoAdminKeyGiven_RendersAGeneratedAdminKeySecretTheOperatorReads()
+    {
+        var first = await RenderAsync();
+        var second = await RenderAsync();
+
+        var secret = Named(first, "Secret", "t-moecloud-admin-key");
+        var key = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)secret["data"]!["admin-api-key"]!));
+        Assert.Matches("^[A-Za-z0-9]{48}$", key);
+        // No cluster to look the earlier Secret up in: helm template makes a new key at every render.
+        Assert.NotEqual((string?)secret["data"]!["admin-api-key"], (string?)Named(second, "Secret", "t-moecloud-admin-key")["data"]!["admin-api-key"]);
+        var reference = OperatorEnv(first)["Operator__AdminApiKey"]!["valueFrom"]!["secretKeyRef"]!;
+        Assert.Equal(("t-moecloud-admin-key", "admin-api-key"), ((string?)reference["name"], (string?)reference["key"]));
+    }
+
+    [HelmFact]
+    public async Task Template_WhenAdminKeyValueGiven_StoresItAsGiven()
+    {
+        var objects = await RenderAsync("--set", "operator.adminApiKey.value=my-admin-key", "--set", "operator.adminApiKey.key=k");
+
+        var secret = Named(objects, "Secret", "t-moecloud-admin-key");
+        Assert.Equal("my-admin-key", System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)secret["data"]!["k"]!)));
+        Assert.Equal("k", (string?)OperatorEnv(objects)["Operator__AdminApiKey"]!["valueFrom"]!["secretKeyRef"]!["key"]);
     }
 
     [HelmFact]
@@ -101,6 +127,7 @@ public sealed class HelmChartTests
         Assert.Equal("moecloud-admin", (string?)secret["name"]);
         Assert.Equal("k", (string?)secret["key"]);
         Assert.Null(env["Operator__AdminApiKey"]!["value"]);
+        Assert.DoesNotContain(objects, o => (string?)o["kind"] == "Secret");
     }
 
     [HelmFact]

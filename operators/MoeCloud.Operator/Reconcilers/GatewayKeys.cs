@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Security;
+using MoeCloud.Operator.Entities;
+using MoeCloud.Operator.Hosting;
+
+namespace MoeCloud.Operator.Reconcilers;
+
+/// <summary>
+/// The Secrets a deployment's gateway reads its key hashes from, all owned by the MoeDeployment:
+/// <list type="bullet">
+/// <item><c>&lt;name&gt;-operator-key</c>: the SHA-256 of <see cref="OperatorOptions.AdminApiKey"/> as the admin key
+/// <c>operator</c>; kept up to date like every other owned object (none while the operator has no admin key).</item>
+/// <item><c>&lt;name&gt;-gateway-keys</c>, unless <see cref="GatewaySpec.KeysSecret"/> names a Secret of your own: the
+/// client key hashes. Created once with one generated key (<see cref="ApiKeyHash.NewKey"/>) and never written again
+/// by the operator; <c>moectl kube keys create|rotate</c> edits it.</item>
+/// <item><c>&lt;name&gt;-client-key</c>: that generated key itself, under <see cref="ClientKeyEntry"/>, written once for
+/// the user to read and delete. It is written before the hash, so a reconcile cut short in between stores the hash of
+/// the same key the next time.</item>
+/// </list>
+/// </summary>
+public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOptions<OperatorOptions> options, TimeProvider time)
+{
+    /// <summary>The entry of <c>&lt;name&gt;-client-key</c> that holds the key.</summary>
+    public const string ClientKeyEntry = "api-key";
+
+    /// <summary>Name of the generated client key and of the operator's admin key entry.</summary>
+    public const string DefaultKeyName = "default";
+
+    /// <summary>The admin key entry's index and name in <c>&lt;name&gt;-operator-key</c>.</summary>
+    public const string OperatorIndex = "operator";
+
+    /// <summary>Applies the operator-key Secret and creates the client keys Secret when the operator owns it and it is missing.</summary>
+    public async Task EnsureAsync(MoeDeployment d, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        if (options.Value.AdminApiKey is { Length: > 0 } adminKey)
+        {
+            await children.ApplyAsync(ChildKind.Secret, OperatorKeySecret(d, adminKey), cancellationToken);
+        }
+
+        if (!string.IsNullOrEmpty(d.Spec.Gateway.KeysSecret))
+        {
+            return;
+        }
+
+        var ns = d.Metadata.NamespaceProperty;
+        if (await children.GetAsync<V1Secret>(ChildKind.Secret, ns, Workloads.GatewayKeysName(d), cancellationToken) is not null)
+        {
+            return;
+        }
+
+        var pending = await children.GetAsync<V1Secret>(ChildKind.Secret, ns, Workloads.ClientKeyName(d), cancellationToken);
+        string key;
+        if (pending?.Data?.TryGetValue(ClientKeyEntry, out var stored) == true && stored.Length > 0)
+        {
+            key = Encoding.UTF8.GetString(stored);
+        }
+        else
+        {
+            key = ApiKeyHash.NewKey();
+            await CreateOnceAsync(ClientKeySecret(d, key), cancellationToken);
+        }
+
+        await CreateOnceAsync(ClientKeysSecret(d, ApiKeyHash.Hex(key), time.GetUtcNow()), cancellationToken);
+    }
+
+    /// <summary>The Secret with the operator's admin key hash, as <c>MoeCloud__Gateway__AdminKeys__operator__{Name,Sha256}</c>.</summary>
+    public static V1Secret OperatorKeySecret(MoeDeployment d, string adminKey)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        var data = new Dictionary<string, string>();
+        GatewayKeySecret.Write(data, GatewayKeySecret.AdminPrefix, OperatorIndex, OperatorIndex, ApiKeyHash.Hex(adminKey));
+        return Secret(d, Workloads.OperatorKeyName(d), data, annotations: null);
+    }
+
+    /// <summary>The client keys Secret with one key, <see cref="DefaultKeyName"/>, at index 0.</summary>
+    public static V1Secret ClientKeysSecret(MoeDeployment d, string sha256, DateTimeOffset created)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        var data = new Dictionary<string, string>();
+        var annotations = new Dictionary<string, string>();
+        GatewayKeySecret.Write(data, GatewayKeySecret.ClientPrefix, "0", DefaultKeyName, sha256);
+        GatewayKeySecret.MarkCreated(annotations, "0", created);
+        return Secret(d, Workloads.GatewayKeysName(d), data, annotations);
+    }
+
+    /// <summary>The one-time Secret with the generated client key.</summary>
+    public static V1Secret ClientKeySecret(MoeDeployment d, string key)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        return Secret(d, Workloads.ClientKeyName(d), new Dictionary<string, string> { [ClientKeyEntry] = key }, annotations: null);
+    }
+
+    private static V1Secret Secret(MoeDeployment d, string name, Dictionary<string, string> data, Dictionary<string, string>? annotations)
+    {
+        var meta = Workloads.Meta(d, name, "gateway");
+        meta.Annotations = annotations;
+        return new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Type = "Opaque",
+            Metadata = meta,
+            Data = data.ToDictionary(p => p.Key, p => Encoding.UTF8.GetBytes(p.Value), StringComparer.Ordinal),
+        };
+    }
+
+    private async Task CreateOnceAsync(V1Secret secret, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.CoreV1.CreateNamespacedSecretAsync(secret, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // Another reconcile created it first: it is never overwritten.
+        }
+    }
+}
