@@ -1,6 +1,6 @@
-using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using MoeCloud.Contracts.Security;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
@@ -55,8 +55,8 @@ public sealed class LocalGateway : IAsyncDisposable
     public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token, TimeSpan? servingWindow = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var apiKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var adminKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var apiKey = ApiKeyHash.NewKey();
+        var adminKey = ApiKeyHash.NewKey();
         var ports = FreePorts.Take(2);
         var options = new GatewayOptions
         {

@@ -17,7 +17,8 @@ public static partial class BenchElasticCommand
 {
     /// <summary>
     /// The live part: silo processes (each with a CPU quota where the machine allows), a gateway, the local autoscaler
-    /// and an open-loop step load (base, peak, base); then, when the step's scale-out used a standby, one explicit cold
+    /// and an open-loop step load (base, peak, base), run twice with the same requests: first on the starting pods with the
+    /// autoscaler off (the baseline), then with it on; then, when the step's scale-out used a standby, one explicit cold
     /// scale-out under the base load; and the offline comparison on one trace.
     /// </summary>
     public static class Live
@@ -38,6 +39,7 @@ public static partial class BenchElasticCommand
             new("window", "<s> window of SLO attainment (default 5)"),
             new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
             new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
+            new("no-baseline", "skip the baseline arm: the same step load on the starting pods with the autoscaler off, run before the autoscaled one", IsFlag: true),
             .. AutoscaleArgs.Options,
         ];
 
@@ -89,7 +91,19 @@ public static partial class BenchElasticCommand
             await error.WriteLineAsync("warm-up: 5 s at the base load (not counted)");
             await LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 5), load, null, ct);
 
-            // 4. The step, with the autoscaler on.
+            // 4. The baseline: the same step load on the starting pods, the autoscaler off (the standbys idle, as in the
+            // autoscaled arm until it uses them). Both arms offer the same requests on the same schedule.
+            ElasticBaseline? baseline = null;
+            if (!args.Has("no-baseline"))
+            {
+                var fixedReport = await CliProgress.RunAsync(
+                    console with { Error = error },
+                    $"baseline: {pattern} on {startPods} fixed pods, autoscaler off",
+                    async reporter => await LoadGenerator.RunAsync(client, pattern, load, new LoadCommand.InlineProgress<LoadProgress>(p => reporter.Advance(p.ElapsedSeconds, p.DurationSeconds, $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  served {p.Served}  failed {p.Failed}")), ct));
+                baseline = new ElasticBaseline(startPods, fixedReport.Totals.WindowSloAttainment, fixedReport.Totals.All.SloAttainment, fixedReport.Totals.All.P99Ms, fixedReport.Totals.All.Failed, fixedReport.Totals.All.Dropped);
+            }
+
+            // 5. The step, with the autoscaler on.
             var signals = new GatewayAutoscaleSignals(gateway, cluster.Grains, Model);
             var before = autoscale.Experts is null ? null : await Snapshot(scaler, signals, ct);
             // While the load runs, the autoscaler's changes are printed through the bar (above it on a terminal).
@@ -126,7 +140,7 @@ public static partial class BenchElasticCommand
             var firstOut = outs.FirstOrDefault(c => c.At >= stepAt) ?? outs.FirstOrDefault();
             var after = before is null ? null : await Snapshot(scaler, signals, ct);
 
-            // 5. Cold: the step's own cold scale-out, or one more under the base load with the standbys stopped first.
+            // 6. Cold: the step's own cold scale-out, or one more under the base load with the standbys stopped first.
             var coldStep = outs.FirstOrDefault(c => c.Timings is { StartedSilos: > 0 });
             ScaleTimings? cold = coldStep?.Timings;
             var coldLabel = coldStep is null ? "not measured (--no-cold)" : "the step's scale-out started a silo";
@@ -158,7 +172,12 @@ public static partial class BenchElasticCommand
                 offline.Trace,
                 quota,
                 LoadCommand.Json(report),
-                before is null || after is null ? null : new ElasticExperts(before.Imbalance, after.Imbalance, Hottest(before, after)));
+                before is null || after is null ? null : new ElasticExperts(before.Imbalance, after.Imbalance, Hottest(before, after)))
+            {
+                RequestSloAttainment = report.Totals.All.SloAttainment,
+                P99Ms = report.Totals.All.P99Ms,
+                Baseline = baseline,
+            };
             if (args.Json)
             {
                 await CliOutput.WriteJsonAsync(console.Out, result);
@@ -199,7 +218,11 @@ public static partial class BenchElasticCommand
 
             await output.WriteLineAsync();
             await output.WriteLineAsync($"CPU: {r.CpuQuota}");
-            await output.WriteLineAsync($"SLO attainment (windows with p99 ≤ {CliOutput.Num(report.SloMs, 1)} ms): {Seconds(r.SloAttainment * 100, "%")}; failed requests {r.Failed} (dropped at the concurrency cap {r.Dropped})");
+            await output.WriteLineAsync($"SLO attainment (windows with p99 ≤ {CliOutput.Num(report.SloMs, 1)} ms): {Seconds(r.SloAttainment * 100, "%")} (requests within the SLO {Seconds(r.RequestSloAttainment * 100, "%")}, p99 {Seconds(r.P99Ms, " ms")}); failed requests {r.Failed} (dropped at the concurrency cap {r.Dropped})");
+            if (r.Baseline is { } b)
+            {
+                await output.WriteLineAsync($"baseline, the same load on {b.Pods} fixed pods (autoscaler off): windows within the SLO {Seconds(b.SloAttainment * 100, "%")}, requests within it {Seconds(b.RequestSloAttainment * 100, "%")}, p99 {Seconds(b.P99Ms, " ms")}, failed {b.Failed}, dropped {b.Dropped}");
+            }
             await output.WriteLineAsync($"step → first scale-out decision: {Seconds(r.DecisionSeconds, " s")}; decision → first request on a new pod: standby {Seconds(r.StandbyServeSeconds, " s")}, cold {Seconds(r.ColdServeSeconds, " s")} ({r.ColdLabel}{(cold is null ? "" : $", silo joined {Seconds(cold.JoinedSeconds, " s")}")})");
             await output.WriteLineAsync($"offline ({r.OfflineTrace}): imbalance fixed R {CliOutput.Num(r.ImbalanceFixedR)} → autoscaled {CliOutput.Num(r.ImbalanceAutoscaled)}; remote fraction {CliOutput.Num(r.RemoteFixedR, 4)} → {CliOutput.Num(r.RemoteAutoscaled, 4)}");
             if (r.Experts is not { } experts)
@@ -251,7 +274,26 @@ public sealed record ElasticLiveReport(
     string OfflineTrace,
     string CpuQuota,
     object Load,
-    ElasticExperts? Experts);
+    ElasticExperts? Experts)
+{
+    /// <summary>Share of the step's requests served within the SLO (failed and dropped ones miss it).</summary>
+    public double? RequestSloAttainment { get; init; }
+
+    /// <summary>The step's p99 latency of served requests (ms).</summary>
+    public double? P99Ms { get; init; }
+
+    /// <summary>The same load on the starting pods with the autoscaler off; null with <c>--no-baseline</c>.</summary>
+    public ElasticBaseline? Baseline { get; init; }
+}
+
+/// <summary>The baseline arm of the live step: the same requests on a fixed pod count, the autoscaler off.</summary>
+/// <param name="Pods">The fixed pod count (the starting pods).</param>
+/// <param name="SloAttainment">Share of windows whose p99 is within the SLO, as <see cref="ElasticLiveReport.SloAttainment"/>.</param>
+/// <param name="RequestSloAttainment">Share of requests served within the SLO.</param>
+/// <param name="P99Ms">p99 latency of served requests (ms).</param>
+/// <param name="Failed">Requests that failed.</param>
+/// <param name="Dropped">Requests not sent at the concurrency cap.</param>
+public sealed record ElasticBaseline(int Pods, double? SloAttainment, double? RequestSloAttainment, double? P99Ms, long Failed, long Dropped);
 
 /// <summary>Expert replicas before and after the run, on the live load at its end.</summary>
 /// <param name="ImbalanceBefore">Predicted expert-load imbalance of the plan before the step.</param>
