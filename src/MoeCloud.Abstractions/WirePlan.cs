@@ -228,4 +228,9 @@ public sealed record RolloutPolicy([property: Id(0)] int BatchSize, [property: I
 /// <param name="Runner">The runner API (gRPC over HTTP/2).</param>
 /// <param name="Ops">The ops endpoint (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>; HTTP/1.1).</param>
 [GenerateSerializer, Immutable, Alias("moecloud.pod-endpoints")]
-public sealed record PodEndpoints([property: Id(0)] string SiloName, [property: Id(1)] string Runner, [property: Id(2)] string Ops);
+public sealed record PodEndpoints([property: Id(0)] string SiloName, [property: Id(1)] string Runner, [property: Id(2)] string Ops)
+{
+    /// <summary>The expert backend the silo runs (for example <c>cpu-avx2-fma</c>); null from a silo that does not say.</summary>
+    [Id(3)]
+    public string? ExpertBackend { get; init; }
+}

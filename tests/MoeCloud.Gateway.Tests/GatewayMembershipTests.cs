@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Abstractions;
 using MoeCloud.Client;
@@ -5,6 +7,7 @@ using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
 using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Serving;
 
 namespace MoeCloud.Gateway.Tests;
 
@@ -12,7 +15,7 @@ namespace MoeCloud.Gateway.Tests;
 public sealed class GatewayMembershipTests(GatewayFixture fixture)
 {
     [Fact]
-    public async Task Membership_FindsEveryPodAtItsAdvertisedAddress_AndDropsAPodThatLeaves()
+    public async Task Membership_FindsEveryPodAtItsAdvertisedAddressWithItsExpertBackend_AndDropsAPodThatLeaves()
     {
         var spec = fixture.Reference.Model.Spec;
         await using var cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { [GatewayFixture.Model] = fixture.ModelDirectory });
@@ -29,6 +32,16 @@ public sealed class GatewayMembershipTests(GatewayFixture fixture)
 
         var found = directory.Pods.OrderBy(p => p.Pod).Select(p => (p.Pod, new Uri(p.Runner), new Uri(p.Ops))).ToArray();
         Assert.Equal(cluster.Endpoints.Select(e => (e.Pod, e.Runner, e.Ops)).ToArray(), found);
+
+        // Each pod says which expert backend it runs; the admin API shows it per pod.
+        var backends = cluster.Silos.Select(s => s.App.Services.GetRequiredService<ModelCatalog>().ExpertBackend).ToArray();
+        Assert.Equal(backends, directory.Pods.OrderBy(p => p.Pod).Select(p => p.ExpertBackend).ToArray());
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{options.HttpPort}") })
+        {
+            http.DefaultRequestHeaders.Add("x-api-key", GatewayFixture.AdminKey);
+            var admin = await http.GetFromJsonAsync<JsonElement>("/admin/v1/cluster");
+            Assert.Equal(backends, admin.GetProperty("pods").EnumerateArray().Select(p => p.GetProperty("expertBackend").GetString()).ToArray());
+        }
 
         using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
         var homes = new HashSet<int>();

@@ -24,7 +24,7 @@ internal static partial class KubeCommands
         var placement = state.InEffect ?? state.Latest
             ?? throw new InvalidOperationException($"MoeDeployment \"{name}\" has no plan yet (no ExpertPlacement)");
         var plan = KubeDeployment.PlanOf(placement);
-        var profile = admin is null ? null : KubeProfiles.FromLive(await KubeProfiles.LiveAsync(admin, state.Deployment, cancellationToken), plan);
+        var profile = admin is null ? null : KubeProfiles.FromLive(await KubeProfiles.LiveAsync(admin, KubeProfiles.AdminKey(args), state.Deployment, cancellationToken), plan);
         profile ??= await KubeProfiles.ConfigMapAsync(connection, state.Deployment, state.RequireModel(), cancellationToken);
         var report = new KubeExpertsReport(name, placement.Spec.Version, profile?.Name ?? "none (ranked by replicas)", Hottest(plan, profile, top));
         if (args.Json)

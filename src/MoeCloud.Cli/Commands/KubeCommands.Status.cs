@@ -5,8 +5,12 @@ using MoeCloud.Operator.Entities;
 
 namespace MoeCloud.Cli.Commands;
 
-/// <summary>A silo pod: its Kubernetes readiness and what the plan in effect puts on it.</summary>
-internal sealed record KubePodRow(string Name, int? Ordinal, string Phase, bool Ready, int? Replicas, int? Primaries);
+/// <summary>A silo pod: its Kubernetes readiness, what the plan in effect puts on it, and the expert backend it runs.</summary>
+internal sealed record KubePodRow(string Name, int? Ordinal, string Phase, bool Ready, int? Replicas, int? Primaries)
+{
+    /// <summary>The expert backend the pod's silo runs (from the admin API with <c>--admin</c>); null when not read.</summary>
+    public string? ExpertBackend { get; init; }
+}
 
 /// <summary>One ExpertPlacement: a plan version, its metrics and its migration progress.</summary>
 internal sealed record KubePlanRow(int Version, int Pods, string? Solver, string? Reason, int? Moves, double? LoadImbalance, string? Phase, int? MovedReplicas, int? TotalMoves, string? Message);
@@ -40,6 +44,12 @@ internal static partial class KubeCommands
         var state = await KubeDeployment.ReadAsync(connection, name, cancellationToken);
         var pods = await state.SiloPodsAsync(connection, cancellationToken);
         var report = Status(state, pods, connection.Namespace);
+        if (KubeProfiles.AdminUrl(args) is { } admin)
+        {
+            var backends = await KubeProfiles.BackendsAsync(admin, KubeProfiles.AdminKey(args), cancellationToken);
+            report = report with { Pods = [.. report.Pods.Select(p => p with { ExpertBackend = p.Ordinal is { } o ? backends.GetValueOrDefault(o) : null })] };
+        }
+
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, report);
@@ -91,8 +101,12 @@ internal static partial class KubeCommands
         };
         lines.AddRange(r.Conditions.Where(c => c.Type == "Degraded" && c.Status == "True").Select(c => $"degraded:        {c.Reason}: {c.Message}"));
         lines.Add("");
-        lines.Add(CliOutput.Table(["POD", "PHASE", "READY", "REPLICAS", "PRIMARIES"],
-            r.Pods.Select(p => (IReadOnlyList<string>)[p.Name, p.Phase, p.Ready ? "yes" : "no", Opt(p.Replicas), Opt(p.Primaries)])));
+        lines.Add(CliOutput.Table(["POD", "PHASE", "READY", "REPLICAS", "PRIMARIES", "BACKEND"],
+            r.Pods.Select(p => (IReadOnlyList<string>)[p.Name, p.Phase, p.Ready ? "yes" : "no", Opt(p.Replicas), Opt(p.Primaries), p.ExpertBackend ?? "-"])));
+        if (r.Pods.All(p => p.ExpertBackend is null))
+        {
+            lines.Add("(BACKEND: pass --admin <url> and --admin-key, or $" + KubeProfiles.AdminKeyVariable + ", to read the expert backend each pod runs)");
+        }
         lines.Add("");
         lines.Add(CliOutput.Table(["PLAN", "PODS", "SOLVER", "REASON", "MOVES", "IMBALANCE", "MIGRATION"],
             r.Plans.Select(p => (IReadOnlyList<string>)[Invariant($"v{p.Version}"), Invariant($"{p.Pods}"), p.Solver ?? "-", p.Reason ?? "-", Opt(p.Moves),

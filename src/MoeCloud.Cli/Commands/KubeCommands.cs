@@ -21,8 +21,8 @@ internal static partial class KubeCommands
     public static void Register(Moectl app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.Add(new CliCommand("kube status", "a MoeDeployment's plan in effect, pods, remote fraction, imbalance and migration progress", "<deployment>",
-            [.. KubeConnection.Options, JsonOption], StatusAsync, 1, 1));
+        app.Add(new CliCommand("kube status", "a MoeDeployment's plan in effect, pods (with --admin, the expert backend each runs), remote fraction, imbalance and migration progress", "<deployment>",
+            [.. KubeConnection.Options, KubeProfiles.Admin, KubeProfiles.AdminKeyOption, JsonOption], StatusAsync, 1, 1));
         app.Add(new CliCommand("kube plan",
             "what-if: the plan the operator would write for --replicas N pods, its moves and predicted metrics; writes nothing unless --apply, which sets spec.replicas through the scale subresource (as kubectl scale; the operator then writes the ExpertPlacement itself)",
             "<deployment>",
@@ -30,11 +30,12 @@ internal static partial class KubeCommands
                 .. KubeConnection.Options,
                 new("replicas", "<n>  silo pods to plan for (1..1024, as spec.replicas)"),
                 KubeProfiles.Admin,
+                KubeProfiles.AdminKeyOption,
                 new("apply", "set spec.replicas to N (refused while spec.autoscaling.pods is enabled: the autoscaler owns it)", IsFlag: true),
                 JsonOption,
             ], PlanAsync, 1, 1));
         app.Add(new CliCommand("kube experts", "the hottest experts (live profile with --admin, else the profile ConfigMap) and their replicas in the plan in effect", "<deployment>",
-            [.. KubeConnection.Options, new("top", "<k>  experts to show (default 10)"), KubeProfiles.Admin, JsonOption], ExpertsAsync, 1, 1));
+            [.. KubeConnection.Options, new("top", "<k>  experts to show (default 10)"), KubeProfiles.Admin, KubeProfiles.AdminKeyOption, JsonOption], ExpertsAsync, 1, 1));
         app.Add(new CliCommand("kube install-plugin", $"writes <dir>/{KubectlPlugin.ExecutableName}, a symlink to this moectl, so that `kubectl moe` runs it (put <dir> on the PATH)", "",
             [new("dir", "<dir>  a directory on the PATH (required)")], InstallPluginAsync));
     }
@@ -52,7 +53,7 @@ internal static partial class KubeCommands
         using var connection = KubeConnection.Open(args);
         var state = await KubeDeployment.ReadAsync(connection, name, cancellationToken);
         var model = state.RequireModel();
-        var live = admin is null || state.Latest is null ? null : await KubeProfiles.LiveAsync(admin, state.Deployment, cancellationToken);
+        var live = admin is null || state.Latest is null ? null : await KubeProfiles.LiveAsync(admin, KubeProfiles.AdminKey(args), state.Deployment, cancellationToken);
         var configMap = state.Latest is null ? await KubeProfiles.ConfigMapAsync(connection, state.Deployment, model, cancellationToken) : null;
         var planner = new LibraryPlanner(TimeProvider.System);
         var plan = await Task.Run(() => KubeWhatIf.Solve(state, pods, live, configMap, planner, cancellationToken), cancellationToken);

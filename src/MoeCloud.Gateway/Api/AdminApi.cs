@@ -43,7 +43,11 @@ public static class AdminApi
             return Task.FromResult(Results.Json(new
             {
                 discovery = options.Value.Discovery.ToString(),
-                pods = available.Order().Select(p => new { pod = p, inflight = pods.InFlight(p), runner = pods.Pods.FirstOrDefault(d => d.Pod == p)?.Runner }),
+                pods = available.Order().Select(p =>
+                {
+                    var described = pods.Pods.FirstOrDefault(d => d.Pod == p);
+                    return new { pod = p, inflight = pods.InFlight(p), runner = described?.Runner, expertBackend = described?.ExpertBackend };
+                }),
                 known = pods.Pods.Select(p => p.Pod).Order(),
                 models = models.Names.Order(StringComparer.Ordinal).Select(m => models.Find(m)!).Select(s => new
                 {

@@ -71,7 +71,7 @@ public sealed partial class MembershipDiscovery(PodDirectory pods, IGrainFactory
         }
     }
 
-    private static string Identity(GatewayPod pod) => string.Create(CultureInfo.InvariantCulture, $"{pod.Pod} {pod.Runner} {pod.Ops}");
+    private static string Identity(GatewayPod pod) => string.Create(CultureInfo.InvariantCulture, $"{pod.Pod} {pod.Runner} {pod.Ops} {pod.ExpertBackend}");
 
     private async Task<GatewayPod?> Describe(int pod, string siloName, CancellationToken cancellationToken)
     {
@@ -85,7 +85,7 @@ public sealed partial class MembershipDiscovery(PodDirectory pods, IGrainFactory
                 return null;
             }
 
-            return new GatewayPod { Pod = pod, Runner = described.Runner, Ops = described.Ops };
+            return new GatewayPod { Pod = pod, Runner = described.Runner, Ops = described.Ops, ExpertBackend = described.ExpertBackend };
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -50,6 +50,9 @@ public sealed class GatewayPod
 
     /// <summary>Ops address serving <c>/readyz</c> (active health checks).</summary>
     public string Ops { get; set; } = "";
+
+    /// <summary>The expert backend the pod runs, as its silo reports it (membership discovery); null when unknown.</summary>
+    public string? ExpertBackend { get; set; }
 }
 
 /// <summary>An API key, stored as its SHA-256 (hex); the key itself is never configured.</summary>

@@ -6,6 +6,7 @@ using MoeCloud.Abstractions;
 using MoeCloud.Runtime.Hosting;
 using MoeCloud.Runtime.Placement;
 using MoeCloud.Runtime.Plans;
+using MoeCloud.Runtime.Serving;
 
 namespace MoeCloud.Runtime.Grains;
 
@@ -14,7 +15,7 @@ namespace MoeCloud.Runtime.Grains;
 /// and tells the gateway where the silo serves.
 /// </summary>
 [PodPlacement]
-public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, IOptions<MoeCloudSiloOptions> options) : Grain, IPodAgentGrain
+public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, ModelCatalog catalog, IOptions<MoeCloudSiloOptions> options) : Grain, IPodAgentGrain
 {
     /// <inheritdoc />
     public Task<string> Adopt(WirePlan plan)
@@ -49,6 +50,9 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, I
         return Task.FromResult(new PodEndpoints(
             silo.Name,
             string.Create(CultureInfo.InvariantCulture, $"http://{host}:{options.Value.RunnerPort}"),
-            string.Create(CultureInfo.InvariantCulture, $"http://{host}:{options.Value.OpsPort}")));
+            string.Create(CultureInfo.InvariantCulture, $"http://{host}:{options.Value.OpsPort}"))
+        {
+            ExpertBackend = catalog.ExpertBackend,
+        });
     }
 }
