@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Security;
 
 namespace MoeCloud.Gateway.Hosting;
 
@@ -250,7 +251,7 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 
         foreach (var key in options.ApiKeys.Concat(options.AdminKeys))
         {
-            if (key.Sha256.Length != 64 || !key.Sha256.All(Uri.IsHexDigit))
+            if (!ApiKeys.IsHash(key.Sha256))
             {
                 failures.Add($"API key '{key.Name}' must be given as the 64-digit hex SHA-256 of the key.");
             }
