@@ -85,6 +85,16 @@ public sealed class HelmChartTests
         Assert.Equal("t-moecloud-redis.moecloud.svc:6379", (string?)env["Operator__MembershipRedis"]!["value"]);
         Assert.Equal("http://{name}-gateway-admin.{namespace}.svc:8080/", (string?)env["Operator__AdminEndpointTemplate"]!["value"]);
         Assert.False(env.ContainsKey("Operator__AdminApiKey"));
+        Assert.Equal("false", (string?)env["Operator__SiloDashboard"]!["value"]);
+    }
+
+    [HelmFact]
+    public async Task Template_WhenSiloDashboardOn_TellsTheOperator()
+    {
+        var objects = await RenderAsync("--set", "workloads.siloDashboard=true");
+
+        Assert.Equal("true", (string?)OperatorEnv(objects)["Operator__SiloDashboard"]!["value"]);
+        await AssertTemplateFailsAsync("workloads.siloDashboard=maybe", "siloDashboard");
     }
 
     [HelmFact]
