@@ -43,6 +43,9 @@ moecloud_install_test_dependencies() {
   # prometheus and promtool check the dashboard's queries and the alert rules against a real Prometheus
   # (tests/MoeCloud.Gateway.Tests/Observability); without them those tests skip and say why.
   moecloud_install_prometheus || true
+  # chromium renders the gateway's admin page headless and screenshots it (tests/MoeCloud.Gateway.Tests/Observability,
+  # AdminPageTests); without it that test skips and says why.
+  moecloud_install_chromium || true
   # podman, buildah and mmdebstrap build the container images and run them under Testcontainers
   # (tests/MoeCloud.EndToEnd.Tests/Containers); without a container engine those tests skip and say why.
   moecloud_install_container_tools && moecloud_build_images || true
@@ -60,6 +63,19 @@ moecloud_install_prometheus() {
     return 1
   fi
   moecloud_apt prometheus
+}
+
+# moecloud_install_chromium: Debian's chromium (run headless by the admin page test), only when missing. Only as root
+# with apt-get; otherwise it says why and returns 1 (the browser test then skips).
+moecloud_install_chromium() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "    chromium: not installed (needs root and apt-get); the admin page browser test will skip"
+    return 1
+  fi
+  moecloud_apt chromium
 }
 
 # moecloud_install_container_tools: Debian's podman, buildah, runc and mmdebstrap, and a containers.conf that makes

@@ -11,6 +11,16 @@ var configuration = new ConfigurationBuilder()
     .Build();
 var options = new MoeCloudSiloOptions();
 configuration.GetSection(MoeCloudSiloOptions.Section).Bind(options);
+// One set of admin keys per deployment: in a pod with the dashboard on, the operator passes the deployment's key Secret
+// (<name>-gateway-keys, MoeCloud__Gateway__AdminKeys__N__Sha256), and those keys open the silo's dashboard too.
+foreach (var key in configuration.GetSection("MoeCloud:Gateway:AdminKeys").GetChildren())
+{
+    if (key["Sha256"] is { Length: > 0 } sha256)
+    {
+        options.AdminKeySha256.Add(sha256);
+    }
+}
+
 if (Environment.GetEnvironmentVariable("POD_NAME") is { } podName && MoeCloud.Abstractions.PodNames.PodOfSiloName(podName) is >= 0 and var ordinal)
 {
     options.PodIndex = ordinal;

@@ -57,6 +57,13 @@ public sealed class OperatorOptions
     /// </summary>
     public string? AdminApiKey { get; set; }
 
+    /// <summary>
+    /// Whether the silo pods serve the Orleans Dashboard on their ops port (<c>MoeCloud__Silo__Dashboard</c>, path
+    /// <c>/dashboard</c>), opened by the deployment's admin keys: the silos then also read the Secret
+    /// <c>&lt;name&gt;-gateway-keys</c>. Default false (the chart's <c>workloads.siloDashboard</c>).
+    /// </summary>
+    public bool SiloDashboard { get; set; }
+
     /// <summary>Seconds between migration progress polls, 0.05..60 (default 2).</summary>
     public double ProgressPollSeconds { get; set; } = 2;
 

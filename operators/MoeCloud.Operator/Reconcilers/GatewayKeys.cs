@@ -16,7 +16,7 @@ namespace MoeCloud.Operator.Reconcilers;
 /// <item><c>&lt;name&gt;-operator-key</c>: the SHA-256 of <see cref="OperatorOptions.AdminApiKey"/> as the admin key
 /// <c>operator</c>; kept up to date like every other owned object (none while the operator has no admin key).</item>
 /// <item><c>&lt;name&gt;-gateway-keys</c>, unless <see cref="GatewaySpec.KeysSecret"/> names a Secret of your own: the
-/// client key hashes. Created once with one generated key (<see cref="ApiKeyHash.NewKey"/>) and never written again
+/// client key hashes. Created once with one generated key (<see cref="ApiKeys.NewKey"/>) and never written again
 /// by the operator; <c>moectl kube keys create|rotate</c> edits it.</item>
 /// <item><c>&lt;name&gt;-client-key</c>: that generated key itself, under <see cref="ClientKeyEntry"/>, written once for
 /// the user to read and delete. It is written before the hash, so a reconcile cut short in between stores the hash of
@@ -62,11 +62,11 @@ public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOpti
         }
         else
         {
-            key = ApiKeyHash.NewKey();
+            key = ApiKeys.NewKey();
             await CreateOnceAsync(ClientKeySecret(d, key), cancellationToken);
         }
 
-        await CreateOnceAsync(ClientKeysSecret(d, ApiKeyHash.Hex(key), time.GetUtcNow()), cancellationToken);
+        await CreateOnceAsync(ClientKeysSecret(d, ApiKeys.Hash(key), time.GetUtcNow()), cancellationToken);
     }
 
     /// <summary>The Secret with the operator's admin key hash, as <c>MoeCloud__Gateway__AdminKeys__operator__{Name,Sha256}</c>.</summary>
@@ -74,7 +74,7 @@ public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOpti
     {
         ArgumentNullException.ThrowIfNull(d);
         var data = new Dictionary<string, string>();
-        GatewayKeySecret.Write(data, GatewayKeySecret.AdminPrefix, OperatorIndex, OperatorIndex, ApiKeyHash.Hex(adminKey));
+        GatewayKeySecret.Write(data, GatewayKeySecret.AdminPrefix, OperatorIndex, OperatorIndex, ApiKeys.Hash(adminKey));
         return Secret(d, Workloads.OperatorKeyName(d), data, annotations: null);
     }
 

@@ -80,7 +80,7 @@ internal static class GatewayWorkload
     /// </summary>
     private static Dictionary<string, string>? KeyAnnotations(OperatorOptions options) =>
         string.IsNullOrEmpty(options.AdminApiKey) ? null
-        : new() { [OperatorKeyAnnotation] = Contracts.Security.ApiKeyHash.Hex(Contracts.Security.ApiKeyHash.Hex(options.AdminApiKey))[..16] };
+        : new() { [OperatorKeyAnnotation] = Contracts.Security.ApiKeys.Hash(Contracts.Security.ApiKeys.Hash(options.AdminApiKey))[..16] };
 
     /// <summary>The pod-template annotation with the operator key's fingerprint (<see cref="KeyAnnotations"/>).</summary>
     public const string OperatorKeyAnnotation = "moecloud.io/operator-key";

@@ -96,7 +96,11 @@ internal static class SiloWorkload
                 PodParts.FieldEnv("POD_NAMESPACE", "metadata.namespace"),
                 PodParts.FieldEnv("POD_IP", "status.podIP"),
                 .. (string.IsNullOrEmpty(options.MembershipRedis) ? Array.Empty<V1EnvVar>() : [new V1EnvVar { Name = "MoeCloud__Silo__RedisConnectionString", Value = options.MembershipRedis }]),
+                .. (options.SiloDashboard ? [new V1EnvVar { Name = "MoeCloud__Silo__Dashboard", Value = "true" }] : Array.Empty<V1EnvVar>()),
             ],
+            // With the dashboard on, the deployment's admin keys (MoeCloud__Gateway__AdminKeys__N__Sha256) open it; without
+            // the Secret the pod does not start, so the dashboard is never served without a key.
+            EnvFrom = options.SiloDashboard ? [new V1EnvFromSource { SecretRef = new V1SecretEnvSource { Name = Workloads.GatewayKeysName(d), Optional = false } }] : null,
             Ports =
             [
                 new V1ContainerPort { Name = "silo", ContainerPort = Workloads.SiloPort },

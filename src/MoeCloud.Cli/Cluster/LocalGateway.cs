@@ -55,8 +55,8 @@ public sealed class LocalGateway : IAsyncDisposable
     public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token, TimeSpan? servingWindow = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var apiKey = ApiKeyHash.NewKey();
-        var adminKey = ApiKeyHash.NewKey();
+        var apiKey = ApiKeys.NewKey();
+        var adminKey = ApiKeys.NewKey();
         var ports = FreePorts.Take(2);
         var options = new GatewayOptions
         {

@@ -14,7 +14,7 @@ namespace MoeCloud.Cli.Commands;
 
 /// <summary>
 /// <c>moectl kube keys create|rotate|list &lt;deployment&gt;</c> (<c>kubectl moe keys …</c>): the client API keys of a
-/// MoeDeployment's gateway, kept as SHA-256 hashes (<see cref="ApiKeyHash"/>) in the Secret its gateway reads
+/// MoeDeployment's gateway, kept as SHA-256 hashes (<see cref="ApiKeys"/>) in the Secret its gateway reads
 /// (<c>spec.gateway.keysSecret</c>, else <c>&lt;name&gt;-gateway-keys</c>, laid out as <see cref="GatewayKeySecret"/>
 /// says). A new key is printed once and never stored. The gateway reads its keys when it starts, so a change restarts
 /// the gateway pods (as <c>kubectl rollout restart</c> does) unless <c>--no-restart</c> is given.
@@ -66,7 +66,7 @@ public static partial class KubeKeysCommands
             throw new InvalidOperationException($"Secret '{keys.Name}' already has a key named '{name}'; use `keys rotate --name {name}` to replace it.");
         }
 
-        var key = ApiKeyHash.NewKey();
+        var key = ApiKeys.NewKey();
         keys.Set(index, name, key);
         await keys.SaveAsync(ct);
         await console.Out.WriteLineAsync(key);
@@ -89,7 +89,7 @@ public static partial class KubeKeysCommands
                 : $"Secret '{keys.Name}' has no key named '{name}' (it has: {string.Join(", ", entries.Select(e => e.Name))}).");
         }
 
-        var fresh = chosen.Select(e => (e.Index, e.Name, Key: ApiKeyHash.NewKey())).ToList();
+        var fresh = chosen.Select(e => (e.Index, e.Name, Key: ApiKeys.NewKey())).ToList();
         foreach (var (index, keyName, key) in fresh)
         {
             keys.Set(index, keyName, key);

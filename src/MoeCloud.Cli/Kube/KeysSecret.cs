@@ -86,7 +86,7 @@ internal sealed class KeysSecret
     /// <summary>Sets the entry at <paramref name="index"/> to the hash of <paramref name="key"/>, made now.</summary>
     public void Set(string index, string name, string key)
     {
-        GatewayKeySecret.Write(Data, GatewayKeySecret.ClientPrefix, index, name, ApiKeyHash.Hex(key));
+        GatewayKeySecret.Write(Data, GatewayKeySecret.ClientPrefix, index, name, ApiKeys.Hash(key));
         _secret.Metadata.Annotations ??= new Dictionary<string, string>();
         GatewayKeySecret.MarkCreated(_secret.Metadata.Annotations, index, DateTimeOffset.UtcNow);
     }

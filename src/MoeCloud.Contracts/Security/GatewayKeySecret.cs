@@ -6,7 +6,7 @@ namespace MoeCloud.Contracts.Security;
 /// <summary>One key entry of a gateway keys Secret (hash only; the key is never stored).</summary>
 /// <param name="Index">The entry's segment in the variable names (<c>MoeCloud__Gateway__ApiKeys__&lt;index&gt;__…</c>).</param>
 /// <param name="Name">The key's name (<c>…__Name</c>), what <c>keys list</c> shows and <c>keys rotate</c> selects.</param>
-/// <param name="Sha256">Its hash (<c>…__Sha256</c>, <see cref="ApiKeyHash.Hex"/>).</param>
+/// <param name="Sha256">Its hash (<c>…__Sha256</c>, <see cref="ApiKeys.Hash"/>).</param>
 /// <param name="Created">When it was made, from the Secret's annotation <see cref="GatewayKeySecret.CreatedAnnotation"/>; null for entries written by hand.</param>
 public sealed record GatewayKeyEntry(string Index, string Name, string Sha256, DateTimeOffset? Created);
 
@@ -46,7 +46,7 @@ public static partial class GatewayKeySecret
                 throw new FormatException($"Entry {prefix}{index} has no {prefix}{index}__Name.");
             }
 
-            if (!ApiKeyHash.IsHex(hash))
+            if (!ApiKeys.IsHash(hash))
             {
                 throw new FormatException($"Entry {prefix}{index} ('{name}') needs {prefix}{index}__Sha256 as the 64-digit hex SHA-256 of the key.");
             }
@@ -72,7 +72,7 @@ public static partial class GatewayKeySecret
             throw new ArgumentException($"A key index is letters and digits, 1 to 40 of them (got '{index}').", nameof(index));
         }
 
-        if (!ApiKeyHash.IsHex(sha256))
+        if (!ApiKeys.IsHash(sha256))
         {
             throw new ArgumentException("A key hash is 64 hex digits.", nameof(sha256));
         }

@@ -18,7 +18,7 @@ namespace MoeCloud.Gateway.Hosting;
 
 /// <summary>
 /// Builds the gateway: gRPC (HTTP/2) on <see cref="GatewayOptions.GrpcPort"/>; JSON API, admin API, their OpenAPI
-/// documents (<see cref="GatewayOpenApi"/>), <c>/healthz</c> and <c>/metrics</c> (HTTP/1.1) on <see cref="GatewayOptions.HttpPort"/>; TLS on both when a certificate is configured.
+/// documents (<see cref="GatewayOpenApi"/>), the admin page (<see cref="AdminPage"/>), <c>/healthz</c> and <c>/metrics</c> (HTTP/1.1) on <see cref="GatewayOptions.HttpPort"/>; TLS on both when a certificate is configured.
 /// <paramref name="grains"/> connects it to the cluster (plans, telemetry, plan publication).
 /// </summary>
 public static class GatewayHost
@@ -95,6 +95,7 @@ public static class GatewayHost
         app.MapGrpcService<GatewayGrpcService>();
         JsonApi.Map(app);
         AdminApi.Map(app);
+        AdminPage.Map(app);
         GatewayOpenApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription();
         app.MapGet("/readyz", (GatewayModels models, PodDirectory pods) =>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Security;
 
 namespace MoeCloud.Gateway.Hosting;
 
@@ -253,7 +254,7 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 
         foreach (var key in options.ApiKeys.Concat(options.AdminKeys))
         {
-            if (!MoeCloud.Contracts.Security.ApiKeyHash.IsHex(key.Sha256))
+            if (!ApiKeys.IsHash(key.Sha256))
             {
                 failures.Add($"API key '{key.Name}' must be given as the 64-digit hex SHA-256 of the key.");
             }

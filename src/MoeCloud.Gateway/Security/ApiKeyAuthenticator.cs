@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using MoeCloud.Contracts.Security;
@@ -10,7 +9,8 @@ namespace MoeCloud.Gateway.Security;
 
 /// <summary>
 /// API keys: presented as <c>x-api-key</c> or <c>Authorization: Bearer</c>, compared by SHA-256 in constant time
-/// against the configured hashes (keys themselves are never stored). Client and admin keys are separate sets. Each key
+/// against the configured hashes (keys themselves are never stored; <see cref="ApiKeys"/>, which the silo's ops
+/// endpoints use too). Client and admin keys are separate sets. Each key
 /// has its own token bucket (<see cref="ApiKeyEntry.RequestsPerSecond"/>, <see cref="ApiKeyEntry.Burst"/>) on the
 /// injected clock. The data API needs a key unless <see cref="GatewayOptions.AllowAnonymous"/> is set; then a request
 /// without a key is served without a limit, and a request that presents a key must present a valid one.
@@ -18,7 +18,7 @@ namespace MoeCloud.Gateway.Security;
 public sealed class ApiKeyAuthenticator
 {
     /// <summary>The metadata / header name of the key.</summary>
-    public const string Header = "x-api-key";
+    public const string Header = ApiKeys.Header;
 
     private readonly ConfiguredKey[] _clients;
     private readonly ConfiguredKey[] _admins;
@@ -37,14 +37,11 @@ public sealed class ApiKeyAuthenticator
     /// <summary>Whether the data API needs a key (false only with <see cref="GatewayOptions.AllowAnonymous"/>).</summary>
     public bool ClientKeysRequired => !_allowAnonymous;
 
-    /// <summary>The SHA-256 (lower-case hex) of a key, as configuration stores it (<see cref="ApiKeyHash.Hex"/>).</summary>
-    public static string Hash(string key) => ApiKeyHash.Hex(key ?? "");
+    /// <summary>The SHA-256 (lower-case hex) of a key, as configuration stores it.</summary>
+    public static string Hash(string key) => ApiKeys.Hash(key);
 
     /// <summary>Reads the key from a header value pair (<c>x-api-key</c>, or <c>Authorization: Bearer …</c>).</summary>
-    public static string? Read(string? apiKey, string? authorization) =>
-        !string.IsNullOrEmpty(apiKey) ? apiKey
-        : authorization is { } a && a.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? a["Bearer ".Length..].Trim()
-        : null;
+    public static string? Read(string? apiKey, string? authorization) => ApiKeys.Read(apiKey, authorization);
 
     /// <summary>Checks a data-API key and takes one request from its rate limit; throws <see cref="GatewayException"/>.</summary>
     public void AuthorizeClient(string? key)
@@ -70,25 +67,8 @@ public sealed class ApiKeyAuthenticator
         Limit(entry);
     }
 
-    private static ConfiguredKey? Match(ConfiguredKey[] keys, string? key)
-    {
-        if (key is null)
-        {
-            return null;
-        }
-
-        var hash = ApiKeyHash.Of(key);
-        ConfiguredKey? found = null;
-        foreach (var candidate in keys)
-        {
-            if (CryptographicOperations.FixedTimeEquals(candidate.Hash, hash))
-            {
-                found = candidate;
-            }
-        }
-
-        return found;
-    }
+    private static ConfiguredKey? Match(ConfiguredKey[] keys, string? key) =>
+        ApiKeys.Match(keys, k => k.Hash, key) is >= 0 and var i ? keys[i] : null;
 
     private static void Limit(ConfiguredKey key)
     {
@@ -102,6 +82,6 @@ public sealed class ApiKeyAuthenticator
     private sealed record ConfiguredKey(byte[] Hash, ApiKeyEntry Entry, TokenBucket Bucket)
     {
         public static ConfiguredKey Of(ApiKeyEntry entry, TimeProvider time) =>
-            new(Convert.FromHexString(entry.Sha256), entry, new TokenBucket(entry.RequestsPerSecond, entry.EffectiveBurst, time));
+            new(ApiKeys.Digest(entry.Sha256), entry, new TokenBucket(entry.RequestsPerSecond, entry.EffectiveBurst, time));
     }
 }

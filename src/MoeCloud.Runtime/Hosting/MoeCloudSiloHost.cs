@@ -20,7 +20,8 @@ namespace MoeCloud.Runtime.Hosting;
 
 /// <summary>
 /// Builds one MoeCloud silo: an ASP.NET Core host with the Orleans silo, the runner API (gRPC over an HTTP/2-only
-/// endpoint), and an HTTP/1.1 endpoint for <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c>. The pod process
+/// endpoint), and an HTTP/1.1 endpoint for <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c> and, when turned on, the
+/// Orleans Dashboard (<see cref="OpsDashboard"/>). The pod process
 /// (src/MoeCloud.Silo), <c>moectl silo</c> and the embedded local cluster all use this one builder.
 /// </summary>
 public static class MoeCloudSiloHost
@@ -102,10 +103,12 @@ public static class MoeCloudSiloHost
             silo.AddPlacementDirector<PodPlacementStrategy, PodPlacementDirector>();
             silo.AddMemoryGrainStorage("PubSubStore");
             silo.AddMemoryStreams(TelemetryGrain.StreamProvider);
+            OpsDashboard.AddTo(silo, options);
         });
 
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();
+        OpsDashboard.Map(app, options);
         app.MapGrpcService<RunnerService>();
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (ModelCatalog catalog, SiloPlanState plans) =>

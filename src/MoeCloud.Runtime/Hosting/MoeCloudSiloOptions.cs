@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using MoeCloud.Contracts.Security;
 
 namespace MoeCloud.Runtime.Hosting;
 
@@ -55,7 +56,7 @@ public sealed class MoeCloudSiloOptions
     /// <summary>HTTP/2 (gRPC) port of the runner API the gateway forwards to (0: pick a free one).</summary>
     public int RunnerPort { get; set; } = 5100;
 
-    /// <summary>HTTP/1.1 port for <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> (0: pick a free one).</summary>
+    /// <summary>HTTP/1.1 port for <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c> and the dashboard (<see cref="Dashboard"/>) (0: pick a free one).</summary>
     public int OpsPort { get; set; } = 9100;
 
     /// <summary>Models this pod serves: name → checkpoint directory (a Hugging Face <c>config.json</c> plus safetensors).</summary>
@@ -135,6 +136,21 @@ public sealed class MoeCloudSiloOptions
     /// </summary>
     public TimeSpan AvoidFailedPodFor { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Whether the silo serves the Orleans Dashboard (grain activations, calls, silo health) at
+    /// <see cref="OpsDashboard.Path"/> on <see cref="OpsPort"/>, behind an admin key of <see cref="AdminKeySha256"/>.
+    /// Default off: the dashboard also times every grain call, which costs a little on the hot path.
+    /// </summary>
+    public bool Dashboard { get; set; }
+
+    /// <summary>
+    /// Lower-case hex SHA-256 of each key that opens the silo's admin pages (the dashboard), as the gateway's
+    /// <c>AdminKeys</c> store theirs (<c>printf %s "$KEY" | sha256sum</c>). Required when <see cref="Dashboard"/> is on.
+    /// In a pod the silo also takes the deployment's gateway admin keys (<c>MoeCloud:Gateway:AdminKeys:N:Sha256</c>, the
+    /// Secret <c>&lt;name&gt;-gateway-keys</c>), so one key opens both.
+    /// </summary>
+    public List<string> AdminKeySha256 { get; set; } = [];
+
     /// <summary>The silo name derived from <see cref="PodIndex"/>.</summary>
     public string SiloName => $"pod-{PodIndex}";
 }
@@ -208,6 +224,16 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.TelemetryWindowTokens is < 1024 or > 1 << 30)
         {
             failures.Add($"TelemetryWindowTokens must be in [1024, 1073741824] tokens, got {options.TelemetryWindowTokens}.");
+        }
+
+        if (options.Dashboard && options.AdminKeySha256.Count == 0)
+        {
+            failures.Add("Dashboard needs at least one AdminKeySha256 (the SHA-256 of an admin key): the dashboard is never served without a key.");
+        }
+
+        if (options.AdminKeySha256.Any(h => !ApiKeys.IsHash(h)))
+        {
+            failures.Add("Each AdminKeySha256 must be the 64-digit hex SHA-256 of a key.");
         }
 
         foreach (var (model, dir) in options.Models)

@@ -54,7 +54,7 @@ public sealed class KubeKeysCommandsTests : IAsyncLifetime
     [Fact]
     public async Task Create_WhenSecretExists_PrintsAKeyTheGatewayAcceptsAndStoresOnlyItsHash()
     {
-        await CreateSecretAsync(new() { ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyHash.Hex("first") });
+        await CreateSecretAsync(new() { ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash("first") });
 
         var (code, stdout, stderr) = await Keys("create", "web", "--name", "app");
 
@@ -63,7 +63,7 @@ public sealed class KubeKeysCommandsTests : IAsyncLifetime
         var data = await SecretDataAsync();
         Assert.DoesNotContain(data.Values, v => v.Contains(key, StringComparison.Ordinal));
         // Beside it, what the operator writes into <name>-operator-key (an entry indexed by name, not number).
-        GatewayKeySecret.Write(data, GatewayKeySecret.AdminPrefix, "operator", "operator", ApiKeyHash.Hex("admin"));
+        GatewayKeySecret.Write(data, GatewayKeySecret.AdminPrefix, "operator", "operator", ApiKeys.Hash("admin"));
         var gateway = Authenticator(data);
         gateway.AuthorizeClient(key);
         gateway.AuthorizeClient("first");
@@ -74,15 +74,15 @@ public sealed class KubeKeysCommandsTests : IAsyncLifetime
     [Fact]
     public async Task List_WhenKeysExist_ShowsNamesAndHashPrefixesButNeverAKey()
     {
-        await CreateSecretAsync(new() { ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyHash.Hex("first") });
+        await CreateSecretAsync(new() { ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash("first") });
         var (_, created, _) = await Keys("create", "web", "--name", "app");
 
         var (code, stdout, stderr) = await Keys("list", "web");
 
         Assert.True(code == 0, stderr);
         Assert.DoesNotContain(created.Trim(), stdout, StringComparison.Ordinal);
-        Assert.DoesNotContain(ApiKeyHash.Hex("first"), stdout, StringComparison.Ordinal);
-        Assert.Contains(ApiKeyHash.Hex("first")[..12], stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(ApiKeys.Hash("first"), stdout, StringComparison.Ordinal);
+        Assert.Contains(ApiKeys.Hash("first")[..12], stdout, StringComparison.Ordinal);
         Assert.Equal(["NAME", "default", "app"], stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]));
     }
 
@@ -91,15 +91,15 @@ public sealed class KubeKeysCommandsTests : IAsyncLifetime
     {
         await CreateSecretAsync(new()
         {
-            ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyHash.Hex("old"),
-            ["MoeCloud__Gateway__ApiKeys__1__Name"] = "other", ["MoeCloud__Gateway__ApiKeys__1__Sha256"] = ApiKeyHash.Hex("kept"),
+            ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash("old"),
+            ["MoeCloud__Gateway__ApiKeys__1__Name"] = "other", ["MoeCloud__Gateway__ApiKeys__1__Sha256"] = ApiKeys.Hash("kept"),
         });
 
         var (code, stdout, stderr) = await Keys("rotate", "web", "--name", "default");
 
         Assert.True(code == 0, stderr);
         var data = await SecretDataAsync();
-        Assert.DoesNotContain(ApiKeyHash.Hex("old"), data.Values);
+        Assert.DoesNotContain(ApiKeys.Hash("old"), data.Values);
         var gateway = Authenticator(data);
         gateway.AuthorizeClient(stdout.Trim());
         gateway.AuthorizeClient("kept");

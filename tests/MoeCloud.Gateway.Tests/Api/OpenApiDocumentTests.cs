@@ -16,7 +16,7 @@ namespace MoeCloud.Gateway.Tests.Api;
 public sealed partial class OpenApiDocumentTests(GatewayFixture fixture)
 {
     // Routes that are not JSON API routes: plain-text probes, metrics, and the documents themselves.
-    private static readonly HashSet<string> PlainRoutes = ["/healthz", "/readyz", "/metrics", GatewayOpenApi.Route];
+    private static readonly HashSet<string> PlainRoutes = ["/healthz", "/readyz", "/metrics", GatewayOpenApi.Route, AdminPage.Path];
 
     [Theory]
     [InlineData("v1")]

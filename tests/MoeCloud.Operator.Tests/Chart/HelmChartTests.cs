@@ -86,6 +86,7 @@ public sealed class HelmChartTests
         Assert.Equal("t-moecloud-redis.moecloud.svc:6379", (string?)env["Operator__MembershipRedis"]!["value"]);
         Assert.Equal("http://{name}-gateway-admin.{namespace}.svc:8080/", (string?)env["Operator__AdminEndpointTemplate"]!["value"]);
         Assert.Equal("t-moecloud-admin-key", (string?)env["Operator__AdminApiKey"]!["valueFrom"]!["secretKeyRef"]!["name"]);
+        Assert.Equal("false", (string?)env["Operator__SiloDashboard"]!["value"]);
     }
 
     [HelmFact]
@@ -111,6 +112,15 @@ public sealed class HelmChartTests
         var secret = Named(objects, "Secret", "t-moecloud-admin-key");
         Assert.Equal("my-admin-key", System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)secret["data"]!["k"]!)));
         Assert.Equal("k", (string?)OperatorEnv(objects)["Operator__AdminApiKey"]!["valueFrom"]!["secretKeyRef"]!["key"]);
+    }
+
+    [HelmFact]
+    public async Task Template_WhenSiloDashboardOn_TellsTheOperator()
+    {
+        var objects = await RenderAsync("--set", "workloads.siloDashboard=true");
+
+        Assert.Equal("true", (string?)OperatorEnv(objects)["Operator__SiloDashboard"]!["value"]);
+        await AssertTemplateFailsAsync("workloads.siloDashboard=maybe", "siloDashboard");
     }
 
     [HelmFact]

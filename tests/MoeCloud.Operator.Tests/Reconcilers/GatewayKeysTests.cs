@@ -29,13 +29,13 @@ public sealed class GatewayKeysTests
         var client = await cluster.Client.CoreV1.ReadNamespacedSecretAsync("web-client-key", "default");
         var key = Encoding.UTF8.GetString(client.Data[GatewayKeys.ClientKeyEntry]);
         var entry = Assert.Single(GatewayKeySecret.Read(Decode(keys), GatewayKeySecret.ClientPrefix, keys.Metadata.Annotations.AsReadOnly()));
-        Assert.Equal(("default", ApiKeyHash.Hex(key)), (entry.Name, entry.Sha256));
+        Assert.Equal(("default", ApiKeys.Hash(key)), (entry.Name, entry.Sha256));
         Assert.DoesNotContain(Decode(keys).Values, v => v == key);
         Assert.Equal(43, key.Length);
         Assert.Equal(d.Metadata.Uid, Assert.Single(keys.Metadata.OwnerReferences).Uid);
         Assert.Equal(d.Metadata.Uid, Assert.Single(client.Metadata.OwnerReferences).Uid);
         var admin = await cluster.Client.CoreV1.ReadNamespacedSecretAsync("web-operator-key", "default");
-        Assert.Equal(ApiKeyHash.Hex(AdminKey), Assert.Single(GatewayKeySecret.Read(Decode(admin), GatewayKeySecret.AdminPrefix)).Sha256);
+        Assert.Equal(ApiKeys.Hash(AdminKey), Assert.Single(GatewayKeySecret.Read(Decode(admin), GatewayKeySecret.AdminPrefix)).Sha256);
         Assert.Equal(d.Metadata.Uid, Assert.Single(admin.Metadata.OwnerReferences).Uid);
     }
 
@@ -82,7 +82,7 @@ public sealed class GatewayKeysTests
         await Keys(cluster).EnsureAsync(d, CancellationToken.None);
 
         var keys = await cluster.Client.CoreV1.ReadNamespacedSecretAsync("web-gateway-keys", "default");
-        Assert.Equal(ApiKeyHash.Hex("earlier-key"), Assert.Single(GatewayKeySecret.Read(Decode(keys), GatewayKeySecret.ClientPrefix)).Sha256);
+        Assert.Equal(ApiKeys.Hash("earlier-key"), Assert.Single(GatewayKeySecret.Read(Decode(keys), GatewayKeySecret.ClientPrefix)).Sha256);
     }
 
     [Fact]
@@ -96,7 +96,7 @@ public sealed class GatewayKeysTests
         Assert.All(template.Spec.Containers[0].EnvFrom, e => Assert.False(e.SecretRef.Optional));
         var fingerprint = template.Metadata.Annotations[GatewayWorkload.OperatorKeyAnnotation];
         Assert.NotEqual(fingerprint, other.Metadata.Annotations[GatewayWorkload.OperatorKeyAnnotation]);
-        Assert.DoesNotContain(ApiKeyHash.Hex(AdminKey)[..8], fingerprint, StringComparison.Ordinal);
+        Assert.DoesNotContain(ApiKeys.Hash(AdminKey)[..8], fingerprint, StringComparison.Ordinal);
     }
 
     private static GatewayKeys Keys(Cluster cluster) =>

@@ -145,4 +145,20 @@ public sealed class GatewayWorkloadsTests
         Assert.Equal("2", withGpus.Requests["nvidia.com/gpu"].ToString());
         Assert.Equal("2", withGpus.Limits["nvidia.com/gpu"].ToString());
     }
+
+    [Fact]
+    public void Silo_WhenDashboardIsOn_TurnsItOnAndReadsTheDeploymentsKeysSecret_AndWhenOff_Neither()
+    {
+        var (d, model) = Sample();
+        var off = Workloads.Silo(d, model, 4, Options).Spec.Template.Spec.Containers.Single();
+        var on = Workloads.Silo(d, model, 4, new OperatorOptions { MembershipRedis = Options.MembershipRedis, SiloDashboard = true }).Spec.Template.Spec.Containers.Single();
+
+        Assert.DoesNotContain(off.Env, e => e.Name == "MoeCloud__Silo__Dashboard");
+        Assert.Null(off.EnvFrom);
+        Assert.Equal("true", on.Env.Single(e => e.Name == "MoeCloud__Silo__Dashboard").Value);
+        var keys = Assert.Single(on.EnvFrom).SecretRef;
+        Assert.Equal(Workloads.GatewayKeysName(d), keys.Name);
+        Assert.False(keys.Optional);
+        Assert.Contains(on.Ports, p => p.Name == "ops" && p.ContainerPort == Workloads.OpsPort);
+    }
 }
