@@ -88,11 +88,12 @@ internal sealed class CommandLineTree
         }
 
         // One positional at most is a string argument (System.CommandLine does not fill an array from an arity of one).
+        // The usage line shows the argument's name, so it is named as the declaration shows it (<deployment>).
         Argument? positionals = command.MaxArguments switch
         {
             <= 0 => null,
-            1 => new Argument<string>("argument") { Arity = new ArgumentArity(command.MinArguments, 1) },
-            _ => new Argument<string[]>("arguments") { Arity = new ArgumentArity(command.MinArguments, command.MaxArguments) },
+            1 => new Argument<string>(HelpName(command.Arguments)) { Arity = new ArgumentArity(command.MinArguments, 1) },
+            _ => new Argument<string[]>(HelpName(command.Arguments)) { Arity = new ArgumentArity(command.MinArguments, command.MaxArguments) },
         };
         if (positionals is not null)
         {

@@ -200,7 +200,7 @@ public sealed class PlotCommandsTests : IDisposable
 
         Assert.Equal(2, code);
         Assert.Contains("must end in .png or .svg", error, StringComparison.Ordinal);
-        Assert.Contains($"usage: moectl plot {command}", error, StringComparison.Ordinal);
+        Assert.Contains($"moectl plot {command} [options]", error, StringComparison.Ordinal);
     }
 
     [Fact]

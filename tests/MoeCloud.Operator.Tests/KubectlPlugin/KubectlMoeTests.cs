@@ -29,7 +29,7 @@ public sealed class KubectlMoeTests
 
         var help = await plugin.MoeAsync("status", "--help");
         Assert.Equal(0, help.ExitCode);
-        Assert.Contains("usage: moectl kube status <deployment>", help.Stdout, StringComparison.Ordinal);
+        Assert.Contains("moectl kube status <deployment> [options]", help.Stdout, StringComparison.Ordinal);
     }
 
     [KubectlFact]
