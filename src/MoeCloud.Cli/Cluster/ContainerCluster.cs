@@ -1,10 +1,9 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using MoeCloud.Gateway.Security;
+using MoeCloud.Contracts.Security;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
 using MoeCloud.Operator.Reconcilers;
@@ -132,14 +131,14 @@ public sealed class ContainerCluster : ILocalCluster
             // What the operator renders for a deployment of this model, and what the kubelet would give its pods.
             var (deployment, moeModel) = Objects(model, silos);
             var options = new OperatorOptions { SiloImage = siloImage, GatewayImage = gatewayImage, MembershipRedis = $"{redisIp}:6379", SiloServiceAccount = "" };
-            var apiKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-            var adminKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+            var apiKey = ApiKeyHash.NewKey();
+            var adminKey = ApiKeyHash.NewKey();
             var keys = new Dictionary<string, string>
             {
                 ["MoeCloud__Gateway__AdminKeys__0__Name"] = "moectl",
-                ["MoeCloud__Gateway__AdminKeys__0__Sha256"] = ApiKeyAuthenticator.Hash(adminKey),
+                ["MoeCloud__Gateway__AdminKeys__0__Sha256"] = ApiKeyHash.Hex(adminKey),
                 ["MoeCloud__Gateway__ApiKeys__0__Name"] = "moectl",
-                ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyAuthenticator.Hash(apiKey),
+                ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyHash.Hex(apiKey),
                 ["MoeCloud__Gateway__ApiKeys__0__RequestsPerSecond"] = "100000",
             };
             WriteConfig(configDir, Workloads.Config(deployment, moeModel));

@@ -11,6 +11,7 @@ namespace MoeCloud.EndToEnd.Tests.Containers;
 /// container (4 requests in flight for 12 s, the client library's default retry policy, every answer compared with the
 /// single-process reference) one silo container is killed (SIGKILL) or stopped (SIGTERM) a third of the way in.
 /// </summary>
+[Collection(ContainerCollection.Name)]
 public sealed class ContainerChaosTests
 {
     private static readonly TimeSpan Load = TimeSpan.FromSeconds(12);
