@@ -218,9 +218,6 @@ public sealed class ContainerCluster : ILocalCluster
     public async Task<int> WaitForExit(int pod, CancellationToken ct) =>
         int.Parse(await Podman.Run(["wait", SiloOf(pod)], ct), NumberStyles.Integer, CultureInfo.InvariantCulture);
 
-    /// <summary>The last lines of pod <paramref name="pod"/>'s silo container's log (for a report when something failed).</summary>
-    public async Task<string> Logs(int pod, CancellationToken ct) => (await Podman.TryRun(["logs", "--tail", "40", SiloOf(pod)], ct)) is var (_, o, e) ? o + e : "";
-
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
