@@ -16,7 +16,8 @@ namespace MoeCloud.Cli.Commands;
 
 /// <summary>
 /// <c>moectl bench chaos</c>: steady load through the gateway in front of a local cluster (every expert on two pods)
-/// while one fault strikes a third of the way in: a silo process killed (SIGKILL) or stopped (SIGTERM), one of two
+/// while one fault strikes a third of the way in: a silo process (or, with <c>--mode containers</c>, a silo container)
+/// killed (SIGKILL) or stopped (SIGTERM), one of two
 /// gateway replicas crashed and restarted, the Redis membership store crashed and restarted, or one silo cut off the
 /// network and healed. Each result is compared with the single-process reference. Each scenario runs on a fresh cluster.
 /// The silo scenarios are in this file; the others in <c>BenchChaosCommand.Faults.cs</c>.
@@ -30,6 +31,9 @@ public static partial class BenchChaosCommand
 
     /// <summary>The scenarios an embedded cluster can run: it has no silo processes, no Redis and no network namespaces.</summary>
     private static readonly string[] EmbeddedScenarios = ["gateway-restart"];
+
+    /// <summary>The scenarios containers run: a silo container killed or stopped, with its silo process inside.</summary>
+    private static readonly string[] ContainerScenarios = ["kill", "term"];
 
     /// <summary>Registers the command.</summary>
     public static void Register(Moectl app)
@@ -45,7 +49,8 @@ public static partial class BenchChaosCommand
                 new("redis-data", "<kept|lost> whether Redis restarts with its data (saved before the crash, as with persistence) or empty (default kept)"),
                 new("silos", "<N> silos (default 3, in [3, 8])"),
                 new("concurrency", "<N> requests in flight (default 4, in [1, 64])"),
-                new("mode", "<mode> processes (default) or embedded (gateway-restart only: an embedded cluster has no processes, Redis or namespaces)"),
+                new("mode", "<mode> processes (default), containers (kill and term: MoeCloud's images in podman, as the operator configures the pods) or embedded (gateway-restart only: an embedded cluster has no processes, Redis or namespaces)"),
+                new("image-tag", $"<tag> containers mode: the tag of the images infra/images/build.sh built (default {ContainerCluster.DefaultTag})"),
                 new("scenarios", $"<list> comma-separated, of {string.Join(", ", AllScenarios)} (default all that the mode and machine allow)"),
                 new("scenario", "<name> one scenario (the same as --scenarios <name>)"),
                 new("json", "print JSON instead of a table", IsFlag: true),
@@ -58,9 +63,9 @@ public static partial class BenchChaosCommand
         int seconds = args.GetInt("seconds", 30, 4, 600), silos = args.GetInt("silos", 3, 3, 8), concurrency = args.GetInt("concurrency", 4, 1, 64);
         var outage = args.GetInt("outage", Math.Max(1, seconds / 3), 1, 300);
         var mode = args.Get("mode") ?? "processes";
-        if (mode is not ("processes" or "embedded"))
+        if (mode is not ("processes" or "embedded" or "containers"))
         {
-            throw new UsageException($"option '--mode' takes processes or embedded, not '{mode}'");
+            throw new UsageException($"option '--mode' takes processes, containers or embedded, not '{mode}'");
         }
 
         var redisData = args.Get("redis-data") ?? "kept";
@@ -71,14 +76,15 @@ public static partial class BenchChaosCommand
 
         var log = console.Error;
         var scenarios = await Scenarios(args, mode, log);
+        var tag = args.Get("image-tag") ?? ContainerCluster.DefaultTag;
+        if (mode == "containers" && await ContainerCluster.Unavailable(tag, ct) is { } missing)
+        {
+            await log.WriteLineAsync($"moectl bench chaos: --mode containers cannot run here: {missing}.");
+            return Moectl.Failed;
+        }
+
         var modelDir = await DemoDeployment.EnsureModel(Model, seed: 1, log, ct);
-        using var checkpoint = ModelCheckpoint.Open(modelDir);
-        var spec = checkpoint.Spec;
-        var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
-        var inputs = Enumerable.Range(0, Inputs).Select(i => RuntimeCommands.RandomHidden(Tokens, spec.Hidden, seed: 1000 + i)).ToArray();
-        var expected = inputs.Select(x => reference.ForwardStack(0, spec.MoeLayers - 1, x, Tokens)).ToArray();
-        var load = new ChaosLoad(spec.Hidden, spec.MoeLayers, Tokens, inputs, expected);
-        var setup = new ChaosSetup(mode, silos, concurrency, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(outage), redisData == "kept", modelDir, spec.MoeLayers, spec.Experts, load);
+        var setup = Prepare(mode, silos, concurrency, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(outage), redisData == "kept", modelDir, tag);
 
         var results = new List<ChaosResult>();
         foreach (var scenario in scenarios)
@@ -99,14 +105,32 @@ public static partial class BenchChaosCommand
         return Moectl.Ok;
     }
 
+    /// <summary>
+    /// A run's settings and its load: <see cref="Inputs"/> seeded requests of <see cref="Tokens"/> tokens through every
+    /// MoE layer of the checkpoint in <paramref name="modelDirectory"/>, each with its single-process reference result.
+    /// </summary>
+    public static ChaosSetup Prepare(string mode, int silos, int concurrency, TimeSpan duration, TimeSpan outage, bool redisKeepsData, string modelDirectory, string imageTag = ContainerCluster.DefaultTag)
+    {
+        using var checkpoint = ModelCheckpoint.Open(modelDirectory);
+        var spec = checkpoint.Spec;
+        var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
+        var inputs = Enumerable.Range(0, Inputs).Select(i => RuntimeCommands.RandomHidden(Tokens, spec.Hidden, seed: 1000 + i)).ToArray();
+        var expected = inputs.Select(x => reference.ForwardStack(0, spec.MoeLayers - 1, x, Tokens)).ToArray();
+        var load = new ChaosLoad(spec.Hidden, spec.MoeLayers, Tokens, inputs, expected);
+        return new ChaosSetup(mode, silos, concurrency, duration, outage, redisKeepsData, modelDirectory, spec.MoeLayers, spec.Experts, load, imageTag);
+    }
+
     /// <summary>One scenario on a fresh cluster: load, the fault a third of the way in, then a check that every pod's share is served again.</summary>
     public static Task<ChaosResult> RunScenario(string scenario, ChaosSetup setup, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(setup);
         return scenario switch
         {
+            "kill" when setup.Mode == "containers" => ContainerStop(kill: true, setup, ct),
+            "term" when setup.Mode == "containers" => ContainerStop(kill: false, setup, ct),
             "kill" => SiloStop(kill: true, setup, ct),
             "term" => SiloStop(kill: false, setup, ct),
+            _ when setup.Mode == "containers" => throw new ArgumentException($"scenario '{scenario}' does not run in containers (containers run {string.Join(", ", ContainerScenarios)})", nameof(scenario)),
             "gateway-restart" => GatewayRestart(setup, ct),
             "redis-restart" => RedisRestart(setup, ct),
             "partition" => Partition(setup, ct),
@@ -120,10 +144,14 @@ public static partial class BenchChaosCommand
         var asked = args.Get("scenarios") ?? args.Get("scenario");
         if (asked is null)
         {
-            var all = mode == "embedded" ? EmbeddedScenarios : AllScenarios;
+            var all = mode switch { "embedded" => EmbeddedScenarios, "containers" => ContainerScenarios, _ => AllScenarios };
             if (mode == "embedded")
             {
                 await log.WriteLineAsync($"embedded mode runs {string.Join(", ", EmbeddedScenarios)} only: an embedded cluster has no silo processes to kill, no Redis and no network namespaces.");
+            }
+            else if (mode == "containers")
+            {
+                await log.WriteLineAsync($"containers mode runs {string.Join(", ", ContainerScenarios)}; gateway-restart, redis-restart and partition run with --mode processes.");
             }
 
             if (all.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } why)
@@ -144,6 +172,11 @@ public static partial class BenchChaosCommand
         if (mode == "embedded" && scenarios.FirstOrDefault(s => !EmbeddedScenarios.Contains(s, StringComparer.Ordinal)) is { } process)
         {
             throw new UsageException($"scenario '{process}' needs --mode processes: an embedded cluster has no silo processes, Redis or network namespaces (embedded mode runs {string.Join(", ", EmbeddedScenarios)})");
+        }
+
+        if (mode == "containers" && scenarios.FirstOrDefault(s => !ContainerScenarios.Contains(s, StringComparer.Ordinal)) is { } other)
+        {
+            throw new UsageException($"scenario '{other}' needs --mode processes{(other == "gateway-restart" ? " or embedded" : "")}: containers mode runs {string.Join(", ", ContainerScenarios)} only");
         }
 
         if (scenarios.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } unavailable)
@@ -181,12 +214,36 @@ public static partial class BenchChaosCommand
         }, ct);
     }
 
+    /// <summary>
+    /// kill -9 (<paramref name="kill"/>) or SIGTERM of the last pod's silo container (<c>podman kill</c>), which is not
+    /// restarted; the load goes through the gateway container.
+    /// </summary>
+    private static async Task<ChaosResult> ContainerStop(bool kill, ChaosSetup setup, CancellationToken ct)
+    {
+        var victim = setup.Silos - 1;
+        await using var cluster = await ContainerCluster.Start(setup.Silos, Model, setup.ModelDirectory, TextWriter.Null, ct, setup.ImageTag);
+        await PublishTwoReplicas(cluster, setup);
+        await cluster.WaitReady(ct);
+        using var client = new MoeCloudClient(cluster.GatewayGrpc, ClientOptions(cluster.ApiKey));
+        return await Measure(kill ? "kill -9 of one silo container" : "SIGTERM of one silo container", client, setup, async clock =>
+        {
+            var at = clock.Elapsed.TotalSeconds;
+            await (kill ? cluster.Kill(victim, ct) : cluster.Terminate(victim, ct));
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            bound.CancelAfter(TimeSpan.FromSeconds(60));
+            var code = await cluster.WaitForExit(victim, bound.Token);
+            return new ChaosFault(at, null, clock.Elapsed.TotalSeconds - at, $"the silo container exited with {code}");
+        }, ct);
+    }
+
     /// <summary>Every expert on two pods, so whatever one pod held has a replica on another.</summary>
     private static Task PublishTwoReplicas(ILocalCluster cluster, ChaosSetup setup) =>
         cluster.Publish(WirePlan.FromAssignment(Model, 1, setup.Silos, setup.Layers, setup.Experts, (l, e) => [(e + l) % setup.Silos, (e + l + 1) % setup.Silos]));
 
     /// <summary>The client every scenario uses: the default retry policy, a 10 s deadline.</summary>
-    private static MoeCloudClientOptions ClientOptions(LocalGateway gateway) => new() { ApiKey = gateway.ApiKey, Deadline = TimeSpan.FromSeconds(10) };
+    private static MoeCloudClientOptions ClientOptions(LocalGateway gateway) => ClientOptions(gateway.ApiKey);
+
+    private static MoeCloudClientOptions ClientOptions(string apiKey) => new() { ApiKey = apiKey, Deadline = TimeSpan.FromSeconds(10) };
 
     /// <summary>
     /// Warms every pod, runs the load with <paramref name="fault"/> a third of the way in (it gets the load's clock and
@@ -258,7 +315,7 @@ public static partial class BenchChaosCommand
 }
 
 /// <summary>A chaos run's settings and load.</summary>
-/// <param name="Mode">Cluster mode: <c>processes</c> or <c>embedded</c>.</param>
+/// <param name="Mode">Cluster mode: <c>processes</c>, <c>containers</c> or <c>embedded</c>.</param>
 /// <param name="Silos">Silos (pods).</param>
 /// <param name="Concurrency">Requests in flight.</param>
 /// <param name="Duration">Load per scenario; the fault strikes a third of the way in.</param>
@@ -268,7 +325,8 @@ public static partial class BenchChaosCommand
 /// <param name="Layers">MoE layers.</param>
 /// <param name="Experts">Experts per layer.</param>
 /// <param name="Load">The requests and their reference results.</param>
-public sealed record ChaosSetup(string Mode, int Silos, int Concurrency, TimeSpan Duration, TimeSpan Outage, bool RedisKeepsData, string ModelDirectory, int Layers, int Experts, ChaosLoad Load);
+/// <param name="ImageTag">Containers mode: the images' tag.</param>
+public sealed record ChaosSetup(string Mode, int Silos, int Concurrency, TimeSpan Duration, TimeSpan Outage, bool RedisKeepsData, string ModelDirectory, int Layers, int Experts, ChaosLoad Load, string ImageTag = ContainerCluster.DefaultTag);
 
 /// <summary>What a scenario's fault did, in seconds on the load's clock.</summary>
 /// <param name="At">When it struck.</param>

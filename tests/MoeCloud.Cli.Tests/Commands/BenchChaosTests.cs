@@ -81,6 +81,15 @@ public sealed class BenchChaosTests
         Assert.Contains("needs --mode processes", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task BenchChaos_WhenContainerModeIsAskedForAPartition_IsAUsageErrorThatNamesTheModesThatRunIt()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "chaos", "--mode", "containers", "--scenario", "partition");
+
+        Assert.Equal(Moectl.BadUsage, code);
+        Assert.Contains("scenario 'partition' needs --mode processes: containers mode runs kill, term only", error, StringComparison.Ordinal);
+    }
+
     private static JsonElement Single(string output, string name)
     {
         var scenario = Assert.Single(JsonDocument.Parse(output).RootElement.GetProperty("scenarios").EnumerateArray());

@@ -62,6 +62,16 @@ public static class ContainerImages
     }
 }
 
+/// <summary>
+/// The tests that run MoeCloud's real images: one at a time and alone, since each starts several containers on this
+/// machine's few cores and the chaos tests count requests that miss their deadlines.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ContainerCollection
+{
+    public const string Name = "Containers";
+}
+
 /// <summary>A fact that runs MoeCloud's real images in podman; skipped with the reason when this machine cannot.</summary>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class ContainerFactAttribute : FactAttribute

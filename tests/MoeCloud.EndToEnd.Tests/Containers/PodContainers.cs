@@ -1,10 +1,10 @@
-using System.Globalization;
 using Docker.DotNet.Models;
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Configurations;
 using DotNet.Testcontainers.Containers;
 using DotNet.Testcontainers.Networks;
 using k8s.Models;
+using MoeCloud.Cli.Cluster;
 
 namespace MoeCloud.EndToEnd.Tests.Containers;
 
@@ -28,93 +28,48 @@ internal sealed record PodSite(
     IReadOnlyDictionary<string, string> KubeletEnv);
 
 /// <summary>
-/// Plays the kubelet for one container of a pod template the operator rendered: the image, arguments, environment
-/// (field references and Secrets resolved), volumes, user and security context go to podman as they are, and the
-/// container's probes are run against it. Nothing here restates what the operator configures.
+/// Plays the kubelet for one container of a pod template the operator rendered: moectl's <see cref="PodRun"/> resolves
+/// the image, arguments, environment (field references and Secrets), volumes, user and security context, which go to
+/// Testcontainers as they are, and the container's probes are run against it. Nothing here restates what the operator
+/// configures.
 /// </summary>
 internal static class PodContainers
 {
-    private const string ServiceAccountPath = "/var/run/secrets/kubernetes.io/serviceaccount";
-
     public static IContainer Build(Uri engine, V1PodSpec pod, V1Container c, PodSite site)
     {
-        var env = new Dictionary<string, string>(site.KubeletEnv);
-        foreach (var from in c.EnvFrom ?? [])
-        {
-            var secret = site.Secrets.GetValueOrDefault(from.SecretRef?.Name ?? "")
-                ?? throw new InvalidOperationException($"container {c.Name}: envFrom names no Secret the test holds ({from.SecretRef?.Name})");
-            foreach (var (k, v) in secret)
-            {
-                env[k] = v;
-            }
-        }
-
-        foreach (var e in c.Env ?? [])
-        {
-            env[e.Name] = e.Value ?? e.ValueFrom?.FieldRef?.FieldPath switch
-            {
-                "metadata.name" => site.Name,
-                "metadata.namespace" => site.Namespace,
-                "status.podIP" => site.Ip,
-                var other => throw new InvalidOperationException($"container {c.Name}: env {e.Name} from {other ?? "an unsupported source"}"),
-            };
-        }
-
-        var podSecurity = pod.SecurityContext ?? new V1PodSecurityContext();
-        var security = c.SecurityContext ?? new V1SecurityContext();
-        var user = security.RunAsUser ?? podSecurity.RunAsUser;
-        var group = security.RunAsGroup ?? podSecurity.RunAsGroup;
-        if ((security.RunAsNonRoot ?? podSecurity.RunAsNonRoot) == true && user is null or 0)
-        {
-            throw new InvalidOperationException($"container {c.Name}: runAsNonRoot without a non-zero runAsUser");
-        }
-
-        var builder = new ContainerBuilder(c.Image)
+        var run = PodRun.From(pod, c, new PodPlace(site.Name, site.Namespace, site.Ip, site.Secrets, site.Volumes, site.ServiceAccount, site.KubeletEnv));
+        var builder = new ContainerBuilder(run.Image)
             .WithDockerEndpoint(engine.ToString())
             .WithName($"moecloud-test-{site.Name}-{Guid.NewGuid().ToString("N")[..8]}")
             .WithNetwork(site.Network)
-            .WithEnvironment(env)
+            .WithEnvironment(run.Env)
             .WithCleanUp(false);
-        if (c.Command is { Count: > 0 })
+        if (run.Entrypoint.Count > 0)
         {
-            builder = builder.WithEntrypoint([.. c.Command]);
+            builder = builder.WithEntrypoint([.. run.Entrypoint]);
         }
 
-        if (c.Args is { Count: > 0 })
+        if (run.Args.Count > 0)
         {
-            builder = builder.WithCommand([.. c.Args]);
+            builder = builder.WithCommand([.. run.Args]);
         }
 
-        foreach (var mount in c.VolumeMounts ?? [])
+        foreach (var mount in run.Mounts)
         {
-            var volume = (pod.Volumes ?? []).Single(v => v.Name == mount.Name);
-            if (volume.EmptyDir is not null)
-            {
-                builder = builder.WithTmpfsMount(mount.MountPath, AccessMode.ReadWrite);
-            }
-            else
-            {
-                var host = site.Volumes.GetValueOrDefault(mount.Name)
-                    ?? throw new InvalidOperationException($"container {c.Name}: no host directory for volume {mount.Name}");
-                builder = builder.WithBindMount(host, mount.MountPath, mount.ReadOnlyProperty == true ? AccessMode.ReadOnly : AccessMode.ReadWrite);
-            }
-        }
-
-        if (pod.AutomountServiceAccountToken == true)
-        {
-            var dir = site.ServiceAccount ?? throw new InvalidOperationException($"pod {site.Name} mounts a service account token, but the test holds none");
-            builder = builder.WithBindMount(dir, ServiceAccountPath, AccessMode.ReadOnly);
+            builder = mount.HostPath is null
+                ? builder.WithTmpfsMount(mount.Path, AccessMode.ReadWrite)
+                : builder.WithBindMount(mount.HostPath, mount.Path, mount.ReadOnly ? AccessMode.ReadOnly : AccessMode.ReadWrite);
         }
 
         var networkName = site.Network.Name;
         return builder.WithCreateParameterModifier(p =>
         {
-            p.User = group is null ? $"{user}" : $"{user}:{group}";
-            (p.HostConfig ??= new HostConfig()).ReadonlyRootfs = security.ReadOnlyRootFilesystem == true;
-            (p.HostConfig ??= new HostConfig()).CapDrop = security.Capabilities?.Drop ?? [];
-            (p.HostConfig ??= new HostConfig()).CapAdd = security.Capabilities?.Add ?? [];
-            (p.HostConfig ??= new HostConfig()).SecurityOpt = security.AllowPrivilegeEscalation == false ? ["no-new-privileges"] : [];
-            (p.NetworkingConfig ??= new NetworkingConfig()).EndpointsConfig[networkName].IPAMConfig = new EndpointIPAMConfig { IPv4Address = site.Ip };
+            p.User = run.User ?? "";
+            (p.HostConfig ??= new HostConfig()).ReadonlyRootfs = run.ReadOnlyRoot;
+            (p.HostConfig ??= new HostConfig()).CapDrop = [.. run.CapDrop];
+            (p.HostConfig ??= new HostConfig()).CapAdd = [.. run.CapAdd];
+            (p.HostConfig ??= new HostConfig()).SecurityOpt = run.NoNewPrivileges ? ["no-new-privileges"] : [];
+            (p.NetworkingConfig ??= new NetworkingConfig()).EndpointsConfig[networkName].IPAMConfig = new EndpointIPAMConfig { IPv4Address = run.Ip };
         }).Build();
     }
 
@@ -173,8 +128,5 @@ internal static class PodContainers
     }
 
     /// <summary>A probe's port: a number, or the name of one of the container's ports.</summary>
-    public static int PortOf(IntOrString port, V1Container c) =>
-        int.TryParse(port.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
-            ? n
-            : c.Ports.Single(p => p.Name == port.Value).ContainerPort;
+    public static int PortOf(IntOrString port, V1Container c) => PodRun.PortOf(port, c);
 }

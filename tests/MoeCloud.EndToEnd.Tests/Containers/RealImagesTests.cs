@@ -30,6 +30,7 @@ namespace MoeCloud.EndToEnd.Tests.Containers;
 /// test plays only the kubelet: it starts those containers on a network it created, runs their probes, and reports the
 /// StatefulSet ready.
 /// </summary>
+[Collection(ContainerCollection.Name)]
 public sealed class RealImagesTests
 {
     private const string AdminKey = "operator-admin-key";
