@@ -131,14 +131,14 @@ public sealed class ContainerCluster : ILocalCluster
             // What the operator renders for a deployment of this model, and what the kubelet would give its pods.
             var (deployment, moeModel) = Objects(model, silos);
             var options = new OperatorOptions { SiloImage = siloImage, GatewayImage = gatewayImage, MembershipRedis = $"{redisIp}:6379", SiloServiceAccount = "" };
-            var apiKey = ApiKeyHash.NewKey();
-            var adminKey = ApiKeyHash.NewKey();
+            var apiKey = ApiKeys.NewKey();
+            var adminKey = ApiKeys.NewKey();
             var keys = new Dictionary<string, string>
             {
                 ["MoeCloud__Gateway__AdminKeys__0__Name"] = "moectl",
-                ["MoeCloud__Gateway__AdminKeys__0__Sha256"] = ApiKeyHash.Hex(adminKey),
+                ["MoeCloud__Gateway__AdminKeys__0__Sha256"] = ApiKeys.Hash(adminKey),
                 ["MoeCloud__Gateway__ApiKeys__0__Name"] = "moectl",
-                ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeyHash.Hex(apiKey),
+                ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash(apiKey),
                 ["MoeCloud__Gateway__ApiKeys__0__RequestsPerSecond"] = "100000",
             };
             WriteConfig(configDir, Workloads.Config(deployment, moeModel));
