@@ -1,59 +1,36 @@
 using Grpc.Core;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using MoeCloud.Contracts.Protos;
-using MoeCloud.Runtime.Hosting;
 
 namespace MoeCloud.Gateway.Tests;
 
 /// <summary>
-/// A pod that holds every layer request until <see cref="Release"/>: a real Kestrel gRPC server whose runner waits on a
+/// A pod that holds every layer request until <see cref="Release"/>: a <see cref="TestPod"/> whose runner waits on a
 /// gate, then answers the request's hidden states unchanged (no expert runs), and whose <c>/readyz</c> answers 200.
 /// </summary>
 public sealed class HeldRunner : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly TestPod _pod;
     private readonly Gate _gate;
 
-    private HeldRunner(WebApplication app, Gate gate, int runnerPort, int opsPort)
+    private HeldRunner(TestPod pod, Gate gate)
     {
-        _app = app;
+        _pod = pod;
         _gate = gate;
-        Runner = $"http://127.0.0.1:{runnerPort}";
-        Ops = $"http://127.0.0.1:{opsPort}";
     }
 
     /// <summary>The runner address (HTTP/2).</summary>
-    public string Runner { get; }
+    public string Runner => _pod.Runner;
 
     /// <summary>The ops address (HTTP/1.1).</summary>
-    public string Ops { get; }
+    public string Ops => _pod.Ops;
 
     /// <summary>Requests waiting at the gate now.</summary>
     public int Waiting => Volatile.Read(ref _gate.Waiting);
 
     public static async Task<HeldRunner> Start()
     {
-        var ports = FreePorts.Take(2);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.ListenLocalhost(ports[0], l => l.Protocols = HttpProtocols.Http2);
-            k.ListenLocalhost(ports[1], l => l.Protocols = HttpProtocols.Http1);
-        });
         var gate = new Gate();
-        builder.Services.AddSingleton(gate);
-        builder.Services.AddGrpc();
-        var app = builder.Build();
-        app.MapGrpcService<Service>();
-        app.MapGet("/readyz", () => Results.Text("ready"));
-        await app.StartAsync();
-        return new HeldRunner(app, gate, ports[0], ports[1]);
+        return new HeldRunner(await TestPod.Start<Service, Gate>(gate, ready: true), gate);
     }
 
     /// <summary>Lets every held request, and every later one, through.</summary>
@@ -62,8 +39,7 @@ public sealed class HeldRunner : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Release();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _pod.DisposeAsync();
     }
 
     private sealed class Gate
