@@ -25,7 +25,18 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, M
     }
 
     /// <inheritdoc />
-    public Task<WirePlan?> Served(string model) => Task.FromResult(state.Get(model)?.Document);
+    public Task<WirePlan?> Served(string model)
+    {
+        if (Misplaced())
+        {
+            // Placed by the fallback on another pod's silo (a silo that joined moments ago may not be a placement
+            // target yet): it says nothing, and deactivates so that the next call, a rollout's Adopt, is placed again.
+            DeactivateOnIdle();
+            return Task.FromResult<WirePlan?>(null);
+        }
+
+        return Task.FromResult(state.Get(model)?.Document);
+    }
 
     /// <inheritdoc />
     public Task<int> Drain(string model, int version, TimeSpan timeout) =>
@@ -34,7 +45,7 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, M
     /// <inheritdoc />
     public Task<PodEndpoints> Describe()
     {
-        if (!PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodNames.PodOfSiloName(silo.Name) != pod)
+        if (Misplaced())
         {
             DeactivateOnIdle(); // placed by the fallback while the pod was away; the next call is placed again
         }
@@ -55,4 +66,7 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, M
             ExpertBackend = catalog.ExpertBackend,
         });
     }
+
+    /// <summary>Whether this agent runs on another pod's silo than the pod its key names.</summary>
+    private bool Misplaced() => !PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodNames.PodOfSiloName(silo.Name) != pod;
 }
