@@ -2,6 +2,7 @@ using System.Globalization;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Benchmarks;
+using MoeCloud.Placement.Solvers;
 
 namespace MoeCloud.Cli.Commands;
 
@@ -24,6 +25,7 @@ public static class BenchPlacementCommand
                 new("deepseek", "<off|on> also the DeepSeek-V3-scale synthetic case: 58 layers x 256 experts, top-8 of the best 4 of 8 groups, 32 redundant (default on)"),
                 new("deepseek-pods", "<G,...> pod counts of the DeepSeek-V3 case (default 64)"),
                 new("deepseek-time-limit", "<S> ilp time limit of the DeepSeek-V3 case (default 30)"),
+                new("ilp", "<arm,...> ilp arms as rows: default (the current defaults), v1 (no resampling, no hedging: the solver before them), nodes (the defaults with nodes of 4 pods); default 'default'"),
                 new("json", "print JSON", IsFlag: true),
             ],
             Run,
@@ -41,8 +43,32 @@ public static class BenchPlacementCommand
         (args.Get(option) ?? fallback).Split(',').Select(p =>
             int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var g) && g is > 0 and <= 4096 ? g : throw new UsageException($"option '--{option}' needs pod counts in [1, 4096], got '{p}'")).ToArray();
 
+    private static IReadOnlyList<IlpArm> IlpArms(CliArgs args)
+    {
+        var arms = new List<IlpArm>();
+        foreach (var name in (args.Get("ilp") ?? "default").Split(','))
+        {
+            IlpArm arm = name switch
+            {
+                "default" => new("ilp", new IlpOptions()),
+                "v1" => new("ilp-v1", new IlpOptions { Resamples = 0, HedgeDeviations = 0 }, AllHomes: false),
+                "nodes" => new("ilp-nodes", new IlpOptions { PodsPerNode = TraceHierarchy.PodsPerNode }, AllHomes: false),
+                _ => throw new UsageException($"option '--ilp' takes arms among default, v1 and nodes, got '{name}'"),
+            };
+            if (arms.Any(a => a.Name == arm.Name))
+            {
+                throw new UsageException($"option '--ilp' names arm '{name}' twice");
+            }
+
+            arms.Add(arm);
+        }
+
+        return arms;
+    }
+
     private static async Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct)
     {
+        var ilpArms = IlpArms(args);
         var pods = PodCounts(args, "pods", "4,8,16");
         var deepseekPods = PodCounts(args, "deepseek-pods", "64");
         var deepseekLimit = TimeSpan.FromSeconds(args.GetDouble("deepseek-time-limit", 30, 0.1, 3600));
@@ -68,7 +94,7 @@ public static class BenchPlacementCommand
             {
                 foreach (var g in pods)
                 {
-                    rows.AddRange(await Task.Run(() => PlacementBench.Run(trace, g, redundant, limit, seed, progress, ct, TraceHierarchy), ct));
+                    rows.AddRange(await Task.Run(() => PlacementBench.Run(trace, g, redundant, limit, seed, progress, ct, TraceHierarchy, ilpArms), ct));
                     progress.Advance(++done, runs, $"{done}/{runs} runs: {trace.Manifest.Name}, {g} pods done");
                 }
             }
@@ -79,7 +105,7 @@ public static class BenchPlacementCommand
                 var big = SyntheticTraceGenerator.Generate(SyntheticTraceOptions.DeepSeekV3 with { Seed = seed }, "synthetic-deepseek-v3");
                 foreach (var g in deepseekPods)
                 {
-                    rows.AddRange(await Task.Run(() => PlacementBench.Run(big, g, 32, deepseekLimit, seed, progress, ct, DeepSeekHierarchy), ct));
+                    rows.AddRange(await Task.Run(() => PlacementBench.Run(big, g, 32, deepseekLimit, seed, progress, ct, DeepSeekHierarchy, ilpArms), ct));
                     progress.Advance(++done, runs, $"{done}/{runs} runs: {big.Manifest.Name}, {g} pods done");
                 }
             }
@@ -94,14 +120,15 @@ public static class BenchPlacementCommand
         }
 
         await console.Out.WriteLineAsync(CliOutput.Table(
-            ["trace", "pods", "solver", "R", "home", .. PlacementInputs.MetricHeaders, "solve s", "status"],
+            ["trace", "pods", "solver", "R", "home", .. PlacementInputs.MetricHeaders, "fitted expert imb", "cross-node", "solve s", "status"],
             rows.Select(r => (IReadOnlyList<string>)
             [
                 r.Trace, r.Pods.ToString(CultureInfo.InvariantCulture), r.Solver, r.Redundant.ToString(CultureInfo.InvariantCulture), r.Home,
-                .. PlacementInputs.MetricCells(r.Metrics), CliOutput.Num(r.SolveSeconds, 1), r.Status.ToString(),
+                .. PlacementInputs.MetricCells(r.Metrics), CliOutput.Num(r.FittedExpertImbalance, 3), r.CrossNodeRemoteFraction is { } x ? CliOutput.Num(x, 4) : "-",
+                CliOutput.Num(r.SolveSeconds, 1), r.Status.ToString(),
             ])));
         await console.Out.WriteLineAsync();
-        await console.Out.WriteLineAsync("fit on even sequences, scored on odd ones; remote = remote dispatches / all (re-homes count as remote dispatches); imbalances are max / mean (DESIGN.md §2); eplb-hierarchical: 8 expert groups, nodes of 4 pods (DeepSeek-V3 case: 8 pods).");
+        await console.Out.WriteLineAsync("fit on even sequences, scored on odd ones; remote = remote dispatches / all (re-homes count as remote dispatches); imbalances are max / mean (DESIGN.md §2); eplb-hierarchical: 8 expert groups, nodes of 4 pods (DeepSeek-V3 case: 8 pods); fitted expert imb: the same plan and home policy replayed on the fitting half; cross-node: dispatches leaving the home's node (nodes as eplb-hierarchical's) / all.");
         return Moectl.Ok;
     }
 }

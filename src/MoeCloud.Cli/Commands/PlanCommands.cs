@@ -26,6 +26,11 @@ public static class PlanCommands
                 new("nodes", "<n> eplb: nodes of consecutive pods for the hierarchical policy (with --groups; must divide the pods and the groups)"),
                 new("time-limit", "<S> seconds for the ilp solver (default 10)"),
                 new("load-slack", "<x> ilp: a pod's expected expert load may reach (1 + x) x the mean, in [0, 10] (default 0.02)"),
+                new("resamples", "<N> ilp: bootstrap resamples of the fitting sequences whose pod loads are kept near the cap, in [0, 256]; 0 = fitted loads only (default 8)"),
+                new("resample-weight", "<x> ilp: local dispatches one dispatch of expected excess over the cap under resampling costs, in [0, 1000] (default 1)"),
+                new("hedge", "<k> ilp: redundant replicas go to the highest (load + k x stddev over the resamples) per replica, in [0, 100] (default 1)"),
+                new("pods-per-node", "<K> ilp: consecutive pods forming one node; dispatches within the home's node count --node-weight of a local one (default 0: no nodes)"),
+                new("node-weight", "<x> ilp: worth of an intra-node dispatch relative to a local one, in [0, 1] (default 0.5)"),
                 new("max-moves", "<M> incremental mode: move at most M replicas from the --from plan"),
                 new("from", "<plan.json> incremental mode: the live plan"),
                 new("threshold", "<x> incremental mode: least remote-fraction gain worth applying (default 0.005)"),
@@ -75,7 +80,7 @@ public static class PlanCommands
         }
 
         var problem = new PlacementProblem(profile, pods, redundant, capacities, groups, nodes) { Seed = seed, TimeLimit = TimeSpan.FromSeconds(timeLimit) };
-        var solver = PlacementSolvers.Create(solverName, new IlpOptions { LoadSlack = args.GetDouble("load-slack", new IlpOptions().LoadSlack, 0, 10) });
+        var solver = PlacementSolvers.Create(solverName, IlpOptionsFrom(args, pods));
         var result = await CliProgress.RunAsync(
             console,
             $"solving {solverName}: {profile.Layers} layers x {profile.Experts} experts on {pods} pods, {redundant} redundant per layer",
@@ -89,6 +94,27 @@ public static class PlanCommands
         PlanFile.Save(outPath, result.Plan);
         await PrintPlan(args.Json, console, result.Plan, outPath);
         return Moectl.Ok;
+    }
+
+    /// <summary>The ilp options of the command line, range-checked (a bad value is a usage error).</summary>
+    internal static IlpOptions IlpOptionsFrom(CliArgs args, int pods)
+    {
+        var defaults = new IlpOptions();
+        var podsPerNode = args.GetInt("pods-per-node", defaults.PodsPerNode, 0, 4096);
+        if (podsPerNode > 0 && pods % podsPerNode != 0)
+        {
+            throw new UsageException($"option '--pods-per-node' must divide the {pods} pods, got '{podsPerNode}'");
+        }
+
+        return new IlpOptions
+        {
+            LoadSlack = args.GetDouble("load-slack", defaults.LoadSlack, 0, 10),
+            Resamples = args.GetInt("resamples", defaults.Resamples, 0, 256),
+            ResampleWeight = args.GetDouble("resample-weight", defaults.ResampleWeight, 0, 1000),
+            HedgeDeviations = args.GetDouble("hedge", defaults.HedgeDeviations, 0, 100),
+            PodsPerNode = podsPerNode,
+            NodeWeight = args.GetDouble("node-weight", defaults.NodeWeight, 0, 1),
+        };
     }
 
     private static async Task<int> Incremental(CliArgs args, CliConsole console, Placement.Profiles.WorkloadProfile profile, string outPath, int seed)

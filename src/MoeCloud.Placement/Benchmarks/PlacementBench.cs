@@ -14,7 +14,15 @@ namespace MoeCloud.Placement.Benchmarks;
 /// <param name="Metrics">Simulated metrics on the scoring half.</param>
 /// <param name="SolveSeconds">Wall time of the solve.</param>
 /// <param name="Status">Solver status.</param>
-public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status);
+/// <param name="FittedExpertImbalance">Expert-load imbalance of the same plan and home policy replayed on the fitting half, beside the scored one in <paramref name="Metrics"/>.</param>
+/// <param name="CrossNodeRemoteFraction">Dispatches (re-homes included) that leave the home's node, over all dispatches of the scoring half; null without nodes.</param>
+public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status, double FittedExpertImbalance = 0, double? CrossNodeRemoteFraction = null);
+
+/// <summary>One ilp arm of the placement comparison: its row name and options.</summary>
+/// <param name="Name">Solver name in the rows (<c>ilp</c> for the defaults).</param>
+/// <param name="Options">The ilp options.</param>
+/// <param name="AllHomes">Rows with every home policy (random, speculative, speculative + re-homing); else speculative only.</param>
+public sealed record IlpArm(string Name, IlpOptions Options, bool AllHomes = true);
 
 /// <summary>The hierarchical-eplb rows' structure: expert groups per layer and pods per node (nodes = pods / PodsPerNode).</summary>
 /// <param name="Groups">Expert groups per layer (experts split evenly into consecutive groups).</param>
@@ -42,12 +50,13 @@ public sealed record BenchHierarchy(int Groups, int PodsPerNode)
 /// count. Placement and home policy vary separately, so that each can be judged on its own: contiguous (no redundancy)
 /// with random homes (vanilla expert parallelism) and with speculative homes; eplb, hierarchical eplb (when
 /// <see cref="BenchHierarchy"/> applies) and ilp, each with random and with speculative homes; ilp with speculative
-/// homes and re-homing. All plans are scored by <see cref="Simulator"/>.
+/// homes and re-homing; further ilp arms (<see cref="IlpArm"/>: other options in the same run). All plans are scored
+/// by <see cref="Simulator"/> on the scoring half, and replayed on the fitting half for the fitted expert-load imbalance.
 /// </summary>
 public static class PlacementBench
 {
     /// <summary>Runs every row for one trace and pod count; <paramref name="hierarchy"/> adds the hierarchical-eplb rows.</summary>
-    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null)
+    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null, IReadOnlyList<IlpArm>? ilpArms = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
         if (trace.Sequences.Count < 2)
@@ -61,7 +70,10 @@ public static class PlacementBench
         var rows = new List<BenchRow>();
         var nodes = hierarchy?.NodesFor(pods, profile.Experts);
         const string Hierarchical = "eplb-hierarchical";
-        (string Solver, int Redundant, HomePolicy Home, bool Rehome)[] all =
+        ilpArms ??= [new IlpArm("ilp", new IlpOptions())];
+        var podsPerNode = nodes is not null ? hierarchy!.PodsPerNode : 0;
+        var arms = ilpArms.ToDictionary(a => a.Name, a => a.Options);
+        List<(string Solver, int Redundant, HomePolicy Home, bool Rehome)> all =
         [
             ("contiguous", 0, HomePolicy.Random, false),
             ("contiguous", 0, HomePolicy.Speculative, false),
@@ -69,10 +81,21 @@ public static class PlacementBench
             ("eplb", redundant, HomePolicy.Speculative, false),
             (Hierarchical, redundant, HomePolicy.Random, false),
             (Hierarchical, redundant, HomePolicy.Speculative, false),
-            ("ilp", redundant, HomePolicy.Random, false),
-            ("ilp", redundant, HomePolicy.Speculative, false),
-            ("ilp", redundant, HomePolicy.Speculative, true),
         ];
+        foreach (var arm in ilpArms)
+        {
+            if (arm.AllHomes)
+            {
+                all.Add((arm.Name, redundant, HomePolicy.Random, false));
+            }
+
+            all.Add((arm.Name, redundant, HomePolicy.Speculative, false));
+            if (arm.AllHomes)
+            {
+                all.Add((arm.Name, redundant, HomePolicy.Speculative, true));
+            }
+        }
+
         var cases = all.Where(c => c.Solver != Hierarchical || nodes is not null);
         var solved = new Dictionary<string, PlacementResult>();
         foreach (var c in cases)
@@ -83,7 +106,8 @@ public static class PlacementBench
                 var problem = c.Solver == Hierarchical
                     ? new PlacementProblem(profile, pods, c.Redundant, groups: hierarchy!.Groups, nodes: nodes) { Seed = seed, TimeLimit = timeLimit }
                     : new PlacementProblem(profile, pods, c.Redundant) { Seed = seed, TimeLimit = timeLimit };
-                result = PlacementSolvers.Create(c.Solver == Hierarchical ? "eplb" : c.Solver).Solve(problem, progress, cancellationToken);
+                var solver = arms.TryGetValue(c.Solver, out var ilp) ? new IlpSolver(ilp) : PlacementSolvers.Create(c.Solver == Hierarchical ? "eplb" : c.Solver);
+                result = solver.Solve(problem, progress, cancellationToken);
                 solved[c.Solver] = result;
             }
 
@@ -94,12 +118,33 @@ public static class PlacementBench
             }
 
             var options = new SimulationOptions { Home = c.Home, Rehome = c.Rehome, Seed = seed };
-            var metrics = Simulator.Run(result.Plan, eval, options, model);
+            var traffic = new PodTraffic(result.Plan.Layers, result.Plan.PodCount);
+            var metrics = Simulator.Run(result.Plan, eval, options, model, traffic);
+            var fitted = Simulator.Run(result.Plan, fit, options, model);
             var home = c.Home switch { HomePolicy.Random => "random", HomePolicy.Speculative => "speculative", _ => c.Home.ToString() } + (c.Rehome ? "+rehome" : "");
-            rows.Add(new BenchRow(trace.Manifest.Name, pods, c.Solver, c.Redundant, home, metrics, result.Summary.Seconds, result.Status));
-            progress?.Report($"{trace.Manifest.Name}, {pods} pods, {c.Solver} R={c.Redundant}, {home}: remote {metrics.RemoteFraction:F4}, expert imbalance {metrics.ExpertLoadImbalance:F3}, home imbalance {metrics.HomeLoadImbalance:F3}");
+            double? crossNode = podsPerNode > 0 ? CrossNode(traffic, podsPerNode) / (double)Math.Max(1, metrics.Dispatches) : null;
+            rows.Add(new BenchRow(trace.Manifest.Name, pods, c.Solver, c.Redundant, home, metrics, result.Summary.Seconds, result.Status, fitted.ExpertLoadImbalance, crossNode));
+            progress?.Report($"{trace.Manifest.Name}, {pods} pods, {c.Solver} R={c.Redundant}, {home}: remote {metrics.RemoteFraction:F4}, expert imbalance {metrics.ExpertLoadImbalance:F3} (fitted {fitted.ExpertLoadImbalance:F3}), home imbalance {metrics.HomeLoadImbalance:F3}");
         }
 
         return rows;
+    }
+
+    /// <summary>Dispatches (and re-homes) from a pod to a pod of another node, nodes of <paramref name="podsPerNode"/> consecutive pods.</summary>
+    private static long CrossNode(PodTraffic traffic, int podsPerNode)
+    {
+        long sum = 0;
+        for (var l = 0; l < traffic.Layers; l++)
+        {
+            for (var from = 0; from < traffic.Pods; from++)
+            {
+                for (var to = 0; to < traffic.Pods; to++)
+                {
+                    sum += from / podsPerNode != to / podsPerNode ? traffic.Dispatches(l, from, to) : 0;
+                }
+            }
+        }
+
+        return sum;
     }
 }

@@ -28,6 +28,34 @@ public sealed record IlpOptions
     /// </summary>
     public bool ConcentrationAwareLoads { get; init; } = true;
 
+    /// <summary>
+    /// Bootstrap resamples of the fitting sequences (seeded by the problem's seed) whose pod loads the layer models keep
+    /// near the cap: the expected excess of a resample's most loaded pod over the cap
+    /// costs <see cref="ResampleWeight"/> local dispatches per dispatch; and what <see cref="HedgeDeviations"/> hedges.
+    /// 0 = fitted loads only (the solver before resampling). Default 8, in [0, 256].
+    /// </summary>
+    public int Resamples { get; init; } = 8;
+
+    /// <summary>Local dispatches one dispatch of expected excess over the cap (under resampling) is worth; default 1, in [0, 1000].</summary>
+    public double ResampleWeight { get; init; } = 1;
+
+    /// <summary>
+    /// Redundant replicas go to the experts with the highest (load + k · standard deviation over the resamples) per
+    /// replica, so that experts whose load varies most are hedged too, not only the heaviest; k = 0 (or no resamples)
+    /// is EPLB's rule. Default 1, in [0, 100].
+    /// </summary>
+    public double HedgeDeviations { get; init; } = 1;
+
+    /// <summary>
+    /// Consecutive pods that form one node (0 = no node level): a dispatch to another pod of the home's node counts
+    /// <see cref="NodeWeight"/> of a local one in the layer objective, so co-activated experts that do not fit one pod
+    /// stay within one node. Must divide the pod count. Default 0, in [0, 4096].
+    /// </summary>
+    public int PodsPerNode { get; init; }
+
+    /// <summary>Worth of an intra-node (cross-pod) dispatch relative to a local one, with <see cref="PodsPerNode"/>; default 0.5, in [0, 1].</summary>
+    public double NodeWeight { get; init; } = 0.5;
+
     /// <summary>CP-SAT workers; default 1 (deterministic). More workers with a deterministic time limit stay deterministic only per machine load; keep 1 for reproducible plans.</summary>
     public int Workers { get; init; } = 1;
 
@@ -58,6 +86,31 @@ public sealed record IlpOptions
         if (FirstLayerHomeWeight is < 0 or > 1000)
         {
             problems.Add($"{nameof(FirstLayerHomeWeight)} must be in [0, 1000] (got {FirstLayerHomeWeight})");
+        }
+
+        if (Resamples is < 0 or > 256)
+        {
+            problems.Add($"{nameof(Resamples)} must be in [0, 256] (got {Resamples})");
+        }
+
+        if (!double.IsFinite(ResampleWeight) || ResampleWeight is < 0 or > 1000)
+        {
+            problems.Add($"{nameof(ResampleWeight)} must be in [0, 1000] (got {ResampleWeight})");
+        }
+
+        if (!double.IsFinite(HedgeDeviations) || HedgeDeviations is < 0 or > 100)
+        {
+            problems.Add($"{nameof(HedgeDeviations)} must be in [0, 100] (got {HedgeDeviations})");
+        }
+
+        if (PodsPerNode is < 0 or > 4096)
+        {
+            problems.Add($"{nameof(PodsPerNode)} must be in [0, 4096] (got {PodsPerNode})");
+        }
+
+        if (!double.IsFinite(NodeWeight) || NodeWeight is < 0 or > 1)
+        {
+            problems.Add($"{nameof(NodeWeight)} must be in [0, 1] (got {NodeWeight})");
         }
 
         if (Workers is < 1 or > 64)

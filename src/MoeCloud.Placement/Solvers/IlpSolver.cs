@@ -9,12 +9,16 @@ namespace MoeCloud.Placement.Solvers;
 /// token so that most dispatches are local, under per-layer load caps — has a weak bound at scale, so it is solved by
 /// decomposition:
 /// <list type="number">
-/// <item>replica counts by EPLB's rule (the R extra replicas go to the heaviest experts per replica);</item>
+/// <item>replica counts by EPLB's rule (the R extra replicas go to the heaviest experts per replica), hedged with
+/// resampling: the load each expert counts with is its fitted load + k · its standard deviation over bootstrap
+/// resamples of the fitting sequences (<see cref="IlpOptions.HedgeDeviations"/>, <see cref="ResampledLoads"/>);</item>
 /// <item>a warm start by greedy co-clustering along the layers (<see cref="WarmStart"/>);</item>
 /// <item>alternating sweeps: home the profile's sampled tokens (balanced, best in hindsight, <see cref="TokenHomes"/>),
 /// then re-place each layer with the others and the homes fixed, as an exact CP-SAT model
 /// (<see cref="LayerSubproblem"/>: maximise local dispatches + λ · adjacent-layer transitions kept on the same pod,
-/// under the load cap), warm-started from the current layer (a large-neighbourhood step whose neighbourhood is one
+/// under the load cap, less the expected excess over the cap of the most loaded pod in each resample, so that balance
+/// survives a shift of the workload; with <see cref="IlpOptions.PodsPerNode"/>, plus a weight for dispatches that stay
+/// within the home's node), warm-started from the current layer (a large-neighbourhood step whose neighbourhood is one
 /// layer);</item>
 /// <item>stop when a sweep no longer increases local dispatches, after <see cref="IlpOptions.Sweeps"/>, or at the
 /// time limit (status <see cref="SolveStatus.TimedOut"/>, the best plan so far).</item>
@@ -52,13 +56,21 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         }
 
         int layers = profile.Layers, experts = profile.Experts, pods = problem.Pods;
+        if (options.PodsPerNode > 0 && pods % options.PodsPerNode != 0)
+        {
+            throw new ArgumentException($"{nameof(IlpOptions.PodsPerNode)} {options.PodsPerNode} does not divide the {pods} pods.", nameof(problem));
+        }
+
+        var resampled = options.Resamples > 0 ? ResampledLoads.Create(profile, options.Resamples, problem.Seed) : null;
         var counts = new int[layers][];
         var weight = new long[layers][];
         var caps = new long[layers];
         for (var l = 0; l < layers; l++)
         {
             var load = profile.Load.AsSpan(l * experts, experts);
-            counts[l] = Replication.Counts(load, problem.Redundant, pods);
+            counts[l] = resampled is not null && options.HedgeDeviations > 0
+                ? Replication.Counts(resampled.RiskLoad(l, options.HedgeDeviations), problem.Redundant, pods)
+                : Replication.Counts(load, problem.Redundant, pods);
             weight[l] = new long[experts];
             for (var e = 0; e < experts; e++)
             {
@@ -89,6 +101,10 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         long? boundLocal = null;
         var deterministic = Math.Max(0.02, 0.5 * problem.TimeLimit.TotalSeconds / (options.Sweeps * layers));
         var transitionScale = options.TransitionWeight * sample.Tokens / Math.Max(1.0, (double)profile.Dispatches / (layers * profile.TopK)) / profile.TopK;
+        var sampleToProfile = (double)profile.Dispatches / (layers * profile.TopK) / sample.Tokens;
+        var penalty = (long)Math.Round(options.ResampleWeight * Scale / sampleToProfile);
+        var robustLoads = penalty > 0 ? resampled : null;
+        var robust = robustLoads is not null;
         var timedOut = false;
         var allOptimal = true;
         var sweeps = 0;
@@ -106,7 +122,8 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
                 }
 
                 var (affinity, pairWeight) = Affinity(profile, sample, homes, assignment, l, pods, transitionScale, weight[l]);
-                var outcome = LayerSearch.Solve(affinity, pairWeight, counts[l], slots[l], caps[l], assignment[l], problem.Seed + (sweep * layers) + l, deterministic, options.Workers);
+                var resampledCaps = robustLoads?.Caps(homes, l, counts[l], pods, caps[l], options.ConcentrationAwareLoads, penalty);
+                var outcome = LayerSearch.Solve(affinity, pairWeight, counts[l], slots[l], caps[l], assignment[l], problem.Seed + (sweep * layers) + l, deterministic, options.Workers, resampledCaps);
                 assignment[l] = outcome.Assignment;
                 sweepBound = outcome.Bound == long.MaxValue || sweepBound == long.MaxValue ? long.MaxValue : sweepBound + outcome.Bound;
                 allOptimal &= outcome.Optimal;
@@ -124,7 +141,7 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
 
             bestLocal = local;
             best = Copy(assignment);
-            boundLocal = !timedOut && options.TransitionWeight == 0 && sweepBound != long.MaxValue ? Math.Min(total, (long)(sweepBound / Scale)) : null;
+            boundLocal = !timedOut && options.TransitionWeight == 0 && !robust && options.PodsPerNode <= 1 && sweepBound != long.MaxValue ? Math.Min(total, (long)(sweepBound / Scale)) : null;
         }
 
         if (bestLocal < 0)
@@ -133,7 +150,7 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         }
 
         var status = timedOut ? SolveStatus.TimedOut : SolveStatus.Feasible;
-        var note = string.Create(CultureInfo.InvariantCulture, $"{sweeps} sweep(s), {sample.Tokens} sampled tokens, every layer model {(allOptimal ? "optimal" : "not all proven optimal")}{(timedOut ? ", stopped by the time limit" : "")}");
+        var note = string.Create(CultureInfo.InvariantCulture, $"{sweeps} sweep(s), {sample.Tokens} sampled tokens, {(robust ? $"{options.Resamples} resamples, " : "")}{(options.PodsPerNode > 1 ? $"nodes of {options.PodsPerNode} pods, " : "")}every layer model {(allOptimal ? "optimal" : "not all proven optimal")}{(timedOut ? ", stopped by the time limit" : "")}");
         return PlanBuilder.Result(problem, Name, best, status, 1 - ((double)bestLocal / total), boundLocal is { } b ? 1 - ((double)b / total) : null, watch.Elapsed, note);
     }
 
@@ -184,6 +201,11 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         }
 
         var total = (double[])tokens.Clone();
+        if (options.PodsPerNode > 1 && options.NodeWeight > 0)
+        {
+            AddNodeAffinity(total, tokens, pods, options.PodsPerNode, options.NodeWeight);
+        }
+
         if (transitionScale > 0 && layer > 0)
         {
             Add(total, WarmStart.TransitionAffinity(profile, assignment[layer - 1], layer - 1, incoming: true, pods), transitionScale);
@@ -195,6 +217,25 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         }
 
         return (total.Select(a => (long)Math.Round(a * Scale)).ToArray(), pairWeight);
+    }
+
+    /// <summary>
+    /// a[e, p] += β · Σ a_tokens[e, q] over the other pods q of p's node: a replica of e on p serves the tokens homed on
+    /// its node's other pods without leaving the node (exact for an expert with one replica, an upper estimate with more).
+    /// </summary>
+    internal static void AddNodeAffinity(double[] target, double[] tokens, int pods, int podsPerNode, double weight)
+    {
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            int e = i / pods, p = i % pods, first = p / podsPerNode * podsPerNode;
+            double node = 0;
+            for (var q = first; q < first + podsPerNode; q++)
+            {
+                node += q == p ? 0 : tokens[(e * pods) + q];
+            }
+
+            target[i] += weight * node;
+        }
     }
 
     private static void Add(double[] target, double[] source, double scale)

@@ -5,7 +5,8 @@ namespace MoeCloud.Placement.Solvers;
 /// <see cref="FullModelLimit"/>), else by large-neighbourhood search over pod groups — the pods are shuffled (seeded)
 /// and cut into groups of <see cref="GroupSize"/>; within a group, the replicas it holds are re-placed exactly
 /// (each expert keeps its number of replicas inside the group, each pod its slots, every pod the load cap), which
-/// never makes the layer worse for the objective.
+/// never makes the layer worse for the objective. Resampled caps (<see cref="ResampledCaps"/>), when given, go into
+/// every model, restricted to the pods it re-places.
 /// </summary>
 internal static class LayerSearch
 {
@@ -15,12 +16,12 @@ internal static class LayerSearch
 
     public sealed record Result(int[][] Assignment, long Bound, bool Optimal, bool Improved);
 
-    public static Result Solve(long[] affinity, long[] weight, int[] counts, int[] slots, long cap, int[][] current, int seed, double deterministicSeconds, int workers)
+    public static Result Solve(long[] affinity, long[] weight, int[] counts, int[] slots, long cap, int[][] current, int seed, double deterministicSeconds, int workers, ResampledCaps? robust = null)
     {
         int experts = counts.Length, pods = slots.Length;
         if ((long)experts * pods <= FullModelLimit)
         {
-            var full = LayerSubproblem.Solve(affinity, weight, counts, slots, cap, current, seed, deterministicSeconds, workers);
+            var full = LayerSubproblem.Solve(affinity, weight, counts, slots, cap, current, seed, deterministicSeconds, workers, robust: robust);
             return full is null ? new Result(current, long.MaxValue, false, false) : new Result(full.Assignment, full.Bound, full.Optimal, true);
         }
 
@@ -32,14 +33,14 @@ internal static class LayerSearch
         for (var g = 0; g < groups; g++)
         {
             var group = order.Skip(g * GroupSize).Take(GroupSize).ToArray();
-            improved |= SolveGroup(affinity, weight, slots, cap, assignment, group, seed + g, deterministicSeconds / groups, workers);
+            improved |= SolveGroup(affinity, weight, slots, cap, assignment, group, seed + g, deterministicSeconds / groups, workers, robust);
         }
 
         // Neighbourhoods prove no global bound.
         return new Result(assignment, long.MaxValue, false, improved);
     }
 
-    private static bool SolveGroup(long[] affinity, long[] weight, int[] slots, long cap, int[][] assignment, int[] group, int seed, double deterministicSeconds, int workers)
+    private static bool SolveGroup(long[] affinity, long[] weight, int[] slots, long cap, int[][] assignment, int[] group, int seed, double deterministicSeconds, int workers, ResampledCaps? robust)
     {
         int pods = slots.Length, size = group.Length;
         var members = Enumerable.Range(0, assignment.Length).Where(e => assignment[e].Any(group.Contains)).ToArray();
@@ -60,7 +61,8 @@ internal static class LayerSearch
         }
 
         var subSlots = group.Select(p => slots[p]).ToArray();
-        var outcome = LayerSubproblem.Solve(subAffinity, subWeight, subCounts, subSlots, cap, subHint, seed, Math.Max(0.01, deterministicSeconds), workers);
+        var subRobust = robust is null ? null : robust with { Weights = robust.Weights.Select(w => Slice(w, members, group, pods)).ToArray() };
+        var outcome = LayerSubproblem.Solve(subAffinity, subWeight, subCounts, subSlots, cap, subHint, seed, Math.Max(0.01, deterministicSeconds), workers, robust: subRobust);
         if (outcome is null)
         {
             return false;
@@ -74,5 +76,20 @@ internal static class LayerSearch
         }
 
         return true;
+    }
+
+    /// <summary>The entries of <c>[experts · pods]</c> <paramref name="values"/> for the group's members and pods.</summary>
+    private static long[] Slice(long[] values, int[] members, int[] group, int pods)
+    {
+        var slice = new long[members.Length * group.Length];
+        for (var i = 0; i < members.Length; i++)
+        {
+            for (var j = 0; j < group.Length; j++)
+            {
+                slice[(i * group.Length) + j] = values[(members[i] * pods) + group[j]];
+            }
+        }
+
+        return slice;
     }
 }
