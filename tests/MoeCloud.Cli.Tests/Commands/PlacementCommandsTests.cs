@@ -105,6 +105,12 @@ public sealed class PlacementCommandsTests : IDisposable
     [InlineData("--capacity", "1,x")]
     [InlineData("--max-moves", "3")]
     [InlineData("--load-slack", "NaN")]
+    [InlineData("--resamples", "-1")]
+    [InlineData("--resamples", "257")]
+    [InlineData("--resample-weight", "NaN")]
+    [InlineData("--hedge", "-0.5")]
+    [InlineData("--pods-per-node", "3")]
+    [InlineData("--node-weight", "2")]
     [InlineData("--time-limit", "-1")]
     public async Task Plan_WhenArgumentIsBad_PrintsUsageAndExitsTwo(string option, string value)
     {
@@ -242,5 +248,30 @@ public sealed class PlacementCommandsTests : IDisposable
                 "ilp/random", "ilp/speculative", "ilp/speculative+rehome",
             },
             rows);
+    }
+
+    [Fact]
+    public async Task BenchPlacement_WhenIlpArmsGiven_AddsTheirSpeculativeRowsWithFittedImbalanceAndCrossNodeFraction()
+    {
+        var trace = await Synth();
+
+        var (code, output, error) = await MoectlRunner.Run("bench", "placement", trace, "--pods", "8", "--redundant", "8", "--time-limit", "2", "--deepseek", "off", "--ilp", "default,v1,nodes", "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var rows = json.RootElement.EnumerateArray().ToArray();
+        var ilpRows = rows.Select(r => (r.GetProperty("solver").GetString() ?? "") + "/" + r.GetProperty("home").GetString()).Where(r => r.StartsWith("ilp", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(new[] { "ilp/random", "ilp/speculative", "ilp/speculative+rehome", "ilp-v1/speculative", "ilp-nodes/speculative" }, ilpRows);
+        Assert.All(rows, r => Assert.True(r.GetProperty("fittedExpertImbalance").GetDouble() >= 1));
+        Assert.All(rows, r => Assert.InRange(r.GetProperty("crossNodeRemoteFraction").GetDouble(), 0, 1));
+    }
+
+    [Fact]
+    public async Task BenchPlacement_WhenIlpArmIsUnknown_PrintsUsageAndExitsTwo()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "placement", "--pods", "8", "--deepseek", "off", "--ilp", "default,magic");
+
+        Assert.Equal(2, code);
+        Assert.Contains("default, v1 and nodes, got 'magic'", error, StringComparison.Ordinal);
     }
 }

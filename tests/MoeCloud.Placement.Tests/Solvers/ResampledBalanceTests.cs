@@ -97,26 +97,43 @@ public sealed class ResampledBalanceTests
         Assert.Equal([1, 2, 2], Enumerable.Range(0, 3).Select(e => hedged.PodsOf(0, e).Length));
     }
 
-    [Fact]
-    public void Ilp_WhenPodsPerNode_KeepsACoActivatedGroupWithinOneNode()
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(0.1)]
+    public void LayerModel_WhenPodsPerNode_KeepsACoActivatedGroupWithinOneNode(double nodeWeight)
     {
-        // 8 experts, top-4, two layers; half the tokens use experts 0-3 in both layers, half 4-7. 4 pods of 2 slots per
-        // layer, so a group needs two pods; nodes of 2 pods ({0, 1}, {2, 3}). Without nodes any two pods serve a group
-        // equally well; with nodes, the group's second pod is worth more within the node of its tokens' homes.
-        var routing = Enumerable.Range(0, 64).Select(t => Enumerable.Range(0, 2).Select(_ => Enumerable.Range(t % 2 == 0 ? 0 : 4, 4).ToArray()).ToArray()).ToArray();
-        var profile = WorkloadProfile.FromTrace(TestData.Trace(8, routing, Enumerable.Range(0, 64).Select(t => t / 4).ToArray()));
-        var problem = new PlacementProblem(profile, 4) { TimeLimit = TimeSpan.FromSeconds(60) };
+        // ilp's layer model with the homes fixed, 4 pods in nodes of 2 ({0, 1}, {2, 3}), slots 2, 1, 1, 1, one replica
+        // each. Tokens homed on pod 0 use the group A, B, X (0, 1, 2; local affinity 10, 10, 6); tokens homed on pod 3
+        // use D (3; 10) and E (4; 4). Pod 0 takes A and B, pod 3 takes D, so X and E take pods 1 and 2: without nodes
+        // both ways score 46 (the hint, X on pod 2 away from its group, is optimal). With nodes, X on pod 1 adds
+        // β · 6 (its group's home node) and E on pod 2 adds β · 4; the other way adds 0: the group stays in node 0.
+        long[] tokens =
+        [
+            10, 0, 0, 0,
+            10, 0, 0, 0,
+            6, 0, 0, 0,
+            0, 0, 0, 10,
+            0, 0, 0, 4,
+        ];
+        var affinity = tokens.Select(a => (double)a).ToArray();
+        IlpSolver.AddNodeAffinity(affinity, tokens.Select(a => (double)a).ToArray(), pods: 4, podsPerNode: 2, weight: nodeWeight);
 
-        var plan = new IlpSolver(new IlpOptions { PodsPerNode = 2, Resamples = 0 }).Solve(problem).Plan!;
+        var outcome = LayerSubproblem.Solve(affinity.Select(a => (long)Math.Round(a * 100)).ToArray(), new long[20], [1, 1, 1, 1, 1], [2, 1, 1, 1], 1000, [[0], [0], [2], [3], [1]], seed: 1, deterministicSeconds: 5, workers: 1)!;
 
-        for (var l = 0; l < 2; l++)
-        {
-            foreach (var group in new[] { new[] { 0, 1, 2, 3 }, [4, 5, 6, 7] })
-            {
-                var nodes = group.SelectMany(e => plan.PodsOf(l, e).ToArray()).Select(p => p / 2).Distinct().ToArray();
-                Assert.Single(nodes);
-            }
-        }
+        Assert.Equal([[0], [0], [1], [3], [2]], outcome.Assignment);
+    }
+
+    [Fact]
+    public void AddNodeAffinity_WhenTwoPodsPerNode_AddsTheWeightedAffinityOfTheNodesOtherPod()
+    {
+        // One expert, 4 pods in nodes {0, 1}, {2, 3}, token affinity 1, 2, 3, 4: with β = 0.5, pod 0 gains 0.5 · 2, pod 1
+        // 0.5 · 1, pod 2 0.5 · 4, pod 3 0.5 · 3.
+        double[] tokens = [1, 2, 3, 4];
+        var affinity = (double[])tokens.Clone();
+
+        IlpSolver.AddNodeAffinity(affinity, tokens, pods: 4, podsPerNode: 2, weight: 0.5);
+
+        Assert.Equal([2, 2.5, 5, 5.5], affinity);
     }
 
     [Fact]
