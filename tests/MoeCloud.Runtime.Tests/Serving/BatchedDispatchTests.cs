@@ -135,7 +135,7 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
     /// <summary>
     /// Every layer message's rows and every reply are pooled (PooledRowsCodec): after steps homed on every pod, each
     /// silo has had every array it rented returned (sent rows by the codec once written, received ones once computed
-    /// or combined), and the results still equal the reference.
+    /// or combined), none came from the process-wide fallback pool, and the results still equal the reference.
     /// </summary>
     [Theory]
     [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
@@ -144,6 +144,7 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
         var reference = fixture.References[model];
         var spec = reference.Model.Spec;
         var before = Enumerable.Range(0, GatingKindsFixture.Pods).Select(p => fixture.Rows(p).Rented).ToArray();
+        var shared = RowPool.Shared.Rented;
         for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
         {
             const int tokens = 7;
@@ -162,6 +163,8 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
             Assert.True(pool.Rented > before[pod], $"pod {pod} rented no rows: the layer messages did not use the pool");
             Assert.Equal(0, pool.Outstanding);
         }
+
+        Assert.Equal(shared, RowPool.Shared.Rented); // each silo's codec reads into that silo's pool
     }
 
     /// <summary>
