@@ -9,7 +9,7 @@ namespace MoeCloud.Abstractions;
 /// <param name="Model">Model name.</param>
 /// <param name="Layer">MoE layer index.</param>
 /// <param name="Pod">The pod whose replicas serve the work.</param>
-/// <param name="Rows">The token rows, <c>[rows, hidden]</c>, already normalised.</param>
+/// <param name="Rows">The token rows, <c>[rows, hidden]</c>, already normalised, pooled: sending the work hands them over (<see cref="PooledRows"/>), and whoever runs it disposes them.</param>
 /// <param name="Experts">The experts, ascending, one per group.</param>
 /// <param name="GroupStarts">Group g's entries are <c>[GroupStarts[g], GroupStarts[g + 1])</c>; length groups + 1.</param>
 /// <param name="EntryRows">Per entry, the row (of <paramref name="Rows"/>) its expert runs on.</param>
@@ -19,7 +19,7 @@ public sealed record LayerWork(
     [property: Id(0)] string Model,
     [property: Id(1)] int Layer,
     [property: Id(2)] int Pod,
-    [property: Id(3)] HiddenStates Rows,
+    [property: Id(3)] PooledRows Rows,
     [property: Id(4)] int[] Experts,
     [property: Id(5)] int[] GroupStarts,
     [property: Id(6)] int[] EntryRows,
@@ -35,7 +35,11 @@ public sealed record LayerWork(
     public void Validate(int experts, int hidden)
     {
         ArgumentNullException.ThrowIfNull(Rows);
-        Rows.Validate();
+        if (Rows.IsDisposed)
+        {
+            throw new ArgumentException($"Layer work for {Model} layer {Layer} has rows that went back to their pool.");
+        }
+
         if (Rows.Hidden != hidden)
         {
             throw new ArgumentException($"Layer work for {Model} layer {Layer} has hidden size {Rows.Hidden}; the model's is {hidden}.");
@@ -113,13 +117,16 @@ public sealed record ContinuedStepResult(
 [Alias("moecloud.pod-experts")]
 public interface IPodExpertsGrain : IGrainWithStringKey
 {
-    /// <summary>Runs <paramref name="work"/> and returns, per row, the gate-weighted sum of the expert outputs.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> and returns, per row, the gate-weighted sum of the expert outputs. The work's rows
+    /// are handed over (this grain disposes them once computed), and the caller owns and disposes the reply.
+    /// </summary>
     [Alias("run")]
-    Task<HiddenStates> Run(LayerWork work);
+    Task<PooledRows> Run(LayerWork work);
 
-    /// <summary>Returns <paramref name="rows"/> unchanged: the transport's own cost for a layer message of that size, the limit a layer cannot beat.</summary>
+    /// <summary>Returns <paramref name="rows"/> unchanged: the transport's own cost for a layer message of that size, the limit a layer cannot beat. The caller owns and disposes the reply.</summary>
     [Alias("echo")]
-    Task<HiddenStates> Echo(HiddenStates rows);
+    Task<PooledRows> Echo(PooledRows rows);
 
     /// <summary>Runs the rest of a step that another pod re-homed here; this pod is the tokens' home from then on.</summary>
     [Alias("continue")]

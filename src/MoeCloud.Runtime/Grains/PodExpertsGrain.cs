@@ -11,15 +11,18 @@ namespace MoeCloud.Runtime.Grains;
 /// The receiving end of the per-layer all-to-all on one pod: runs a home pod's layer work on this pod's replicas, in
 /// process (<see cref="ExpertExecutor"/>), and answers with one row per token row. Reentrant, and the kernels run on
 /// the thread pool, so the layer messages of concurrent steps compute side by side (and coalesce per layer).
+/// The rows it is sent and the reply it sends are <see cref="PooledRows"/> from this silo's <paramref name="pool"/>:
+/// it disposes the rows once computed, and hands the reply over to the caller.
 /// </summary>
 [PodPlacement]
 [Reentrant]
-public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executor, IServiceProvider services, ILocalSiloDetails silo) : Grain, IPodExpertsGrain
+public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executor, RowPool pool, IServiceProvider services, ILocalSiloDetails silo) : Grain, IPodExpertsGrain
 {
     /// <inheritdoc />
-    public async Task<HiddenStates> Run(LayerWork work)
+    public async Task<PooledRows> Run(LayerWork work)
     {
         ArgumentNullException.ThrowIfNull(work);
+        using var rows = work.Rows; // handed over with the work: back to the pool once computed, or refused
         var model = catalog.Find(work.Model) ?? throw new ArgumentException($"Model '{work.Model}' is not served on {silo.Name}.");
         work.Validate(model.Spec.Experts, model.Spec.Hidden);
         if ((uint)work.Layer >= (uint)model.Spec.MoeLayers)
@@ -33,15 +36,27 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
         }
 
         var weights = await executor.Resolve(work.Model, work.Layer, work.Pod, model.Spec.Experts, work.Experts);
-        var output = new byte[work.Rows.Data.Length];
-        // On the thread pool, not on this grain's turn: while one layer's work computes, the grain takes in more
-        // (which the executor coalesces with it when it is for the same layer).
-        await Task.Run(() => executor.Run(model, work.Layer, work.Pod, work.Experts, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, new FloatMemory(work.Rows.Data).Memory, new FloatMemory(output).Memory));
-        return new HiddenStates(work.Rows.Tokens, work.Rows.Hidden, output);
+        var output = pool.RentCleared(rows.Tokens, rows.Hidden);
+        var handedOver = false;
+        try
+        {
+            // On the thread pool, not on this grain's turn: while one layer's work computes, the grain takes in more
+            // (which the executor coalesces with it when it is for the same layer).
+            await Task.Run(() => executor.Run(model, work.Layer, work.Pod, work.Experts, weights, work.GroupStarts, work.EntryRows, work.EntryWeights, rows.Memory, output.Memory));
+            handedOver = true;
+            return output;
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                output.Dispose();
+            }
+        }
     }
 
     /// <inheritdoc />
-    public Task<HiddenStates> Echo(HiddenStates rows) => Task.FromResult(rows);
+    public Task<PooledRows> Echo(PooledRows rows) => Task.FromResult(rows);
 
     /// <inheritdoc />
     public async Task<ContinuedStepResult> Continue(ContinuedStep step)
@@ -68,12 +83,22 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
         }
 
         var targets = pods.Select(p => GrainFactory.GetGrain<IPodExpertsGrain>(p.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
-        var payloads = bytes.Select(b => new HiddenStates(b / sizeof(float), 1, new byte[b])).ToArray();
         var times = new double[rounds];
+        var sends = new Task<PooledRows>[targets.Length];
         for (var r = 0; r < rounds; r++)
         {
+            // As a layer does: each round's rows are rented and handed over, and the replies go back to the pool.
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            await Task.WhenAll(targets.Select((t, i) => t.Echo(payloads[i])));
+            for (var i = 0; i < targets.Length; i++)
+            {
+                sends[i] = targets[i].Echo(pool.RentCleared(bytes[i] / sizeof(float), 1));
+            }
+
+            foreach (var reply in await Task.WhenAll(sends))
+            {
+                reply.Dispose();
+            }
+
             times[r] = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         }
 

@@ -71,6 +71,7 @@ public static class MoeCloudSiloHost
         builder.Services.AddSingleton<TelemetryRecorder>();
         builder.Services.AddSingleton<LocalExperts>();
         builder.Services.AddSingleton<ExpertExecutor>();
+        builder.Services.AddSingleton<RowPool>(); // the layer messages' rows and replies (PooledRowsCodec reads into it)
         builder.Services.AddSingleton<Rehoming>();
         builder.Services.AddSingleton<StackRunner>();
         builder.Services.AddHostedService<SiloBackgroundServices>();

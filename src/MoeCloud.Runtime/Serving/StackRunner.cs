@@ -32,6 +32,7 @@ public sealed partial class StackRunner(
     TelemetryRecorder telemetry,
     Rehoming rehoming,
     SiloMetrics metrics,
+    RowPool pool,
     IOptions<MoeCloudSiloOptions> options,
     ILogger<StackRunner> logger)
 {
@@ -406,49 +407,90 @@ public sealed partial class StackRunner(
             y = new float[n * h];
         }
 
-        var sent = new List<(PodWork Work, Task<HiddenStates> Reply)>();
-        for (var pod = 0; pod < byPod.Length; pod++)
+        // Each message's rows are rented from this silo's pool and handed over with the message; each reply is this
+        // step's to dispose once added (and, when the step fails first, as soon as it comes: see Abandon).
+        var sent = new List<(PodWork Work, Task<PooledRows> Reply)>();
+        int next = 0; // the first reply not handed to ReplyOrRetry yet
+        var done = false;
+        try
         {
-            if (pod != _pod && byPod[pod] is { } remoteExperts)
+            for (var pod = 0; pod < byPod.Length; pod++)
             {
-                var work = PodWork.Remote(pod, remoteExperts, groups, x, n, h);
-                sent.Add((work, Send(model, layer, work)));
+                if (pod != _pod && byPod[pod] is { } remoteExperts)
+                {
+                    var work = PodWork.Remote(pool, pod, remoteExperts, groups, x, n, h);
+                    sent.Add((work, Send(model, layer, work)));
+                }
+            }
+
+            if (byPod[_pod] is { } localExperts)
+            {
+                var work = PodWork.Local(_pod, localExperts, groups);
+                var resolved = await executor.Resolve(model.Name, layer, _pod, experts, work.Experts);
+                await executor.Run(model, layer, _pod, work.Experts, resolved, work.GroupStarts, work.EntryRows, work.EntryWeights, x, y);
+            }
+
+            // The shared MLP needs no reply: it runs while the remote pods compute too.
+            if (model.Layers[layer] is { Shared: { } shared } served)
+            {
+                AddShared(model.Kernel, shared, served.SharedGate, x, y, n, h);
+            }
+
+            // 4. Combine: each reply holds one row per token it was sent, the weighted sum of that pod's experts.
+            while (next < sent.Count)
+            {
+                var (work, reply) = sent[next++];
+                var (answered, rows) = await ReplyOrRetry(model, plan, layer, work, reply, groups, x, n, h, cancellationToken);
+                using (rows)
+                {
+                    Add(rows, answered.Tokens, y, h);
+                }
+            }
+
+            done = true;
+            return y;
+        }
+        finally
+        {
+            if (!done)
+            {
+                // The step failed: the replies it will not combine are no one's now.
+                for (var i = next; i < sent.Count; i++)
+                {
+                    Abandon(sent[i].Reply);
+                }
+
+                if (pooled)
+                {
+                    ArrayPool<float>.Shared.Return(y);
+                }
             }
         }
-
-        if (byPod[_pod] is { } localExperts)
-        {
-            var work = PodWork.Local(_pod, localExperts, groups);
-            var resolved = await executor.Resolve(model.Name, layer, _pod, experts, work.Experts);
-            await executor.Run(model, layer, _pod, work.Experts, resolved, work.GroupStarts, work.EntryRows, work.EntryWeights, x, y);
-        }
-
-        // The shared MLP needs no reply: it runs while the remote pods compute too.
-        if (model.Layers[layer] is { Shared: { } shared } served)
-        {
-            AddShared(model.Kernel, shared, served.SharedGate, x, y, n, h);
-        }
-
-        // 4. Combine: each reply holds one row per token it was sent, the weighted sum of that pod's experts.
-        foreach (var (work, reply) in sent)
-        {
-            var (answered, rows) = await ReplyOrRetry(model, plan, layer, work, reply, groups, x, n, h, cancellationToken);
-            for (var i = 0; i < answered.Tokens.Length; i++)
-            {
-                VectorMath.MultiplyAdd(rows.Values.Slice(i * h, h), 1f, y.AsSpan(answered.Tokens[i] * h, h));
-            }
-        }
-
-        return y;
     }
 
-    private async Task<HiddenStates> Send(ServedModel model, int layer, PodWork work)
+    /// <summary>Adds reply row i to <paramref name="y"/>'s row <paramref name="tokens"/>[i]; throws unless the reply has one row of <paramref name="h"/> values per token.</summary>
+    private static void Add(PooledRows rows, int[] tokens, float[] y, int h)
+    {
+        if (rows.Tokens != tokens.Length || rows.Hidden != h)
+        {
+            throw new InvalidOperationException($"A layer reply of [{rows.Tokens}, {rows.Hidden}] answers [{tokens.Length}, {h}] rows.");
+        }
+
+        var values = rows.Values;
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            VectorMath.MultiplyAdd(values.Slice(i * h, h), 1f, y.AsSpan(tokens[i] * h, h));
+        }
+    }
+
+    /// <summary>Sends <paramref name="work"/>'s rows, handing them over: nothing here touches them again.</summary>
+    private async Task<PooledRows> Send(ServedModel model, int layer, PodWork work)
     {
         metrics.QueueDepth.Inc();
         metrics.ActivationCopies.WithLabels(model.Name).Inc(work.Tokens.Length);
         try
         {
-            var rows = new HiddenStates(work.Tokens.Length, model.Spec.Hidden, work.Rows!);
+            var rows = work.Rows ?? throw new InvalidOperationException("Only remote work has rows to send.");
             return await PodExperts(work.Pod).Run(new LayerWork(model.Name, layer, work.Pod, rows, work.Experts, work.GroupStarts, work.EntryRows, work.EntryWeights));
         }
         finally
@@ -470,7 +512,7 @@ public sealed partial class StackRunner(
     /// most <see cref="MaxRepairWait"/>, then fails with <see cref="StepError.Unavailable"/> naming the expert.
     /// A step never combines a partial layer; at most <see cref="MaxRetryRounds"/> sends are tried.
     /// </summary>
-    private async Task<(PodWork Work, HiddenStates Rows)> ReplyOrRetry(ServedModel model, ServingPlan plan, int layer, PodWork work, Task<HiddenStates> reply, DispatchGroups groups, float[] x, int n, int h, CancellationToken cancellationToken)
+    private async Task<(PodWork Work, PooledRows Rows)> ReplyOrRetry(ServedModel model, ServingPlan plan, int layer, PodWork work, Task<PooledRows> reply, DispatchGroups groups, float[] x, int n, int h, CancellationToken cancellationToken)
     {
         Exception failure;
         try
@@ -485,7 +527,26 @@ public sealed partial class StackRunner(
         LogPodFailed(logger, failure, work.Pod, layer, model.Name);
 
         // The retried pods answer for disjoint subsets of the failed pod's tokens; merge them into one set of rows.
-        var y = new float[work.Tokens.Length * h];
+        var merged = pool.RentCleared(work.Tokens.Length, h);
+        var done = false;
+        try
+        {
+            await Retry(model, plan, layer, work, groups, x, n, h, failure, merged, cancellationToken);
+            done = true;
+            return (work, merged);
+        }
+        finally
+        {
+            if (!done)
+            {
+                merged.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Sends <paramref name="work"/>'s experts to other replicas (see <see cref="ReplyOrRetry"/>) and adds their replies into <paramref name="merged"/>.</summary>
+    private async Task Retry(ServedModel model, ServingPlan plan, int layer, PodWork work, DispatchGroups groups, float[] x, int n, int h, Exception failure, PooledRows merged, CancellationToken cancellationToken)
+    {
         var rowOf = new Dictionary<int, int>(work.Tokens.Length);
         for (var i = 0; i < work.Tokens.Length; i++)
         {
@@ -512,14 +573,21 @@ public sealed partial class StackRunner(
 
             foreach (var (pod, list) in byPod)
             {
-                var retry = PodWork.Remote(pod, list, groups, x, n, h);
+                var retry = PodWork.Remote(pool, pod, list, groups, x, n, h);
                 Interlocked.Add(ref _inflight[pod], retry.EntryRows.Length);
                 try
                 {
-                    var rows = await Answer(model.Name, pod, layer, Send(model, layer, retry), cancellationToken);
+                    using var rows = await Answer(model.Name, pod, layer, Send(model, layer, retry), cancellationToken);
+                    if (rows.Tokens != retry.Tokens.Length || rows.Hidden != h)
+                    {
+                        throw new InvalidOperationException($"Pod {pod}'s reply of [{rows.Tokens}, {rows.Hidden}] answers [{retry.Tokens.Length}, {h}] rows.");
+                    }
+
+                    var values = rows.Values;
+                    var into = merged.Values;
                     for (var i = 0; i < retry.Tokens.Length; i++)
                     {
-                        VectorMath.MultiplyAdd(rows.Values.Slice(i * h, h), 1f, y.AsSpan(rowOf[retry.Tokens[i]] * h, h));
+                        VectorMath.MultiplyAdd(values.Slice(i * h, h), 1f, into.Slice(rowOf[retry.Tokens[i]] * h, h));
                     }
 
                     pending.RemoveAll(list.Contains);
@@ -536,8 +604,6 @@ public sealed partial class StackRunner(
                 }
             }
         }
-
-        return (work, new HiddenStates(work.Tokens.Length, h, MemoryMarshal.AsBytes(y.AsSpan()).ToArray()));
     }
 
     /// <summary>
@@ -546,7 +612,7 @@ public sealed partial class StackRunner(
     /// presumed unreachable (<see cref="TimeoutException"/>) and its late answer, if one comes, is ignored. Past the
     /// step's deadline throws <see cref="OperationCanceledException"/>. Counts each failure by cause.
     /// </summary>
-    private async Task<HiddenStates> Answer(string model, int pod, int layer, Task<HiddenStates> reply, CancellationToken cancellationToken)
+    private async Task<PooledRows> Answer(string model, int pod, int layer, Task<PooledRows> reply, CancellationToken cancellationToken)
     {
         try
         {
@@ -590,9 +656,26 @@ public sealed partial class StackRunner(
     /// <summary>Whether <paramref name="pod"/> failed or went unanswered recently (<see cref="Avoid"/>).</summary>
     private bool Avoided(int pod, long now) => Volatile.Read(ref _avoidUntil[pod]) > now;
 
-    /// <summary>Observes the outcome of a reply no one waits for any more, so that its late failure goes nowhere.</summary>
-    private static void Abandon(Task<HiddenStates> reply) =>
-        _ = reply.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    /// <summary>
+    /// Observes the outcome of a reply no one waits for any more: its late failure goes nowhere, and its late rows go
+    /// back to the pool.
+    /// </summary>
+    private static void Abandon(Task<PooledRows> reply) =>
+        _ = reply.ContinueWith(
+            static t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    t.Result.Dispose();
+                }
+                else
+                {
+                    _ = t.Exception;
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
     /// <summary>Most send rounds a failed pod's layer work gets (each failure of a retry adds one).</summary>
     private const int MaxRetryRounds = 8;
@@ -742,19 +825,20 @@ public sealed partial class StackRunner(
 
     /// <summary>
     /// One pod's share of a layer in <see cref="LayerWork"/>'s shape. Local work indexes the layer input directly;
-    /// remote work gathers each distinct token once into <see cref="Rows"/> (the one copy a message needs).
+    /// remote work gathers each distinct token once into <see cref="Rows"/> (the one copy a message needs), rented from
+    /// the pool and handed over when sent.
     /// </summary>
-    private sealed record PodWork(int Pod, int[] Experts, int[] GroupStarts, int[] EntryRows, float[] EntryWeights, int[] Tokens, byte[]? Rows)
+    private sealed record PodWork(int Pod, int[] Experts, int[] GroupStarts, int[] EntryRows, float[] EntryWeights, int[] Tokens, PooledRows? Rows)
     {
         public static PodWork Local(int pod, List<int> experts, DispatchGroups groups) => Build(pod, experts, groups, rowOf: null, out _);
 
-        public static PodWork Remote(int pod, List<int> experts, DispatchGroups groups, float[] x, int n, int h)
+        public static PodWork Remote(RowPool pool, int pod, List<int> experts, DispatchGroups groups, float[] x, int n, int h)
         {
             var rowOf = new int[n];
             Array.Fill(rowOf, -1);
             var work = Build(pod, experts, groups, rowOf, out var tokens);
-            var rows = new byte[tokens.Count * h * sizeof(float)];
-            var into = MemoryMarshal.Cast<byte, float>(rows.AsSpan());
+            var rows = pool.Rent(tokens.Count, h);
+            var into = rows.Values;
             for (var i = 0; i < tokens.Count; i++)
             {
                 x.AsSpan(tokens[i] * h, h).CopyTo(into.Slice(i * h, h));

@@ -82,6 +82,9 @@ public sealed class GatingKindsFixture : IAsyncLifetime
     public static WirePlan Plan(string model, ModelSpec spec) =>
         WirePlan.FromAssignment(model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 1 ? [0, 1, 2] : [(e + l) % Pods]);
 
+    /// <summary>The pool of the layer messages' rows and replies on <paramref name="pod"/>'s silo.</summary>
+    public RowPool Rows(int pod) => Cluster.Silos[pod].App.Services.GetRequiredService<RowPool>();
+
     /// <summary>Activation rows copied by the data path so far, over every silo.</summary>
     public double ActivationCopies(string model) =>
         Cluster.Silos.Sum(s => s.App.Services.GetRequiredService<SiloMetrics>().ActivationCopies.WithLabels(model).Value);
@@ -127,6 +130,41 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
             var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
             Assert.True(error <= 1e-4, $"{model} layer {layer} on pod {pod}: max relative error {error}");
         }
+    }
+
+    /// <summary>
+    /// Every layer message's rows and every reply are pooled (PooledRowsCodec): after steps homed on every pod, each
+    /// silo has had every array it rented returned (sent rows by the codec once written, received ones once computed
+    /// or combined), none came from the process-wide fallback pool, and the results still equal the reference.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
+    public async Task Forward_OnEveryPod_ReturnsEveryPooledRowsArrayAndEqualsTheReference(string model)
+    {
+        var reference = fixture.References[model];
+        var spec = reference.Model.Spec;
+        var before = Enumerable.Range(0, GatingKindsFixture.Pods).Select(p => fixture.Rows(p).Rented).ToArray();
+        var shared = RowPool.Shared.Rented;
+        for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
+        {
+            const int tokens = 7;
+            var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 500 + pod);
+            var expected = reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens);
+
+            var response = await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
+
+            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
+            Assert.True(error <= 1e-4, $"{model} on pod {pod}: max relative error {error}");
+        }
+
+        for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
+        {
+            var pool = fixture.Rows(pod);
+            Assert.True(pool.Rented > before[pod], $"pod {pod} rented no rows: the layer messages did not use the pool");
+            Assert.Equal(0, pool.Outstanding);
+        }
+
+        Assert.Equal(shared, RowPool.Shared.Rented); // each silo's codec reads into that silo's pool
     }
 
     /// <summary>

@@ -7,7 +7,14 @@ public sealed class LayerWorkTests
 {
     private const int Experts = 8, Hidden = 4;
 
-    private static LayerWork Valid() => new("m", 0, 1, new HiddenStates(2, Hidden, new byte[2 * Hidden * sizeof(float)]), [1, 3], [0, 2, 3], [0, 1, 1], [0.5f, 0.25f, 1f]);
+    private static LayerWork Valid() => new("m", 0, 1, new RowPool().RentCleared(2, Hidden), [1, 3], [0, 2, 3], [0, 1, 1], [0.5f, 0.25f, 1f]);
+
+    private static LayerWork Disposed()
+    {
+        var work = Valid();
+        work.Rows.Dispose();
+        return work;
+    }
 
     [Fact]
     public void Validate_WhenWellFormed_Passes() => Valid().Validate(Experts, Hidden);
@@ -15,7 +22,7 @@ public sealed class LayerWorkTests
     public static TheoryData<string, LayerWork> Malformed => new()
     {
         { "hidden size 4; the model's is 8", Valid() },
-        { "need 32 bytes", Valid() with { Rows = new HiddenStates(2, Hidden, new byte[12]) } },
+        { "has rows that went back to their pool", Disposed() },
         { "need 3 group starts", Valid() with { GroupStarts = [0, 3] } },
         { "one weight per entry", Valid() with { EntryWeights = [1f] } },
         { "must name an expert in [0, 8)", Valid() with { Experts = [1, 8] } },
