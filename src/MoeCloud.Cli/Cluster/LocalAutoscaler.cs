@@ -8,9 +8,9 @@ namespace MoeCloud.Cli.Cluster;
 /// signals, keeps their history and runs <see cref="PodAutoscaler.Decide"/>; on a change it scales out or in through
 /// the <see cref="IPodScaler"/> and waits <see cref="LocalAutoscalerOptions.Settle"/> before it samples again. A scale-out
 /// takes the joined standbys first (a plan switch); the standbys it used are refilled later, one silo per settle time,
-/// once <see cref="LocalAutoscalerOptions.RefillDelay"/> has passed since the last scale-out and the latest decision
-/// asks for no more pods, so that starting a silo process does not compete with the pods serving a peak. With <see cref="LocalAutoscalerOptions.Experts"/>
-/// it also runs an expert-replica step on the live load every <see cref="LocalAutoscalerOptions.ExpertCheck"/>. Steps
+/// once <see cref="LocalAutoscalerOptions.RefillDelay"/> has passed since the last scale-out and the signals are within
+/// the targets, so that starting a silo process does not compete with the pods serving a peak. With
+/// <see cref="LocalAutoscalerOptions.Experts"/> it also runs an expert-replica step on the live load every <see cref="LocalAutoscalerOptions.ExpertCheck"/>. Steps
 /// are made one at a time, in the loop; a step that fails is recorded and the loop goes on. Time comes from the
 /// <see cref="TimeProvider"/>, so <see cref="StepAsync"/> can be driven with explicit times.
 /// </summary>
@@ -222,7 +222,7 @@ public sealed class LocalAutoscaler : IAsyncDisposable
             var started = await _scaler.SetStandbyAsync(_options.Standby, cancellationToken, maxStarts: 1);
             _refillPending = started > 0;
             return started == 0 ? null : Record(new AutoscaleChange(now, "standby", pods, pods, string.Create(CultureInfo.InvariantCulture,
-                $"refilling {_options.Standby} standby pod(s), {(now - _lastScaleOut).TotalSeconds:0.#} s after the last scale-out with no more pods asked for: {(started > 0 ? "started" : "stopped")} {Math.Abs(started)} silo(s)"), null, null));
+                $"refilling {_options.Standby} standby pod(s), {(now - _lastScaleOut).TotalSeconds:0.#} s after the last scale-out, the signals within the targets: {(started > 0 ? "started" : "stopped")} {Math.Abs(started)} silo(s)"), null, null));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

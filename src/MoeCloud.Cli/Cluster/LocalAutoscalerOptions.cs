@@ -56,9 +56,9 @@ public sealed record LocalAutoscalerOptions
 
     /// <summary>
     /// After a scale-out that used standbys, how long their refill waits (default 30 s, as the scale-down window, in
-    /// [0, 1 h]): no silo is started until this long after the last scale-out and while the latest decision asks for no
-    /// more pods; then one silo per <see cref="Settle"/> at most. A scale-out beyond the joined standbys starts silos
-    /// itself.
+    /// [0, 1 h]): no silo is started until this long after the last scale-out, and only while the signals are within the
+    /// targets (<see cref="PodAutoscaler.WithinTargets"/>); then one silo per <see cref="Settle"/> at most. A scale-out
+    /// beyond the joined standbys starts silos itself.
     /// </summary>
     public TimeSpan RefillDelay { get; init; } = TimeSpan.FromSeconds(30);
 

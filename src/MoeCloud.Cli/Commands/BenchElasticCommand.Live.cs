@@ -330,7 +330,7 @@ public sealed record ElasticLiveReport(
 /// <param name="Dropped">Requests not sent at the concurrency cap.</param>
 public sealed record ElasticBaseline(int Pods, double? SloAttainment, double? RequestSloAttainment, double? P99Ms, long Failed, long Dropped)
 {
-    /// <summary>Seconds of base load (not counted) after this arm until 5 s of it met the SLO with nothing failed (at most 30).</summary>
+    /// <summary>Seconds after this arm until a 5 s run of the base load (not counted) met the SLO with nothing failed (at most six runs).</summary>
     public double? RecoverySeconds { get; init; }
 }
 
