@@ -1,3 +1,4 @@
+using System.Globalization;
 using MoeCloud.Placement.Autoscaling;
 
 namespace MoeCloud.Cli.Cluster;
@@ -5,9 +6,11 @@ namespace MoeCloud.Cli.Cluster;
 /// <summary>
 /// The local autoscaling controller: every <see cref="LocalAutoscalerOptions.Period"/>, reads the model's serving
 /// signals, keeps their history and runs <see cref="PodAutoscaler.Decide"/>; on a change it scales out or in through
-/// the <see cref="IPodScaler"/> (keeping <see cref="LocalAutoscalerOptions.Standby"/> silos joined) and waits
-/// <see cref="LocalAutoscalerOptions.Settle"/> before it samples again. With <see cref="LocalAutoscalerOptions.Experts"/>
-/// it also runs an expert-replica step on the live load every <see cref="LocalAutoscalerOptions.ExpertCheck"/>. Steps
+/// the <see cref="IPodScaler"/> and waits <see cref="LocalAutoscalerOptions.Settle"/> before it samples again. A scale-out
+/// takes the joined standbys first (a plan switch); the standbys it used are refilled later, one silo per settle time,
+/// once <see cref="LocalAutoscalerOptions.RefillDelay"/> has passed since the last scale-out and the signals are within
+/// the targets, so that starting a silo process does not compete with the pods serving a peak. With
+/// <see cref="LocalAutoscalerOptions.Experts"/> it also runs an expert-replica step on the live load every <see cref="LocalAutoscalerOptions.ExpertCheck"/>. Steps
 /// are made one at a time, in the loop; a step that fails is recorded and the loop goes on. Time comes from the
 /// <see cref="TimeProvider"/>, so <see cref="StepAsync"/> can be driven with explicit times.
 /// </summary>
@@ -24,6 +27,9 @@ public sealed class LocalAutoscaler : IAsyncDisposable
     private readonly List<AutoscaleChange> _changes = [];
     private List<ServingSample> _history = [];
     private DateTimeOffset _settledAt;
+    private DateTimeOffset _lastScaleOut;
+    private DateTimeOffset _nextRefill;
+    private bool _refillPending;
     private DateTimeOffset? _lastExpertCheck;
     private DateTimeOffset? _lastExpertChange;
     private CancellationTokenSource? _stop;
@@ -75,8 +81,8 @@ public sealed class LocalAutoscaler : IAsyncDisposable
     }
 
     /// <summary>
-    /// One pass: a sample (unless settling after a change), a pod decision and the step it asks for, then, when due, an
-    /// expert-replica step. Returns the changes it made.
+    /// One pass: a sample (unless settling after a change), a pod decision and the step it asks for (or, when it holds
+    /// and a refill is due, one standby silo started), then, when due, an expert-replica step. Returns the changes it made.
     /// </summary>
     public async Task<IReadOnlyList<AutoscaleChange>> StepAsync(CancellationToken cancellationToken)
     {
@@ -85,9 +91,10 @@ public sealed class LocalAutoscaler : IAsyncDisposable
         var pods = await _scaler.PlanPodsAsync(cancellationToken);
         if (now >= _settledAt)
         {
-            if (_signals.ReadServing(now) is { } sample)
+            var sample = _signals.ReadServing(now);
+            if (sample is { } read)
             {
-                _history.Add(sample);
+                _history.Add(read);
             }
 
             _history = PodAutoscaler.Prune(_options.Pods, _history, now);
@@ -97,6 +104,10 @@ public sealed class LocalAutoscaler : IAsyncDisposable
             {
                 made.AddRange(await ScalePods(now, pods, decision, cancellationToken));
                 pods = await _scaler.PlanPodsAsync(cancellationToken);
+            }
+            else if (RefillDue(now, pods, sample) && await RefillStandby(now, pods, cancellationToken) is { } refill)
+            {
+                made.Add(refill);
             }
         }
 
@@ -172,15 +183,12 @@ public sealed class LocalAutoscaler : IAsyncDisposable
                 ? await _scaler.ScaleOutAsync(desired, cancellationToken)
                 : await _scaler.ScaleInAsync(desired, cancellationToken, _options.Standby);
             made.Add(Record(new AutoscaleChange(now, "pods", pods, desired, decision.Reason, timings, null)));
-            if (desired > pods && _options.Standby > 0)
+            if (desired > pods)
             {
-                // The standbys the scale-out used are refilled, so the next scale-out is a plan switch again.
-                var standbyAt = _time.GetUtcNow();
-                var started = await _scaler.SetStandbyAsync(_options.Standby, cancellationToken);
-                if (started != 0)
-                {
-                    made.Add(Record(new AutoscaleChange(standbyAt, "standby", desired, desired, $"keeping {_options.Standby} standby pod(s) joined: {(started > 0 ? "started" : "stopped")} {Math.Abs(started)} silo(s)", null, null)));
-                }
+                // The standbys it used are refilled later (RefillDue): a silo started now would compete with the
+                // pods serving the load that asked for them.
+                _lastScaleOut = now;
+                _refillPending = _options.Standby > 0;
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -192,6 +200,34 @@ public sealed class LocalAutoscaler : IAsyncDisposable
         _history.Clear();
         _settledAt = _time.GetUtcNow() + _options.Settle;
         return made;
+    }
+
+    /// <summary>
+    /// Whether to refill the standbys now (the pass holds its pods): some may be missing since a scale-out,
+    /// <see cref="LocalAutoscalerOptions.RefillDelay"/> has passed since the last one, the previous refill's settle time
+    /// too, and the pass's sample is within the targets (at the most pods, an overloaded sample is not).
+    /// </summary>
+    private bool RefillDue(DateTimeOffset now, int pods, ServingSample? sample) =>
+        _refillPending
+        && now >= _lastScaleOut + _options.RefillDelay
+        && now >= _nextRefill
+        && (sample is not { } s || PodAutoscaler.WithinTargets(_options.Pods, s, pods));
+
+    /// <summary>Starts at most one missing standby silo; the refill ends once none is missing.</summary>
+    private async Task<AutoscaleChange?> RefillStandby(DateTimeOffset now, int pods, CancellationToken cancellationToken)
+    {
+        _nextRefill = now + _options.Settle;
+        try
+        {
+            var started = await _scaler.SetStandbyAsync(_options.Standby, cancellationToken, maxStarts: 1);
+            _refillPending = started > 0;
+            return started == 0 ? null : Record(new AutoscaleChange(now, "standby", pods, pods, string.Create(CultureInfo.InvariantCulture,
+                $"refilling {_options.Standby} standby pod(s), {(now - _lastScaleOut).TotalSeconds:0.#} s after the last scale-out, the signals within the targets: {(started > 0 ? "started" : "stopped")} {Math.Abs(started)} silo(s)"), null, null));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return Record(new AutoscaleChange(now, "standby", pods, pods, $"refilling {_options.Standby} standby pod(s)", null, e.Message));
+        }
     }
 
     private async Task<AutoscaleChange?> ScaleExperts(DateTimeOffset now, int pods, ExpertAutoscalingOptions experts, CancellationToken cancellationToken)

@@ -26,8 +26,11 @@ public interface IPodScaler
     /// <summary>Scales in to <paramref name="targetPods"/> plan pods, keeping <paramref name="standby"/> silos joined above them.</summary>
     Task<ScaleTimings> ScaleInAsync(int targetPods, CancellationToken cancellationToken, int standby = 0);
 
-    /// <summary>Keeps <paramref name="standby"/> silos joined above the plan's pods; returns how many were started (or stopped, negative).</summary>
-    Task<int> SetStandbyAsync(int standby, CancellationToken cancellationToken);
+    /// <summary>
+    /// Keeps <paramref name="standby"/> silos joined above the plan's pods, starting at most <paramref name="maxStarts"/>
+    /// of the missing ones; returns how many were started (or stopped, negative).
+    /// </summary>
+    Task<int> SetStandbyAsync(int standby, CancellationToken cancellationToken, int maxStarts = int.MaxValue);
 
     /// <summary>One expert-replica autoscaler step on the plan in effect, rolled out (make-before-break) when it changes the plan.</summary>
     Task<ExpertAutoscaleDecision> RebalanceExpertsAsync(WorkloadProfile load, ExpertAutoscalingOptions options, DateTimeOffset? lastChange, DateTimeOffset now, CancellationToken cancellationToken);
@@ -50,6 +53,14 @@ public sealed record LocalAutoscalerOptions
     /// window: its percentiles still hold requests served before, such as a start's first slow ones). Default 10 s, in [0, 10 min].
     /// </summary>
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// After a scale-out that used standbys, how long their refill waits (default 30 s, as the scale-down window, in
+    /// [0, 1 h]): no silo is started until this long after the last scale-out, and only while the signals are within the
+    /// targets (<see cref="PodAutoscaler.WithinTargets"/>); then one silo per <see cref="Settle"/> at most. A scale-out
+    /// beyond the joined standbys starts silos itself.
+    /// </summary>
+    public TimeSpan RefillDelay { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Expert-replica autoscaling; null (default): off.</summary>
     public ExpertAutoscalingOptions? Experts { get; init; }
@@ -95,6 +106,11 @@ public sealed record LocalAutoscalerOptions
         if (Settle < TimeSpan.Zero || Settle > TimeSpan.FromMinutes(10))
         {
             problems.Add($"{nameof(Settle)} must be in [0, 10 min] (got {Settle})");
+        }
+
+        if (RefillDelay < TimeSpan.Zero || RefillDelay > TimeSpan.FromHours(1))
+        {
+            problems.Add($"{nameof(RefillDelay)} must be in [0, 1 h] (got {RefillDelay})");
         }
 
         if (ExpertCheck < TimeSpan.FromMilliseconds(10) || ExpertCheck > TimeSpan.FromHours(1))

@@ -123,16 +123,18 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
 
     /// <summary>
     /// Keeps <paramref name="standby"/> silos joined above the plan's pods: starts the missing ones (the next pod
-    /// indexes) or stops the extra ones from the top, and returns how many were started (positive) or stopped (negative).
+    /// indexes; at most <paramref name="maxStarts"/>) or stops the extra ones from the top, and returns how many were
+    /// started (positive) or stopped (negative).
     /// </summary>
-    public async Task<int> SetStandbyAsync(int standby, CancellationToken cancellationToken)
+    public async Task<int> SetStandbyAsync(int standby, CancellationToken cancellationToken, int maxStarts = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(standby);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxStarts);
         await _step.WaitAsync(cancellationToken);
         try
         {
             var wanted = (await Live()).PodCount + standby;
-            var change = wanted - cluster.Endpoints.Count;
+            var change = Math.Min(wanted - cluster.Endpoints.Count, maxStarts);
             if (change > 0)
             {
                 await cluster.AddSilos(change, cancellationToken);

@@ -25,17 +25,20 @@ public static partial class BenchElasticCommand
     {
         private const string Model = "elastic";
 
+        /// <summary>Most 5 s runs of the base load between the arms (see <see cref="Recover"/>).</summary>
+        private const int MaxRecoveryRuns = 6;
+
         /// <summary>The options of the live part.</summary>
         internal static IReadOnlyList<CliOption> Options { get; } =
         [
             new("preset", "<name> demo model preset: tiny, small (default tiny)"),
             new("start-pods", "<N> plan pods at the start (default 2)"),
             new("cpus", "<float> CPU quota per silo process (default 0.5; the output says whether the machine allows it)"),
-            new("rate", "<req/s> the base load (default 5)"),
-            new("peak", "<req/s> the step's load (default 25)"),
-            new("duration", "<s> the whole step load: a third at the base, a third at the peak, a third at the base (default 120)"),
-            new("slo-ms", "<ms> the latency target of SLO attainment, and the p99 target unless --target-p99-ms (default 500)"),
-            new("tokens", "<N> tokens per request (default 16)"),
+            new("rate", "<req/s> the base load (default 10)"),
+            new("peak", "<req/s> the step's load (default 40)"),
+            new("duration", "<s> the whole step load: a third at the base, a third at the peak, a third at the base (default 60)"),
+            new("slo-ms", "<ms> the latency target of SLO attainment, and the p99 target unless --target-p99-ms (default 200)"),
+            new("tokens", "<N> tokens per request (default 64)"),
             new("window", "<s> window of SLO attainment (default 5)"),
             new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
             new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
@@ -53,14 +56,20 @@ public static partial class BenchElasticCommand
             var preset = args.GetChoice("preset", "tiny", "tiny", "small");
             var startPods = args.GetInt("start-pods", 2, 1, 16);
             var cpus = args.GetDouble("cpus", 0.5, 0.01, 1024);
-            var rate = args.GetDouble("rate", 5, 0.1, LoadPattern.MaxRate);
-            var peak = args.GetDouble("peak", 25, rate, LoadPattern.MaxRate);
-            var duration = args.GetDouble("duration", 120, 3, 3600);
-            var sloMs = args.GetDouble("slo-ms", 500, 0.001, 1e7);
+            var rate = args.GetDouble("rate", 10, 0.1, LoadPattern.MaxRate);
+            var peak = args.GetDouble("peak", 40, rate, LoadPattern.MaxRate);
+            var duration = args.GetDouble("duration", 60, 3, 3600);
+            var sloMs = args.GetDouble("slo-ms", 200, 0.001, 1e7);
             var servingWindow = TimeSpan.FromSeconds(args.GetInt("serving-window", 5, 1, 600));
-            var load = new LoadOptions { Model = Model, Tokens = args.GetInt("tokens", 16, 1, 65536), SloMs = sloMs, WindowSeconds = args.GetDouble("window", 5, 0.1, 3600) };
+            var load = new LoadOptions { Model = Model, Tokens = args.GetInt("tokens", 64, 1, 65536), SloMs = sloMs, WindowSeconds = args.GetDouble("window", 5, 0.1, 3600) };
             var pattern = LoadPattern.Create("step", rate, peak, duration / 3, duration);
-            var autoscale = AutoscaleArgs.Parse(args, startPods, servingWindow, defaultMinPods: startPods, defaultStandby: 1, defaultP99Ms: sloMs);
+            // The autoscaler: the p99 target (the SLO) and a queue-depth target, which reacts within a second of requests piling
+            // up while the gateway's p99 window still holds the requests served before the step; a 2 s scale-up window so
+            // one burst does not scale out; standbys up to the most pods, so that each scale-out is a plan switch.
+            // Defaults here: --target-queue-depth 1, --scale-up-window 2, --standby the starting pods (the default
+            // --max-pods is twice them), and --target-p99-ms the SLO alongside the queue-depth target.
+            var autoscale = AutoscaleArgs.Parse(args, startPods, servingWindow, defaultMinPods: startPods, defaultStandby: startPods, defaultP99Ms: sloMs,
+                defaultQueueDepth: 1, defaultUpWindowSeconds: 2, bothTargets: true);
             var seed = args.GetInt("seed", 1);
             var error = TextWriter.Synchronized(console.Error);
 
@@ -100,7 +109,11 @@ public static partial class BenchElasticCommand
                     console with { Error = error },
                     $"baseline: {pattern} on {startPods} fixed pods, autoscaler off",
                     async reporter => await LoadGenerator.RunAsync(client, pattern, load, new LoadCommand.InlineProgress<LoadProgress>(p => reporter.Advance(p.ElapsedSeconds, p.DurationSeconds, $"  {CliOutput.Num(p.ElapsedSeconds, 0)}/{CliOutput.Num(p.DurationSeconds, 0)} s  served {p.Served}  failed {p.Failed}")), ct));
-                baseline = new ElasticBaseline(startPods, fixedReport.Totals.WindowSloAttainment, fixedReport.Totals.All.SloAttainment, fixedReport.Totals.All.P99Ms, fixedReport.Totals.All.Failed, fixedReport.Totals.All.Dropped);
+                var recovery = await Recover(client, rate, load, error, ct);
+                baseline = new ElasticBaseline(startPods, fixedReport.Totals.WindowSloAttainment, fixedReport.Totals.All.SloAttainment, fixedReport.Totals.All.P99Ms, fixedReport.Totals.All.Failed, fixedReport.Totals.All.Dropped)
+                {
+                    RecoverySeconds = recovery,
+                };
             }
 
             // 5. The step, with the autoscaler on.
@@ -150,7 +163,7 @@ public static partial class BenchElasticCommand
                 await scaler.SetStandbyAsync(0, ct);
                 var pods = await scaler.PlanPodsAsync(ct);
                 await error.WriteLineAsync($"cold: standbys stopped; scaling {pods} -> {pods + 1} pods under the base load");
-                var background = LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 75), load, null, ct);
+                var background = LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 30), load, null, ct);
                 cold = await scaler.ScaleOutAsync(pods + 1, ct);
                 coldFailed = (await background).Totals.All.Failed;
                 coldLabel = "an explicit cold scale-out after the step (standbys stopped first), under the base load";
@@ -188,6 +201,28 @@ public static partial class BenchElasticCommand
             }
 
             return result.Failed > 0 ? Moectl.Failed : Moectl.Ok;
+        }
+
+        /// <summary>
+        /// After the baseline: the base load (not counted) in 5 s runs until one is served within the SLO with nothing
+        /// failed (at most <see cref="MaxRecoveryRuns"/>), so that an overloaded baseline's backlog (steps the silos still
+        /// compute after their client gave up) does not count against the autoscaled arm. Returns the seconds it took.
+        /// </summary>
+        private static async Task<double> Recover(MoeCloudClient client, double rate, LoadOptions load, TextWriter error, CancellationToken ct)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (var run = 1; run <= MaxRecoveryRuns; run++)
+            {
+                var totals = (await LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 5), load, null, ct)).Totals.All;
+                if (totals.Failed == 0 && totals.P99Ms is { } p99 && p99 <= load.SloMs)
+                {
+                    break;
+                }
+
+                await error.WriteLineAsync($"recovery after the baseline: 5 s of the base load, p99 {(totals.P99Ms is { } ms ? CliOutput.Num(ms, 1) + " ms" : "-")}, failed {totals.Failed}: again");
+            }
+
+            return clock.Elapsed.TotalSeconds;
         }
 
         private static async Task<PlanSnapshot?> Snapshot(LocalScaler scaler, GatewayAutoscaleSignals signals, CancellationToken ct)
@@ -293,7 +328,11 @@ public sealed record ElasticLiveReport(
 /// <param name="P99Ms">p99 latency of served requests (ms).</param>
 /// <param name="Failed">Requests that failed.</param>
 /// <param name="Dropped">Requests not sent at the concurrency cap.</param>
-public sealed record ElasticBaseline(int Pods, double? SloAttainment, double? RequestSloAttainment, double? P99Ms, long Failed, long Dropped);
+public sealed record ElasticBaseline(int Pods, double? SloAttainment, double? RequestSloAttainment, double? P99Ms, long Failed, long Dropped)
+{
+    /// <summary>Seconds after this arm until a 5 s run of the base load (not counted) met the SLO with nothing failed (at most six runs).</summary>
+    public double? RecoverySeconds { get; init; }
+}
 
 /// <summary>Expert replicas before and after the run, on the live load at its end.</summary>
 /// <param name="ImbalanceBefore">Predicted expert-load imbalance of the plan before the step.</param>

@@ -85,6 +85,22 @@ public static class PodAutoscaler
         return ordered.GetRange(keepFrom, ordered.Count - keepFrom);
     }
 
+    /// <summary>
+    /// Whether the sample asks for no more pods before clamping to the maximum: idle, no figure for any set target, or
+    /// every set target's observed / target ratio at most 1 + <see cref="PodScalingTargets.Tolerance"/> (so at
+    /// <see cref="PodScalingTargets.MaxPods"/> an overloaded sample is not within them although it recommends holding).
+    /// </summary>
+    /// <param name="targets">Targets (validated: <see cref="ArgumentException"/> when bad).</param>
+    /// <param name="sample">The sample.</param>
+    /// <param name="currentPods">Pods placed now, for a sample that does not say (at least 1).</param>
+    public static bool WithinTargets(PodScalingTargets targets, ServingSample sample, int currentPods)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        targets.Validate();
+        ArgumentOutOfRangeException.ThrowIfLessThan(currentPods, 1);
+        return IsIdle(sample) || Ratio(targets, sample, Pods(sample, currentPods)) is not { } ratio || ratio <= 1 + targets.Tolerance;
+    }
+
     /// <summary>The recommendations of the samples inside a window, plus a hold when the history does not reach back over it.</summary>
     private static IEnumerable<int> Window(PodScalingTargets targets, List<ServingSample> samples, int currentPods, DateTimeOffset now, TimeSpan window)
     {

@@ -21,10 +21,10 @@ public sealed class LocalAutoscalerTests
     };
 
     [Fact]
-    public async Task StepAsync_WhenP99IsOverTarget_ScalesOutToTheRecommendationAndRefillsTheStandby()
+    public async Task StepAsync_WhenP99IsOverTarget_ScalesOutToTheRecommendationWithoutStartingASilo()
     {
         var time = new FakeTimeProvider(Start);
-        var scaler = new FakeScaler(pods: 2);
+        var scaler = new FakeScaler(pods: 2, standby: 1);
         var signals = new FakeSignals(scaler, _ => 150);
         await using var autoscaler = new LocalAutoscaler(scaler, signals, Options(targetP99Ms: 100, standby: 1), time);
         time.Advance(TimeSpan.FromSeconds(5));
@@ -32,11 +32,94 @@ public sealed class LocalAutoscalerTests
         var made = await autoscaler.StepAsync(CancellationToken.None);
 
         Assert.Equal([3], scaler.ScaleOuts);
-        Assert.Equal([1], scaler.Standbys);
-        Assert.Equal(["pods", "standby"], made.Select(c => c.Kind));
+        Assert.Empty(scaler.Standbys);
+        Assert.Equal(["pods"], made.Select(c => c.Kind));
         Assert.Equal((2, 3), (made[0].FromPods, made[0].ToPods));
         Assert.Contains("p99 step latency 150 ms (target 100)", made[0].Reason, StringComparison.Ordinal);
         Assert.Same(scaler.Timings, made[0].Timings);
+    }
+
+    [Fact]
+    public async Task StepAsync_WhileTheRefillDelayAfterAScaleOutRuns_DefersTheStandbyRefill()
+    {
+        // 150 ms on 2 pods asks for 3; on 3 pods the p99 is 100 ms (at the target: hold). Refill delay 30 s.
+        var time = new FakeTimeProvider(Start);
+        var scaler = new FakeScaler(pods: 2, standby: 1);
+        var signals = new FakeSignals(scaler, pods => 300.0 / pods);
+        await using var autoscaler = new LocalAutoscaler(scaler, signals, Options(targetP99Ms: 100, standby: 1), time);
+        time.Advance(TimeSpan.FromSeconds(5));
+        await autoscaler.StepAsync(CancellationToken.None);
+        var scaledOutAt = time.GetUtcNow();
+
+        var startsBefore = new List<int>();
+        while (time.GetUtcNow() < scaledOutAt + TimeSpan.FromSeconds(29))
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await autoscaler.StepAsync(CancellationToken.None);
+            startsBefore.AddRange(scaler.Standbys);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        var made = await autoscaler.StepAsync(CancellationToken.None);
+
+        Assert.Equal([3], scaler.ScaleOuts);
+        Assert.Empty(startsBefore);
+        Assert.Equal([1], scaler.Standbys);
+        Assert.Equal(1, scaler.Standby);
+        Assert.Equal("standby", Assert.Single(made).Kind);
+        Assert.Contains("started 1 silo", made[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StepAsync_WhenOverTheTargetAtTheMostPodsAfterTheRefillDelay_DefersTheStandbyRefill()
+    {
+        // At the most pods (3) the p99 stays over the target: the decision holds (it cannot go higher), but the load has
+        // not settled, so no silo is started.
+        var time = new FakeTimeProvider(Start);
+        var scaler = new FakeScaler(pods: 2, standby: 1);
+        var signals = new FakeSignals(scaler, _ => 150);
+        var options = Options(targetP99Ms: 100, standby: 1);
+        options = options with { Pods = options.Pods with { MaxPods = 3, ScaleUpWindow = TimeSpan.FromSeconds(3) } };
+        await using var autoscaler = new LocalAutoscaler(scaler, signals, options, time);
+
+        for (var second = 0; second < 60; second++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await autoscaler.StepAsync(CancellationToken.None);
+        }
+
+        Assert.Equal([3], scaler.ScaleOuts);
+        Assert.Empty(scaler.Standbys);
+        Assert.Equal(3, autoscaler.LastDecision?.DesiredPods);
+    }
+
+    [Fact]
+    public async Task StepAsync_WhenAScaleOutUsedTwoStandbys_RefillsOneSiloPerSettleTime()
+    {
+        // 300 ms on 2 pods asks for 4 (target 80, within tolerance on 4 pods); two standbys, settle 5 s, refill delay 30 s.
+        var time = new FakeTimeProvider(Start);
+        var scaler = new FakeScaler(pods: 2, standby: 2);
+        var signals = new FakeSignals(scaler, pods => 300.0 / pods);
+        await using var autoscaler = new LocalAutoscaler(scaler, signals, Options(targetP99Ms: 80, standby: 2), time);
+        time.Advance(TimeSpan.FromSeconds(5));
+        await autoscaler.StepAsync(CancellationToken.None);
+        var scaledOutAt = time.GetUtcNow();
+
+        var refills = new List<TimeSpan>();
+        for (var second = 0; second < 60; second++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            foreach (var change in await autoscaler.StepAsync(CancellationToken.None))
+            {
+                refills.Add(change.At - scaledOutAt);
+            }
+        }
+
+        Assert.Equal([4], scaler.ScaleOuts);
+        Assert.Equal(0, scaler.StandbyAfterScaleOut);
+        Assert.Equal([TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(35)], refills);
+        Assert.Equal([2, 2, 2], scaler.Standbys); // two that started one silo each, then one that found none missing
+        Assert.Equal(2, scaler.Standby);
     }
 
     [Fact]
@@ -174,10 +257,17 @@ public sealed class LocalAutoscalerTests
         Assert.True(done());
     }
 
-    /// <summary>A scaler that records its calls; its plan is experts 0..3 of one layer on pods 0, 1, 0, 1 of <c>pods</c> pods.</summary>
-    private sealed class FakeScaler(int pods) : IPodScaler
+    /// <summary>
+    /// A scaler that records its calls; its plan is experts 0..3 of one layer on pods 0, 1, 0, 1 of <c>pods</c> pods, with
+    /// <c>standby</c> silos joined above them (a scale-out takes them first).
+    /// </summary>
+    private sealed class FakeScaler(int pods, int standby = 0) : IPodScaler
     {
         private int _passes;
+
+        public int Standby { get; private set; } = standby;
+
+        public int? StandbyAfterScaleOut { get; private set; }
 
         public int Pods { get; private set; } = pods;
 
@@ -206,19 +296,29 @@ public sealed class LocalAutoscalerTests
         public Task<ScaleTimings> ScaleOutAsync(int targetPods, CancellationToken cancellationToken)
         {
             ScaleOuts.Add(targetPods);
-            return Failure is { } e ? Task.FromException<ScaleTimings>(e) : Task.FromResult(Set(targetPods));
+            if (Failure is { } e)
+            {
+                return Task.FromException<ScaleTimings>(e);
+            }
+
+            Standby = Math.Max(0, Standby - (targetPods - Pods));
+            StandbyAfterScaleOut = Standby;
+            return Task.FromResult(Set(targetPods));
         }
 
         public Task<ScaleTimings> ScaleInAsync(int targetPods, CancellationToken cancellationToken, int standby = 0)
         {
             ScaleIns.Add((targetPods, standby));
+            Standby = Math.Min(standby, Pods + Standby - targetPods);
             return Task.FromResult(Set(targetPods));
         }
 
-        public Task<int> SetStandbyAsync(int standby, CancellationToken cancellationToken)
+        public Task<int> SetStandbyAsync(int standby, CancellationToken cancellationToken, int maxStarts = int.MaxValue)
         {
             Standbys.Add(standby);
-            return Task.FromResult(standby);
+            var change = Math.Min(standby - Standby, maxStarts);
+            Standby += change;
+            return Task.FromResult(change);
         }
 
         public Task<ExpertAutoscaleDecision> RebalanceExpertsAsync(WorkloadProfile load, ExpertAutoscalingOptions options, DateTimeOffset? lastChange, DateTimeOffset now, CancellationToken cancellationToken)

@@ -35,6 +35,7 @@ public sealed class BenchElasticCommandTests : IDisposable
     [InlineData("--min-pods", "3", "--max-pods", "2")]
     [InlineData("--preset", "huge")]
     [InlineData("--duration", "1")]
+    [InlineData("--refill-delay", "-1")]
     public async Task BenchElastic_WhenALiveOptionIsOutOfRange_ExitsTwoBeforeStartingAnything(params string[] options)
     {
         var (code, output, error) = await MoectlRunner.Run(["bench", "elastic", "--json", .. options]);

@@ -61,6 +61,35 @@ public sealed class PodAutoscalerTests
     }
 
     [Fact]
+    public void Decide_WhenQueueDepthRisesWhileTheWindowedP99IsStillUnderTarget_ScalesOutOnQueueDepthAlone()
+    {
+        // A load step's first seconds: the gateway's p99 window still holds the requests served before it (60 ms), while
+        // requests pile up in flight (6 on 2 pods: 3 per pod against a target of 1). Samples every second, up window 2 s.
+        var history = new[] { 0, 1, 2 }.Select(t => Sample(t, p99: 60, queue: 6)).ToList();
+
+        var withDepth = PodAutoscaler.Decide(Targets(p99: 100, depth: 1, upSeconds: 2), 2, history, T0.AddSeconds(2));
+        var p99Only = PodAutoscaler.Decide(Targets(p99: 100, upSeconds: 2), 2, history, T0.AddSeconds(2));
+
+        Assert.Equal(6, withDepth.DesiredPods);
+        Assert.Contains("queue depth 3 per pod (target 1)", withDepth.Reason, StringComparison.Ordinal);
+        Assert.Equal(2, p99Only.DesiredPods);
+    }
+
+    [Fact]
+    public void WithinTargets_WhenOverTheTargetAtTheMostPods_IsFalseAlthoughTheDecisionHolds()
+    {
+        var targets = Targets(p99: 100, max: 3, upSeconds: 0);
+        var over = Sample(0, p99: 150, pods: 3);
+
+        var decision = PodAutoscaler.Decide(targets, 3, [over], T0);
+
+        Assert.Equal(3, decision.DesiredPods);
+        Assert.False(PodAutoscaler.WithinTargets(targets, over, 3));
+        Assert.True(PodAutoscaler.WithinTargets(targets, Sample(0, p99: 105, pods: 3), 3)); // within the 0.1 tolerance
+        Assert.True(PodAutoscaler.WithinTargets(targets, Sample(0, p99: null, requests: 0), 3)); // idle
+    }
+
+    [Fact]
     public void Decide_WhenHighP99ShorterThanTheUpWindow_HoldsUntilTheWindowAgrees()
     {
         var targets = Targets(upSeconds: 15);
