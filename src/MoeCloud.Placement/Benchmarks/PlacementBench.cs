@@ -14,7 +14,8 @@ namespace MoeCloud.Placement.Benchmarks;
 /// <param name="Metrics">Simulated metrics on the scoring half.</param>
 /// <param name="SolveSeconds">Wall time of the solve.</param>
 /// <param name="Status">Solver status.</param>
-public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status);
+/// <param name="Speculative">The speculative predictor's settings, tuned on the fitting half (<see cref="SpeculativeTuner"/>), for speculative rows.</param>
+public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status, SpeculativeOptions? Speculative = null);
 
 /// <summary>The hierarchical-eplb rows' structure: expert groups per layer and pods per node (nodes = pods / PodsPerNode).</summary>
 /// <param name="Groups">Expert groups per layer (experts split evenly into consecutive groups).</param>
@@ -42,12 +43,14 @@ public sealed record BenchHierarchy(int Groups, int PodsPerNode)
 /// count. Placement and home policy vary separately, so that each can be judged on its own: contiguous (no redundancy)
 /// with random homes (vanilla expert parallelism) and with speculative homes; eplb, hierarchical eplb (when
 /// <see cref="BenchHierarchy"/> applies) and ilp, each with random and with speculative homes; ilp with speculative
-/// homes and re-homing. All plans are scored by <see cref="Simulator"/>.
+/// homes and re-homing. All plans are scored by <see cref="Simulator"/>. The speculative predictor's weights are tuned
+/// per plan on the fitting half only (<see cref="SpeculativeTuner"/>: a held-out part of the even sequences), unless
+/// <c>tune</c> is false.
 /// </summary>
 public static class PlacementBench
 {
     /// <summary>Runs every row for one trace and pod count; <paramref name="hierarchy"/> adds the hierarchical-eplb rows.</summary>
-    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null)
+    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null, bool tune = true)
     {
         ArgumentNullException.ThrowIfNull(trace);
         if (trace.Sequences.Count < 2)
@@ -75,6 +78,7 @@ public static class PlacementBench
         ];
         var cases = all.Where(c => c.Solver != Hierarchical || nodes is not null);
         var solved = new Dictionary<string, PlacementResult>();
+        var tuned = new Dictionary<string, SpeculativeOptions>();
         foreach (var c in cases)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -93,11 +97,22 @@ public static class PlacementBench
                 continue;
             }
 
-            var options = new SimulationOptions { Home = c.Home, Rehome = c.Rehome, Seed = seed };
+            SpeculativeOptions? speculative = null;
+            if (c.Home == HomePolicy.Speculative)
+            {
+                var key = c.Solver;
+                if (!tuned.TryGetValue(key, out speculative))
+                {
+                    speculative = tune ? SpeculativeTuner.Tune(result.Plan, fit, seed: seed).Options : new SpeculativeOptions();
+                    tuned[key] = speculative;
+                }
+            }
+
+            var options = new SimulationOptions { Home = c.Home, Rehome = c.Rehome, Seed = seed, Speculative = speculative ?? new SpeculativeOptions() };
             var metrics = Simulator.Run(result.Plan, eval, options, model);
             var home = c.Home switch { HomePolicy.Random => "random", HomePolicy.Speculative => "speculative", _ => c.Home.ToString() } + (c.Rehome ? "+rehome" : "");
-            rows.Add(new BenchRow(trace.Manifest.Name, pods, c.Solver, c.Redundant, home, metrics, result.Summary.Seconds, result.Status));
-            progress?.Report($"{trace.Manifest.Name}, {pods} pods, {c.Solver} R={c.Redundant}, {home}: remote {metrics.RemoteFraction:F4}, expert imbalance {metrics.ExpertLoadImbalance:F3}, home imbalance {metrics.HomeLoadImbalance:F3}");
+            rows.Add(new BenchRow(trace.Manifest.Name, pods, c.Solver, c.Redundant, home, metrics, result.Summary.Seconds, result.Status, speculative));
+            progress?.Report($"{trace.Manifest.Name}, {pods} pods, {c.Solver} R={c.Redundant}, {home}: remote {metrics.RemoteFraction:F4}, expert imbalance {metrics.ExpertLoadImbalance:F3}, home imbalance {metrics.HomeLoadImbalance:F3}, hit rate {metrics.PredictionHitRate:F3}, expert precision {metrics.ExpertPrecision:F3}");
         }
 
         return rows;
