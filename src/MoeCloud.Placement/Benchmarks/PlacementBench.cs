@@ -1,4 +1,5 @@
 using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
 using MoeCloud.Placement.Solvers;
@@ -49,6 +50,16 @@ public sealed record BenchHierarchy(int Groups, int PodsPerNode)
 /// </summary>
 public static class PlacementBench
 {
+    /// <summary>
+    /// The speculative settings the bench scores <paramref name="plan"/> with: tuned on <paramref name="trace"/>'s even
+    /// sequences (the fitting half) alone, so nothing of the scoring half reaches them.
+    /// </summary>
+    public static SpeculativeTuning TuneOnFittingHalf(PlacementPlan plan, RoutingTrace trace, int seed = 1)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        return SpeculativeTuner.Tune(plan, trace.SplitEvenOdd().Even, seed: seed);
+    }
+
     /// <summary>Runs every row for one trace and pod count; <paramref name="hierarchy"/> adds the hierarchical-eplb rows.</summary>
     public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null, bool tune = true)
     {
@@ -103,7 +114,7 @@ public static class PlacementBench
                 var key = c.Solver;
                 if (!tuned.TryGetValue(key, out speculative))
                 {
-                    speculative = tune ? SpeculativeTuner.Tune(result.Plan, fit, seed: seed).Options : new SpeculativeOptions();
+                    speculative = tune ? TuneOnFittingHalf(result.Plan, trace, seed).Options : new SpeculativeOptions();
                     tuned[key] = speculative;
                 }
             }
