@@ -34,7 +34,7 @@ public static class PlanCommands
                 new("seed", "<N> seed (default 1)"),
                 new("sequences", "<all|even|odd> sequences of the trace to fit on (default all)"),
                 new("top-k", "<K> experts per token, for a count dump (default 8)"),
-                new("out", "<plan.json> where to write the plan (required)"),
+                new("out", "<plan.json> where to write the plan (required, except with --gain-curve)"),
                 new("json", "print the summary as JSON", IsFlag: true),
             ],
             Plan));
@@ -43,7 +43,7 @@ public static class PlanCommands
     private static async Task<int> Plan(CliArgs args, CliConsole console, CancellationToken ct)
     {
         var tracePath = args.Require("trace");
-        var outPath = args.Require("out");
+        var outPath = args.Has("gain-curve") ? "" : args.Require("out");
         var pods = args.GetInt("pods", 0, 1, 65536);
         if (!args.Has("pods"))
         {
