@@ -75,11 +75,11 @@ internal static class PlacementInputs
     public static IReadOnlyList<string> MetricCells(SimulationMetrics m) =>
     [
         CliOutput.Num(m.RemoteFraction, 4), CliOutput.Num(m.ExpertLoadImbalance, 3), CliOutput.Num(m.HomeLoadImbalance, 3),
-        CliOutput.Num(m.PredictionHitRate, 3), m.ReplicasPerPodMax.ToString(CultureInfo.InvariantCulture), CliOutput.Count(m.Dispatches),
+        CliOutput.Num(m.PredictionHitRate, 3), m.ExpertPrecision is { } precision ? CliOutput.Num(precision, 3) : "-", m.ReplicasPerPodMax.ToString(CultureInfo.InvariantCulture), CliOutput.Count(m.Dispatches),
     ];
 
     /// <summary>Headers matching <see cref="MetricCells"/>.</summary>
-    public static readonly string[] MetricHeaders = ["remote", "expert imb", "home imb", "hit rate", "replicas/pod max", "dispatches"];
+    public static readonly string[] MetricHeaders = ["remote", "expert imb", "home imb", "hit rate", "expert prec", "replicas/pod max", "dispatches"];
 
     public static HomePolicy ParseHome(string text) => text switch
     {

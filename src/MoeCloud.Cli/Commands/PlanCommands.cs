@@ -1,5 +1,6 @@
 using System.Globalization;
 using MoeCloud.Cli.Hosting;
+using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Solvers;
 
@@ -33,11 +34,12 @@ public static class PlanCommands
                 new("node-weight", "<x> ilp: worth of an intra-node dispatch relative to a local one, in [0, 1] (default 0.5)"),
                 new("max-moves", "<M> incremental mode: move at most M replicas from the --from plan"),
                 new("from", "<plan.json> incremental mode: the live plan"),
+                new("gain-curve", "incremental mode: the moves-vs-gain curve instead of a plan, M = 0, 10, 20, 40, 80, 160 (no --max-moves; nothing written), scored on the other half too with --sequences even|odd", IsFlag: true),
                 new("threshold", "<x> incremental mode: least remote-fraction gain worth applying (default 0.005)"),
                 new("seed", "<N> seed (default 1)"),
                 new("sequences", "<all|even|odd> sequences of the trace to fit on (default all)"),
                 new("top-k", "<K> experts per token, for a count dump (default 8)"),
-                new("out", "<plan.json> where to write the plan (required)"),
+                new("out", "<plan.json> where to write the plan (required, except with --gain-curve)"),
                 new("json", "print the summary as JSON", IsFlag: true),
             ],
             Plan));
@@ -46,7 +48,7 @@ public static class PlanCommands
     private static async Task<int> Plan(CliArgs args, CliConsole console, CancellationToken ct)
     {
         var tracePath = args.Require("trace");
-        var outPath = args.Require("out");
+        var outPath = args.Has("gain-curve") ? "" : args.Require("out");
         var pods = args.GetInt("pods", 0, 1, 65536);
         if (!args.Has("pods"))
         {
@@ -59,7 +61,12 @@ public static class PlanCommands
         var seed = args.GetInt("seed", 1);
         var sequences = args.GetChoice("sequences", "all", PlacementInputs.SequenceChoices);
         var topK = args.GetInt("top-k", 8, 1, short.MaxValue);
-        if (args.Has("max-moves") != args.Has("from"))
+        if (args.Has("gain-curve") && (!args.Has("from") || args.Has("max-moves")))
+        {
+            throw new UsageException("option '--gain-curve' needs '--from' and takes its own budgets (no '--max-moves')");
+        }
+
+        if (!args.Has("gain-curve") && args.Has("max-moves") != args.Has("from"))
         {
             throw new UsageException("incremental mode needs both '--max-moves' and '--from'");
         }
@@ -68,10 +75,16 @@ public static class PlanCommands
         int? groups = args.Has("groups") ? args.GetInt("groups", 1, 1, 1 << 20) : null;
         int? nodes = args.Has("nodes") ? args.GetInt("nodes", 1, 1, 65536) : null;
 
-        var (profile, _) = PlacementInputs.LoadProfile(tracePath, sequences, topK);
+        var (profile, fitted) = PlacementInputs.LoadProfile(tracePath, sequences, topK);
         if (profile.IsLoadOnly)
         {
             await console.Error.WriteLineAsync($"{tracePath}: a load-only profile (no routing): only expert-load balance can be optimised");
+        }
+
+        if (args.Has("gain-curve"))
+        {
+            var scoring = fitted is not null && sequences != "all" ? PlacementInputs.Select(TraceDirectory.Read(tracePath), sequences == "even" ? "odd" : "even", tracePath) : null;
+            return await GainCurve(args, console, profile, scoring, seed);
         }
 
         if (args.Has("from"))
@@ -150,6 +163,34 @@ public static class PlanCommands
         await console.Out.WriteLineAsync(result.Decision == ReplacementDecision.Apply
             ? $"apply: plan version {result.Candidate.Info.Version} written to {outPath}; {result.Note}"
             : $"keep: the live plan stays (nothing written); {result.Note}");
+        return Moectl.Ok;
+    }
+
+    private static async Task<int> GainCurve(CliArgs args, CliConsole console, Placement.Profiles.WorkloadProfile profile, RoutingTrace? scoring, int seed)
+    {
+        var live = PlanFile.Load(args.Require("from"));
+        int[] budgets = [0, 10, 20, 40, 80, 160];
+        var points = await CliProgress.RunAsync(
+            console,
+            $"gain curve from {args.Require("from")}: M = {string.Join(", ", budgets)}",
+            progress => Task.Run(() => IncrementalPlanner.GainCurve(live, profile, budgets, scoring, seed: seed, progress: progress)));
+        if (args.Json)
+        {
+            await CliOutput.WriteJsonAsync(console.Out, points);
+            return Moectl.Ok;
+        }
+
+        static string Cell(double? value) => value is { } v ? CliOutput.Num(v, 4) : "-";
+        await console.Out.WriteLineAsync(CliOutput.Table(
+            ["M", "moves", "rounds", "live remote", "candidate remote", "gain", "scored live", "scored candidate", "scored gain"],
+            points.Select(p => (IReadOnlyList<string>)
+            [
+                p.MaxMoves.ToString(CultureInfo.InvariantCulture), p.Moves.ToString(CultureInfo.InvariantCulture), p.Rounds.ToString(CultureInfo.InvariantCulture),
+                Cell(p.LiveRemoteFraction), Cell(p.CandidateRemoteFraction), Cell(p.Gain), Cell(p.LiveScoredRemoteFraction), Cell(p.CandidateScoredRemoteFraction), Cell(p.ScoredGain),
+            ])));
+        await console.Out.WriteLineAsync(scoring is null
+            ? "remote fractions on the profile's sampled tokens (in-sample), speculative homes."
+            : $"remote fractions on the profile's sampled tokens (in-sample) and, scored, on '{scoring.Manifest.Name}', speculative homes.");
         return Moectl.Ok;
     }
 

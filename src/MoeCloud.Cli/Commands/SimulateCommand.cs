@@ -26,6 +26,7 @@ public static class SimulateCommand
                 new("rehome", "re-home tokens between layers when later layers favour another pod", IsFlag: true),
                 new("sequences", "<all|even|odd> sequences to replay (default all)"),
                 new("profile", "<dir> trace the speculative policy learns transitions from (default: the other half with --sequences even|odd, else the replayed trace)"),
+                new("tune", "tune the speculative predictor's weights (horizon, predicted and previous-step weights, two-layer pseudo-count) on the --profile trace only, a held-out part of it scoring each setting", IsFlag: true),
                 new("seed", "<N> seed of random homes and tie breaks (default 1)"),
                 new("link", "<preset|GB/s,µs> also predict each layer's dispatch + combine time and its slowest pod pair on this link: nvlink (450 GB/s, 2 µs), ib400 (50 GB/s, 5 µs), eth100 (12.5 GB/s, 20 µs), or for example 25,3.5"),
                 new("hidden", "<H> hidden size of a dispatched token for --link (default 2048, DeepSeek-V2-Lite)"),
@@ -81,7 +82,18 @@ public static class SimulateCommand
             var profileTrace = args.Get("profile") is { } profileDir
                 ? TraceDirectory.Read(profileDir)
                 : sequences == "all" ? full : PlacementInputs.Select(full, sequences == "even" ? "odd" : "even", tracePath);
-            model = TransitionModel.FromProfile(WorkloadProfile.FromTrace(profileTrace, sampleCap: 0));
+            model = TransitionModel.FromProfile(WorkloadProfile.FromTrace(profileTrace));
+            if (args.Has("tune") && home == HomePolicy.Speculative)
+            {
+                var tuning = await Task.Run(() => SpeculativeTuner.Tune(plan, profileTrace, options.Speculative, options.Seed), ct);
+                options = options with { Speculative = tuning.Options };
+                var o = tuning.Options;
+                await console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"tuned on '{profileTrace.Manifest.Name}' ({tuning.Candidates} settings, held-out hit rate {tuning.StartHitRate:F3} -> {tuning.HeldOutHitRate:F3}): horizon {o.Horizon}, predicted weight {o.PredictedWeight}, two-layer {(o.TwoLayer ? o.PairBackoff.ToString(CultureInfo.InvariantCulture) : "off")}, previous-step weight {o.PreviousStepWeight}"));
+            }
+        }
+        else if (args.Has("tune"))
+        {
+            throw new UsageException("option '--tune' tunes the speculative policy: use it with '--home speculative'");
         }
 
         var metrics = await Task.Run(

@@ -1,4 +1,5 @@
 using MoeCloud.Model.Traces;
+using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
 using MoeCloud.Placement.Solvers;
@@ -16,7 +17,8 @@ namespace MoeCloud.Placement.Benchmarks;
 /// <param name="Status">Solver status.</param>
 /// <param name="FittedExpertImbalance">Expert-load imbalance of the same plan and home policy replayed on the fitting half, beside the scored one in <paramref name="Metrics"/>.</param>
 /// <param name="CrossNodeRemoteFraction">Dispatches (re-homes included) that leave the home's node, over all dispatches of the scoring half; null without nodes.</param>
-public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status, double FittedExpertImbalance = 0, double? CrossNodeRemoteFraction = null);
+/// <param name="Speculative">The speculative predictor's settings, tuned on the fitting half (<see cref="SpeculativeTuner"/>), for speculative rows.</param>
+public sealed record BenchRow(string Trace, int Pods, string Solver, int Redundant, string Home, SimulationMetrics Metrics, double SolveSeconds, SolveStatus Status, double FittedExpertImbalance = 0, double? CrossNodeRemoteFraction = null, SpeculativeOptions? Speculative = null);
 
 /// <summary>One ilp arm of the placement comparison: its row name and options.</summary>
 /// <param name="Name">Solver name in the rows (<c>ilp</c> for the defaults).</param>
@@ -52,11 +54,23 @@ public sealed record BenchHierarchy(int Groups, int PodsPerNode)
 /// <see cref="BenchHierarchy"/> applies) and ilp, each with random and with speculative homes; ilp with speculative
 /// homes and re-homing; further ilp arms (<see cref="IlpArm"/>: other options in the same run). All plans are scored
 /// by <see cref="Simulator"/> on the scoring half, and replayed on the fitting half for the fitted expert-load imbalance.
+/// The speculative predictor's weights are tuned per plan on the fitting half only (<see cref="SpeculativeTuner"/>: a
+/// held-out part of the even sequences), unless <c>tune</c> is false.
 /// </summary>
 public static class PlacementBench
 {
+    /// <summary>
+    /// The speculative settings the bench scores <paramref name="plan"/> with: tuned on <paramref name="trace"/>'s even
+    /// sequences (the fitting half) alone, so nothing of the scoring half reaches them.
+    /// </summary>
+    public static SpeculativeTuning TuneOnFittingHalf(PlacementPlan plan, RoutingTrace trace, int seed = 1)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        return SpeculativeTuner.Tune(plan, trace.SplitEvenOdd().Even, seed: seed);
+    }
+
     /// <summary>Runs every row for one trace and pod count; <paramref name="hierarchy"/> adds the hierarchical-eplb rows.</summary>
-    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null, IReadOnlyList<IlpArm>? ilpArms = null)
+    public static IReadOnlyList<BenchRow> Run(RoutingTrace trace, int pods, int redundant, TimeSpan timeLimit, int seed = 1, IProgress<string>? progress = null, CancellationToken cancellationToken = default, BenchHierarchy? hierarchy = null, IReadOnlyList<IlpArm>? ilpArms = null, bool tune = true)
     {
         ArgumentNullException.ThrowIfNull(trace);
         if (trace.Sequences.Count < 2)
@@ -98,6 +112,7 @@ public static class PlacementBench
 
         var cases = all.Where(c => c.Solver != Hierarchical || nodes is not null);
         var solved = new Dictionary<string, PlacementResult>();
+        var tuned = new Dictionary<string, SpeculativeOptions>();
         foreach (var c in cases)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -117,14 +132,25 @@ public static class PlacementBench
                 continue;
             }
 
-            var options = new SimulationOptions { Home = c.Home, Rehome = c.Rehome, Seed = seed };
+            SpeculativeOptions? speculative = null;
+            if (c.Home == HomePolicy.Speculative)
+            {
+                var key = c.Solver;
+                if (!tuned.TryGetValue(key, out speculative))
+                {
+                    speculative = tune ? TuneOnFittingHalf(result.Plan, trace, seed).Options : new SpeculativeOptions();
+                    tuned[key] = speculative;
+                }
+            }
+
+            var options = new SimulationOptions { Home = c.Home, Rehome = c.Rehome, Seed = seed, Speculative = speculative ?? new SpeculativeOptions() };
             var traffic = new PodTraffic(result.Plan.Layers, result.Plan.PodCount);
             var metrics = Simulator.Run(result.Plan, eval, options, model, traffic);
             var fitted = Simulator.Run(result.Plan, fit, options, model);
             var home = c.Home switch { HomePolicy.Random => "random", HomePolicy.Speculative => "speculative", _ => c.Home.ToString() } + (c.Rehome ? "+rehome" : "");
             double? crossNode = podsPerNode > 0 ? CrossNode(traffic, podsPerNode) / (double)Math.Max(1, metrics.Dispatches) : null;
-            rows.Add(new BenchRow(trace.Manifest.Name, pods, c.Solver, c.Redundant, home, metrics, result.Summary.Seconds, result.Status, fitted.ExpertLoadImbalance, crossNode));
-            progress?.Report($"{trace.Manifest.Name}, {pods} pods, {c.Solver} R={c.Redundant}, {home}: remote {metrics.RemoteFraction:F4}, expert imbalance {metrics.ExpertLoadImbalance:F3} (fitted {fitted.ExpertLoadImbalance:F3}), home imbalance {metrics.HomeLoadImbalance:F3}");
+            rows.Add(new BenchRow(trace.Manifest.Name, pods, c.Solver, c.Redundant, home, metrics, result.Summary.Seconds, result.Status, fitted.ExpertLoadImbalance, crossNode, speculative));
+            progress?.Report($"{trace.Manifest.Name}, {pods} pods, {c.Solver} R={c.Redundant}, {home}: remote {metrics.RemoteFraction:F4}, expert imbalance {metrics.ExpertLoadImbalance:F3} (fitted {fitted.ExpertLoadImbalance:F3}), home imbalance {metrics.HomeLoadImbalance:F3}, hit rate {metrics.PredictionHitRate:F3}, expert precision {metrics.ExpertPrecision:F3}");
         }
 
         return rows;

@@ -21,6 +21,9 @@ namespace MoeCloud.Placement.Simulation;
 /// <param name="Tokens">Tokens replayed.</param>
 /// <param name="Time">The time model's prediction on a link (<see cref="TimeModel"/>), when one was asked for; left out of
 /// JSON when null, so files without it read as before.</param>
+/// <param name="ExpertPrecision">Top-k expert prediction precision of the transition model, when one was given: over every
+/// token and layer l ≥ 1, the share of the k experts predicted from the token's actual experts at l − 1 (and l − 2,
+/// see <see cref="SpeculativeOptions.TwoLayer"/>) that are among its actual top-k at l. Left out of JSON when null.</param>
 public sealed record SimulationMetrics(
     double RemoteFraction,
     double ExpertLoadImbalance,
@@ -31,4 +34,5 @@ public sealed record SimulationMetrics(
     long RemoteDispatches,
     long Rehomes,
     int Tokens,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TimePrediction? Time = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TimePrediction? Time = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? ExpertPrecision = null);

@@ -88,6 +88,18 @@ public sealed record SpeculativeOptions
     public int Horizon { get; init; } = 1;
 
     /// <summary>
+    /// Predict each later layer from the previous two (the top-1 expert of layer l − 1 with each expert of layer l), as
+    /// far as the transition model has a two-layer part; default true.
+    /// </summary>
+    public bool TwoLayer { get; init; } = true;
+
+    /// <summary>
+    /// Pseudo-count κ of the two-layer prediction: a pair seen n times gets weight n / (n + κ), the one-layer estimate
+    /// the rest; default 4, in [0, 1000].
+    /// </summary>
+    public double PairBackoff { get; init; } = 4;
+
+    /// <summary>
     /// Sequence affinity: a sequence's next step stays on its previous home unless another pod's score (predicted local
     /// dispatches) is higher by at least this much; 0 turns affinity off. Default 0, in [0, 1000].
     /// </summary>
@@ -108,6 +120,7 @@ public sealed record SpeculativeOptions
         Check(problems, nameof(PredictedWeight), PredictedWeight, 0, 100);
         Check(problems, nameof(RehomeMargin), RehomeMargin, 0, 1000);
         Check(problems, nameof(AffinityMargin), AffinityMargin, 0, 1000);
+        Check(problems, nameof(PairBackoff), PairBackoff, 0, 1000);
         if (Horizon < 0)
         {
             problems.Add($"{nameof(Horizon)} must not be negative (got {Horizon})");

@@ -107,7 +107,7 @@ public static class Simulator
             throw new ArgumentException("the speculative policy and re-homing need transition statistics (a profile from a routing trace).", nameof(model));
         }
 
-        var predictor = needsModel ? new SpeculativeHomePredictor(plan, model!, options.Speculative) : null;
+        var predictor = model is not null ? new SpeculativeHomePredictor(plan, model, options.Speculative) : null;
         homes ??= new HomeAssigner(plan, routing, options, predictor).Assign();
         return Replay(plan, routing, options, predictor, homes, traffic);
     }
@@ -126,7 +126,7 @@ public static class Simulator
         var homeLoads = new long[pods];
         var scores = new double[pods];
         var localCounts = new int[pods];
-        long dispatches = 0, remote = 0, rehomes = 0, hits = 0;
+        long dispatches = 0, remote = 0, rehomes = 0, hits = 0, expertHits = 0;
         for (var t = 0; t < routing.Tokens; t++)
         {
             var home = homes[t];
@@ -134,7 +134,7 @@ public static class Simulator
             for (var l = 0; l < layers; l++)
             {
                 var slots = routing.Slots(t, l);
-                if (options.Rehome && l > 0 && predictor!.TryRehome(slots, l, home, out var moved))
+                if (options.Rehome && l > 0 && predictor!.TryRehome(slots, l, home, out var moved, routing.Slots(t, l - 1)))
                 {
                     traffic?.AddRehome(l, home, moved);
                     home = moved;
@@ -163,7 +163,10 @@ public static class Simulator
             }
 
             hits += BestHome.Of(plan, 0, routing.Routing(t), routing.TopK, localCounts) == homes[t] ? 1 : 0;
+            expertHits += predictor?.PredictedHits(routing.Routing(t), routing.TopK) ?? 0;
         }
+
+        var predicted = (long)routing.Tokens * (layers - 1) * routing.TopK;
 
         return new SimulationMetrics(
             dispatches == 0 ? 0 : (double)remote / dispatches,
@@ -174,7 +177,8 @@ public static class Simulator
             dispatches,
             remote,
             rehomes,
-            routing.Tokens);
+            routing.Tokens,
+            ExpertPrecision: predictor is null || predicted == 0 ? null : (double)expertHits / predicted);
     }
 
     private static double Imbalance(long[] loads)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using MoeCloud.Model.Traces;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Placement.Simulation;
@@ -23,22 +24,45 @@ public enum ReplacementDecision
 /// <param name="LiveRemoteFraction">Simulated remote fraction of the live plan on the new profile's sample.</param>
 /// <param name="CandidateRemoteFraction">The same for the candidate.</param>
 /// <param name="Note">A line of detail.</param>
-public sealed record IncrementalResult(ReplacementDecision Decision, PlacementPlan Candidate, int Moves, double LiveRemoteFraction, double CandidateRemoteFraction, string Note)
+/// <param name="Rounds">Rounds of homes and layers that lowered the remote fraction.</param>
+public sealed record IncrementalResult(ReplacementDecision Decision, PlacementPlan Candidate, int Moves, double LiveRemoteFraction, double CandidateRemoteFraction, string Note, int Rounds = 0)
 {
     /// <summary>Predicted gain: live remote fraction − candidate remote fraction.</summary>
     public double Gain => LiveRemoteFraction - CandidateRemoteFraction;
+}
+
+/// <summary>One point of <see cref="IncrementalPlanner.GainCurve"/>.</summary>
+/// <param name="MaxMoves">The move budget M.</param>
+/// <param name="Moves">Moves the candidate makes.</param>
+/// <param name="Rounds">Rounds of homes and layers that lowered the remote fraction.</param>
+/// <param name="LiveRemoteFraction">The live plan's remote fraction on the profile's sample.</param>
+/// <param name="CandidateRemoteFraction">The candidate's.</param>
+/// <param name="LiveScoredRemoteFraction">The live plan's remote fraction on the scoring trace, when one was given.</param>
+/// <param name="CandidateScoredRemoteFraction">The candidate's there.</param>
+public sealed record GainPoint(int MaxMoves, int Moves, int Rounds, double LiveRemoteFraction, double CandidateRemoteFraction, double? LiveScoredRemoteFraction, double? CandidateScoredRemoteFraction)
+{
+    /// <summary>In-sample gain: live − candidate remote fraction on the profile's sample.</summary>
+    public double Gain => LiveRemoteFraction - CandidateRemoteFraction;
+
+    /// <summary>Gain on the scoring trace, when one was given.</summary>
+    public double? ScoredGain => LiveScoredRemoteFraction - CandidateScoredRemoteFraction;
 }
 
 /// <summary>
 /// Incremental re-placement (DESIGN.md §3): given the live plan and a new profile, the best plan that moves at most M
 /// replicas. It keeps the live plan's shape (replica counts per expert, slots per pod and layer, capacities), homes
 /// the new profile's sampled tokens on the live plan, then re-places layers one at a time with CP-SAT under the
-/// remaining move budget, layers with the largest unconstrained gain first. Gains are scored by the simulator
-/// (speculative homes) on the new profile's sample; a candidate that does not beat the live plan by the threshold is
-/// reported as <see cref="ReplacementDecision.Keep"/>.
+/// remaining move budget (moves counted against the live plan), layers with the largest gain bound first; then it homes
+/// the tokens again on the result and re-places layers again, alternating while a round lowers the simulated remote
+/// fraction (at most <see cref="MaxRounds"/> rounds). Gains are scored by the simulator (speculative homes) on the new
+/// profile's sample; a candidate that does not beat the live plan by the threshold is reported as
+/// <see cref="ReplacementDecision.Keep"/>.
 /// </summary>
 public static class IncrementalPlanner
 {
+    /// <summary>Most rounds of homes and layers.</summary>
+    public const int MaxRounds = 6;
+
     /// <summary>Plans the re-placement; throws <see cref="ArgumentException"/> when the plan and profile disagree.</summary>
     public static IncrementalResult Plan(PlacementPlan live, WorkloadProfile profile, int maxMoves, double threshold, IlpOptions? options = null, int seed = 1, TimeProvider? time = null, IProgress<string>? progress = null)
     {
@@ -67,41 +91,10 @@ public static class IncrementalPlanner
         }
 
         var watch = Stopwatch.StartNew();
-        int layers = live.Layers, experts = live.Experts, pods = live.PodCount;
+        int layers = live.Layers, pods = live.PodCount;
         var liveAssignment = live.ToAssignment();
-        var assignment = live.ToAssignment();
-        var (homes, _) = TokenHomes.Assign(profile.Sample, liveAssignment, pods, options.HomeSlack, options.FirstLayerHomeWeight);
         var layerData = Enumerable.Range(0, layers).Select(l => LayerShape(live, profile, l, options.LoadSlack)).ToArray();
-        var affinity = Enumerable.Range(0, layers).Select(l => TokenHomes.Affinity(profile.Sample, homes, l, experts, pods).Select(a => (long)a).ToArray()).ToArray();
-        var gains = new (int Layer, long Gain)[layers];
-        for (var l = 0; l < layers; l++)
-        {
-            var d = layerData[l];
-            var free = LayerSubproblem.Solve(affinity[l], d.Weight, d.Counts, d.Slots, d.Cap, liveAssignment[l], seed + l, 0.2, options.Workers, maxMoves);
-            gains[l] = (l, free is null ? 0 : free.Objective - Score(affinity[l], liveAssignment[l], pods));
-        }
-
-        var budget = maxMoves;
-        foreach (var (l, gain) in gains.OrderByDescending(g => g.Gain).ThenBy(g => g.Layer))
-        {
-            if (budget == 0 || gain <= 0)
-            {
-                break;
-            }
-
-            var d = layerData[l];
-            var outcome = LayerSubproblem.Solve(affinity[l], d.Weight, d.Counts, d.Slots, d.Cap, liveAssignment[l], seed + l, 0.2, options.Workers, budget);
-            if (outcome is null || outcome.Objective <= Score(affinity[l], liveAssignment[l], pods))
-            {
-                continue;
-            }
-
-            var moved = Moves(liveAssignment[l], outcome.Assignment);
-            assignment[l] = outcome.Assignment;
-            budget -= moved;
-            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"layer {l}: {moved} move(s), {budget} left"));
-        }
-
+        var model = TransitionModel.FromProfile(profile);
         var info = live.Info with
         {
             Version = live.Info.Version + 1,
@@ -109,17 +102,117 @@ public static class IncrementalPlanner
             ProfileName = profile.Name,
             ProfileFingerprint = profile.Fingerprint(),
             Seed = seed,
-            Solve = new SolveSummary(SolveStatus.Feasible, 0, null, watch.Elapsed.TotalSeconds, $"incremental from version {live.Info.Version}, at most {maxMoves} move(s)"),
         };
+        SimulationMetrics Simulate(int[][][] assignment) => Simulator.Run(new PlacementPlan(info, live.Pods, assignment), profile.Sample, new SimulationOptions(), model);
+
+        // Alternate: home the sampled tokens on the current candidate, re-place layers for those homes within what the
+        // budget leaves (moves counted against the live plan), keep the round only when the simulated remote fraction
+        // falls; stop after a round without gain or after MaxRounds.
+        var assignment = live.ToAssignment();
+        var liveRemote = Simulate(liveAssignment).RemoteFraction;
+        var bestRemote = liveRemote;
+        var used = new int[layers];
+        var rounds = 0;
+        for (var round = 0; round < MaxRounds && maxMoves > 0; round++)
+        {
+            var trial = assignment.Select(layer => layer.Select(e => (int[])e.Clone()).ToArray()).ToArray();
+            var trialUsed = (int[])used.Clone();
+            var changed = ReplaceLayers(profile, trial, trialUsed, liveAssignment, layerData, maxMoves, options, seed + (round * layers), progress);
+            if (!changed)
+            {
+                break;
+            }
+
+            var remote = Simulate(trial).RemoteFraction;
+            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}: {trialUsed.Sum()} move(s), remote fraction {bestRemote:F4} -> {remote:F4}"));
+            if (remote >= bestRemote - 1e-9)
+            {
+                break;
+            }
+
+            (assignment, used, bestRemote, rounds) = (trial, trialUsed, remote, round + 1);
+        }
+
+        info = info with { Solve = new SolveSummary(SolveStatus.Feasible, 0, null, watch.Elapsed.TotalSeconds, $"incremental from version {live.Info.Version}, at most {maxMoves} move(s), {rounds} round(s) of homes and layers") };
         var candidate = new PlacementPlan(info, live.Pods, assignment);
-        var model = TransitionModel.FromProfile(profile);
-        var liveRemote = Simulator.Run(live, profile.Sample, new SimulationOptions(), model).RemoteFraction;
         var predicted = Simulator.Run(candidate, profile.Sample, new SimulationOptions(), model);
         candidate = candidate.WithInfo(info with { Predicted = predicted });
         var moves = live.MovesTo(candidate);
         var decision = liveRemote - predicted.RemoteFraction >= threshold && moves > 0 ? ReplacementDecision.Apply : ReplacementDecision.Keep;
-        var note = string.Create(CultureInfo.InvariantCulture, $"{moves} move(s); remote fraction {liveRemote:F4} -> {predicted.RemoteFraction:F4} (threshold {threshold:F4})");
-        return new IncrementalResult(decision, candidate, moves, liveRemote, predicted.RemoteFraction, note);
+        var note = string.Create(CultureInfo.InvariantCulture, $"{moves} move(s) in {rounds} round(s); remote fraction {liveRemote:F4} -> {predicted.RemoteFraction:F4} (threshold {threshold:F4})");
+        return new IncrementalResult(decision, candidate, moves, liveRemote, predicted.RemoteFraction, note, rounds);
+    }
+
+    /// <summary>
+    /// The moves-vs-gain curve: <see cref="Plan"/> for each budget in <paramref name="budgets"/>, each scored on
+    /// <paramref name="score"/> too when given (speculative homes, transition statistics from the profile).
+    /// </summary>
+    public static IReadOnlyList<GainPoint> GainCurve(PlacementPlan live, WorkloadProfile profile, IReadOnlyList<int> budgets, RoutingTrace? score = null, IlpOptions? options = null, int seed = 1, TimeProvider? time = null, IProgress<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(budgets);
+        var model = score is null ? null : TransitionModel.FromProfile(profile);
+        double? Scored(PlacementPlan plan) => score is null ? null : Simulator.Run(plan, score, new SimulationOptions(), model).RemoteFraction;
+        var liveScored = Scored(live);
+        var points = new List<GainPoint>();
+        foreach (var m in budgets)
+        {
+            var result = Plan(live, profile, m, 0, options, seed, time, progress);
+            points.Add(new GainPoint(m, result.Moves, result.Rounds, result.LiveRemoteFraction, result.CandidateRemoteFraction, liveScored, Scored(result.Candidate)));
+        }
+
+        return points;
+    }
+
+    private static bool ReplaceLayers(WorkloadProfile profile, int[][][] assignment, int[] used, int[][][] liveAssignment, (int[] Counts, int[] Slots, long[] Weight, long Cap)[] layerData, int maxMoves, IlpOptions options, int seed, IProgress<string>? progress)
+    {
+        int layers = assignment.Length, experts = profile.Experts, pods = layerData[0].Slots.Length;
+        var (homes, _) = TokenHomes.Assign(profile.Sample, assignment, pods, options.HomeSlack, options.FirstLayerHomeWeight);
+        var affinity = Enumerable.Range(0, layers).Select(l => TokenHomes.Affinity(profile.Sample, homes, l, experts, pods).Select(a => (long)a).ToArray()).ToArray();
+
+        // Layers in order of their gain bound (each expert's replicas on its best-affinity pods, slots and caps ignored).
+        var order = Enumerable.Range(0, layers)
+            .Select(l => (Layer: l, Bound: Bound(affinity[l], layerData[l].Counts, pods) - Score(affinity[l], assignment[l], pods)))
+            .OrderByDescending(g => g.Bound).ThenBy(g => g.Layer);
+        var changed = false;
+        foreach (var (l, bound) in order)
+        {
+            var allowed = maxMoves - (used.Sum() - used[l]);
+            if (bound <= 0 || allowed <= 0)
+            {
+                continue;
+            }
+
+            var d = layerData[l];
+            var outcome = LayerSubproblem.Solve(affinity[l], d.Weight, d.Counts, d.Slots, d.Cap, liveAssignment[l], seed + l, 0.2, options.Workers, allowed);
+            if (outcome is null || outcome.Objective <= Score(affinity[l], assignment[l], pods))
+            {
+                continue;
+            }
+
+            assignment[l] = outcome.Assignment;
+            used[l] = Moves(liveAssignment[l], outcome.Assignment);
+            changed = true;
+            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"layer {l}: {used[l]} move(s), {maxMoves - used.Sum()} left"));
+        }
+
+        return changed;
+    }
+
+    private static long Bound(long[] affinity, int[] counts, int pods)
+    {
+        long sum = 0;
+        var row = new long[pods];
+        for (var e = 0; e < counts.Length; e++)
+        {
+            affinity.AsSpan(e * pods, pods).CopyTo(row);
+            Array.Sort(row);
+            for (var i = 0; i < counts[e]; i++)
+            {
+                sum += row[pods - 1 - i];
+            }
+        }
+
+        return sum;
     }
 
     private static (int[] Counts, int[] Slots, long[] Weight, long Cap) LayerShape(PlacementPlan live, WorkloadProfile profile, int layer, double slack)

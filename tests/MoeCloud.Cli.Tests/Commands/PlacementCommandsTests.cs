@@ -35,7 +35,7 @@ public sealed class PlacementCommandsTests : IDisposable
         var (simCode, output, simError) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--sequences", "odd", "--json");
         Assert.True(simCode == 0, simError);
         using var json = JsonDocument.Parse(output);
-        foreach (var key in new[] { "remoteFraction", "expertLoadImbalance", "homeLoadImbalance", "predictionHitRate", "replicasPerPodMax", "dispatches" })
+        foreach (var key in new[] { "remoteFraction", "expertLoadImbalance", "homeLoadImbalance", "predictionHitRate", "expertPrecision", "replicasPerPodMax", "dispatches" })
         {
             Assert.True(json.RootElement.TryGetProperty(key, out _), $"missing key {key}");
         }
@@ -151,6 +151,42 @@ public sealed class PlacementCommandsTests : IDisposable
         Assert.InRange(json.RootElement.GetProperty("moves").GetInt32(), 0, 6);
         var decision = json.RootElement.GetProperty("decision").GetString();
         Assert.Equal(decision == "apply", File.Exists(_dir.Combine("next.json")));
+    }
+
+    [Fact]
+    public async Task Plan_WhenGainCurve_PrintsEveryBudgetWithMovesWithinItAndScoresTheOtherHalf()
+    {
+        var before = await Synth("a");
+        var after = _dir.Combine("b");
+        await MoectlRunner.Run("trace", "synth", "--out", after, "--tokens", "800", "--sequences", "16", "--layers", "4", "--experts", "16", "--top-k", "2", "--seed", "9");
+        var live = _dir.Combine("live.json");
+        await MoectlRunner.Run("plan", "--trace", before, "--pods", "4", "--solver", "eplb", "--redundant", "4", "--out", live);
+
+        var (code, output, error) = await MoectlRunner.Run("plan", "--trace", after, "--sequences", "even", "--pods", "4", "--from", live, "--gain-curve", "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var points = json.RootElement.EnumerateArray().ToArray();
+        Assert.Equal([0, 10, 20, 40, 80, 160], points.Select(p => p.GetProperty("maxMoves").GetInt32()));
+        Assert.All(points, p => Assert.InRange(p.GetProperty("moves").GetInt32(), 0, p.GetProperty("maxMoves").GetInt32()));
+        Assert.All(points, p => Assert.True(p.GetProperty("gain").GetDouble() >= 0));
+        Assert.All(points, p => Assert.Equal(JsonValueKind.Number, p.GetProperty("scoredGain").ValueKind));
+    }
+
+    [Fact]
+    public async Task Simulate_WhenTune_SaysWhatItTunedOnAndReportsExpertPrecision()
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("p.json");
+        await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--redundant", "4", "--sequences", "even", "--out", plan);
+
+        var (code, output, error) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--sequences", "odd", "--tune", "--json");
+
+        Assert.True(code == 0, error);
+        Assert.Contains("tuned on '", error, StringComparison.Ordinal);
+        Assert.Contains("-even' (", error, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(output);
+        Assert.InRange(json.RootElement.GetProperty("expertPrecision").GetDouble(), 0, 1);
     }
 
     [Fact]

@@ -68,4 +68,18 @@ public sealed class IncrementalPlannerTests
         Assert.Contains("[4 layers x 16 experts]", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => IncrementalPlanner.Plan(live, other, -1, 0));
     }
+
+    [Fact]
+    public void GainCurve_ForEachBudget_MovesAtMostMAndNeverLosesRemoteFraction()
+    {
+        var (live, shifted) = LiveAndShifted();
+
+        var curve = IncrementalPlanner.GainCurve(live, shifted, [0, 5, 20, 60]);
+
+        Assert.Equal([0, 5, 20, 60], curve.Select(p => p.MaxMoves));
+        Assert.All(curve, p => Assert.InRange(p.Moves, 0, p.MaxMoves));
+        Assert.All(curve, p => Assert.True(p.Gain >= 0, $"M = {p.MaxMoves}: gain {p.Gain}"));
+        Assert.Equal(0, curve[0].Rounds);
+        Assert.True(curve[^1].Rounds >= 1 && curve[^1].Gain > 0, $"M = 60: {curve[^1].Rounds} round(s), gain {curve[^1].Gain}");
+    }
 }
