@@ -9,6 +9,19 @@ public static class Conditions
     public const string Progressing = "Progressing";
     public const string Degraded = "Degraded";
 
+    /// <summary>
+    /// Whether the keys Secret the gateway reads (<see cref="Workloads.GatewayKeysName"/>) exists: False with
+    /// <see cref="KeysSecretNotFound"/> while <c>spec.gateway.keysSecret</c> names a Secret that is not there (the
+    /// gateway pods cannot start without it), True again at the first reconcile after it appears.
+    /// </summary>
+    public const string GatewayKeysReady = "GatewayKeysReady";
+
+    /// <summary>The reason of <see cref="GatewayKeysReady"/> (and of its Warning event) while the Secret is missing.</summary>
+    public const string KeysSecretNotFound = "KeysSecretNotFound";
+
+    /// <summary>The reason of <see cref="GatewayKeysReady"/> when the Secret exists.</summary>
+    public const string KeysSecretFound = "KeysSecretFound";
+
     public static IList<V1Condition> Set(IList<V1Condition>? previous, long? generation, DateTime now, params (string Type, bool Status, string Reason, string Message)[] conditions)
     {
         var result = new List<V1Condition>();

@@ -34,8 +34,13 @@ public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOpti
     /// <summary>The admin key entry's index and name in <c>&lt;name&gt;-operator-key</c>.</summary>
     public const string OperatorIndex = "operator";
 
-    /// <summary>Applies the operator-key Secret and creates the client keys Secret when the operator owns it and it is missing.</summary>
-    public async Task EnsureAsync(MoeDeployment d, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies the operator-key Secret and creates the client keys Secret when the operator owns it and it is missing;
+    /// returns what the gateway will read: the keys Secret's name and, when it exists, the fingerprint of its entries
+    /// (<see cref="GatewayKeySecret.Fingerprint"/>). A Secret named by <see cref="GatewaySpec.KeysSecret"/> that does
+    /// not exist is reported as missing (the operator never creates one of the user's).
+    /// </summary>
+    public async Task<KeysSecretState> EnsureAsync(MoeDeployment d, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (options.Value.AdminApiKey is { Length: > 0 } adminKey)
@@ -43,15 +48,16 @@ public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOpti
             await children.ApplyAsync(ChildKind.Secret, OperatorKeySecret(d, adminKey), cancellationToken);
         }
 
-        if (!string.IsNullOrEmpty(d.Spec.Gateway.KeysSecret))
+        var ns = d.Metadata.NamespaceProperty;
+        var name = Workloads.GatewayKeysName(d);
+        if (await children.GetAsync<V1Secret>(ChildKind.Secret, ns, name, cancellationToken) is { } existing)
         {
-            return;
+            return KeysSecretState.Of(name, existing);
         }
 
-        var ns = d.Metadata.NamespaceProperty;
-        if (await children.GetAsync<V1Secret>(ChildKind.Secret, ns, Workloads.GatewayKeysName(d), cancellationToken) is not null)
+        if (!string.IsNullOrEmpty(d.Spec.Gateway.KeysSecret))
         {
-            return;
+            return new KeysSecretState(name, Fingerprint: null);
         }
 
         var pending = await children.GetAsync<V1Secret>(ChildKind.Secret, ns, Workloads.ClientKeyName(d), cancellationToken);
@@ -66,7 +72,8 @@ public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOpti
             await CreateOnceAsync(ClientKeySecret(d, key), cancellationToken);
         }
 
-        await CreateOnceAsync(ClientKeysSecret(d, ApiKeys.Hash(key), time.GetUtcNow()), cancellationToken);
+        var created = ClientKeysSecret(d, ApiKeys.Hash(key), time.GetUtcNow());
+        return KeysSecretState.Of(name, await CreateOnceAsync(created, cancellationToken) ?? created);
     }
 
     /// <summary>The Secret with the operator's admin key hash, as <c>MoeCloud__Gateway__AdminKeys__operator__{Name,Sha256}</c>.</summary>
@@ -110,15 +117,40 @@ public sealed class GatewayKeys(IKubernetes client, ChildApplier children, IOpti
         };
     }
 
-    private async Task CreateOnceAsync(V1Secret secret, CancellationToken cancellationToken)
+    /// <summary>Creates <paramref name="secret"/> unless it exists; returns the one stored now, or null when another reconcile created it first.</summary>
+    private async Task<V1Secret?> CreateOnceAsync(V1Secret secret, CancellationToken cancellationToken)
     {
         try
         {
             await client.CoreV1.CreateNamespacedSecretAsync(secret, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
+            return secret;
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
-            // Another reconcile created it first: it is never overwritten.
+            // Another reconcile created it first: it is never overwritten; read what it stored.
+            return await children.GetAsync<V1Secret>(ChildKind.Secret, secret.Metadata.NamespaceProperty, secret.Metadata.Name, cancellationToken);
         }
+    }
+}
+
+/// <summary>The keys Secret a deployment's gateway reads: its name, and the fingerprint of its entries, or null when it does not exist.</summary>
+/// <param name="Name">The Secret's name (in the deployment's namespace).</param>
+/// <param name="Fingerprint"><see cref="GatewayKeySecret.Fingerprint"/> of its entries; null: no such Secret.</param>
+public sealed record KeysSecretState(string Name, string? Fingerprint)
+{
+    /// <summary>Whether the Secret exists.</summary>
+    public bool Found => Fingerprint is not null;
+
+    /// <summary>The state of a stored Secret.</summary>
+    public static KeysSecretState Of(string name, V1Secret secret)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        var data = (secret.Data ?? new Dictionary<string, byte[]>()).ToDictionary(p => p.Key, p => Encoding.UTF8.GetString(p.Value), StringComparer.Ordinal);
+        foreach (var (key, value) in secret.StringData ?? new Dictionary<string, string>())
+        {
+            data[key] = value;
+        }
+
+        return new KeysSecretState(name, GatewayKeySecret.Fingerprint(data));
     }
 }

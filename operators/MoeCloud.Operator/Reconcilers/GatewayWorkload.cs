@@ -1,4 +1,5 @@
 using k8s.Models;
+using MoeCloud.Contracts.Security;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
 
@@ -15,8 +16,10 @@ internal static class GatewayWorkload
     /// the model's checkpoint directory (the gateway reads the first MoE layer's gate), and the silo pods by their
     /// StatefulSet names. Client key hashes come from the Secret <see cref="Workloads.GatewayKeysName"/>, and the
     /// operator's admin key hash from <see cref="Workloads.OperatorKeyName"/>; their entries become environment variables.
+    /// <paramref name="keysFingerprint"/> (<see cref="KeysSecretState.Fingerprint"/>, null while the Secret is missing)
+    /// goes into the pod template as <see cref="GatewayKeySecret.HashAnnotation"/>, so that changed keys roll the pods.
     /// </summary>
-    public static V1Deployment Deployment(MoeDeployment d, MoeModel model, OperatorOptions options)
+    public static V1Deployment Deployment(MoeDeployment d, MoeModel model, OperatorOptions options, string? keysFingerprint = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var mounts = new List<V1VolumeMount> { new() { Name = "tmp", MountPath = "/tmp" } };
@@ -34,7 +37,7 @@ internal static class GatewayWorkload
                 Selector = new V1LabelSelector { MatchLabels = Workloads.Selector(d, "gateway") },
                 Template = new V1PodTemplateSpec
                 {
-                    Metadata = new V1ObjectMeta { Labels = Workloads.Labels(d, "gateway"), Annotations = KeyAnnotations(options) },
+                    Metadata = new V1ObjectMeta { Labels = Workloads.Labels(d, "gateway"), Annotations = KeyAnnotations(options, keysFingerprint) },
                     Spec = new V1PodSpec
                     {
                         AutomountServiceAccountToken = false,
@@ -76,11 +79,24 @@ internal static class GatewayWorkload
     /// <summary>
     /// A fingerprint of the operator's admin key (the first 16 hex digits of the SHA-256 of its stored hash, which
     /// reveals nothing of either): a new key changes the pod template, so the gateways restart and read the new hash
-    /// from <see cref="Workloads.OperatorKeyName"/> (an environment read through <c>envFrom</c> is fixed at start).
+    /// from <see cref="Workloads.OperatorKeyName"/> (an environment read through <c>envFrom</c> is fixed at start); the
+    /// client keys' fingerprint does the same for the keys Secret.
     /// </summary>
-    private static Dictionary<string, string>? KeyAnnotations(OperatorOptions options) =>
-        string.IsNullOrEmpty(options.AdminApiKey) ? null
-        : new() { [OperatorKeyAnnotation] = Contracts.Security.ApiKeys.Hash(Contracts.Security.ApiKeys.Hash(options.AdminApiKey))[..16] };
+    private static Dictionary<string, string>? KeyAnnotations(OperatorOptions options, string? keysFingerprint)
+    {
+        var annotations = new Dictionary<string, string>();
+        if (!string.IsNullOrEmpty(options.AdminApiKey))
+        {
+            annotations[OperatorKeyAnnotation] = ApiKeys.Hash(ApiKeys.Hash(options.AdminApiKey))[..16];
+        }
+
+        if (keysFingerprint is not null)
+        {
+            annotations[GatewayKeySecret.HashAnnotation] = keysFingerprint;
+        }
+
+        return annotations.Count == 0 ? null : annotations;
+    }
 
     /// <summary>The pod-template annotation with the operator key's fingerprint (<see cref="KeyAnnotations"/>).</summary>
     public const string OperatorKeyAnnotation = "moecloud.io/operator-key";

@@ -53,7 +53,7 @@ public sealed partial class MoeDeploymentReconciler(
             .ToList();
         var newest = placements.LastOrDefault();
         var scaling = await autoscaling.StepAsync(d, newest is { Status.Phase: Contracts.Admin.MigrationProgress.Complete } && newest.Spec.Pods == d.Spec.Replicas, cancellationToken);
-        var silo = await ApplyWorkloadsAsync(d, model!, SiloReplicas(d, placements), cancellationToken);
+        var (silo, gatewayKeys) = await ApplyWorkloadsAsync(d, model!, SiloReplicas(d, placements), cancellationToken);
         var ready = silo.Status?.ReadyReplicas ?? 0;
 
         // Plans wait for member pods, not Ready ones: a silo pod is Ready only after the experts-ready gate opens,
@@ -65,9 +65,12 @@ public sealed partial class MoeDeploymentReconciler(
         var planInEffect = placements.LastOrDefault(p => p.Spec.Version == inEffect);
         var gatesClosed = await _gate.OpenAsync(d, pods, planInEffect, cancellationToken);
         var podScaling = PodAutoscaling.WithStandby(d, scaling.Status, members, planInEffect);
-        await WriteStatusAsync(d, result, ready, podScaling, cancellationToken, planInEffect);
+        await WriteStatusAsync(d, result, ready, podScaling, cancellationToken, planInEffect, gatewayKeys);
         var after = gatesClosed ? Earlier(result.RequeueAfter, TimeSpan.FromSeconds(options.Value.ProgressPollSeconds)) : result.RequeueAfter;
         after = scaling.RequeueAfter is { } next ? Earlier(after, next) : after;
+
+        // Secrets are not watched: a missing keys Secret is looked for again after the error delay.
+        after = gatewayKeys.Found ? after : Earlier(after, TimeSpan.FromSeconds(options.Value.ErrorRequeueSeconds));
         return after is { } delay ? ReconcileResult.After(delay) : ReconcileResult.Done;
     }
 
@@ -86,7 +89,7 @@ public sealed partial class MoeDeploymentReconciler(
         return Math.Max(d.Spec.Replicas + Math.Max(0, d.Spec.Autoscaling.Pods.Standby), Math.Max(latest?.Spec.Pods ?? 0, lastComplete?.Spec.Pods ?? 0));
     }
 
-    private async Task<V1StatefulSet> ApplyWorkloadsAsync(MoeDeployment d, MoeModel model, int siloReplicas, CancellationToken cancellationToken)
+    private async Task<(V1StatefulSet Silo, KeysSecretState Keys)> ApplyWorkloadsAsync(MoeDeployment d, MoeModel model, int siloReplicas, CancellationToken cancellationToken)
     {
         await children.ApplyAsync(ChildKind.ConfigMap, Workloads.Config(d, model), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.SiloService(d), cancellationToken);
@@ -97,17 +100,17 @@ public sealed partial class MoeDeploymentReconciler(
         }
 
         await children.ApplyAsync(ChildKind.PodDisruptionBudget, ScalingObjects.SiloDisruptionBudget(d), cancellationToken);
-        await keys.EnsureAsync(d, cancellationToken);
-        await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, model, options.Value), cancellationToken);
+        var gatewayKeys = await keys.EnsureAsync(d, cancellationToken);
+        await children.ApplyAsync(ChildKind.Deployment, Workloads.Gateway(d, model, options.Value, gatewayKeys.Fingerprint), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayService(d), cancellationToken);
         await children.ApplyAsync(ChildKind.Service, Workloads.GatewayAdminService(d), cancellationToken);
         // Earlier operator versions created a CPU HorizontalPodAutoscaler; pods now scale on serving signals.
         await children.DeleteIfPresentAsync<V2HorizontalPodAutoscaler>(ChildKind.HorizontalPodAutoscaler, d.Metadata.NamespaceProperty, d.Metadata.Name, cancellationToken);
 
-        return silo;
+        return (silo, gatewayKeys);
     }
 
-    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, PodAutoscalingStatus? podScaling, CancellationToken cancellationToken, ExpertPlacement? inEffect = null)
+    private async Task WriteStatusAsync(MoeDeployment d, PlanOutcome outcome, int ready, PodAutoscalingStatus? podScaling, CancellationToken cancellationToken, ExpertPlacement? inEffect = null, KeysSecretState? gatewayKeys = null)
     {
         var generation = d.Metadata.Generation;
         var now = time.GetUtcNow().UtcDateTime;
@@ -135,6 +138,7 @@ public sealed partial class MoeDeploymentReconciler(
                 (Conditions.Progressing, progressing, outcome.Reason, outcome.Message),
                 (Conditions.Degraded, degraded, degraded ? outcome.Reason : "AsExpected", degraded ? outcome.Message : "no problems")),
         };
+        await SetKeysConditionAsync(d, status, gatewayKeys, generation, now, cancellationToken);
 
         var wasDegraded = d.Status?.Conditions.FirstOrDefault(c => c.Type == Conditions.Degraded) is { Status: "True" } previous
             && previous.Reason == outcome.Reason && previous.Message == outcome.Message;
@@ -150,6 +154,39 @@ public sealed partial class MoeDeploymentReconciler(
             await resources.PatchStatusAsync(MoeCloudApi.MoeDeployments, d.Metadata.NamespaceProperty, d.Metadata.Name, status, cancellationToken);
         }
     }
+
+    /// <summary>
+    /// Adds <see cref="Conditions.GatewayKeysReady"/> to <paramref name="status"/>, with a Warning event when the Secret
+    /// goes missing; without a new state (a reconcile that stopped before the workloads) the previous condition is kept.
+    /// </summary>
+    private async Task SetKeysConditionAsync(MoeDeployment d, MoeDeploymentStatus status, KeysSecretState? gatewayKeys, long? generation, DateTime now, CancellationToken cancellationToken)
+    {
+        var previous = d.Status?.Conditions.FirstOrDefault(c => c.Type == Conditions.GatewayKeysReady);
+        if (gatewayKeys is null)
+        {
+            if (previous is not null)
+            {
+                status.Conditions.Add(previous);
+            }
+
+            return;
+        }
+
+        var ns = d.Metadata.NamespaceProperty;
+        var message = gatewayKeys.Found
+            ? $"the gateway reads its keys from Secret {ns}/{gatewayKeys.Name}"
+            : $"spec.gateway.keysSecret names Secret '{gatewayKeys.Name}', which does not exist in namespace '{ns}': the gateway pods cannot start until it does";
+        var reason = gatewayKeys.Found ? Conditions.KeysSecretFound : Conditions.KeysSecretNotFound;
+        status.Conditions.Add(Conditions.Set(d.Status?.Conditions, generation, now, (Conditions.GatewayKeysReady, gatewayKeys.Found, reason, message))[0]);
+        if (!gatewayKeys.Found && !(previous is { Status: "False" } && previous.Reason == reason && previous.Message == message))
+        {
+            LogKeysSecretMissing(d.Metadata.Name, gatewayKeys.Name, ns);
+            await resources.RecordEventAsync(d, "Warning", reason, message, cancellationToken);
+        }
+    }
+
+    [LoggerMessage(EventId = 7402, Level = LogLevel.Warning, Message = "MoeDeployment {Name}: its keys Secret {Secret} does not exist in namespace {Namespace}")]
+    private partial void LogKeysSecretMissing(string name, string secret, string @namespace);
 
     [LoggerMessage(EventId = 7400, Level = LogLevel.Information, Message = "MoeDeployment {Name}: silo StatefulSet applied with {Replicas} replicas")]
     private partial void LogSiloApplied(string name, int replicas);

@@ -124,5 +124,5 @@ public static class Workloads
     public static V1Service GatewayAdminService(MoeDeployment d) => GatewayWorkload.AdminService(d);
 
     /// <inheritdoc cref="GatewayWorkload.Deployment"/>
-    public static V1Deployment Gateway(MoeDeployment d, MoeModel model, OperatorOptions options) => GatewayWorkload.Deployment(d, model, options);
+    public static V1Deployment Gateway(MoeDeployment d, MoeModel model, OperatorOptions options, string? keysFingerprint = null) => GatewayWorkload.Deployment(d, model, options, keysFingerprint);
 }

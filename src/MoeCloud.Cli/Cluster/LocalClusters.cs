@@ -10,13 +10,20 @@ public static class LocalClusters
     /// Starts <paramref name="silos"/> silos serving <paramref name="models"/>: in this process (<c>embedded</c>) or one
     /// process each with Redis membership (<c>processes</c>). With <paramref name="rehomeProfiles"/> (model → profile
     /// trace directory) the silos re-home tokens between layers. <paramref name="cpus"/> (processes only) is each silo
-    /// process's CPU quota (<see cref="CpuQuota"/>).
+    /// process's CPU quota (<see cref="CpuQuota"/>). With <paramref name="dashboardKeySha256"/> (the SHA-256 of each
+    /// admin key) every silo serves the Orleans Dashboard on its ops port behind those keys (<see cref="OpsDashboard"/>).
     /// </summary>
-    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false, double? cpus = null) => mode switch
+    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null) => mode switch
     {
         "embedded" when cpus is not null => throw new ArgumentException("a CPU quota per silo needs silo processes (mode processes)", nameof(cpus)),
         "embedded" => await EmbeddedCluster.Start(silos, models, quiet ? EmbeddedCluster.QuietLogging : null, o =>
         {
+            if (dashboardKeySha256 is { Count: > 0 })
+            {
+                o.Dashboard = true;
+                o.AdminKeySha256 = [.. dashboardKeySha256];
+            }
+
             if (rehomeProfiles is { Count: > 0 })
             {
                 o.Rehome = true;
@@ -26,7 +33,7 @@ public static class LocalClusters
                 }
             }
         }, ct),
-        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles, cpus: cpus),
+        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles, cpus: cpus, dashboardKeySha256: dashboardKeySha256),
         _ => throw new ArgumentException($"unknown cluster mode '{mode}' (embedded or processes)", nameof(mode)),
     };
 

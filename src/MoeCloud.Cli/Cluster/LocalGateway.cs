@@ -50,13 +50,14 @@ public sealed class LocalGateway : IAsyncDisposable
     /// <summary>
     /// Starts a gateway for <paramref name="cluster"/> serving <paramref name="model"/>; the profile trace seeds the
     /// speculative policy, which homes tokens or whole requests by <paramref name="granularity"/>. <paramref name="servingWindow"/>
-    /// is the window of the serving signals (default: <see cref="GatewayOptions.ServingWindow"/>).
+    /// is the window of the serving signals (default: <see cref="GatewayOptions.ServingWindow"/>). <paramref name="adminKey"/>
+    /// is the admin key (default: a fresh one), so that one key can also open the silos' dashboards.
     /// </summary>
-    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token, TimeSpan? servingWindow = null)
+    public static async Task<LocalGateway> Start(ILocalCluster cluster, string model, string modelDirectory, RoutingTrace? profile, HomePolicyName policy, CancellationToken ct, HomeGranularity granularity = HomeGranularity.Token, TimeSpan? servingWindow = null, string? adminKey = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         var apiKey = ApiKeys.NewKey();
-        var adminKey = ApiKeys.NewKey();
+        adminKey ??= ApiKeys.NewKey();
         var ports = FreePorts.Take(2);
         var options = new GatewayOptions
         {

@@ -62,9 +62,10 @@ public sealed class ProcessCluster : ILocalCluster
     /// Starts Redis and <paramref name="silos"/> silo processes serving <paramref name="models"/>, then connects. With
     /// <paramref name="rehomeProfiles"/> (model → profile trace directory) the silos re-home tokens between layers; with
     /// <paramref name="cpus"/> each silo process gets that many CPUs as a fixed quota (<see cref="Cluster.CpuQuota"/>;
-    /// <see cref="CpuQuota"/> says which path runs or why quotas are off).
+    /// <see cref="CpuQuota"/> says which path runs or why quotas are off); with <paramref name="dashboardKeySha256"/>
+    /// (admin key hashes) every silo serves the Orleans Dashboard on its ops port (<c>moectl silo --dashboard</c>).
     /// </summary>
-    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null)
+    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(log);
@@ -72,7 +73,7 @@ public sealed class ProcessCluster : ILocalCluster
         var quota = cpus is { } share ? Cluster.CpuQuota.Create(share) : null;
         var redis = await LocalRedis.Start(cancellationToken, network?.HostAddress);
         var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
-        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota);
+        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota, dashboardKeySha256);
         var started = new List<Silo>();
         try
         {

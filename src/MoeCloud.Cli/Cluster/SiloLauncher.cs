@@ -12,9 +12,10 @@ internal sealed record Silo(Process Process, SiloEndpoint Endpoint, string? CpuG
 
 /// <summary>
 /// Starts the <c>moectl silo</c> processes of one cluster: the same Redis, cluster id, models and options for every pod,
-/// free loopback ports (or the pod's address on a shaped network), and the CPU quota when there is one.
+/// free loopback ports (or the pod's address on a shaped network), and the CPU quota when there is one. With
+/// <paramref name="dashboardKeySha256"/> (admin key hashes) every silo serves the Orleans Dashboard on its ops port.
 /// </summary>
-internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota)
+internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota, IReadOnlyList<string>? dashboardKeySha256 = null)
 {
     /// <summary>The Orleans cluster id.</summary>
     public string ClusterId => clusterId;
@@ -34,6 +35,30 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
     public Silo Launch(int pod)
     {
         var ports = FreePorts.Take(4);
+        int runner = ports[2], ops = ports[3];
+        var address = network?.PodAddress(pod) ?? "127.0.0.1";
+        var args = BuildArguments(pod, ports, address);
+        var process = StartSelf(args, pod);
+        string? group;
+        try
+        {
+            group = quota?.Apply(pod, process.Id);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw new InvalidOperationException($"could not put pod {pod}'s silo in its CPU group: {e.Message}", e);
+        }
+
+        return new Silo(process, new SiloEndpoint(pod, new Uri($"http://{address}:{runner}"), new Uri($"http://{address}:{ops}")), group);
+    }
+
+    /// <summary>The arguments <see cref="Launch"/> passes to pod <paramref name="pod"/>'s <c>moectl silo</c> (for tests); ports are fresh each call.</summary>
+    internal IReadOnlyList<string> Arguments(int pod) => BuildArguments(pod, FreePorts.Take(4), network?.PodAddress(pod) ?? "127.0.0.1");
+
+    private List<string> BuildArguments(int pod, int[] ports, string address)
+    {
         int silo = ports[0], gateway = ports[1], runner = ports[2], ops = ports[3];
         var args = new List<string>
         {
@@ -53,26 +78,17 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
             args.AddRange(rehomeProfiles.SelectMany(p => new[] { "--profile", $"{p.Key}={p.Value}" }));
         }
 
-        var address = network?.PodAddress(pod) ?? "127.0.0.1";
+        if (dashboardKeySha256 is { Count: > 0 })
+        {
+            args.AddRange(["--dashboard", "--admin-key-sha256", string.Join(',', dashboardKeySha256)]);
+        }
+
         if (network is not null)
         {
             args.AddRange(["--address", address]);
         }
 
-        var process = StartSelf(args, pod);
-        string? group;
-        try
-        {
-            group = quota?.Apply(pod, process.Id);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            process.Kill(entireProcessTree: true);
-            process.Dispose();
-            throw new InvalidOperationException($"could not put pod {pod}'s silo in its CPU group: {e.Message}", e);
-        }
-
-        return new Silo(process, new SiloEndpoint(pod, new Uri($"http://{address}:{runner}"), new Uri($"http://{address}:{ops}")), group);
+        return args;
     }
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);

@@ -17,18 +17,18 @@ namespace MoeCloud.Cli.Commands;
 /// MoeDeployment's gateway, kept as SHA-256 hashes (<see cref="ApiKeys"/>) in the Secret its gateway reads
 /// (<c>spec.gateway.keysSecret</c>, else <c>&lt;name&gt;-gateway-keys</c>, laid out as <see cref="GatewayKeySecret"/>
 /// says). A new key is printed once and never stored. The gateway reads its keys when it starts, so a change restarts
-/// the gateway pods (as <c>kubectl rollout restart</c> does) unless <c>--no-restart</c> is given.
+/// the gateway pods unless <c>--no-restart</c> is given: the command sets the pod-template annotation
+/// <see cref="GatewayKeySecret.HashAnnotation"/> to the new entries' fingerprint, the value the operator writes there
+/// at its next reconcile (which rolls the pods itself when a Secret is changed another way), so the pods roll once.
 /// </summary>
 public static partial class KubeKeysCommands
 {
-    /// <summary>The pod-template annotation a key change sets on the gateway Deployment to restart its pods.</summary>
-    public const string RestartAnnotation = "moecloud.io/keys-changed-at";
 
     /// <summary>Registers the commands.</summary>
     public static void Register(Moectl app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        CliOption noRestart = new("no-restart", "leave the gateway pods running (they keep the keys they started with until restarted)", IsFlag: true);
+        CliOption noRestart = new("no-restart", "do not restart the gateway pods now (they keep the keys they started with until the operator rolls them at its next reconcile)", IsFlag: true);
         app.Add(new CliCommand(
             "kube keys create",
             "Add a client API key to a MoeDeployment's gateway; prints the key once and stores only its SHA-256.",
@@ -133,12 +133,12 @@ public static partial class KubeKeysCommands
         var gateway = keys.Deployment + "-gateway";
         if (args.Has("no-restart"))
         {
-            await console.Error.WriteLineAsync($"The gateway reads its keys at start: `kubectl -n {kube.Namespace} rollout restart deployment/{gateway}` applies the change.");
+            await console.Error.WriteLineAsync($"The gateway reads its keys at start: the operator rolls deployment/{gateway} at its next reconcile, or `kubectl -n {kube.Namespace} rollout restart deployment/{gateway}` applies the change now.");
             return;
         }
 
-        var now = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
-        var body = new { spec = new { template = new { metadata = new { annotations = new Dictionary<string, string> { [RestartAnnotation] = now } } } } };
+        var fingerprint = GatewayKeySecret.Fingerprint(keys.Data);
+        var body = new { spec = new { template = new { metadata = new { annotations = new Dictionary<string, string> { [GatewayKeySecret.HashAnnotation] = fingerprint } } } } };
         var patch = new V1Patch(JsonSerializer.Serialize(body), V1Patch.PatchType.MergePatch);
         try
         {

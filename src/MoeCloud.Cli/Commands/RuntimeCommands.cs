@@ -7,6 +7,7 @@ using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Hosting;
 using MoeCloud.Client;
 using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Security;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Placement.Profiles;
@@ -38,6 +39,7 @@ public static class RuntimeCommands
                 new("rehome", "silos re-home tokens between layers (speculative token shuffling) with the demo trace's statistics", IsFlag: true),
                 new("cpus", "<float> with --processes: a fixed CPU quota per silo process (cgroup cpu.cfs_quota_us or cpu.max), so more pods mean more capacity; in [0.01, 1024]"),
                 new("autoscale", "with --processes: scale plan pods on the gateway's serving signals while serving, printing each decision (options below)", IsFlag: true),
+                new("dashboard", "every silo serves the Orleans Dashboard on its ops port (/dashboard/), opened by the printed admin key", IsFlag: true),
                 .. AutoscaleArgs.Options,
             ],
             Up));
@@ -61,6 +63,8 @@ public static class RuntimeCommands
                 new("warmups-in-flight", "<N> replicas a rollout warms at once across the cluster (default 64; 1 when all silos share one machine)"),
                 new("shutdown-timeout", "<seconds> how long a stop may take, Redis answering or not, before the process exits (default 20)"),
                 new("parent-pid", "<pid> stop when this process is gone (`moectl up --processes` passes its own)"),
+                new("dashboard", "serve the Orleans Dashboard on the ops port (/dashboard/), behind the admin keys of --admin-key-sha256", IsFlag: true),
+                new("admin-key-sha256", "<hex[,hex]> the SHA-256 of each admin key that opens the dashboard (`printf %s \"$KEY\" | sha256sum`)"),
             ],
             Silo));
         app.Add(new CliCommand(
@@ -152,19 +156,25 @@ public static class RuntimeCommands
 
         var autoscale = args.Has("autoscale") ? AutoscaleArgs.Parse(args, silos, AutoscaleWindow) : null;
 
+        // One admin key opens the gateway's admin API and, with --dashboard, every silo's dashboard.
+        var adminKey = ApiKeys.NewKey();
+        IReadOnlyList<string>? dashboardKeys = args.Has("dashboard") ? [ApiKeys.Hash(adminKey)] : null;
+
         var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
         var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
         await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
         var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
-        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus);
+        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus, dashboardKeySha256: dashboardKeys);
         if (cluster is ProcessCluster { CpuQuota: { } quota })
         {
             await console.Error.WriteLineAsync(quota);
         }
 
-        var status = await cluster.Publish(WirePlan.From(DemoModel, deployment.Plan, version: 1));
+        var plan = WirePlan.From(DemoModel, deployment.Plan, version: 1);
+        var status = await CliProgress.RunAsync(console, $"rolling out plan {plan.Version} ({solver}): warming {plan.PodIds.Length} expert replicas on {silos} pods",
+            progress => PlanRollout.Run(cluster, plan, progress, console.ErrorIsTerminal, ct));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
-        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct, servingWindow: autoscale is null ? null : AutoscaleWindow);
+        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct, servingWindow: autoscale is null ? null : AutoscaleWindow, adminKey: adminKey);
 
         var spec = deployment.Trace;
         var rows = new List<IReadOnlyList<string>>();
@@ -187,6 +197,11 @@ public static class RuntimeCommands
         await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan, through the gateway at {gateway.GrpcAddress} (gRPC) and {gateway.HttpAddress} (JSON).");
         await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- infer --address {gateway.GrpcAddress} --api-key {gateway.ApiKey} --tokens 16");
         await console.Out.WriteLineAsync($"admin: curl -s -H 'x-api-key: {gateway.AdminKey}' {gateway.HttpAddress}admin/v1/cluster");
+        if (dashboardKeys is not null)
+        {
+            var pods = cluster.Endpoints;
+            await console.Out.WriteLineAsync($"dashboard: {new Uri(pods[0].Ops, OpsDashboard.Path + "/")} (every pod's ops port serves one; the admin key above is the password, any user name)");
+        }
         await using var autoscaler = autoscale is null ? null : await StartAutoscaler((ProcessCluster)cluster, deployment, gateway, autoscale, console, ct);
         if (args.Has("smoke"))
         {
@@ -271,6 +286,8 @@ public static class RuntimeCommands
             throw new UsageException("option '--rehome' needs the models' profile traces (--profile name=dir)");
         }
 
+        options.Dashboard = args.Has("dashboard");
+        options.AdminKeySha256 = AdminKeyHashes(args, options.Dashboard);
         options.ShutdownTimeout = TimeSpan.FromSeconds(args.GetInt("shutdown-timeout", (int)options.ShutdownTimeout.TotalSeconds, 1, 600));
         var parent = args.Get("parent-pid") is null ? (int?)null : args.GetInt("parent-pid", 0, 1);
         if (parent is { } pid && !IsRunning(pid))
@@ -306,6 +323,29 @@ public static class RuntimeCommands
         }
 
         return Moectl.Ok;
+    }
+
+    private static List<string> AdminKeyHashes(CliArgs args, bool dashboard)
+    {
+        var text = args.Get("admin-key-sha256");
+        if (text is null)
+        {
+            return dashboard ? throw new UsageException("option '--dashboard' needs --admin-key-sha256 <hex>: the dashboard is never served without an admin key") : [];
+        }
+
+        if (!dashboard)
+        {
+            throw new UsageException("option '--admin-key-sha256' needs --dashboard: the keys open the dashboard only");
+        }
+
+        var hashes = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var bad = hashes.Length == 0 ? text : hashes.FirstOrDefault(h => !ApiKeys.IsHash(h));
+        if (bad is not null)
+        {
+            throw new UsageException($"option '--admin-key-sha256' takes the 64-digit hex SHA-256 of each admin key, comma-separated, got '{bad}'");
+        }
+
+        return [.. hashes.Select(h => h.ToLowerInvariant())];
     }
 
     private static async Task WatchParent(int pid, string silo, TextWriter error, CancellationTokenSource stop)

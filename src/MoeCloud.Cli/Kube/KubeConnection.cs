@@ -1,4 +1,5 @@
 using k8s;
+using k8s.KubeConfigModels;
 using MoeCloud.Cli.Hosting;
 
 namespace MoeCloud.Cli.Kube;
@@ -36,9 +37,11 @@ internal sealed record KubeConnection(IKubernetes Client, string Namespace) : ID
         KubernetesClientConfiguration config;
         try
         {
-            config = KubernetesClientConfiguration.BuildConfigFromConfigFile(file, currentContext: args.Get("context"));
+            var kubeconfig = KubernetesClientConfiguration.LoadKubeConfig(file);
+            AllowAnonymous(kubeconfig, args.Get("context"));
+            config = KubernetesClientConfiguration.BuildConfigFromConfigObject(kubeconfig, currentContext: args.Get("context"));
         }
-        catch (k8s.Exceptions.KubeConfigException e)
+        catch (Exception e) when (e is k8s.Exceptions.KubeConfigException or YamlDotNet.Core.YamlException)
         {
             throw new InvalidOperationException($"The kubeconfig '{file}' cannot be used: {e.Message}", e);
         }
@@ -46,6 +49,31 @@ internal sealed record KubeConnection(IKubernetes Client, string Namespace) : ID
         var ns = args.Get("namespace") ?? config.Namespace ?? "default";
         return new KubeConnection(new Kubernetes(config), ns);
     }
+
+    /// <summary>
+    /// A context whose user has no credentials at all (<c>user: {}</c>, which kubectl accepts for an API server that
+    /// takes anonymous requests, such as an insecure local one or one behind an authenticating proxy) is made to name no
+    /// user, so the client sends anonymous requests instead of refusing the file as the .NET client does. A context or
+    /// user that does not exist is left as it is, for the client to report.
+    /// </summary>
+    private static void AllowAnonymous(K8SConfiguration kubeconfig, string? contextName)
+    {
+        var name = contextName ?? kubeconfig.CurrentContext;
+        var context = kubeconfig.Contexts?.FirstOrDefault(c => c.Name == name)?.ContextDetails;
+        if (context is { User: { Length: > 0 } userName }
+            && kubeconfig.Users?.FirstOrDefault(u => u.Name == userName) is { } user
+            && HasNoCredentials(user.UserCredentials))
+        {
+            context.User = null;
+        }
+    }
+
+    private static bool HasNoCredentials(UserCredentials? credentials) =>
+        credentials is null
+        || (string.IsNullOrEmpty(credentials.Token) && string.IsNullOrEmpty(credentials.UserName) && string.IsNullOrEmpty(credentials.Password)
+            && string.IsNullOrEmpty(credentials.ClientCertificate) && string.IsNullOrEmpty(credentials.ClientCertificateData)
+            && string.IsNullOrEmpty(credentials.ClientKey) && string.IsNullOrEmpty(credentials.ClientKeyData)
+            && credentials.AuthProvider is null && credentials.ExternalExecution is null);
 
     /// <inheritdoc />
     public void Dispose() => Client.Dispose();

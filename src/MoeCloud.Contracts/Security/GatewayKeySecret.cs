@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace MoeCloud.Contracts.Security;
@@ -87,6 +89,32 @@ public static partial class GatewayKeySecret
     {
         ArgumentNullException.ThrowIfNull(annotations);
         annotations[CreatedAnnotation(index)] = created.ToString("O", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// The pod-template annotation on the gateway Deployment with <see cref="Fingerprint"/> of its keys Secret: the
+    /// gateway reads the Secret through <c>envFrom</c>, which is fixed when a pod starts, so a changed Secret changes the
+    /// template and the Deployment rolls its pods. The operator sets it at every reconcile, and
+    /// <c>moectl kube keys</c> sets the same value at once after a change (so the operator's next write rolls nothing more).
+    /// </summary>
+    public const string HashAnnotation = "moecloud.io/keys-hash";
+
+    /// <summary>
+    /// A fingerprint of a keys Secret's entries (all of them: names, hashes, limits), the first 16 hex digits of the
+    /// SHA-256 of the entries in ordinal key order. It reveals nothing of the keys (their hashes are hashed again), and
+    /// it changes with any entry, which is what the gateway's environment is made of.
+    /// </summary>
+    public static string Fingerprint(IReadOnlyDictionary<string, string> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var text = new StringBuilder();
+        foreach (var (key, value) in data.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            // Lengths first, so that no two different sets of entries run together into the same text.
+            text.Append(CultureInfo.InvariantCulture, $"{key.Length}:{key}={value.Length}:{value}\n");
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
     }
 
     /// <summary>The lowest numeric index not yet used under <paramref name="prefix"/> (a new entry's index).</summary>

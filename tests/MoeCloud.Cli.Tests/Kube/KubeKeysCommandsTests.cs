@@ -136,6 +136,48 @@ public sealed class KubeKeysCommandsTests : IAsyncLifetime
         Assert.Equal("not-a-hash", (await SecretDataAsync())["MoeCloud__Gateway__ApiKeys__0__Sha256"]);
     }
 
+    [Fact]
+    public async Task Keys_WhenTheKubeconfigUserHasNoCredentials_SendsAnonymousRequests()
+    {
+        await CreateSecretAsync(new() { ["MoeCloud__Gateway__ApiKeys__0__Name"] = "default", ["MoeCloud__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash("first") });
+        var anonymous = Path.Combine(_temp.Path, "anonymous");
+        await File.WriteAllTextAsync(anonymous, $$"""
+            apiVersion: v1
+            kind: Config
+            clusters: [{ name: local, cluster: { server: "{{_api.Url}}" } }]
+            users: [{ name: nobody, user: {} }]
+            contexts: [{ name: local, context: { cluster: local, user: nobody, namespace: default } }]
+            current-context: local
+            """);
+
+        var (code, stdout, stderr) = await MoectlRunner.Run("kube", "keys", "list", "web", "--kubeconfig", anonymous);
+
+        Assert.True(code == 0, stderr);
+        Assert.Equal(["NAME", "default"], stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]));
+    }
+
+    [Fact]
+    public async Task Keys_WhenTheKubeconfigIsMalformed_FailsSayingItCannotBeUsed()
+    {
+        var broken = Path.Combine(_temp.Path, "broken");
+        await File.WriteAllTextAsync(broken, "apiVersion: v1\nclusters: [{ name: local, cluster: { server: \"http://127.0.0.1:1\" }\n");
+
+        var (code, _, stderr) = await MoectlRunner.Run("kube", "keys", "list", "web", "--kubeconfig", broken);
+
+        Assert.Equal(1, code);
+        Assert.Contains($"The kubeconfig '{broken}' cannot be used", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Keys_WhenTheContextIsMissing_FailsNamingIt()
+    {
+        var (code, _, stderr) = await MoectlRunner.Run("kube", "keys", "list", "web", "--kubeconfig", _kubeconfig, "--context", "nowhere");
+
+        Assert.Equal(1, code);
+        Assert.Contains($"The kubeconfig '{_kubeconfig}' cannot be used", stderr, StringComparison.Ordinal);
+        Assert.Contains("nowhere", stderr, StringComparison.Ordinal);
+    }
+
     private Task<(int Code, string Out, string Error)> Keys(params string[] args) =>
         MoectlRunner.Run(["kube", "keys", .. args, "--kubeconfig", _kubeconfig, .. args[0] == "list" ? Array.Empty<string>() : ["--no-restart"]]);
 
