@@ -65,9 +65,12 @@ public static class ContainerOwner
             }
         }
 
-        foreach (var (name, owner) in await Labelled(["network", "ls", "--filter", $"label={Label}", "--format", $"{{{{.Name}}}}\t{{{{index .Labels \"{Label}\"}}}}"], ct))
+        // podman network ls renders labels as a list, so each network's owner is read with network inspect.
+        var (listed, names, _) = await Podman.TryRun(["network", "ls", "--filter", $"label={Label}", "--format", "{{.Name}}"], ct);
+        foreach (var name in listed != 0 ? Array.Empty<string>() : names.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!IsAlive(owner) && (await Podman.TryRun(["network", "rm", "--force", name], ct)).Code == 0)
+            var (code, owner, _) = await Podman.TryRun(["network", "inspect", name, "--format", $"{{{{index .Labels \"{Label}\"}}}}"], ct);
+            if (code == 0 && owner.Length > 0 && !IsAlive(owner) && (await Podman.TryRun(["network", "rm", "--force", name], ct)).Code == 0)
             {
                 removed.Add($"network {name} (owner {owner})");
             }

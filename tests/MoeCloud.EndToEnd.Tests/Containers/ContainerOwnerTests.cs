@@ -75,6 +75,38 @@ public sealed class ContainerOwnerTests
         }
     }
 
+    [ContainerFact]
+    public async Task Sweep_WhenAnOwnerIsGone_RemovesItsContainersAndNetworkAndKeepsALiveOwnersOnes()
+    {
+        var gone = $"{ContainerOwner.Label}=999999999:1"; // no such pid
+        var live = $"{ContainerOwner.Label}={ContainerOwner.Current}";
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            foreach (var (owner, name) in new[] { (gone, $"moecloud-gone-{suffix}"), (live, $"moecloud-live-{suffix}") })
+            {
+                Assert.NotNull(ContainerImages.Run("podman", "network", "create", "--label", owner, name));
+                Assert.NotNull(ContainerImages.Run("podman", "run", "--detach", "--label", owner, "--network", name, ContainerImages.Redis, "redis-server", "--save", ""));
+            }
+
+            var removed = await ContainerOwner.Sweep(CancellationToken.None);
+
+            Assert.Equal(2, removed.Count);
+            Assert.Empty(Owned("ps", gone));
+            Assert.Empty(Owned("network", gone));
+            Assert.Single(Owned("ps", live));
+            Assert.Single(Owned("network", live));
+        }
+        finally
+        {
+            foreach (var owner in new[] { gone, live })
+            {
+                Owned("ps", owner).ToList().ForEach(id => ContainerImages.Run("podman", "rm", "--force", "--time", "0", id));
+                Owned("network", owner).ToList().ForEach(n => ContainerImages.Run("podman", "network", "rm", "--force", n));
+            }
+        }
+    }
+
     /// <summary>The containers (<c>ps</c>) or networks (<c>network</c>) with label <paramref name="label"/>.</summary>
     private static string[] Owned(string what, string label)
     {
