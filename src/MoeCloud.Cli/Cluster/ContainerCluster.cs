@@ -117,15 +117,15 @@ public sealed class ContainerCluster : ILocalCluster
 
         var (siloImage, gatewayImage, redisImage) = Images(tag);
         var network = $"moecloud-{Guid.NewGuid().ToString("N")[..8]}";
-        var started = new Stack<string>();
-        var configDir = Directory.CreateTempSubdirectory("moecloud-config-").FullName;
-        var networkMade = false;
-        Process? watchdog = null;
         foreach (var left in await ContainerOwner.Sweep(ct))
         {
             await log.WriteLineAsync($"containers: removed {left}, left by a moectl that is gone");
         }
 
+        var started = new Stack<string>();
+        var configDir = Directory.CreateTempSubdirectory("moecloud-config-").FullName;
+        var networkMade = false;
+        Process? watchdog = null;
         try
         {
             await Podman.Run(["network", "create", "--label", OwnerLabel, network], ct);
