@@ -33,6 +33,25 @@ public sealed class GatewayFailoverTests(GatewayFixture fixture)
         var retries = gateway.Services.GetRequiredService<GatewayMetrics>().Retries.WithLabels(GatewayFixture.Model).Value;
         Assert.True(retries >= 1, "no sub-batch was retried: the dead pod was never tried");
     }
+
+    [Fact]
+    public async Task Forward_WhenAPodsAddressAnswersNoConnection_RetriesElsewhereBeforeTheClientsDeadline()
+    {
+        // Pod 0's address takes connections nobody answers (a killed container's address: no refusal, only dropped
+        // SYNs). The client's deadline (4.5 s) is shorter than a 5 s connect timeout and longer than the default 1 s.
+        using var unanswered = new UnansweredListener();
+        var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
+        options.HomePolicy = HomePolicyName.LeastRequests; // least-requests picks pod 0 first on ties
+        options.Pods[0].Runner = unanswered.Address;
+        await using var running = await GatewayFixture.StartGateway(options, fixture.Cluster.Grains);
+        await running.App.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+        using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey, MaxAttempts = 1, Deadline = TimeSpan.FromSeconds(4.5) });
+
+        var output = await fixture.ForwardMatchingReference(client, 2, 120);
+
+        Assert.DoesNotContain(0, output.HomePods);
+        Assert.True(running.App.Services.GetRequiredService<GatewayMetrics>().Retries.WithLabels(GatewayFixture.Model).Value >= 1, "no sub-batch was retried: pod 0 was never tried");
+    }
 }
 
 [Collection(GatewayCollection.Name)]

@@ -24,7 +24,7 @@ public sealed class GatewayOptionsTests
         List<ApiKeyEntry> keys = [new ApiKeyEntry { Name = "app", Sha256 = ApiKeyAuthenticator.Hash("k") }];
         var templated = new GatewayOptions { Models = { ["m"] = "/models/m" }, ApiKeys = keys, PodRunnerTemplate = "http://s-{pod}:5100", PodOpsTemplate = "http://s-{pod}:9100" };
         var half = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100" };
-        var bad = new GatewayOptions { GrpcPort = 1, HttpPort = 1, MaxAttempts = 0, ApiKeys = [new ApiKeyEntry { Name = "k", Sha256 = "nothex" }] };
+        var bad = new GatewayOptions { GrpcPort = 1, HttpPort = 1, MaxAttempts = 0, RunnerConnectTimeout = TimeSpan.Zero, ApiKeys = [new ApiKeyEntry { Name = "k", Sha256 = "nothex" }] };
 
         var both = new GatewayOptions { Models = { ["m"] = "/models/m" }, PodRunnerTemplate = "http://s-{pod}:5100", PodOpsTemplate = "http://s-{pod}:9100", Pods = [new GatewayPod { Pod = 0, Runner = "http://a:1", Ops = "http://a:2" }] };
         var membership = new GatewayOptions { Models = { ["m"] = "/models/m" }, ApiKeys = keys };
@@ -40,6 +40,7 @@ public sealed class GatewayOptionsTests
         Assert.Contains(failures, f => f.Contains("At least one model", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("SHA-256", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("MaxAttempts", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("RunnerConnectTimeout", StringComparison.Ordinal));
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,7 +20,9 @@ namespace MoeCloud.Cli.Cluster;
 /// setting differs from a pod: the silos use Redis clustering (identity from POD_NAME and POD_IP, as the silo host reads
 /// them) instead of Orleans' Kubernetes hosting, which reads its pod from the API server. moectl reaches the containers
 /// by their addresses on that network and talks to the cluster through an Orleans client, as for silo processes. Only
-/// the containers and the network it started are removed, by id and name, on dispose.
+/// the containers and the network it started are removed, by id and name, on dispose. Each carries the owner label of
+/// <see cref="ContainerOwner"/>, and a watchdog removes them when moectl is killed outright; the network's bridge keeps
+/// one address while containers leave (<see cref="PodmanBridge"/>).
 /// </summary>
 public sealed class ContainerCluster : ILocalCluster
 {
@@ -40,9 +43,11 @@ public sealed class ContainerCluster : ILocalCluster
     private readonly string _prefix;
     private readonly V1Container _siloContainer;
     private readonly V1Container _gatewayContainer;
+    private readonly Process _watchdog;
 
-    private ContainerCluster(string network, string prefix, string redis, string?[] silos, string gateway, string configDir, IHost client, string apiKey, V1Container siloContainer, V1Container gatewayContainer)
+    private ContainerCluster(string network, string prefix, string redis, string?[] silos, string gateway, string configDir, IHost client, string apiKey, V1Container siloContainer, V1Container gatewayContainer, Process watchdog)
     {
+        _watchdog = watchdog;
         _siloContainer = siloContainer;
         _gatewayContainer = gatewayContainer;
         _network = network;
@@ -112,21 +117,32 @@ public sealed class ContainerCluster : ILocalCluster
 
         var (siloImage, gatewayImage, redisImage) = Images(tag);
         var network = $"moecloud-{Guid.NewGuid().ToString("N")[..8]}";
+        foreach (var left in await ContainerOwner.Sweep(ct))
+        {
+            await log.WriteLineAsync($"containers: removed {left}, left by a moectl that is gone");
+        }
+
         var started = new Stack<string>();
         var configDir = Directory.CreateTempSubdirectory("moecloud-config-").FullName;
         var networkMade = false;
+        Process? watchdog = null;
         try
         {
-            await Podman.Run(["network", "create", network], ct);
+            await Podman.Run(["network", "create", "--label", OwnerLabel, network], ct);
             networkMade = true;
+            watchdog = ContainerOwner.StartWatchdog(network);
             var prefix = await SubnetPrefix(network, ct);
             var redisIp = prefix + ".2";
 
             await log.WriteLineAsync($"containers: network {network} ({prefix}.0/24), Redis at {redisIp}");
             var redis = await Podman.Run(
-                ["run", "--detach", "--name", network + "-redis", "--network", network, "--ip", redisIp, "--read-only", "--cap-drop", "ALL",
+                ["run", "--label", OwnerLabel, "--detach", "--name", network + "-redis", "--network", network, "--ip", redisIp, "--read-only", "--cap-drop", "ALL",
                  redisImage, "redis-server", "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no"], ct);
             started.Push(redis);
+            if (await PodmanBridge.Pin(network, ct) is { } unpinned)
+            {
+                await log.WriteLineAsync($"containers: the bridge's address is not pinned ({unpinned}); when a container stops, replies to this host may be lost for seconds");
+            }
 
             // What the operator renders for a deployment of this model, and what the kubelet would give its pods.
             var (deployment, moeModel) = Objects(model, silos);
@@ -155,14 +171,14 @@ public sealed class ContainerCluster : ILocalCluster
                 var run = PodRun.From(siloTemplate.Spec, siloContainer, place);
                 // No API server for Orleans' Kubernetes hosting: Redis clustering, the same membership store.
                 run = run with { Env = new Dictionary<string, string>(run.Env, StringComparer.Ordinal) { ["MoeCloud__Silo__Clustering"] = "Redis" } };
-                siloIds[pod] = await Podman.Run(run.PodmanArguments($"{network}-silo-{pod}", network), ct);
+                siloIds[pod] = await Podman.Run(Owned(run.PodmanArguments($"{network}-silo-{pod}", network)), ct);
                 started.Push(siloIds[pod]!);
             }
 
             var gatewayTemplate = Workloads.Gateway(deployment, moeModel, options).Spec.Template;
             var gatewayContainer = gatewayTemplate.Spec.Containers.Single();
             var gatewayRun = PodRun.From(gatewayTemplate.Spec, gatewayContainer, new PodPlace($"{Workloads.GatewayName(deployment)}-0", "default", GatewayIp(prefix), secrets, volumes, null, none));
-            var gateway = await Podman.Run(gatewayRun.PodmanArguments($"{network}-gateway", network), ct);
+            var gateway = await Podman.Run(Owned(gatewayRun.PodmanArguments($"{network}-gateway", network)), ct);
             started.Push(gateway);
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -187,13 +203,40 @@ public sealed class ContainerCluster : ILocalCluster
             });
             var client = builder.Build();
             await client.StartAsync(ct);
-            return new ContainerCluster(network, prefix, redis, siloIds, gateway, configDir, client, apiKey, siloContainer, gatewayContainer);
+            return new ContainerCluster(network, prefix, redis, siloIds, gateway, configDir, client, apiKey, siloContainer, gatewayContainer, watchdog);
         }
         catch
         {
             await Remove(started, networkMade ? network : null, configDir);
+            Stop(watchdog);
             throw;
         }
+    }
+
+    /// <summary>The owner label's <c>key=value</c> (<see cref="ContainerOwner"/>).</summary>
+    private static string OwnerLabel => $"{ContainerOwner.Label}={ContainerOwner.Current}";
+
+    /// <summary><paramref name="run"/>'s arguments (<c>run …</c>) with the owner label.</summary>
+    private static string[] Owned(IReadOnlyList<string> run) => [run[0], "--label", OwnerLabel, .. run.Skip(1)];
+
+    /// <summary>Stops the watchdog by its pid (the cluster is removed, or never started).</summary>
+    private static void Stop(Process? watchdog)
+    {
+        if (watchdog is null)
+        {
+            return;
+        }
+
+        try
+        {
+            watchdog.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // It has exited.
+        }
+
+        watchdog.Dispose();
     }
 
     /// <summary>Waits until every silo container's and the gateway container's readiness probe passes (a plan is in effect everywhere).</summary>
@@ -232,6 +275,7 @@ public sealed class ContainerCluster : ILocalCluster
 
         ids.Push(_gateway);
         await Remove(ids, _network, _configDir);
+        Stop(_watchdog);
     }
 
     private string SiloOf(int pod)

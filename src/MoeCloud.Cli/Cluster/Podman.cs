@@ -19,10 +19,13 @@ internal static class Podman
     }
 
     /// <summary>Runs <c>podman <paramref name="args"/></c>; its exit code (-1 when podman cannot start), standard output (trimmed) and error.</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> TryRun(IReadOnlyList<string> args, CancellationToken ct)
+    public static Task<(int Code, string Stdout, string Stderr)> TryRun(IReadOnlyList<string> args, CancellationToken ct) => TryRunTool("podman", args, ct);
+
+    /// <summary>Runs <paramref name="file"/> (podman, ip) with <paramref name="args"/>; its exit code (-1 when it cannot start), standard output (trimmed) and error.</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> TryRunTool(string file, IReadOnlyList<string> args, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var start = new ProcessStartInfo("podman") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args)
         {
             start.ArgumentList.Add(a);
@@ -31,7 +34,7 @@ internal static class Podman
         Process process;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException("podman did not start");
+            process = Process.Start(start) ?? throw new InvalidOperationException($"{file} did not start");
         }
         catch (Win32Exception e)
         {
@@ -56,7 +59,7 @@ internal static class Podman
                     throw;
                 }
 
-                throw new TimeoutException($"podman {string.Join(' ', args.Take(3))} … took more than {CommandTimeout.TotalSeconds:F0} s");
+                throw new TimeoutException($"{file} {string.Join(' ', args.Take(3))} … took more than {CommandTimeout.TotalSeconds:F0} s");
             }
 
             return (process.ExitCode, (await stdout).Trim(), await stderr);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Gateway.Hosting;
 using Yarp.ReverseProxy;
@@ -16,7 +17,7 @@ namespace MoeCloud.Gateway.Forwarding;
 /// Destinations are an immutable snapshot swapped atomically (<see cref="InMemoryConfigProvider"/>); a pod that is
 /// unhealthy, or that left the live plan, is not offered. Also keeps one gRPC channel and an in-flight count per pod.
 /// </summary>
-public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLookup state, IDestinationHealthUpdater health) : IDisposable
+public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLookup state, IDestinationHealthUpdater health, IOptions<GatewayOptions> options) : IDisposable
 {
     /// <summary>The YARP cluster of the pods.</summary>
     public const string ClusterId = "pods";
@@ -106,7 +107,7 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     public (MoeService.MoeServiceClient Client, IDisposable InFlight) Open(int pod)
     {
         var address = _pods.FirstOrDefault(p => p.Pod == pod)?.Runner ?? throw new InvalidOperationException($"pod {pod} is not configured");
-        var channel = _channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20, HttpHandler = RunnerHandler() }));
+        var channel = _channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a, new GrpcChannelOptions { MaxReceiveMessageSize = 512 << 20, MaxSendMessageSize = 512 << 20, HttpHandler = RunnerHandler(options.Value.RunnerConnectTimeout) }));
         _inflight.AddOrUpdate(pod, 1, (_, n) => n + 1);
         return (new MoeService.MoeServiceClient(channel), new Scope(() => _inflight.AddOrUpdate(pod, 0, (_, n) => n - 1)));
     }
@@ -116,14 +117,15 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     /// its connection would wait for its deadline (or for the link and TCP's retransmission backoff). While calls are in
     /// flight and nothing has arrived for <c>KeepAlivePingDelay</c>, a ping goes out; one unanswered for
     /// <c>KeepAlivePingTimeout</c> closes the connection, its calls fail with <c>Unavailable</c>, and the forwarder
-    /// retries them on other pods. The timeout is generous, since a busy pod answers pings late.
+    /// retries them on other pods. The timeout is generous, since a busy pod answers pings late. A new connection is
+    /// bounded by <see cref="GatewayOptions.RunnerConnectTimeout"/>: the address of a pod that is gone may answer nothing.
     /// </summary>
-    private static SocketsHttpHandler RunnerHandler() => new()
+    private static SocketsHttpHandler RunnerHandler(TimeSpan connectTimeout) => new()
     {
         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         KeepAlivePingDelay = TimeSpan.FromSeconds(2),
         KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-        ConnectTimeout = TimeSpan.FromSeconds(5),
+        ConnectTimeout = connectTimeout,
         EnableMultipleHttp2Connections = true,
     };
 

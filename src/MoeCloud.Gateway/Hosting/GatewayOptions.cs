@@ -181,6 +181,15 @@ public sealed class GatewayOptions
     public int MaxAttempts { get; set; } = 3;
 
     /// <summary>
+    /// How long opening a connection to a pod's runner may take, in [10 ms, 1 min]; past it the attempt fails with
+    /// <c>Unavailable</c> and the sub-batch is retried on another pod. A pod's address that vanished with it (a killed
+    /// container's network namespace) answers nothing: no refusal, no reset, only TCP's SYN retransmissions, so without
+    /// a bound each new connection to it would hold its sub-batch for seconds. A live pod on the cluster network accepts
+    /// within milliseconds (the kernel answers the handshake, however busy the pod). Default 1 s.
+    /// </summary>
+    public TimeSpan RunnerConnectTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// Retry budget: retries earned per sub-batch sent, in [0, 1]. With <see cref="RetryBudgetReserve"/> R, S sends
     /// allow at most R + ratio·S retries, whatever <see cref="MaxAttempts"/> says. Default 0.2.
     /// </summary>
@@ -303,6 +312,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.MaxAttempts is < 1 or > 16)
         {
             failures.Add($"MaxAttempts must be in [1, 16], got {options.MaxAttempts}.");
+        }
+
+        if (options.RunnerConnectTimeout < TimeSpan.FromMilliseconds(10) || options.RunnerConnectTimeout > TimeSpan.FromMinutes(1))
+        {
+            failures.Add($"RunnerConnectTimeout must be in [10 ms, 1 min], got {options.RunnerConnectTimeout}.");
         }
 
         if (options.RetryBudgetRatio is not (>= 0 and <= 1) || options.RetryBudgetReserve is < 0 or > 100_000)

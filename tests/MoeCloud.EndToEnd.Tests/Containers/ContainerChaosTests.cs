@@ -9,12 +9,11 @@ namespace MoeCloud.EndToEnd.Tests.Containers;
 /// started from the StatefulSet and Deployment the operator renders (the same <c>ContainerCluster</c> that
 /// <c>moectl bench chaos --mode containers</c> runs), every expert on two pods. Under a steady load through the gateway
 /// container (4 requests in flight for 12 s, the client library's default retry policy, every answer compared with the
-/// single-process reference) one silo container is killed (SIGKILL) or stopped (SIGTERM) a third of the way in.
-/// The target is 0 failed; in containers it is not met every time (in about 1 of 6 runs here the 4 requests in
-/// flight at the stop all end DeadlineExceeded: a new connection to a stopped container's address fails only after
-/// about 3 s, docs/BENCHMARKS.md "In containers"), so these tests check what holds on every run: no wrong answer, no
-/// failure but DeadlineExceeded, at most the requests in flight at the stop failing, and full service afterwards. The
-/// failed count is written to the test output.
+/// single-process reference) one silo container is killed (SIGKILL) or stopped (SIGTERM) a third of the way in: no
+/// request fails, none is wrong, and full service follows. (Before the network's bridge kept its address, about 1 run
+/// in 3 here lost the 4 requests in flight: the bridge took another port's address as the stopped container's port
+/// left, and the gateway container's replies to this host went to the old one for ~10 s; docs/BENCHMARKS.md
+/// "In containers".)
 /// </summary>
 [Collection(ContainerCollection.Name)]
 public sealed class ContainerChaosTests(Xunit.Abstractions.ITestOutputHelper output)
@@ -24,25 +23,25 @@ public sealed class ContainerChaosTests(Xunit.Abstractions.ITestOutputHelper out
     private static readonly TimeSpan Load = TimeSpan.FromSeconds(12);
 
     [ContainerFact]
-    public async Task SiloContainerKilled_UnderLoadThroughTheGatewayContainer_NoRequestIsWrongAndAtMostThoseInFlightAtTheStopFail()
+    public async Task SiloContainerKilled_UnderLoadThroughTheGatewayContainer_NoRequestFailsOrIsWrong()
     {
         var result = await RunAsync("kill");
 
         Assert.True(result.Requests >= 4, $"only {result.Requests} requests under load");
         Assert.Equal(0, result.Wrong);
-        AssertFailedOnlyInFlight(result);
+        AssertNoneFailed(result);
         Assert.Equal(0, result.AfterFailed);
         Assert.Equal("the silo container exited with 137", result.Note);
     }
 
     [ContainerFact]
-    public async Task SiloContainerTerminated_UnderLoadThroughTheGatewayContainer_NoRequestIsWrongAndAtMostThoseInFlightAtTheStopFail()
+    public async Task SiloContainerTerminated_UnderLoadThroughTheGatewayContainer_NoRequestFailsOrIsWrong()
     {
         var result = await RunAsync("term");
 
         Assert.True(result.Requests >= 4, $"only {result.Requests} requests under load");
         Assert.Equal(0, result.Wrong);
-        AssertFailedOnlyInFlight(result);
+        AssertNoneFailed(result);
         Assert.Equal(0, result.AfterFailed);
         Assert.Equal("the silo container exited with 0", result.Note);
     }
@@ -58,12 +57,11 @@ public sealed class ContainerChaosTests(Xunit.Abstractions.ITestOutputHelper out
         return await BenchChaosCommand.RunScenario(scenario, setup, bound.Token);
     }
 
-    private void AssertFailedOnlyInFlight(ChaosResult result)
+    private void AssertNoneFailed(ChaosResult result)
     {
         output.WriteLine($"{result.Failed} of {result.Requests} requests failed ({Failures(result)}); recovery {result.RecoverySeconds:F2} s");
-        Assert.True(result.Failed <= InFlight, $"{result.Failed} of {result.Requests} requests failed: {Failures(result)}");
-        Assert.All(result.Failures.Keys, k => Assert.Equal("DeadlineExceeded", k));
+        Assert.True(result.Failed == 0, $"{result.Failed} of {result.Requests} requests failed: {Failures(result)}");
     }
 
-        private static string Failures(ChaosResult result) => string.Join(", ", result.Failures.Select(f => $"{f.Key}: {f.Value}"));
+    private static string Failures(ChaosResult result) => string.Join(", ", result.Failures.Select(f => $"{f.Key}: {f.Value}"));
 }

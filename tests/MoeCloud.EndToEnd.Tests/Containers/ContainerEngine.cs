@@ -11,8 +11,11 @@ public static class ContainerImages
 {
     private static readonly Lazy<string?> Reason = new(FindReason);
 
-    /// <summary>The images' tag: the chart's appVersion, which infra/images/build.sh tags them with.</summary>
-    public static string Tag { get; } = File.ReadLines(Path.Combine(RepoPaths.Chart, "Chart.yaml"))
+    /// <summary>
+    /// The images' tag: <c>MOECLOUD_IMAGE_TAG</c> when set (images built with <c>infra/images/build.sh --tag</c>), else the
+    /// chart's appVersion, which infra/images/build.sh tags them with.
+    /// </summary>
+    public static string Tag { get; } = Environment.GetEnvironmentVariable("MOECLOUD_IMAGE_TAG") is { Length: > 0 } tag ? tag : File.ReadLines(Path.Combine(RepoPaths.Chart, "Chart.yaml"))
         .Single(l => l.StartsWith("appVersion:", StringComparison.Ordinal))["appVersion:".Length..].Trim().Trim('"');
 
     public static string Operator => $"localhost/moecloud-operator:{Tag}";
