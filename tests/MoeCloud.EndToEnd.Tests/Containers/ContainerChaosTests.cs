@@ -93,7 +93,9 @@ public sealed class ContainerChaosTests(Xunit.Abstractions.ITestOutputHelper out
         Assert.True(result.Requests >= 4, $"only {result.Requests} requests under load");
         Assert.Equal(0, result.Wrong);
         Log(result);
-        Assert.All(result.Failures.Keys, k => Assert.Contains(k, new[] { "DeadlineExceeded", "Unavailable" }));
+        // A request that needed a re-placed expert waits for the repair plan until its deadline; one that runs out ends
+        // DeadlineExceeded, or Cancelled when the gateway's own call is cancelled at the deadline and answers first.
+        Assert.All(result.Failures.Keys, k => Assert.Contains(k, new[] { "DeadlineExceeded", "Cancelled", "Unavailable" }));
         Assert.NotNull(result.RepairSeconds);
         Assert.Contains("repair plan 2 in effect", result.Note, StringComparison.Ordinal);
         Assert.Equal(0, result.AfterFailed);
