@@ -122,7 +122,7 @@ public sealed class ContainerCluster : ILocalCluster
         var network = $"moecloud-{Guid.NewGuid().ToString("N")[..8]}";
         var started = new Stack<string>();
         var configDir = Directory.CreateTempSubdirectory("moecloud-config-").FullName;
-        var redisData = Path.Combine(configDir, "redis"); // not in the ConfigMap: only Redis mounts it
+        var redisData = Path.Combine(configDir, "redis"); // beside the ConfigMap's files (the pods read those by name); removed with them
         var networkMade = false;
         try
         {
