@@ -37,24 +37,26 @@ public sealed class ContainerCluster : ILocalCluster
     private readonly string _network;
     private readonly string _redis;
     private readonly string?[] _silos;
-    private readonly string _gateway;
+    private readonly string[] _gateways;
     private readonly string _configDir;
+    private readonly string _redisData;
     private readonly IHost _client;
     private readonly string _prefix;
     private readonly V1Container _siloContainer;
     private readonly V1Container _gatewayContainer;
     private readonly Process _watchdog;
 
-    private ContainerCluster(string network, string prefix, string redis, string?[] silos, string gateway, string configDir, IHost client, string apiKey, V1Container siloContainer, V1Container gatewayContainer, Process watchdog)
+    private ContainerCluster(string network, string prefix, string redis, string redisData, string?[] silos, string[] gateways, string configDir, IHost client, string apiKey, V1Container siloContainer, V1Container gatewayContainer, Process watchdog)
     {
         _watchdog = watchdog;
+        _redisData = redisData;
         _siloContainer = siloContainer;
         _gatewayContainer = gatewayContainer;
         _network = network;
         _prefix = prefix;
         _redis = redis;
         _silos = silos;
-        _gateway = gateway;
+        _gateways = gateways;
         _configDir = configDir;
         _client = client;
         ApiKey = apiKey;
@@ -69,8 +71,11 @@ public sealed class ContainerCluster : ILocalCluster
     /// <inheritdoc />
     public IGrainFactory Grains => _client.Services.GetRequiredService<IClusterClient>();
 
-    /// <summary>The gateway container's gRPC address.</summary>
-    public Uri GatewayGrpc => new($"http://{GatewayIp(_prefix)}:{Workloads.GatewayGrpcPort}");
+    /// <summary>The (first) gateway container's gRPC address.</summary>
+    public Uri GatewayGrpc => GatewayGrpcs[0];
+
+    /// <summary>Every gateway container's gRPC address, in the order they were started.</summary>
+    public IReadOnlyList<Uri> GatewayGrpcs => [.. Enumerable.Range(0, _gateways.Length).Select(g => new Uri($"http://{GatewayIp(_prefix, g)}:{Workloads.GatewayGrpcPort}"))];
 
     /// <summary>The client API key the gateway container accepts (only its hash is configured there).</summary>
     public string ApiKey { get; }
@@ -101,14 +106,17 @@ public sealed class ContainerCluster : ILocalCluster
 
     /// <summary>
     /// Starts Redis, <paramref name="silos"/> silo containers serving <paramref name="model"/> from
-    /// <paramref name="modelDirectory"/> (bind-mounted read-only where the model's weights claim goes) and the gateway
-    /// container, waits for their startup probes, then connects. Throws <see cref="InvalidOperationException"/> when
-    /// podman or an image is missing, with what to run.
+    /// <paramref name="modelDirectory"/> (bind-mounted read-only where the model's weights claim goes) and
+    /// <paramref name="gateways"/> gateway containers (replicas of the gateway Deployment's pod), waits for their
+    /// startup probes, then connects. Throws <see cref="InvalidOperationException"/> when podman or an image is
+    /// missing, with what to run.
     /// </summary>
-    public static async Task<ContainerCluster> Start(int silos, string model, string modelDirectory, TextWriter log, CancellationToken ct, string tag = DefaultTag)
+    public static async Task<ContainerCluster> Start(int silos, string model, string modelDirectory, TextWriter log, CancellationToken ct, string tag = DefaultTag, int gateways = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(silos, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(silos, 200);
+        ArgumentOutOfRangeException.ThrowIfLessThan(gateways, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(gateways, 9);
         ArgumentNullException.ThrowIfNull(log);
         if (await Unavailable(tag, ct) is { } reason)
         {
@@ -124,6 +132,7 @@ public sealed class ContainerCluster : ILocalCluster
 
         var started = new Stack<string>();
         var configDir = Directory.CreateTempSubdirectory("moecloud-config-").FullName;
+        var redisData = Path.Combine(configDir, "redis"); // beside the ConfigMap's files (the pods read those by name); removed with them
         var networkMade = false;
         Process? watchdog = null;
         try
@@ -135,9 +144,17 @@ public sealed class ContainerCluster : ILocalCluster
             var redisIp = prefix + ".2";
 
             await log.WriteLineAsync($"containers: network {network} ({prefix}.0/24), Redis at {redisIp}");
+            // Its data directory is a host folder, so that a SAVE outlives a killed container (RestartRedis).
+            Directory.CreateDirectory(redisData);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(redisData, (UnixFileMode)0b111_111_111); // the image's redis user writes it
+            }
+
             var redis = await Podman.Run(
                 ["run", "--label", OwnerLabel, "--detach", "--name", network + "-redis", "--network", network, "--ip", redisIp, "--read-only", "--cap-drop", "ALL",
-                 redisImage, "redis-server", "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no"], ct);
+                 "--volume", $"{redisData}:/data:rw",
+                 redisImage, "redis-server", "--port", "6379", "--dir", "/data", "--save", "", "--appendonly", "no", "--protected-mode", "no"], ct);
             started.Push(redis);
             if (await PodmanBridge.Pin(network, ct) is { } unpinned)
             {
@@ -177,9 +194,13 @@ public sealed class ContainerCluster : ILocalCluster
 
             var gatewayTemplate = Workloads.Gateway(deployment, moeModel, options).Spec.Template;
             var gatewayContainer = gatewayTemplate.Spec.Containers.Single();
-            var gatewayRun = PodRun.From(gatewayTemplate.Spec, gatewayContainer, new PodPlace($"{Workloads.GatewayName(deployment)}-0", "default", GatewayIp(prefix), secrets, volumes, null, none));
-            var gateway = await Podman.Run(Owned(gatewayRun.PodmanArguments($"{network}-gateway", network)), ct);
-            started.Push(gateway);
+            var gatewayIds = new string[gateways];
+            for (var g = 0; g < gateways; g++)
+            {
+                var gatewayRun = PodRun.From(gatewayTemplate.Spec, gatewayContainer, new PodPlace($"{Workloads.GatewayName(deployment)}-{g}", "default", GatewayIp(prefix, g), secrets, volumes, null, none));
+                gatewayIds[g] = await Podman.Run(Owned(gatewayRun.PodmanArguments(g == 0 ? $"{network}-gateway" : $"{network}-gateway-{g}", network)), ct);
+                started.Push(gatewayIds[g]);
+            }
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             for (var pod = 0; pod < silos; pod++)
@@ -187,8 +208,12 @@ public sealed class ContainerCluster : ILocalCluster
                 await WaitProbe(http, siloContainer.StartupProbe, siloContainer, SiloIp(prefix, pod), siloIds[pod]!, ct);
             }
 
-            await WaitProbe(http, gatewayContainer.StartupProbe, gatewayContainer, GatewayIp(prefix), gateway, ct);
-            await log.WriteLineAsync($"containers: {silos} silos and the gateway started");
+            for (var g = 0; g < gateways; g++)
+            {
+                await WaitProbe(http, gatewayContainer.StartupProbe, gatewayContainer, GatewayIp(prefix, g), gatewayIds[g], ct);
+            }
+
+            await log.WriteLineAsync($"containers: {silos} silos and {gateways} gateway(s) started");
 
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
@@ -203,7 +228,7 @@ public sealed class ContainerCluster : ILocalCluster
             });
             var client = builder.Build();
             await client.StartAsync(ct);
-            return new ContainerCluster(network, prefix, redis, siloIds, gateway, configDir, client, apiKey, siloContainer, gatewayContainer, watchdog);
+            return new ContainerCluster(network, prefix, redis, redisData, siloIds, gatewayIds, configDir, client, apiKey, siloContainer, gatewayContainer, watchdog);
         }
         catch
         {
@@ -248,7 +273,10 @@ public sealed class ContainerCluster : ILocalCluster
             await WaitProbe(http, _siloContainer.ReadinessProbe, _siloContainer, SiloIp(_prefix, pod), SiloOf(pod), ct);
         }
 
-        await WaitProbe(http, _gatewayContainer.ReadinessProbe, _gatewayContainer, GatewayIp(_prefix), _gateway, ct);
+        for (var g = 0; g < _gateways.Length; g++)
+        {
+            await WaitProbe(http, _gatewayContainer.ReadinessProbe, _gatewayContainer, GatewayIp(_prefix, g), _gateways[g], ct);
+        }
     }
 
     /// <summary>Sends SIGKILL to pod <paramref name="pod"/>'s silo container (<c>podman kill --signal KILL</c>).</summary>
@@ -260,6 +288,88 @@ public sealed class ContainerCluster : ILocalCluster
     /// <summary>Waits until pod <paramref name="pod"/>'s silo container has exited; its exit code.</summary>
     public async Task<int> WaitForExit(int pod, CancellationToken ct) =>
         int.Parse(await Podman.Run(["wait", SiloOf(pod)], ct), NumberStyles.Integer, CultureInfo.InvariantCulture);
+
+    /// <summary>The exit code of pod <paramref name="pod"/>'s silo container when it has exited; null while it runs.</summary>
+    public async Task<int?> ExitCode(int pod, CancellationToken ct)
+    {
+        var state = (await Podman.Run(["container", "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", SiloOf(pod)], ct)).Split(' ');
+        return state[0] == "true" ? null : int.Parse(state[1], NumberStyles.Integer, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Starts pod <paramref name="pod"/>'s silo container again after it exited (<c>podman start</c>: the same
+    /// container, address and settings, as a kubelet restarts a pod's container) and waits for its startup probe. It
+    /// joins membership as a new silo generation.
+    /// </summary>
+    public async Task Restart(int pod, CancellationToken ct)
+    {
+        if (await ExitCode(pod, ct) is null)
+        {
+            throw new InvalidOperationException($"the silo container of pod {pod} is still running");
+        }
+
+        await Podman.Run(["start", SiloOf(pod)], ct);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await WaitProbe(http, _siloContainer.StartupProbe, _siloContainer, SiloIp(_prefix, pod), SiloOf(pod), ct);
+    }
+
+    /// <summary>
+    /// Cuts pod <paramref name="pod"/>'s silo container off the cluster's network (<c>podman network disconnect</c>:
+    /// its interface goes, nothing reaches it and it reaches neither the other pods nor Redis), or connects it again at
+    /// its address (<c>podman network connect --ip</c>).
+    /// </summary>
+    public Task SetLink(int pod, bool up, CancellationToken ct) => up
+        ? Podman.Run(["network", "connect", "--ip", SiloIp(_prefix, pod), _network, SiloOf(pod)], ct)
+        : Podman.Run(["network", "disconnect", _network, SiloOf(pod)], ct);
+
+    /// <summary>Kills gateway container <paramref name="gateway"/> (SIGKILL: its connections end, nothing drains).</summary>
+    public async Task KillGateway(int gateway, CancellationToken ct)
+    {
+        await Podman.Run(["kill", "--signal", "KILL", GatewayOf(gateway)], ct);
+        await Podman.Run(["wait", GatewayOf(gateway)], ct);
+    }
+
+    /// <summary>Starts gateway container <paramref name="gateway"/> again after it exited (same address and settings) and waits until it is ready.</summary>
+    public async Task RestartGateway(int gateway, CancellationToken ct)
+    {
+        await Podman.Run(["start", GatewayOf(gateway)], ct);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await WaitProbe(http, _gatewayContainer.StartupProbe, _gatewayContainer, GatewayIp(_prefix, gateway), GatewayOf(gateway), ct);
+        await WaitProbe(http, _gatewayContainer.ReadinessProbe, _gatewayContainer, GatewayIp(_prefix, gateway), GatewayOf(gateway), ct);
+    }
+
+    /// <summary>
+    /// Crashes the Redis container and starts it again after <paramref name="down"/>: with <paramref name="keepData"/>
+    /// its data is saved first (<c>SAVE</c>, as a store with persistence would keep it) and loaded again from its data
+    /// folder; without, the folder is emptied and Redis comes back empty. Returns once it answers <c>PING</c>.
+    /// </summary>
+    public async Task RestartRedis(TimeSpan down, bool keepData, CancellationToken ct)
+    {
+        if (keepData)
+        {
+            await Podman.Run(["exec", _redis, "redis-cli", "SAVE"], ct);
+        }
+
+        await Podman.Run(["kill", "--signal", "KILL", _redis], ct);
+        await Podman.Run(["wait", _redis], ct);
+        if (!keepData)
+        {
+            File.Delete(Path.Combine(_redisData, "dump.rdb"));
+        }
+
+        await Task.Delay(down, ct);
+        await Podman.Run(["start", _redis], ct);
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while ((await Podman.TryRun(["exec", _redis, "redis-cli", "PING"], ct)).Stdout != "PONG")
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the Redis container did not answer PING within {StartTimeout.TotalSeconds:F0} s of its restart");
+            }
+
+            await Task.Delay(100, ct);
+        }
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -273,7 +383,11 @@ public sealed class ContainerCluster : ILocalCluster
             ids.Push(s);
         }
 
-        ids.Push(_gateway);
+        foreach (var g in _gateways)
+        {
+            ids.Push(g);
+        }
+
         await Remove(ids, _network, _configDir);
         Stop(_watchdog);
     }
@@ -287,7 +401,14 @@ public sealed class ContainerCluster : ILocalCluster
 
     private static string SiloIp(string prefix, int pod) => $"{prefix}.{20 + pod}";
 
-    private static string GatewayIp(string prefix) => prefix + ".10";
+    private string GatewayOf(int gateway)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(gateway);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(gateway, _gateways.Length);
+        return _gateways[gateway];
+    }
+
+    private static string GatewayIp(string prefix, int gateway) => $"{prefix}.{10 + gateway}";
 
     /// <summary>A MoeDeployment of <paramref name="replicas"/> silo pods for a MoeModel whose weights are a claim mounted at /models/<paramref name="model"/>.</summary>
     private static (MoeDeployment Deployment, MoeModel Model) Objects(string model, int replicas)

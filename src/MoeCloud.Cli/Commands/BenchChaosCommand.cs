@@ -17,9 +17,10 @@ namespace MoeCloud.Cli.Commands;
 /// <summary>
 /// <c>moectl bench chaos</c>: steady load through the gateway in front of a local cluster (every expert on two pods)
 /// while one fault strikes a third of the way in: a silo process (or, with <c>--mode containers</c>, a silo container)
-/// killed (SIGKILL) or stopped (SIGTERM), one of two
-/// gateway replicas crashed and restarted, the Redis membership store crashed and restarted, or one silo cut off the
-/// network and healed. Each result is compared with the single-process reference. Each scenario runs on a fresh cluster.
+/// killed (SIGKILL) or stopped (SIGTERM), one of two gateway replicas crashed and restarted, the Redis membership store
+/// crashed and restarted, one silo cut off the network and healed, or the silo holding the only replicas of some
+/// experts killed, so that the repair plan must re-place them. Each result is compared with the single-process
+/// reference. Each scenario runs on a fresh cluster (<see cref="IChaosRig"/>: the same scenario code in every mode).
 /// The silo scenarios are in this file; the others in <c>BenchChaosCommand.Faults.cs</c>.
 /// </summary>
 public static partial class BenchChaosCommand
@@ -27,13 +28,10 @@ public static partial class BenchChaosCommand
     private const string Model = "tiny";
     private const int Tokens = 4;
     private const int Inputs = 16;
-    private static readonly string[] AllScenarios = ["kill", "term", "gateway-restart", "redis-restart", "partition"];
+    private static readonly string[] AllScenarios = ["kill", "term", "gateway-restart", "redis-restart", "partition", "kill-sole-replica"];
 
     /// <summary>The scenarios an embedded cluster can run: it has no silo processes, no Redis and no network namespaces.</summary>
     private static readonly string[] EmbeddedScenarios = ["gateway-restart"];
-
-    /// <summary>The scenarios containers run: a silo container killed or stopped, with its silo process inside.</summary>
-    private static readonly string[] ContainerScenarios = ["kill", "term"];
 
     /// <summary>Registers the command.</summary>
     public static void Register(Moectl app)
@@ -41,7 +39,7 @@ public static partial class BenchChaosCommand
         ArgumentNullException.ThrowIfNull(app);
         app.Add(new CliCommand(
             "bench chaos",
-            "Steady load through the gateway while one fault strikes: a silo killed (kill -9) or stopped (SIGTERM), a gateway replica crashed and restarted, Redis restarted, a silo cut off the network: failed and wrong results, recovery time.",
+            "Steady load through the gateway while one fault strikes: a silo killed (kill -9) or stopped (SIGTERM), a gateway replica crashed and restarted, Redis restarted, a silo cut off the network, the only replica of some experts killed: failed and wrong results, recovery and repair time.",
             "",
             [
                 new("seconds", "<s> seconds of load per scenario, the fault a third of the way in (default 30, in [4, 600])"),
@@ -49,7 +47,7 @@ public static partial class BenchChaosCommand
                 new("redis-data", "<kept|lost> whether Redis restarts with its data (saved before the crash, as with persistence) or empty (default kept)"),
                 new("silos", "<N> silos (default 3, in [3, 8])"),
                 new("concurrency", "<N> requests in flight (default 4, in [1, 64])"),
-                new("mode", "<mode> processes (default), containers (kill and term: MoeCloud's images in podman, as the operator configures the pods) or embedded (gateway-restart only: an embedded cluster has no processes, Redis or namespaces)"),
+                new("mode", "<mode> processes (default), containers (every scenario: MoeCloud's images in podman, as the operator configures the pods) or embedded (gateway-restart only: an embedded cluster has no processes, Redis or namespaces)"),
                 new("image-tag", $"<tag> containers mode: the tag of the images infra/images/build.sh built (default {ContainerCluster.DefaultTag})"),
                 new("scenarios", $"<list> comma-separated, of {string.Join(", ", AllScenarios)} (default all that the mode and machine allow)"),
                 new("scenario", "<name> one scenario (the same as --scenarios <name>)"),
@@ -100,8 +98,8 @@ public static partial class BenchChaosCommand
         }
 
         await console.Out.WriteLineAsync(CliOutput.Table(
-            ["scenario", "requests", "failed", "wrong", "recovery (s)", "outage (s)", "failed in outage", "victim exit (s)", "after: failed/requests", "note"],
-            results.Select(r => (IReadOnlyList<string>)[r.Name, Text(r.Requests), Text(r.Failed), Text(r.Wrong), Seconds(r.RecoverySeconds), Seconds(r.OutageSeconds), Text(r.FailedInOutage), Seconds(r.VictimExitSeconds), $"{r.AfterFailed}/{r.AfterRequests}", r.Note ?? ""])));
+            ["scenario", "requests", "failed", "wrong", "recovery (s)", "outage (s)", "failed in outage", "victim exit (s)", "repair (s)", "after: failed/requests", "note"],
+            results.Select(r => (IReadOnlyList<string>)[r.Name, Text(r.Requests), Text(r.Failed), Text(r.Wrong), Seconds(r.RecoverySeconds), Seconds(r.OutageSeconds), Text(r.FailedInOutage), Seconds(r.VictimExitSeconds), Seconds(r.RepairSeconds), $"{r.AfterFailed}/{r.AfterRequests}", r.Note ?? ""])));
         return Moectl.Ok;
     }
 
@@ -124,16 +122,19 @@ public static partial class BenchChaosCommand
     public static Task<ChaosResult> RunScenario(string scenario, ChaosSetup setup, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(setup);
+        if (setup.Mode == "embedded" && AllScenarios.Contains(scenario, StringComparer.Ordinal) && !EmbeddedScenarios.Contains(scenario, StringComparer.Ordinal))
+        {
+            throw new ArgumentException($"scenario '{scenario}' does not run embedded (embedded mode runs {string.Join(", ", EmbeddedScenarios)})", nameof(scenario));
+        }
+
         return scenario switch
         {
-            "kill" when setup.Mode == "containers" => ContainerStop(kill: true, setup, ct),
-            "term" when setup.Mode == "containers" => ContainerStop(kill: false, setup, ct),
             "kill" => SiloStop(kill: true, setup, ct),
             "term" => SiloStop(kill: false, setup, ct),
-            _ when setup.Mode == "containers" => throw new ArgumentException($"scenario '{scenario}' does not run in containers (containers run {string.Join(", ", ContainerScenarios)})", nameof(scenario)),
             "gateway-restart" => GatewayRestart(setup, ct),
             "redis-restart" => RedisRestart(setup, ct),
             "partition" => Partition(setup, ct),
+            "kill-sole-replica" => KillSoleReplica(setup, ct),
             _ => throw new ArgumentException($"unknown chaos scenario '{scenario}' ({string.Join(", ", AllScenarios)})", nameof(scenario)),
         };
     }
@@ -144,17 +145,14 @@ public static partial class BenchChaosCommand
         var asked = args.Get("scenarios") ?? args.Get("scenario");
         if (asked is null)
         {
-            var all = mode switch { "embedded" => EmbeddedScenarios, "containers" => ContainerScenarios, _ => AllScenarios };
+            var all = mode == "embedded" ? EmbeddedScenarios : AllScenarios;
             if (mode == "embedded")
             {
                 await log.WriteLineAsync($"embedded mode runs {string.Join(", ", EmbeddedScenarios)} only: an embedded cluster has no silo processes to kill, no Redis and no network namespaces.");
             }
-            else if (mode == "containers")
-            {
-                await log.WriteLineAsync($"containers mode runs {string.Join(", ", ContainerScenarios)}; gateway-restart, redis-restart and partition run with --mode processes.");
-            }
 
-            if (all.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } why)
+            // Containers are cut off with podman; silo processes need a network namespace each.
+            if (mode == "processes" && ShapedNetwork.Unavailable() is { } why)
             {
                 await log.WriteLineAsync($"partition skipped: {why}.");
                 return [.. all.Where(s => s != "partition")];
@@ -171,78 +169,47 @@ public static partial class BenchChaosCommand
 
         if (mode == "embedded" && scenarios.FirstOrDefault(s => !EmbeddedScenarios.Contains(s, StringComparer.Ordinal)) is { } process)
         {
-            throw new UsageException($"scenario '{process}' needs --mode processes: an embedded cluster has no silo processes, Redis or network namespaces (embedded mode runs {string.Join(", ", EmbeddedScenarios)})");
+            throw new UsageException($"scenario '{process}' needs --mode processes or containers: an embedded cluster has no silo processes, Redis or network namespaces (embedded mode runs {string.Join(", ", EmbeddedScenarios)} only)");
         }
 
-        if (mode == "containers" && scenarios.FirstOrDefault(s => !ContainerScenarios.Contains(s, StringComparer.Ordinal)) is { } other)
+        if (mode == "processes" && scenarios.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } unavailable)
         {
-            throw new UsageException($"scenario '{other}' needs --mode processes{(other == "gateway-restart" ? " or embedded" : "")}: containers mode runs {string.Join(", ", ContainerScenarios)} only");
-        }
-
-        if (scenarios.Contains("partition", StringComparer.Ordinal) && ShapedNetwork.Unavailable() is { } unavailable)
-        {
-            throw new UsageException($"scenario 'partition' needs a network namespace per pod: {unavailable}");
+            throw new UsageException($"scenario 'partition' needs a network namespace per pod: {unavailable} (or --mode containers, which cuts a container off with podman)");
         }
 
         return scenarios;
     }
 
-    /// <summary>kill -9 (<paramref name="kill"/>) or SIGTERM of the last pod's silo process, which is not restarted.</summary>
+    /// <summary>
+    /// kill -9 (<paramref name="kill"/>) or SIGTERM of the last pod's silo process (by its pid) or silo container
+    /// (<c>podman kill</c>), which is not restarted.
+    /// </summary>
     private static async Task<ChaosResult> SiloStop(bool kill, ChaosSetup setup, CancellationToken ct)
     {
         var victim = setup.Silos - 1;
-        await using var cluster = await ProcessCluster.Start(setup.Silos, new Dictionary<string, string> { [Model] = setup.ModelDirectory }, TextWriter.Null, ct);
-        await PublishTwoReplicas(cluster, setup);
-        await using var gateway = await LocalGateway.Start(cluster, Model, setup.ModelDirectory, profile: null, HomePolicyName.Speculative, ct);
-        using var client = new MoeCloudClient(gateway.GrpcAddress, ClientOptions(gateway));
-        return await Measure(kill ? "kill -9 of one silo" : "SIGTERM of one silo", client, setup, async clock =>
+        await using var rig = await StartRig(setup, TwoReplicas(setup), gateways: 1, network: false, ct);
+        return await Measure(kill ? $"kill -9 of one {rig.Silo}" : $"SIGTERM of one {rig.Silo}", rig.Client, setup, async clock =>
         {
             var at = clock.Elapsed.TotalSeconds;
-            if (kill)
-            {
-                cluster.Kill(victim);
-            }
-            else
-            {
-                await cluster.Terminate(victim);
-            }
-
-            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            bound.CancelAfter(TimeSpan.FromSeconds(60));
-            await cluster.WaitForExit(victim, bound.Token);
-            return new ChaosFault(at, null, clock.Elapsed.TotalSeconds - at, null);
+            await rig.StopSilo(victim, kill, ct);
+            var code = await WaitForSiloExit(rig, victim, ct);
+            return new ChaosFault(at, null, clock.Elapsed.TotalSeconds - at, setup.Mode == "containers" ? $"the silo container exited with {code}" : null);
         }, ct);
     }
 
-    /// <summary>
-    /// kill -9 (<paramref name="kill"/>) or SIGTERM of the last pod's silo container (<c>podman kill</c>), which is not
-    /// restarted; the load goes through the gateway container.
-    /// </summary>
-    private static async Task<ChaosResult> ContainerStop(bool kill, ChaosSetup setup, CancellationToken ct)
+    /// <summary>Waits, up to a minute, until pod <paramref name="pod"/>'s silo has exited; its exit code.</summary>
+    private static async Task<int> WaitForSiloExit(IChaosRig rig, int pod, CancellationToken ct)
     {
-        var victim = setup.Silos - 1;
-        await using var cluster = await ContainerCluster.Start(setup.Silos, Model, setup.ModelDirectory, TextWriter.Null, ct, setup.ImageTag);
-        await PublishTwoReplicas(cluster, setup);
-        await cluster.WaitReady(ct);
-        using var client = new MoeCloudClient(cluster.GatewayGrpc, ClientOptions(cluster.ApiKey));
-        return await Measure(kill ? "kill -9 of one silo container" : "SIGTERM of one silo container", client, setup, async clock =>
-        {
-            var at = clock.Elapsed.TotalSeconds;
-            await (kill ? cluster.Kill(victim, ct) : cluster.Terminate(victim, ct));
-            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            bound.CancelAfter(TimeSpan.FromSeconds(60));
-            var code = await cluster.WaitForExit(victim, bound.Token);
-            return new ChaosFault(at, null, clock.Elapsed.TotalSeconds - at, $"the silo container exited with {code}");
-        }, ct);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bound.CancelAfter(TimeSpan.FromSeconds(60));
+        return await rig.WaitForSiloExit(pod, bound.Token);
     }
 
     /// <summary>Every expert on two pods, so whatever one pod held has a replica on another.</summary>
-    private static Task PublishTwoReplicas(ILocalCluster cluster, ChaosSetup setup) =>
-        cluster.Publish(WirePlan.FromAssignment(Model, 1, setup.Silos, setup.Layers, setup.Experts, (l, e) => [(e + l) % setup.Silos, (e + l + 1) % setup.Silos]));
+    private static WirePlan TwoReplicas(ChaosSetup setup) =>
+        WirePlan.FromAssignment(Model, 1, setup.Silos, setup.Layers, setup.Experts, (l, e) => [(e + l) % setup.Silos, (e + l + 1) % setup.Silos]);
 
     /// <summary>The client every scenario uses: the default retry policy, a 10 s deadline.</summary>
-    private static MoeCloudClientOptions ClientOptions(LocalGateway gateway) => ClientOptions(gateway.ApiKey);
-
     private static MoeCloudClientOptions ClientOptions(string apiKey) => new() { ApiKey = apiKey, Deadline = TimeSpan.FromSeconds(10) };
 
     /// <summary>
@@ -306,7 +273,8 @@ public static partial class BenchChaosCommand
             f.VictimExitSeconds,
             f.HealedAt - f.At,
             all.Count(r => r.Outcome.Status == ChaosStatus.Failed && r.Start <= healed && r.End >= f.At),
-            f.Note);
+            f.Note,
+            f.RepairSeconds);
     }
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
@@ -333,7 +301,8 @@ public sealed record ChaosSetup(string Mode, int Silos, int Concurrency, TimeSpa
 /// <param name="HealedAt">When it was undone (the gateway or Redis back, the link up); null for a silo stopped for good.</param>
 /// <param name="VictimExitSeconds">From the fault to the exit of the silo process it stopped, when one exited.</param>
 /// <param name="Note">What happened to the victim, in words.</param>
-internal sealed record ChaosFault(double At, double? HealedAt, double? VictimExitSeconds, string? Note);
+/// <param name="RepairSeconds">From the fault until a repair plan was in effect (the registry's active plan newer than the one published); null when none was wanted or none came.</param>
+internal sealed record ChaosFault(double At, double? HealedAt, double? VictimExitSeconds, string? Note, double? RepairSeconds = null);
 
 /// <summary>The requests of a chaos run: seeded inputs and their reference results (max relative error ≤ 1e-4).</summary>
 public sealed class ChaosLoad(int hidden, int layers, int tokens, float[][] inputs, float[][] expected)
@@ -393,4 +362,5 @@ internal sealed record ChaosRecord(double Start, double End, ChaosOutcome Outcom
 /// <param name="OutageSeconds">How long the fault lasted (gateway or Redis down, link down); null for a silo stopped for good.</param>
 /// <param name="FailedInOutage">Failed requests that were in flight at some moment between the fault and its end.</param>
 /// <param name="Note">What happened to the victim, in words, where that varies (a partitioned silo that rejoined or was restarted).</param>
-public sealed record ChaosResult(string Name, int Requests, int Failed, int Wrong, double? RecoverySeconds, IReadOnlyDictionary<string, int> Failures, int AfterRequests, int AfterFailed, double? VictimExitSeconds, double? OutageSeconds, int FailedInOutage, string? Note);
+/// <param name="RepairSeconds">kill-sole-replica: from the kill until the repair plan was in effect (every pod adopted it); null elsewhere, or when no repair plan came within a minute.</param>
+public sealed record ChaosResult(string Name, int Requests, int Failed, int Wrong, double? RecoverySeconds, IReadOnlyDictionary<string, int> Failures, int AfterRequests, int AfterFailed, double? VictimExitSeconds, double? OutageSeconds, int FailedInOutage, string? Note, double? RepairSeconds = null);

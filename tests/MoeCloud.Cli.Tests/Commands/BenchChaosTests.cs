@@ -82,12 +82,43 @@ public sealed class BenchChaosTests
     }
 
     [Fact]
-    public async Task BenchChaos_WhenContainerModeIsAskedForAPartition_IsAUsageErrorThatNamesTheModesThatRunIt()
+    public async Task BenchChaos_WhenTheOnlyReplicaOfSomeExpertsIsKilledUnderLoad_GivesNoWrongResultRepairsThePlanAndServesFullyAfterwards()
     {
-        var (code, _, error) = await MoectlRunner.Run("bench", "chaos", "--mode", "containers", "--scenario", "partition");
+        var (code, output, error) = await MoectlRunner.Run("bench", "chaos", "--scenario", "kill-sole-replica", "--seconds", "12", "--json");
+
+        Assert.True(code == 0, error);
+        var scenario = Single(output, "kill -9 of the silo holding the only replicas of some experts");
+        Assert.True(scenario.GetProperty("requests").GetInt32() > 0, output);
+        Assert.Equal(0, scenario.GetProperty("wrong").GetInt32());
+        // A request that needed a re-placed expert waited for the repair plan; one can only fail by its deadline (the
+        // wait's bound: DeadlineExceeded, or Cancelled when the gateway's own call is cancelled at the deadline and
+        // answers first) or, in flight on the killed pod itself, as Unavailable once the gateway's retries are spent.
+        var failures = scenario.GetProperty("failures").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
+        Assert.Equal(scenario.GetProperty("failed").GetInt32(), failures.Values.Sum());
+        Assert.All(failures.Keys, k => Assert.Contains(k, new[] { "Unavailable", "DeadlineExceeded", "Cancelled" }));
+        // The repair plan took effect, and afterwards every request is served with the reference result.
+        Assert.True(scenario.GetProperty("repairSeconds").GetDouble() > 0, output);
+        Assert.Contains("repair plan 2 in effect", scenario.GetProperty("note").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, scenario.GetProperty("afterFailed").GetInt32());
+    }
+
+    [Fact]
+    public async Task BenchChaos_WhenEmbeddedModeIsAskedToKillTheOnlyReplica_IsAUsageErrorThatNamesTheModesThatRunIt()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "chaos", "--mode", "embedded", "--scenario", "kill-sole-replica");
 
         Assert.Equal(Moectl.BadUsage, code);
-        Assert.Contains("scenario 'partition' needs --mode processes: containers mode runs kill, term only", error, StringComparison.Ordinal);
+        Assert.Contains("scenario 'kill-sole-replica' needs --mode processes or containers", error, StringComparison.Ordinal);
+        Assert.Contains("embedded mode runs gateway-restart only", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchChaos_WhenAScenarioIsUnknown_IsAUsageErrorThatListsEveryScenario()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "chaos", "--mode", "containers", "--scenario", "flood");
+
+        Assert.Equal(Moectl.BadUsage, code);
+        Assert.Contains("take kill, term, gateway-restart, redis-restart, partition, kill-sole-replica (comma-separated), not 'flood'", error, StringComparison.Ordinal);
     }
 
     private static JsonElement Single(string output, string name)
