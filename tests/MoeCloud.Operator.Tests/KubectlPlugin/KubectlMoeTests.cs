@@ -15,7 +15,7 @@ namespace MoeCloud.Operator.Tests.KubectlPlugin;
 /// <c>kubectl moe</c> (moectl's kube commands) run by the real kubectl as a plugin found on the PATH, against the
 /// in-process API server: with the plan the real operator wrote, and with objects written by hand.
 /// </summary>
-public sealed class KubectlMoeTests
+public sealed class KubectlMoeTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [KubectlFact]
     public async Task PluginList_WhenInstalled_ShowsKubectlMoeAndRunsIt()
@@ -40,6 +40,7 @@ public sealed class KubectlMoeTests
         await using (await StartLiteAsync(cluster, plugin))
         {
             var (code, stdout, stderr) = await plugin.MoeAsync("status", "lite");
+            output.WriteLine(stdout);
             Assert.True(code == 0, stderr);
             Assert.Contains("plan in effect:  v1", stdout, StringComparison.Ordinal);
             Assert.Contains("pods:            4 ready of 4 (spec.replicas)", stdout, StringComparison.Ordinal);
