@@ -5,7 +5,8 @@ namespace MoeCloud.Gateway.Tests;
 
 /// <summary>
 /// A pod that fails every request: a <see cref="TestPod"/> whose runner answers <see cref="Code"/> to every call (and
-/// counts them), and whose <c>/readyz</c> answers 503.
+/// counts them), with the trailers it was started with, and whose <c>/readyz</c> answers 503 (200 with
+/// <c>ready</c>).
 /// </summary>
 public sealed class FailingRunner : IAsyncDisposable
 {
@@ -30,10 +31,10 @@ public sealed class FailingRunner : IAsyncDisposable
     /// <summary>The status every call gets.</summary>
     public static StatusCode Code => StatusCode.Unavailable;
 
-    public static async Task<FailingRunner> Start()
+    public static async Task<FailingRunner> Start(Metadata? trailers = null, bool ready = false)
     {
-        var calls = new CallCount();
-        return new FailingRunner(await TestPod.Start<Service, CallCount>(calls, ready: false), calls);
+        var calls = new CallCount { Trailers = trailers ?? Metadata.Empty };
+        return new FailingRunner(await TestPod.Start<Service, CallCount>(calls, ready), calls);
     }
 
     public ValueTask DisposeAsync() => _pod.DisposeAsync();
@@ -41,6 +42,8 @@ public sealed class FailingRunner : IAsyncDisposable
     private sealed class CallCount
     {
         public int Value;
+
+        public Metadata Trailers { get; init; } = Metadata.Empty;
     }
 
     private sealed class Service(CallCount calls) : MoeService.MoeServiceBase
@@ -52,7 +55,7 @@ public sealed class FailingRunner : IAsyncDisposable
         private Task<ForwardResponse> Fail()
         {
             Interlocked.Increment(ref calls.Value);
-            throw new RpcException(new Status(Code, "this pod fails every request"));
+            throw new RpcException(new Status(Code, "this pod fails every request"), calls.Trailers);
         }
     }
 }

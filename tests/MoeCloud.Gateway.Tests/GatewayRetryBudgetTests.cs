@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Client;
+using MoeCloud.Contracts.Steps;
 using MoeCloud.Gateway.Forwarding;
 using MoeCloud.Gateway.Hosting;
 using MoeCloud.Gateway.Scheduling;
@@ -40,6 +41,31 @@ public sealed class GatewayRetryBudgetTests(GatewayFixture fixture)
         Assert.InRange(failing.Calls, 1, lanes);
         Assert.Equal(failing.Calls, metrics.Retries.WithLabels(GatewayFixture.Model).Value);
         Assert.DoesNotContain(0, running.App.Services.GetRequiredService<PodDirectory>().Available());
+    }
+
+    [Fact]
+    public async Task Forward_WhenAPodAnswersThatOtherPodsExpertsFailed_RetriesElsewhereAndKeepsThePodAvailable()
+    {
+        // A runner whose step failed because another pod's experts found no replica (the experts-elsewhere trailer)
+        // answered: the gateway retries the batch on another pod but must not eject the one that answered. Ejecting it
+        // took the surviving pods out with the dead one when a pod holding the only replicas was killed.
+        await using var failing = await FailingRunner.Start(new Metadata { { StepFailure.CauseTrailer, StepFailure.ExpertsElsewhere } }, ready: true);
+        var options = GatewayFixture.NewOptions(fixture.Cluster, fixture.ModelDirectory, profile: null);
+        options.HomePolicy = HomePolicyName.LeastRequests; // least-requests picks pod 0 first on ties
+        options.Pods[0].Runner = failing.Runner;
+        options.Pods[0].Ops = failing.Ops;
+        await using var running = await GatewayFixture.StartGateway(options, fixture.Cluster.Grains);
+        await running.App.Services.GetRequiredService<PlanWatcher>().Refresh(CancellationToken.None);
+        using var client = new MoeCloudClient(new Uri($"http://127.0.0.1:{options.GrpcPort}"), new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey, MaxAttempts = 1 });
+
+        for (var i = 0; i < 6; i++)
+        {
+            var output = await fixture.ForwardMatchingReference(client, 2, 500 + i);
+            Assert.DoesNotContain(0, output.HomePods);
+        }
+
+        Assert.True(failing.Calls >= 2, $"pod 0 saw {failing.Calls} calls: it was not kept in rotation");
+        Assert.Contains(0, running.App.Services.GetRequiredService<PodDirectory>().Available());
     }
 
     [Fact]

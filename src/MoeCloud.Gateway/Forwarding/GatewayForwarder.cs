@@ -201,7 +201,11 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown && attempt < options.Value.MaxAttempts)
             {
-                pods.ReportFailure(pod);
+                if (!StepFailure.IsElsewhere(e.Trailers.Select(t => (t.Key, t.Value))))
+                {
+                    pods.ReportFailure(pod); // the pod failed; one that answered that other pods' experts failed is healthy
+                }
+
                 if (!budget.TryRetry())
                 {
                     metrics.RetriesRefused.WithLabels(step.Model).Inc();

@@ -121,14 +121,16 @@ public sealed class RunnerService(StackRunner runner, ModelCatalog catalog, Silo
                 e.Error switch
                 {
                     StepError.NotFound => StatusCode.NotFound,
-                    StepError.Unavailable => StatusCode.Unavailable,
+                    StepError.Unavailable or StepError.ExpertsUnavailable => StatusCode.Unavailable,
                     StepError.ResourceExhausted => StatusCode.ResourceExhausted,
                     _ => StatusCode.InvalidArgument,
                 },
-                e.Message);
+                e.Message,
+                e.Error == StepError.ExpertsUnavailable ? new Metadata { { StepFailure.CauseTrailer, StepFailure.ExpertsElsewhere } } : null);
         }
     }
 
     [DoesNotReturn]
-    private static T ThrowStatus<T>(StatusCode code, string message) => throw new RpcException(new Status(code, message));
+    private static T ThrowStatus<T>(StatusCode code, string message, Metadata? trailers = null) =>
+        throw new RpcException(new Status(code, message), trailers ?? Metadata.Empty);
 }

@@ -509,7 +509,7 @@ public sealed partial class StackRunner(
     /// An expert with no other replica (its only one was on the failed pod) waits for the plan in effect to change — the
     /// repair plan the registry publishes once the pod is declared dead (DESIGN.md §5) — and is sent where that plan
     /// puts it: checks with a capped backoff, until the step's deadline (<paramref name="cancellationToken"/>) or at
-    /// most <see cref="MaxRepairWait"/>, then fails with <see cref="StepError.Unavailable"/> naming the expert.
+    /// most <see cref="MaxRepairWait"/>, then fails with <see cref="StepError.ExpertsUnavailable"/> naming the expert.
     /// A step never combines a partial layer; at most <see cref="MaxRetryRounds"/> sends are tried.
     /// </summary>
     private async Task<(PodWork Work, PooledRows Rows)> ReplyOrRetry(ServedModel model, ServingPlan plan, int layer, PodWork work, Task<PooledRows> reply, DispatchGroups groups, float[] x, int n, int h, CancellationToken cancellationToken)
@@ -568,7 +568,7 @@ public sealed partial class StackRunner(
 
             if (round >= MaxRetryRounds)
             {
-                throw new StepException(StepError.Unavailable, $"Pod {work.Pod} failed layer {layer} of '{model.Name}' ({failure.Message}); experts {string.Join(", ", pending)} found no answering replica in {MaxRetryRounds} tries.");
+                throw new StepException(StepError.ExpertsUnavailable, $"Pod {work.Pod} failed layer {layer} of '{model.Name}' ({failure.Message}); experts {string.Join(", ", pending)} found no answering replica in {MaxRetryRounds} tries.");
             }
 
             foreach (var (pod, list) in byPod)
@@ -722,7 +722,7 @@ public sealed partial class StackRunner(
     /// <summary>
     /// Waits, checking with a backoff from 10 ms doubling to 500 ms, until this silo serves a newer plan of the model
     /// than <paramref name="current"/>, and returns it. Past the step's deadline or <paramref name="until"/>, throws
-    /// <see cref="StepException"/> (<see cref="StepError.Unavailable"/>) naming the expert that had no replica.
+    /// <see cref="StepException"/> (<see cref="StepError.ExpertsUnavailable"/>) naming the expert that had no replica.
     /// </summary>
     private async Task<ServingPlan> WaitForNewerPlan(string model, ServingPlan current, int layer, int expert, Exception failure, DateTimeOffset until, CancellationToken cancellationToken)
     {
@@ -739,7 +739,7 @@ public sealed partial class StackRunner(
             if (cancellationToken.IsCancellationRequested || left <= TimeSpan.Zero)
             {
                 metrics.RepairWaits.WithLabels(model, "expired").Inc();
-                throw new StepException(StepError.Unavailable, $"Layer {layer}, expert {expert} of '{model}' has no live replica (its pod failed: {failure.Message}), and no repair plan took effect before the step's deadline.");
+                throw new StepException(StepError.ExpertsUnavailable, $"Layer {layer}, expert {expert} of '{model}' has no live replica (its pod failed: {failure.Message}), and no repair plan took effect before the step's deadline.");
             }
 
             try

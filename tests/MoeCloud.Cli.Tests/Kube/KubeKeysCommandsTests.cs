@@ -27,14 +27,7 @@ public sealed class KubeKeysCommandsTests : IAsyncLifetime
         _api.InstallCrds(Directory.GetFiles(Path.Combine(Root(), "charts", "moecloud", "files", "crds"), "*.yaml").Order(StringComparer.Ordinal));
         _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = _api.Url.ToString() });
         _kubeconfig = Path.Combine(_temp.Path, "kubeconfig");
-        await File.WriteAllTextAsync(_kubeconfig, $$"""
-            apiVersion: v1
-            kind: Config
-            clusters: [{ name: test, cluster: { server: "{{_api.Url}}" } }]
-            users: [{ name: test, user: { token: test } }]
-            contexts: [{ name: test, context: { cluster: test, user: test, namespace: default } }]
-            current-context: test
-            """);
+        _api.WriteKubeconfig(_kubeconfig, token: "test");
         await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Dictionary<string, object>
         {
             ["apiVersion"] = "moecloud.io/v1alpha1",

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Grpc.Core;
+using MoeCloud.Contracts.Steps;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Abstractions;
@@ -128,6 +129,8 @@ public sealed class RepairTests(ITestOutputHelper output)
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);
         Assert.Matches("Layer [0-9]+, expert [0-9]+ of 'tiny' has no live replica", error.Status.Detail);
         Assert.Contains("before the step's deadline", error.Status.Detail, StringComparison.Ordinal);
+        // The pod answered: the failure lies with another pod's experts, and the trailer says so to the gateway.
+        Assert.True(StepFailure.IsElsewhere(error.Trailers.Select(t => (t.Key, t.Value))), "no experts-elsewhere trailer");
         Assert.Equal(expiredBefore + 1, expired.Value);
     }
 
