@@ -32,7 +32,7 @@ public sealed record MoeCloudClientOptions
     /// <summary>Deadline of each call. Default 30 s.</summary>
     public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c> (exponential backoff). Default 4.</summary>
+    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c>, or the call fails <c>Internal</c> (a broken HTTP/2 connection); exponential backoff. Default 4.</summary>
     public int MaxAttempts { get; init; } = 4;
 
     /// <summary>
@@ -90,7 +90,7 @@ public sealed class MoeCloudClient : IDisposable
                     InitialBackoff = TimeSpan.FromMilliseconds(100),
                     MaxBackoff = TimeSpan.FromSeconds(2),
                     BackoffMultiplier = 2,
-                    RetryableStatusCodes = { StatusCode.Unavailable },
+                    RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.Internal }, // Internal: an HTTP/2 connection that broke (a ping unanswered)
                 },
             });
             service.RetryThrottling = new RetryThrottlingPolicy { MaxTokens = _options.RetryTokens, TokenRatio = _options.RetryTokenRatio };
@@ -101,6 +101,7 @@ public sealed class MoeCloudClient : IDisposable
             ServiceConfig = service.MethodConfigs.Count > 0 ? service : null,
             MaxReceiveMessageSize = 512 << 20,
             MaxSendMessageSize = 512 << 20,
+            HttpHandler = GatewayHandler(),
         };
         _channel = addresses.Count == 1 ? GrpcChannel.ForAddress(addresses[0], channelOptions) : Replicas(addresses, channelOptions, service);
         _client = new MoeService.MoeServiceClient(_channel);
@@ -135,6 +136,21 @@ public sealed class MoeCloudClient : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _channel.Dispose();
+
+    /// <summary>
+    /// The HTTP/2 handler to the gateways. A gateway whose host or container went away sends no reset, so a call on its
+    /// connection would wait for its deadline: while calls are in flight and nothing has arrived for 2 s, a ping goes
+    /// out, and one unanswered for 5 s closes the connection, so its calls fail (<c>Internal</c>, a protocol error) and the retry policy
+    /// sends them to another replica. A new connection to an address that answers nothing gives up after 3 s.
+    /// </summary>
+    private static SocketsHttpHandler GatewayHandler() => new()
+    {
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+        KeepAlivePingDelay = TimeSpan.FromSeconds(2),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+        ConnectTimeout = TimeSpan.FromSeconds(3),
+        EnableMultipleHttp2Connections = true,
+    };
 
     /// <summary>One channel over several gateway replicas: a static resolver and round-robin balancing.</summary>
     private static GrpcChannel Replicas(IReadOnlyList<Uri> addresses, GrpcChannelOptions options, ServiceConfig service)

@@ -47,6 +47,23 @@ public sealed class ClientReplicaTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task ForwardAsync_WhenAReplicaGoesAwayWithoutAResetWhileCallsAreInFlight_AnswersThemThroughTheOtherBeforeTheirDeadline()
+    {
+        // A gateway whose container was killed sends no reset: its connections go silent. The calls in flight on them
+        // must be retried on the other replica within their 10 s deadline, not wait it out.
+        await using var relay = new SilentProxy(fixture.Grpc);
+        using var client = new MoeCloudClient([new Uri(relay.Address), fixture.Grpc], new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey, Deadline = TimeSpan.FromSeconds(10) });
+        for (var i = 0; i < 4; i++)
+        {
+            await fixture.ForwardMatchingReference(client, 2, 740 + i); // round robin: both replicas have served
+        }
+
+        relay.GoDown();
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(i => fixture.ForwardMatchingReference(client, 2, 750 + i)));
+    }
+
+    [Fact]
     public void Constructor_WhenReplicasMixHttpAndHttps_ThrowsArgumentException()
     {
         var error = Assert.Throws<ArgumentException>(() => new MoeCloudClient([new Uri("http://127.0.0.1:5000"), new Uri("https://127.0.0.1:5001")]));

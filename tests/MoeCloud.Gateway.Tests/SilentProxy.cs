@@ -29,6 +29,16 @@ public sealed class SilentProxy : IAsyncDisposable
     /// <summary>From now on, bytes are read and dropped in both directions.</summary>
     public void Silence() => _silent = true;
 
+    /// <summary>
+    /// As <see cref="Silence"/>, and the relay takes no new connection (they are refused): a host that went away, whose
+    /// open connections get no answer and whose address takes no new one.
+    /// </summary>
+    public void GoDown()
+    {
+        _silent = true;
+        _listener.Stop();
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
@@ -49,6 +59,10 @@ public sealed class SilentProxy : IAsyncDisposable
         catch (SocketException)
         {
             // The listener was stopped while accepting.
+        }
+        catch (ObjectDisposedException)
+        {
+            // The listener was stopped by GoDown.
         }
 
         _stop.Dispose();
