@@ -69,7 +69,11 @@ public sealed class EmbeddedCluster : ILocalCluster
                 };
                 configure?.Invoke(options);
                 var index = pod;
-                var app = MoeCloudSiloHost.Create(options, logging ?? QuietLogging, configureServices: services is null ? null : s => services(index, s));
+                var app = MoeCloudSiloHost.Create(options, logging ?? QuietLogging, configureServices: s =>
+                {
+                    s.AddSingleton<IFatalErrorHandler, StopSiloOnFatalError>(); // a silo declared dead stops alone, not the process
+                    services?.Invoke(index, s);
+                });
                 await app.StartAsync(cancellationToken);
                 started.Add(new EmbeddedSilo(pod, options, app));
             }

@@ -73,6 +73,7 @@ public static class MoeCloudSiloHost
         builder.Services.AddSingleton<ExpertExecutor>();
         builder.Services.AddSingleton<RowPool>(); // the layer messages' rows and replies (PooledRowsCodec reads into it)
         builder.Services.AddSingleton<Rehoming>();
+        builder.Services.AddSingleton<UnreachablePods>();
         builder.Services.AddSingleton<StackRunner>();
         builder.Services.AddHostedService<SiloBackgroundServices>();
         builder.Services.AddHostedService<PlanRepairTrigger>();

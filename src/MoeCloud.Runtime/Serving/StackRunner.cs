@@ -33,6 +33,7 @@ public sealed partial class StackRunner(
     Rehoming rehoming,
     SiloMetrics metrics,
     RowPool pool,
+    UnreachablePods unreachable,
     IOptions<MoeCloudSiloOptions> options,
     ILogger<StackRunner> logger)
 {
@@ -554,6 +555,12 @@ public sealed partial class StackRunner(
         }
 
         var failed = new HashSet<int> { work.Pod };
+        var refused = new HashSet<int>();
+        if (IsRefused(failure))
+        {
+            refused.Add(work.Pod);
+        }
+
         var pending = new List<int>(work.Experts);
         var current = plan;
         var waitUntil = DateTimeOffset.UtcNow + MaxRepairWait;
@@ -562,6 +569,7 @@ public sealed partial class StackRunner(
             var (byPod, orphan) = RetryTargets(current, layer, pending, failed);
             if (orphan >= 0)
             {
+                ReportUnreachable(refused);
                 current = await WaitForNewerPlan(model.Name, current, layer, orphan, failure, waitUntil, cancellationToken);
                 continue;
             }
@@ -597,6 +605,10 @@ public sealed partial class StackRunner(
                     // That pod failed too: its experts go round again, to their other replicas or after a repair.
                     LogPodFailed(logger, e, pod, layer, model.Name);
                     failed.Add(pod);
+                    if (IsRefused(e))
+                    {
+                        refused.Add(pod);
+                    }
                 }
                 finally
                 {
@@ -676,6 +688,39 @@ public sealed partial class StackRunner(
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
+
+    /// <summary>
+    /// Whether a layer message failed because Orleans could not deliver it to its pod's silo (it rejected the message:
+    /// the connection failed, the silo is unavailable), as opposed to an error the pod answered with or a reply that
+    /// took too long. The registry's probe tells a dead pod from one that only refused for a moment.
+    /// </summary>
+    internal static bool IsRefused(Exception failure)
+    {
+        for (var e = failure; e is not null; e = e.InnerException)
+        {
+            // A message Orleans could not deliver comes back as a rejection (SiloUnavailableException is one), its cause
+            // (a ConnectionFailedException: "Unable to connect to endpoint") in the rejection's text.
+            if (e is OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Reports the <paramref name="pods"/>, which refused layer work and hold the only replica of an expert a step needs,
+    /// to <see cref="UnreachablePods"/>: it probes them and declares a pod that refuses its probes too dead at once, so
+    /// that the repair need not wait for the cluster's probe rounds. Not waited for.
+    /// </summary>
+    private void ReportUnreachable(HashSet<int> pods)
+    {
+        foreach (var pod in pods)
+        {
+            unreachable.Report(pod);
+        }
+    }
 
     /// <summary>Most send rounds a failed pod's layer work gets (each failure of a retry adds one).</summary>
     private const int MaxRetryRounds = 8;

@@ -40,6 +40,7 @@ public sealed class SiloMetrics
             Buckets = Histogram.ExponentialBuckets(0.001, 2, 16),
         });
         RepairWaits = factory.CreateCounter("moecloud_silo_repair_waits_total", "Layer work of this silo's steps that found no live replica of an expert and waited for a repair plan, by outcome (served: a newer plan took effect; expired: the step's deadline passed first).", "model", "outcome");
+        UnreachableProbes = factory.CreateCounter("moecloud_silo_unreachable_probes_total", "Pods this silo probed after they refused layer work while holding the only replica of an expert a step needed, by outcome: declared-dead (both probes refused: the silo was declared dead so that the repair need not wait for the cluster), not-declared (the membership did not take the declaration), answered, error (the pod answered with one) or timed-out (left to the cluster's own failure detection).", "outcome");
         GateRoutings = factory.CreateCounter("moecloud_silo_gate_routings_total", "Layers of request steps this silo's runner routed, by source: computed (its gate ran), carried (the gateway's gate for the step's first layer), forced (the request's routing).", "model", "source");
         RemoteFailures = factory.CreateCounter("moecloud_silo_remote_layer_failures_total", "Layer messages this silo's steps sent to other pods that failed, by cause (error: the call failed; timeout: no answer within RemoteReplyTimeout, the pod presumed unreachable). Their experts were retried on other replicas.", "model", "cause");
         ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
@@ -53,6 +54,9 @@ public sealed class SiloMetrics
 
     /// <summary><c>moecloud_silo_repair_waits_total{model, outcome}</c>.</summary>
     public Counter RepairWaits { get; }
+
+    /// <summary><c>moecloud_silo_unreachable_probes_total{model, outcome}</c>: the plan registry's probes of pods reported unreachable.</summary>
+    public Counter UnreachableProbes { get; }
 
     /// <summary><c>moecloud_silo_remote_layer_failures_total{model, cause}</c>: cause <c>error</c> or <c>timeout</c>.</summary>
     public Counter RemoteFailures { get; }

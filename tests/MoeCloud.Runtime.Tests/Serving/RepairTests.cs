@@ -134,6 +134,67 @@ public sealed class RepairTests(ITestOutputHelper output)
         Assert.Equal(expiredBefore + 1, expired.Value);
     }
 
+    [Fact]
+    public async Task Step_WhenThePodWithTheOnlyReplicasRefusesItsWorkAndBothProbes_DeclaresItDeadAndRunsOnTheRepairPlan()
+    {
+        // Pod 2's silo refuses layer work the way Orleans rejects messages to a silo whose connection failed (a kill -9),
+        // and its agent refuses the probes too, while the cluster still counts it a member. Pod 0 declares it dead at
+        // once instead of waiting for the cluster's probe rounds; the repair follows, and the waiting step runs on it.
+        await using var setup = await Setup.Start();
+        var (cluster, spec, reference) = (setup.Cluster, setup.Spec, setup.Reference);
+        var waits = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RepairWaits.WithLabels(Model, "served");
+        var waitedBefore = waits.Value;
+        using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+        var runner = new MoeService.MoeServiceClient(channel);
+        setup.Refusal.Error = () => new SiloUnavailableException("pod 2's connection failed (test)");
+        setup.Refusal.AgentDown = true;
+        setup.Refusal.On = true;
+
+        var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 93);
+        var response = await runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(30));
+
+        Assert.True(RequestFactory.MaxRelativeError(reference.ForwardStack(0, spec.MoeLayers - 1, input, Tokens), TensorCodec.ReadMatrix(response.Hidden).Values) <= 1e-4);
+        Assert.True(waits.Value > waitedBefore, "the step did not wait for the repair plan"); // then ran on it
+        Assert.Equal(1, setup.Probes("declared-dead"));
+        Assert.Equal(SiloStatus.Dead, setup.StatusOf(Victim));
+        var repaired = await cluster.Grains.GetGrain<IPlanRegistryGrain>(Model).GetActive();
+        Assert.Equal(2, repaired!.Version);
+        var after = repaired.ToPlacement();
+        for (var l = 0; l < spec.MoeLayers; l++)
+        {
+            for (var e = 0; e < spec.Experts; e++)
+            {
+                Assert.DoesNotContain(Victim, after.PodsOf(l, e).ToArray());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Step_WhenThePodRefusesItsWorkButItsAgentAnswersTheProbe_LeavesThePodAMember()
+    {
+        // Pod 2's layer work is refused as by a failed connection, but the pod itself answers: it is not declared dead,
+        // nothing is repaired, and the step waits for its deadline as before.
+        await using var setup = await Setup.Start();
+        var (cluster, spec) = (setup.Cluster, setup.Spec);
+        using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+        var runner = new MoeService.MoeServiceClient(channel);
+        setup.Refusal.Error = () => new SiloUnavailableException("pod 2's connection failed (test)");
+        setup.Refusal.On = true;
+
+        var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 94);
+        var error = await Assert.ThrowsAsync<RpcException>(() => runner.ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync);
+        for (var i = 0; i < 200 && setup.Probes("answered") == 0; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.True(setup.Probes("answered") >= 1, "pod 2 was not probed");
+        Assert.Equal(0, setup.Probes("declared-dead"));
+        Assert.Equal(SiloStatus.Active, setup.StatusOf(Victim));
+        Assert.Equal(1, (await cluster.Grains.GetGrain<IPlanRegistryGrain>(Model).GetActive())!.Version);
+    }
+
     /// <summary>A three-silo cluster serving <c>tiny</c> under a plan where pod 2 holds the only replicas of a third of the experts.</summary>
     private sealed class Setup : IAsyncDisposable
     {
@@ -185,6 +246,14 @@ public sealed class RepairTests(ITestOutputHelper output)
             return new Setup(dir, cluster, spec, reference, plan, refusal);
         }
 
+        /// <summary>The status pod 0's silo sees for <paramref name="pod"/>'s silo in the cluster membership.</summary>
+        public SiloStatus StatusOf(int pod) =>
+            Cluster.Silos[0].App.Services.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.Members.Values.Single(m => PodNames.PodOfSiloName(m.Name) == pod).Status;
+
+        /// <summary>The probes of pods that refused layer work with <paramref name="outcome"/>, over the silos other than the victim's.</summary>
+        public int Probes(string outcome) =>
+            (int)Cluster.Silos.Where((_, pod) => pod != Victim).Sum(s => s.App.Services.GetRequiredService<SiloMetrics>().UnreachableProbes.WithLabels(outcome).Value);
+
         /// <summary>Stops pod <paramref name="pod"/>'s silo without the graceful handshake: it leaves no word in membership, hands over nothing.</summary>
         public async Task Kill(int pod) => await Cluster.Silos[pod].App.StopAsync(new CancellationToken(canceled: true));
 
@@ -195,10 +264,16 @@ public sealed class RepairTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>While <see cref="On"/>, the silo it is added to fails every layer work sent to it (its pod answers nothing).</summary>
+    /// <summary>
+    /// While <see cref="On"/>, the silo it is added to fails every layer work sent to it (its pod answers nothing) with
+    /// <see cref="Error"/>; with <see cref="AgentDown"/>, its pod agent's <see cref="IPodAgentGrain.Describe"/> fails the
+    /// same way.
+    /// </summary>
     private sealed class Refusal : IIncomingGrainCallFilter
     {
         public volatile bool On;
+        public volatile bool AgentDown;
+        public Func<Exception> Error = () => new InvalidOperationException("pod 2 does not answer (test)");
         public int Refused;
 
         public Task Invoke(IIncomingGrainCallContext context)
@@ -206,7 +281,12 @@ public sealed class RepairTests(ITestOutputHelper output)
             if (On && context.Grain is PodExpertsGrain && context.InterfaceMethod?.Name == nameof(IPodExpertsGrain.Run))
             {
                 Interlocked.Increment(ref Refused);
-                throw new InvalidOperationException("pod 2 does not answer (test)");
+                throw Error();
+            }
+
+            if (On && AgentDown && context.Grain is PodAgentGrain && context.InterfaceMethod?.Name == nameof(IPodAgentGrain.Describe))
+            {
+                throw Error();
             }
 
             return context.Invoke();
