@@ -27,8 +27,12 @@ public sealed partial class UnreachablePods(
     private readonly ConcurrentDictionary<int, long> _probing = new();
     private readonly ConcurrentDictionary<int, long> _probedAt = new();
 
-    /// <summary>Longest one probe waits; a probe that times out counts as an answer still to come, never as refused.</summary>
-    internal static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Longest one probe waits; a probe that times out counts as an answer still to come, never as refused. Longer than
+    /// Orleans's connection attempt (5 s by default), whose failure is a refusal: a pod whose address vanished (a killed
+    /// container) answers no connection attempt rather than refusing it.
+    /// </summary>
+    internal static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Time between the two probes, so that a connection lost for a moment does not get a pod declared dead.</summary>
     internal static readonly TimeSpan ProbeGap = TimeSpan.FromSeconds(1);
