@@ -692,7 +692,7 @@ public sealed partial class StackRunner(
     /// <summary>
     /// Whether a layer message failed because Orleans could not deliver it to its pod's silo (it rejected the message:
     /// the connection failed, the silo is unavailable), as opposed to an error the pod answered with or a reply that
-    /// took too long. The registry's probe tells a dead pod from one that only refused for a moment.
+    /// took too long. <see cref="UnreachablePods"/>' probes tell a dead pod from one that only refused for a moment.
     /// </summary>
     internal static bool IsRefused(Exception failure)
     {

@@ -55,7 +55,7 @@ public sealed class SiloMetrics
     /// <summary><c>moecloud_silo_repair_waits_total{model, outcome}</c>.</summary>
     public Counter RepairWaits { get; }
 
-    /// <summary><c>moecloud_silo_unreachable_probes_total{model, outcome}</c>: the plan registry's probes of pods reported unreachable.</summary>
+    /// <summary><c>moecloud_silo_unreachable_probes_total{outcome}</c>: this silo's probes of pods that refused layer work (<see cref="Serving.UnreachablePods"/>).</summary>
     public Counter UnreachableProbes { get; }
 
     /// <summary><c>moecloud_silo_remote_layer_failures_total{model, cause}</c>: cause <c>error</c> or <c>timeout</c>.</summary>
