@@ -23,8 +23,10 @@ public sealed partial class UnreachablePods(
     SiloMetrics metrics,
     ILogger<UnreachablePods> logger)
 {
-    /// <summary>Pods being probed, and when each pod's last probe ended (<see cref="Environment.TickCount64"/>).</summary>
-    private readonly ConcurrentDictionary<int, long> _probing = new();
+    /// <summary>Pods being probed now.</summary>
+    private readonly ConcurrentDictionary<int, byte> _probing = new();
+
+    /// <summary>When each pod's last probes ended (<see cref="Environment.TickCount64"/>).</summary>
     private readonly ConcurrentDictionary<int, long> _probedAt = new();
 
     /// <summary>
@@ -48,7 +50,7 @@ public sealed partial class UnreachablePods(
     public void Report(int pod)
     {
         var now = Environment.TickCount64;
-        if ((_probedAt.TryGetValue(pod, out var last) && now - last < (long)ProbeEvery.TotalMilliseconds) || !_probing.TryAdd(pod, now))
+        if ((_probedAt.TryGetValue(pod, out var last) && now - last < (long)ProbeEvery.TotalMilliseconds) || !_probing.TryAdd(pod, 0))
         {
             return;
         }
