@@ -12,12 +12,15 @@ public static class LocalClusters
     /// trace directory) the silos re-home tokens between layers. <paramref name="cpus"/> (processes only) is each silo
     /// process's CPU quota (<see cref="CpuQuota"/>). With <paramref name="dashboardKeySha256"/> (the SHA-256 of each
     /// admin key) every silo serves the Orleans Dashboard on its ops port behind those keys (<see cref="OpsDashboard"/>).
+    /// With <paramref name="microBatches"/> above 1 every silo cuts its steps into that many micro-batches (two-batch
+    /// overlap, <see cref="MoeCloudSiloOptions.MicroBatches"/>).
     /// </summary>
-    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null) => mode switch
+    public static async Task<ILocalCluster> Start(string mode, int silos, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, CancellationToken ct, bool quiet = false, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1) => mode switch
     {
         "embedded" when cpus is not null => throw new ArgumentException("a CPU quota per silo needs silo processes (mode processes)", nameof(cpus)),
         "embedded" => await EmbeddedCluster.Start(silos, models, quiet ? EmbeddedCluster.QuietLogging : null, o =>
         {
+            o.MicroBatches = microBatches;
             if (dashboardKeySha256 is { Count: > 0 })
             {
                 o.Dashboard = true;
@@ -33,7 +36,7 @@ public static class LocalClusters
                 }
             }
         }, ct),
-        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles, cpus: cpus, dashboardKeySha256: dashboardKeySha256),
+        "processes" => await ProcessCluster.Start(silos, models, TextWriter.Null, ct, rehomeProfiles, cpus: cpus, dashboardKeySha256: dashboardKeySha256, microBatches: microBatches),
         _ => throw new ArgumentException($"unknown cluster mode '{mode}' (embedded or processes)", nameof(mode)),
     };
 

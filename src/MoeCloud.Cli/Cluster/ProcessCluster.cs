@@ -63,9 +63,10 @@ public sealed class ProcessCluster : ILocalCluster
     /// <paramref name="rehomeProfiles"/> (model → profile trace directory) the silos re-home tokens between layers; with
     /// <paramref name="cpus"/> each silo process gets that many CPUs as a fixed quota (<see cref="Cluster.CpuQuota"/>;
     /// <see cref="CpuQuota"/> says which path runs or why quotas are off); with <paramref name="dashboardKeySha256"/>
-    /// (admin key hashes) every silo serves the Orleans Dashboard on its ops port (<c>moectl silo --dashboard</c>).
+    /// (admin key hashes) every silo serves the Orleans Dashboard on its ops port (<c>moectl silo --dashboard</c>); with
+    /// <paramref name="microBatches"/> above 1 every silo cuts its steps into micro-batches (<c>moectl silo --micro-batches</c>).
     /// </summary>
-    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null)
+    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(log);
@@ -73,7 +74,7 @@ public sealed class ProcessCluster : ILocalCluster
         var quota = cpus is { } share ? Cluster.CpuQuota.Create(share) : null;
         var redis = await LocalRedis.Start(cancellationToken, network?.HostAddress);
         var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
-        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota, dashboardKeySha256);
+        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota, dashboardKeySha256, microBatches);
         var started = new List<Silo>();
         try
         {

@@ -13,9 +13,10 @@ internal sealed record Silo(Process Process, SiloEndpoint Endpoint, string? CpuG
 /// <summary>
 /// Starts the <c>moectl silo</c> processes of one cluster: the same Redis, cluster id, models and options for every pod,
 /// free loopback ports (or the pod's address on a shaped network), and the CPU quota when there is one. With
-/// <paramref name="dashboardKeySha256"/> (admin key hashes) every silo serves the Orleans Dashboard on its ops port.
+/// <paramref name="dashboardKeySha256"/> (admin key hashes) every silo serves the Orleans Dashboard on its ops port; with
+/// <paramref name="microBatches"/> above 1 every silo cuts its steps into that many micro-batches (two-batch overlap).
 /// </summary>
-internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota, IReadOnlyList<string>? dashboardKeySha256 = null)
+internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1)
 {
     /// <summary>The Orleans cluster id.</summary>
     public string ClusterId => clusterId;
@@ -76,6 +77,11 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
         {
             args.Add("--rehome");
             args.AddRange(rehomeProfiles.SelectMany(p => new[] { "--profile", $"{p.Key}={p.Value}" }));
+        }
+
+        if (microBatches > 1)
+        {
+            args.AddRange(["--micro-batches", Text(microBatches)]);
         }
 
         if (dashboardKeySha256 is { Count: > 0 })

@@ -47,6 +47,7 @@ public static class BenchClusterCommand
                 new("dtype", "<f32|bf16> weights of the bench model, for the reference and the cluster alike (default f32); compute is fp32 either way"),
                 new("link", "<rate> run the silo processes in network namespaces joined by veth pairs shaped with tc tbf at this rate (for example 400mbit; needs root), and compare contiguous+least-requests, eplb+least-requests, ilp+speculative and ilp+speculative+re-homing"),
                 new("rehome", "silos re-home tokens between layers with the fit sequences' statistics (the simulated remote fraction re-homes too)", IsFlag: true),
+                new("micro-batches", "<N> silos cut each step of 16 tokens or more into N micro-batches (two-batch overlap, 2 to 4); with --link, an extra row: ilp+speculative on a cluster whose silos do"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -62,6 +63,7 @@ public static class BenchClusterCommand
             throw new UsageException($"option '--link' takes a tc rate such as 400mbit or 1gbit, got '{rate}'");
         }
 
+        var microBatches = args.Get("micro-batches") is null ? 1 : args.GetInt("micro-batches", 2, 2, 4);
         var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
         {
@@ -86,7 +88,7 @@ public static class BenchClusterCommand
 
         if (args.Get("link") is { } link)
         {
-            return await RunLinked(link, silos, concurrency, modelDir, trace, fit, requests, spec, args.Json, console, ct);
+            return await RunLinked(link, silos, concurrency, modelDir, trace, fit, requests, spec, microBatches, args.Json, console, ct);
         }
 
         // 2. The single-process reference on the whole machine.
@@ -104,14 +106,15 @@ public static class BenchClusterCommand
         {
             await log.WriteLineAsync($"{mode}: starting {silos} silos");
             var models = new Dictionary<string, string> { [Model] = modelDir };
-            await using var cluster = await LocalClusters.Start(mode, silos, models, rehome ? new Dictionary<string, string> { [Model] = LocalClusters.SaveProfile(Model, fit) } : null, ct);
+            await using var cluster = await LocalClusters.Start(mode, silos, models, rehome ? new Dictionary<string, string> { [Model] = LocalClusters.SaveProfile(Model, fit) } : null, ct, microBatches: microBatches);
             await cluster.Publish(document);
             await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, HomePolicyName.Speculative, ct, granularity);
             var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
             await replayer.Run(requests.Take(concurrency * 2).ToArray(), ct);
             var outcome = await replayer.Run(requests, ct);
-            var row = Row(mode + (rehome ? "+rehome" : ""), outcome, replayTokens, referenceTps, expected);
+            var row = Row(mode + (rehome ? "+rehome" : "") + (microBatches > 1 ? $"+{microBatches}mb" : ""), outcome, replayTokens, referenceTps, expected);
             row["rehome"] = rehome;
+            row["microBatches"] = microBatches;
             if (outcome.HomesByToken(requests, replay.Tokens) is { } homes)
             {
                 var transitions = rehome ? TransitionModel.FromProfile(WorkloadProfile.FromTrace(fit, sampleCap: 0)) : null;
@@ -128,9 +131,10 @@ public static class BenchClusterCommand
     /// <summary>
     /// <c>--link</c>: the silo processes in a <see cref="ShapedNetwork"/>, the same replay (same requests, same
     /// concurrency) under four placement and routing pairs. Re-homing needs silos started with it, so its row runs on a
-    /// second cluster in a second network of the same shape.
+    /// second cluster in a second network of the same shape; with <paramref name="microBatches"/> above 1, a third
+    /// cluster whose silos cut each step into micro-batches runs ilp + speculative once more.
     /// </summary>
-    private static async Task<int> RunLinked(string rate, int silos, int concurrency, string modelDir, Model.Traces.RoutingTrace trace, Model.Traces.RoutingTrace fit, IReadOnlyList<ReplayRequest> requests, ModelSpec spec, bool json, CliConsole console, CancellationToken ct)
+    private static async Task<int> RunLinked(string rate, int silos, int concurrency, string modelDir, Model.Traces.RoutingTrace trace, Model.Traces.RoutingTrace fit, IReadOnlyList<ReplayRequest> requests, ModelSpec spec, int microBatches, bool json, CliConsole console, CancellationToken ct)
     {
         var log = console.Error;
         if (ShapedNetwork.Unavailable() is { } why)
@@ -145,23 +149,24 @@ public static class BenchClusterCommand
             plans[solver] = await DemoDeployment.Solve(trace, silos, redundant: silos, solver, timeLimitSeconds: 10, log, ct);
         }
 
-        (string Placement, HomePolicyName Routing, bool Rehome)[] configurations =
+        (string Placement, HomePolicyName Routing, bool Rehome, int MicroBatches)[] configurations =
         [
-            ("contiguous", HomePolicyName.LeastRequests, false),
-            ("eplb", HomePolicyName.LeastRequests, false),
-            ("ilp", HomePolicyName.Speculative, false),
-            ("ilp", HomePolicyName.Speculative, true),
+            ("contiguous", HomePolicyName.LeastRequests, false, 1),
+            ("eplb", HomePolicyName.LeastRequests, false, 1),
+            ("ilp", HomePolicyName.Speculative, false, 1),
+            ("ilp", HomePolicyName.Speculative, true, 1),
+            .. microBatches > 1 ? [("ilp", HomePolicyName.Speculative, false, microBatches)] : Array.Empty<(string, HomePolicyName, bool, int)>(),
         ];
         var replayTokens = requests.Sum(r => r.Tokens.Length);
         var rows = new List<Dictionary<string, object>>();
-        foreach (var rehome in new[] { false, true })
+        foreach (var (rehome, cut) in configurations.Select(c => (c.Rehome, c.MicroBatches)).Distinct().ToArray())
         {
-            await log.WriteLineAsync($"shaped network: {silos} namespaces at {rate}{(rehome ? ", silos re-homing" : "")}");
+            await log.WriteLineAsync($"shaped network: {silos} namespaces at {rate}{(rehome ? ", silos re-homing" : "")}{(cut > 1 ? $", silos cutting steps into {cut} micro-batches" : "")}");
             await using var network = await ShapedNetwork.Create(silos, rate, ct);
             var profiles = rehome ? new Dictionary<string, string> { [Model] = LocalClusters.SaveProfile(Model, fit) } : null;
-            await using var cluster = await ProcessCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, TextWriter.Null, ct, profiles, network);
+            await using var cluster = await ProcessCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, TextWriter.Null, ct, profiles, network, microBatches: cut);
             var version = 0;
-            foreach (var (placement, routing, _) in configurations.Where(c => c.Rehome == rehome))
+            foreach (var (placement, routing, _, _) in configurations.Where(c => c.Rehome == rehome && c.MicroBatches == cut))
             {
                 await cluster.Publish(WirePlan.From(Model, plans[placement], ++version));
                 await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, routing, ct);
@@ -173,6 +178,7 @@ public static class BenchClusterCommand
                     ["placement"] = placement,
                     ["routing"] = routing == HomePolicyName.LeastRequests ? "least-requests" : "speculative",
                     ["rehome"] = rehome,
+                    ["microBatches"] = cut,
                     ["tokensPerSecond"] = replayTokens / outcome.Seconds,
                     ["p50Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.5),
                     ["p99Ms"] = CliOutput.Percentile(outcome.LatenciesMs, 0.99),
@@ -180,7 +186,7 @@ public static class BenchClusterCommand
                     ["failed"] = outcome.Failed,
                 };
                 rows.Add(row);
-                await log.WriteLineAsync($"{placement} + {row["routing"]}{(rehome ? " + re-homing" : "")}: {(double)row["tokensPerSecond"]:F0} tokens/s, p50 {(double)row["p50Ms"]:F0} ms, remote {(double)row["remoteFraction"]:F3}");
+                await log.WriteLineAsync($"{placement} + {row["routing"]}{(rehome ? " + re-homing" : "")}{(cut > 1 ? $" + {cut} micro-batches" : "")}: {(double)row["tokensPerSecond"]:F0} tokens/s, p50 {(double)row["p50Ms"]:F0} ms, remote {(double)row["remoteFraction"]:F3}");
             }
         }
 
@@ -192,8 +198,8 @@ public static class BenchClusterCommand
 
         await console.Out.WriteLineAsync($"silo processes in network namespaces, every link shaped to {rate}; {requests.Count} requests of {requests[0].Tokens.Length} tokens, {concurrency} in flight");
         await console.Out.WriteLineAsync(CliOutput.Table(
-            ["placement", "routing", "rehome", "tokens/s", "p50 ms", "p99 ms", "remote", "failed"],
-            rows.Select(r => (IReadOnlyList<string>)[(string)r["placement"], (string)r["routing"], (bool)r["rehome"] ? "yes" : "no", CliOutput.Num((double)r["tokensPerSecond"], 0), CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r["failed"].ToString()!])));
+            ["placement", "routing", "rehome", "micro-batches", "tokens/s", "p50 ms", "p99 ms", "remote", "failed"],
+            rows.Select(r => (IReadOnlyList<string>)[(string)r["placement"], (string)r["routing"], (bool)r["rehome"] ? "yes" : "no", r["microBatches"].ToString()!, CliOutput.Num((double)r["tokensPerSecond"], 0), CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r["failed"].ToString()!])));
         return Moectl.Ok;
     }
 

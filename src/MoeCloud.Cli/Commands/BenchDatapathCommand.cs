@@ -56,6 +56,12 @@ public sealed record DatapathGateway(double AddedP50Ms, double AddedP99Ms, doubl
 /// <param name="ActivationsMax">Orleans activations on the busiest silo.</param>
 public sealed record DatapathScale(int Pods, int Layers, int Experts, double LayerP50Ms, double DemoLayerP50Ms, double RolloutSeconds, double SwitchSeconds, int SwitchMoves, double SiloOverheadMiB, double ActivationsPerSilo, int ActivationsMax);
 
+/// <summary>The same steps on a cluster whose silos cut each step into micro-batches (two-batch overlap, <c>--micro-batches</c>).</summary>
+/// <param name="Mode">embedded or processes.</param>
+/// <param name="MicroBatches">Micro-batches per step.</param>
+/// <param name="Result">The steps' latency, as for the mode without overlap.</param>
+public sealed record DatapathOverlap(string Mode, int MicroBatches, DatapathMode Result);
+
 /// <summary>Result of <c>moectl bench datapath</c>.</summary>
 public sealed record DatapathResult(
     string Model,
@@ -69,7 +75,8 @@ public sealed record DatapathResult(
     DatapathMode? Processes,
     DatapathGateway? Gateway,
     double CopiesPerLayer,
-    IReadOnlyList<DatapathScale>? Scale = null);
+    IReadOnlyList<DatapathScale>? Scale = null,
+    IReadOnlyList<DatapathOverlap>? Overlap = null);
 
 /// <summary>
 /// <c>moectl bench datapath</c>: the cost of the data path itself on a compute-light model (the demo model of
@@ -97,6 +104,7 @@ public static partial class BenchDatapathCommand
                 new("seed", "<N> model and input seed (default 1)"),
                 new("shape", "<demo|deepseek-v3> demo: the measurements above; deepseek-v3: 58 MoE layers × 256 experts, top-8, 1 shared expert, hidden 64, on 8 and 16 embedded pods"),
                 new("scale-pods", "<list> pod counts of --shape deepseek-v3 (default 8,16)"),
+                new("micro-batches", "<N> also run each mode's steps on a cluster whose silos cut every step into N micro-batches (two-batch overlap, 2 to 4; micro-batches of 8 tokens or more), beside the same steps run whole"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -105,6 +113,7 @@ public static partial class BenchDatapathCommand
     private static async Task<int> Run(CliArgs args, CliConsole console, CancellationToken ct)
     {
         int tokens = args.GetInt("tokens", 16, 1, 4096), pods = args.GetInt("pods", 4, 2, 16), steps = args.GetInt("steps", 200, 10, 100_000), seed = args.GetInt("seed", 1);
+        var microBatches = args.Get("micro-batches") is null ? 1 : args.GetInt("micro-batches", 2, 2, 4);
         var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
         {
@@ -135,6 +144,7 @@ public static partial class BenchDatapathCommand
         var plan = ServingPlan.From(document);
         DatapathMode? embedded = null, processes = null;
         DatapathGateway? gateway = null;
+        var overlap = new List<DatapathOverlap>();
         foreach (var mode in modes)
         {
             await log.WriteLineAsync($"{mode}: starting {pods} silos");
@@ -167,11 +177,18 @@ public static partial class BenchDatapathCommand
                     c.Dispose();
                 }
             }
+
+            if (microBatches > 1)
+            {
+                var cut = await MeasureOverlap(mode, pods, models, document, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, microBatches, ct);
+                overlap.Add(cut);
+                await log.WriteLineAsync($"{mode}, {microBatches} micro-batches: step p50 {cut.Result.StepP50Ms:F2} ms, layer {cut.Result.LayerP50Ms:F3} ms");
+            }
         }
 
         var echo = (embedded ?? processes)!.EchoLayerMs;
         var copies = (embedded ?? processes)!.CopiesPerLayer;
-        var summary = new DatapathResult(Model, tokens, layers, pods, steps, referenceMs, echo, embedded, processes, gateway, copies);
+        var summary = new DatapathResult(Model, tokens, layers, pods, steps, referenceMs, echo, embedded, processes, gateway, copies, Overlap: overlap.Count > 0 ? overlap : null);
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, summary);
@@ -179,7 +196,7 @@ public static partial class BenchDatapathCommand
         }
 
         var rows = new List<IReadOnlyList<string>> { new[] { "reference (one process, one thread)", CliOutput.Num(referenceMs, 3), "", CliOutput.Num(referenceMs / layers, 3), "", "", "", "", "" } };
-        foreach (var (name, m) in new[] { ("embedded, straight to a pod", embedded), ("processes, straight to a pod", processes) })
+        foreach (var (name, m) in new[] { ("embedded, straight to a pod", embedded), ("processes, straight to a pod", processes) }.Concat(overlap.Select(o => ($"{o.Mode}, straight to a pod, {o.MicroBatches} micro-batches", (DatapathMode?)o.Result))))
         {
             if (m is not null)
             {
@@ -195,6 +212,26 @@ public static partial class BenchDatapathCommand
         }
 
         return Moectl.Ok;
+    }
+
+    /// <summary>The same steps on a fresh cluster of <paramref name="mode"/> whose silos cut each step into <paramref name="microBatches"/> micro-batches.</summary>
+    private static async Task<DatapathOverlap> MeasureOverlap(string mode, int pods, Dictionary<string, string> models, WirePlan document, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, int microBatches, CancellationToken ct)
+    {
+        await using var cluster = await LocalClusters.Start(mode, pods, models, rehomeProfiles: null, ct, quiet: true, microBatches: microBatches);
+        await cluster.Publish(document);
+        var channels = cluster.Endpoints.OrderBy(e => e.Pod).Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
+        try
+        {
+            var runners = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
+            return new DatapathOverlap(mode, microBatches, await MeasureMode(cluster, runners, plan, topK, inputs, expected, tokens, h, layers, steps, ct));
+        }
+        finally
+        {
+            foreach (var c in channels)
+            {
+                c.Dispose();
+            }
+        }
     }
 
     private static async Task<int> RunScale(int[] podCounts, int tokens, int steps, int seed, bool json, CliConsole console, CancellationToken ct)

@@ -40,6 +40,7 @@ public static class RuntimeCommands
                 new("cpus", "<float> with --processes: a fixed CPU quota per silo process (cgroup cpu.cfs_quota_us or cpu.max), so more pods mean more capacity; in [0.01, 1024]"),
                 new("autoscale", "with --processes: scale plan pods on the gateway's serving signals while serving, printing each decision (options below)", IsFlag: true),
                 new("dashboard", "every silo serves the Orleans Dashboard on its ops port (/dashboard/), opened by the printed admin key", IsFlag: true),
+                new("micro-batches", "<N> two-batch overlap: every silo cuts a step of 2 × 8 tokens or more into N micro-batches (1 to 4) that run through the layers at once (default 1, off)"),
                 .. AutoscaleArgs.Options,
             ],
             Up));
@@ -61,6 +62,8 @@ public static class RuntimeCommands
                 new("profile", "<name=dir> a model's profile trace, whose transition statistics drive re-homing (repeat as for --model)"),
                 new("rehome", "re-home tokens between layers with the simulator's rule (needs --profile)", IsFlag: true),
                 new("warmups-in-flight", "<N> replicas a rollout warms at once across the cluster (default 64; 1 when all silos share one machine)"),
+                new("micro-batches", "<N> two-batch overlap: cut each step into N micro-batches (1 to 4) that run through the layers at once (default 1, off)"),
+                new("micro-batch-min-tokens", "<N> the fewest tokens of a micro-batch: a smaller step is not cut (default 8)"),
                 new("shutdown-timeout", "<seconds> how long a stop may take, Redis answering or not, before the process exits (default 20)"),
                 new("parent-pid", "<pid> stop when this process is gone (`moectl up --processes` passes its own)"),
                 new("dashboard", "serve the Orleans Dashboard on the ops port (/dashboard/), behind the admin keys of --admin-key-sha256", IsFlag: true),
@@ -138,6 +141,7 @@ public static class RuntimeCommands
         var silos = args.GetInt("silos", 4, 1, 64);
         var preset = args.GetChoice("preset", "small", "tiny", "small");
         var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
+        var microBatches = args.GetInt("micro-batches", 1, 1, 4);
         double? cpus = args.Get("cpus") is null ? null : args.GetDouble("cpus", 1, 0.01, 1024);
         if (cpus is not null && !args.Has("processes"))
         {
@@ -164,7 +168,7 @@ public static class RuntimeCommands
         var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
         await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
         var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
-        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus, dashboardKeySha256: dashboardKeys);
+        await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus, dashboardKeySha256: dashboardKeys, microBatches: microBatches);
         if (cluster is ProcessCluster { CpuQuota: { } quota })
         {
             await console.Error.WriteLineAsync(quota);
@@ -268,6 +272,8 @@ public static class RuntimeCommands
             RunnerPort = args.GetInt("runner-port", 5100, 1, 65535),
             OpsPort = args.GetInt("ops-port", 9100, 1, 65535),
             WarmupsInFlight = args.GetInt("warmups-in-flight", 64, 1, 4096),
+            MicroBatches = args.GetInt("micro-batches", 1, 1, 4),
+            MicroBatchMinTokens = args.GetInt("micro-batch-min-tokens", 8, 1, 1 << 20),
             AdvertisedAddress = args.Get("address") is { } address
                 ? System.Net.IPAddress.TryParse(address, out _) ? address : throw new UsageException($"option '--address' takes an IP address, got '{address}'")
                 : "127.0.0.1",

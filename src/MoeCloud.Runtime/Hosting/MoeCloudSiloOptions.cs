@@ -84,6 +84,17 @@ public sealed class MoeCloudSiloOptions
     public int MaxBatchTokens { get; set; } = 4096;
 
     /// <summary>
+    /// Two-batch overlap: micro-batches a step is cut into (1 = off, at most 4). The micro-batches run through the layers
+    /// at once, so that one computes its local experts while another waits for its remote pods; each pays its own
+    /// message per remote pod per layer. A step is cut only into micro-batches of at least
+    /// <see cref="MicroBatchMinTokens"/> tokens. Default 1.
+    /// </summary>
+    public int MicroBatches { get; set; } = 1;
+
+    /// <summary>The fewest tokens a micro-batch of <see cref="MicroBatches"/> holds: a smaller step is not cut. Default 8.</summary>
+    public int MicroBatchMinTokens { get; set; } = 8;
+
+    /// <summary>
     /// Whether the runner re-homes tokens between layers (DESIGN.md §2, speculative token shuffling) with the
     /// simulator's rule. Needs the model's profile trace in <see cref="ProfileTraces"/>. Default off.
     /// </summary>
@@ -209,6 +220,16 @@ public sealed class MoeCloudSiloOptionsValidator : IValidateOptions<MoeCloudSilo
         if (options.ShutdownTimeout < TimeSpan.FromSeconds(1) || options.ShutdownTimeout > TimeSpan.FromMinutes(10))
         {
             failures.Add($"ShutdownTimeout must be in [1 s, 10 min], got {options.ShutdownTimeout}.");
+        }
+
+        if (options.MicroBatches is < 1 or > 4)
+        {
+            failures.Add($"MicroBatches must be in [1, 4], got {options.MicroBatches}.");
+        }
+
+        if (options.MicroBatchMinTokens is < 1 or > 1 << 20)
+        {
+            failures.Add($"MicroBatchMinTokens must be in [1, 1048576], got {options.MicroBatchMinTokens}.");
         }
 
         if (options.RemoteReplyTimeout < TimeSpan.FromMilliseconds(10) || options.RemoteReplyTimeout > TimeSpan.FromMinutes(10))

@@ -41,6 +41,8 @@ public sealed partial class StackRunner(
     private readonly TimeSpan _replyTimeout = options.Value.RemoteReplyTimeout;
     private readonly int[] _inflight = new int[4096];
     private readonly long _avoidMs = (long)options.Value.AvoidFailedPodFor.TotalMilliseconds;
+    private readonly int _microBatches = options.Value.MicroBatches;
+    private readonly int _microBatchMinTokens = options.Value.MicroBatchMinTokens;
 
     /// <summary>Per pod, until when (<see cref="Environment.TickCount64"/>) its experts go to their other replicas first: it failed or did not answer.</summary>
     private readonly long[] _avoidUntil = new long[4096];
@@ -83,8 +85,84 @@ public sealed partial class StackRunner(
         }
 
         int h = spec.Hidden, k = spec.TopK, n = request.Tokens, layers = request.LastLayer - request.FirstLayer + 1;
+        float[] output;
+        int[] allIds;
+        long local, remote;
+        if (MicroBatch.Split(n, _microBatches, _microBatchMinTokens) is { Length: > 1 } parts)
+        {
+            (output, allIds, local, remote) = await Overlapped(model, plan, request, parts, continued, cancellationToken);
+        }
+        else
+        {
+            var state = owning ? request.Hidden : request.Hidden.AsSpan(0, n * h).ToArray();
+            (output, allIds, local, remote) = await Forward(model, plan, request, state, continued, countRoutings: true, cancellationToken);
+        }
+
+        if (!continued)
+        {
+            telemetry.Record(request.Model, spec.MoeLayers, spec.Experts, k, request.FirstLayer, layers, n, allIds, local, remote);
+            metrics.Dispatches.WithLabels(request.Model, "local").Inc(local);
+            metrics.Dispatches.WithLabels(request.Model, "remote").Inc(remote);
+            metrics.Tokens.WithLabels(request.Model).Inc((double)n * layers);
+        }
+
+        return new StepResult(output, local, remote, plan.Version, _pod, BestHome.OfTokens<int>(plan, request.FirstLayer, layers, k, allIds), allIds);
+    }
+
+    /// <summary>
+    /// Two-batch overlap: the step's tokens, cut into <paramref name="parts"/> (contiguous ranges), run through the
+    /// layers as micro-batches at once, on the one plan snapshot. Tokens do not mix between layers here, so while one
+    /// micro-batch waits for its remote pods' replies the other computes its local experts, and the reverse; each pays
+    /// its own message per remote pod per layer. The step's result is the micro-batches' results in token order.
+    /// </summary>
+    private async Task<(float[] Output, int[] AllIds, long Local, long Remote)> Overlapped(ServedModel model, ServingPlan plan, StepRequest request, (int Start, int Count)[] parts, bool continued, CancellationToken cancellationToken)
+    {
+        int h = model.Spec.Hidden, k = model.Spec.TopK, n = request.Tokens, layers = request.LastLayer - request.FirstLayer + 1;
+        var runs = new Task<(float[] Output, int[] AllIds, long Local, long Remote)>[parts.Length];
+        var steps = parts.Select(p => MicroBatch.Slice(request, p.Start, p.Count, h)).ToArray();
+        metrics.ActivationCopies.WithLabels(request.Model).Inc(n);
+
+        // Every micro-batch but the first starts on the thread pool, then the first one here: the others' layers start
+        // while its local experts compute.
+        for (var i = parts.Length - 1; i >= 0; i--)
+        {
+            var part = steps[i];
+            runs[i] = i == 0
+                ? Forward(model, plan, part, part.Hidden, continued, countRoutings: true, cancellationToken)
+                : Task.Run(() => Forward(model, plan, part, part.Hidden, continued, countRoutings: false, cancellationToken), CancellationToken.None);
+        }
+
+        // Waits for every micro-batch, so none still computes when the step ends; the first failure is the step's.
+        await Task.WhenAll(runs);
+
+        var output = new float[n * h];
+        var allIds = new int[n * layers * k];
+        long local = 0, remote = 0;
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var (start, count) = parts[i];
+            var result = runs[i].Result;
+            result.Output.AsSpan(0, count * h).CopyTo(output.AsSpan(start * h));
+            result.AllIds.CopyTo(allIds.AsSpan(start * layers * k));
+            local += result.Local;
+            remote += result.Remote;
+        }
+
+        metrics.ActivationCopies.WithLabels(request.Model).Inc(n);
+        return (output, allIds, local, remote);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="request"/>'s tokens through its layers on <paramref name="plan"/>, computing in
+    /// <paramref name="state"/> (the step's own copy of the hidden states); returns the output, the routing used
+    /// (<c>[tokens, layers, topK]</c>) and the dispatch counts. Records no telemetry; counts where each layer's routing came
+    /// from when <paramref name="countRoutings"/> (once per step: the first of its micro-batches).
+    /// </summary>
+    private async Task<(float[] Output, int[] AllIds, long Local, long Remote)> Forward(ServedModel model, ServingPlan plan, StepRequest request, float[] state, bool continued, bool countRoutings, CancellationToken cancellationToken)
+    {
+        var spec = model.Spec;
+        int h = spec.Hidden, k = spec.TopK, n = request.Tokens, layers = request.LastLayer - request.FirstLayer + 1;
         var predictor = request.ApplyNorm ? rehoming.Predictor(request.Model, plan) : null;
-        var state = owning ? request.Hidden : request.Hidden.AsSpan(0, n * h).ToArray();
         var normed = new float[n * h];
         var allIds = new int[n * layers * k];
         long local = 0, remote = 0;
@@ -113,7 +191,10 @@ public sealed partial class StackRunner(
                 // At the first layer every token is still here, in order, so the arrays serve as they are.
                 ids = request.GateIds;
                 weights = request.GateWeights!;
-                metrics.GateRoutings.WithLabels(request.Model, "carried").Inc();
+                if (countRoutings)
+                {
+                    metrics.GateRoutings.WithLabels(request.Model, "carried").Inc();
+                }
             }
             else if (request.ForcedIds is not null)
             {
@@ -126,14 +207,20 @@ public sealed partial class StackRunner(
                     Array.Copy(request.ForcedWeights!, src, weights, t * k, k);
                 }
 
-                metrics.GateRoutings.WithLabels(request.Model, "forced").Inc();
+                if (countRoutings)
+                {
+                    metrics.GateRoutings.WithLabels(request.Model, "forced").Inc();
+                }
             }
             else
             {
                 ids = new int[live * k];
                 weights = new float[live * k];
                 layer.Router.Route(x, live, ids, weights);
-                metrics.GateRoutings.WithLabels(request.Model, "computed").Inc();
+                if (countRoutings)
+                {
+                    metrics.GateRoutings.WithLabels(request.Model, "computed").Inc();
+                }
             }
 
             // Re-homing (DESIGN.md §2), with the simulator's rule: a token leaves, with its state before this layer,
@@ -195,15 +282,7 @@ public sealed partial class StackRunner(
             }
         }
 
-        if (!continued)
-        {
-            telemetry.Record(request.Model, spec.MoeLayers, spec.Experts, k, request.FirstLayer, layers, n, allIds, local, remote);
-            metrics.Dispatches.WithLabels(request.Model, "local").Inc(local);
-            metrics.Dispatches.WithLabels(request.Model, "remote").Inc(remote);
-            metrics.Tokens.WithLabels(request.Model).Inc((double)n * layers);
-        }
-
-        return new StepResult(output, local, remote, plan.Version, _pod, BestHome.OfTokens<int>(plan, request.FirstLayer, layers, k, allIds), allIds);
+        return (output, allIds, local, remote);
     }
 
     /// <summary>

@@ -21,7 +21,7 @@ namespace MoeCloud.Runtime.Tests.Serving;
 /// expert). MoGE's balanced groups have no checkpoint format a pod can load; the router's own tests cover them. Each model's plan puts expert e of layer l on pod (e + l) mod 3 and expert 1 on
 /// every pod, so every step mixes local, remote and redundant experts.
 /// </summary>
-public sealed class GatingKindsFixture : IAsyncLifetime
+public class GatingKindsFixture : IAsyncLifetime
 {
     public const int Pods = 3;
 
@@ -56,7 +56,7 @@ public sealed class GatingKindsFixture : IAsyncLifetime
             models[name] = dir;
         }
 
-        Cluster = await EmbeddedCluster.Start(Pods, models);
+        Cluster = await EmbeddedCluster.Start(Pods, models, configure: Configure);
         foreach (var silo in Cluster.Silos)
         {
             _channels.Add(GrpcChannel.ForAddress(silo.RunnerAddress));
@@ -77,6 +77,11 @@ public sealed class GatingKindsFixture : IAsyncLifetime
 
         await Cluster.DisposeAsync();
         _dir.Dispose();
+    }
+
+    /// <summary>Every silo's options beyond the defaults; none here.</summary>
+    protected virtual void Configure(MoeCloudSiloOptions options)
+    {
     }
 
     public static WirePlan Plan(string model, ModelSpec spec) =>
