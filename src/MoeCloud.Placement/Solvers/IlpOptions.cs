@@ -4,9 +4,9 @@ namespace MoeCloud.Placement.Solvers;
 public sealed record IlpOptions
 {
     /// <summary>
-    /// Most alternating sweeps (re-place every layer, then re-home the sampled tokens); default 2, in [1, 1000]. Each
-    /// layer model costs about 45 ms of CP-SAT set-up on a 2-core machine whatever its budget, so the sweeps (times
-    /// layers and pod groups) set most of the wall time: 2 sweeps finish the shared traces' 8-pod solves in about 6–8 s.
+    /// Most alternating sweeps (re-place every layer, then re-home the sampled tokens); default 2, in [1, 1000]. They
+    /// share <see cref="DeterministicSeconds"/>, and each sweep's models cost wall time beyond their budget, so with
+    /// the defaults the shared traces' 8-pod solves took 8.5–9.7 s on the 2-core development machine (docs/BENCHMARKS.md).
     /// </summary>
     public int Sweeps { get; init; } = 2;
 
