@@ -20,7 +20,8 @@ public static class BenchPlacementCommand
             [
                 new("pods", "<G,...> pod counts (default 4,8,16)"),
                 new("redundant", "<R> redundant replicas per layer for eplb and ilp (default 8)"),
-                new("time-limit", "<S> ilp time limit per plan (default 10)"),
+                new("time-limit", "<S> ilp wall-clock guard per plan (default 10)"),
+                new("deterministic-seconds", "<D> ilp search budget per plan in CP-SAT deterministic seconds, every arm (default: IlpOptions' 1.5)"),
                 new("seed", "<N> seed (default 1)"),
                 new("deepseek", "<off|on> also the DeepSeek-V3-scale synthetic case: 58 layers x 256 experts, top-8 of the best 4 of 8 groups, 32 redundant (default on)"),
                 new("deepseek-pods", "<G,...> pod counts of the DeepSeek-V3 case (default 64)"),
@@ -46,6 +47,7 @@ public static class BenchPlacementCommand
     private static IReadOnlyList<IlpArm> IlpArms(CliArgs args)
     {
         var arms = new List<IlpArm>();
+        double? budget = args.Has("deterministic-seconds") ? args.GetDouble("deterministic-seconds", 1, 0.001, 100_000) : null;
         foreach (var name in (args.Get("ilp") ?? "default").Split(','))
         {
             IlpArm arm = name switch
@@ -55,6 +57,11 @@ public static class BenchPlacementCommand
                 "nodes" => new("ilp-nodes", new IlpOptions { PodsPerNode = TraceHierarchy.PodsPerNode }, AllHomes: false),
                 _ => throw new UsageException($"option '--ilp' takes arms among default, v1 and nodes, got '{name}'"),
             };
+            if (budget is { } d)
+            {
+                arm = arm with { Options = arm.Options with { DeterministicSeconds = d } };
+            }
+
             if (arms.Any(a => a.Name == arm.Name))
             {
                 throw new UsageException($"option '--ilp' names arm '{name}' twice");

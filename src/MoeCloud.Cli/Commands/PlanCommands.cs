@@ -25,7 +25,9 @@ public static class PlanCommands
                 new("capacity", "<n|n0,n1,...> replicas per pod over all layers (default: an even share)"),
                 new("groups", "<n> eplb: expert groups per layer for DeepSeek's hierarchical policy (with --nodes; default: the global policy)"),
                 new("nodes", "<n> eplb: nodes of consecutive pods for the hierarchical policy (with --groups; must divide the pods and the groups)"),
-                new("time-limit", "<S> seconds for the ilp solver (default 10)"),
+                new("time-limit", "<S> ilp: wall-clock guard in seconds; a solve still running then stops with its best plan (status TimedOut: not reproducible) (default 10)"),
+                new("deterministic-seconds", "<D> ilp: search budget in CP-SAT deterministic seconds, split over sweeps x layers; sets the work, so a seed reproduces the plan, in [0.001, 100000] (default 1.5)"),
+                new("sweeps", "<N> ilp: most alternating sweeps (re-place every layer, re-home the tokens), in [1, 1000] (default 2)"),
                 new("load-slack", "<x> ilp: a pod's expected expert load may reach (1 + x) x the mean, in [0, 10] (default 0.02)"),
                 new("resamples", "<N> ilp: bootstrap resamples of the fitting sequences whose pod loads are kept near the cap, in [0, 256]; 0 = fitted loads only (default 8)"),
                 new("resample-weight", "<x> ilp: local dispatches one dispatch of expected excess over the cap under resampling costs, in [0, 1000] (default 1)"),
@@ -121,6 +123,8 @@ public static class PlanCommands
 
         return new IlpOptions
         {
+            Sweeps = args.GetInt("sweeps", defaults.Sweeps, 1, 1000),
+            DeterministicSeconds = args.GetDouble("deterministic-seconds", defaults.DeterministicSeconds, 0.001, 100_000),
             LoadSlack = args.GetDouble("load-slack", defaults.LoadSlack, 0, 10),
             Resamples = args.GetInt("resamples", defaults.Resamples, 0, 256),
             ResampleWeight = args.GetDouble("resample-weight", defaults.ResampleWeight, 0, 1000),

@@ -3,8 +3,25 @@ namespace MoeCloud.Placement.Solvers;
 /// <summary>Settings of <see cref="IlpSolver"/>; defaults are the ones measured in docs/BENCHMARKS.md.</summary>
 public sealed record IlpOptions
 {
-    /// <summary>Most alternating sweeps (re-place every layer, then re-home the sampled tokens); default 12, in [1, 1000].</summary>
-    public int Sweeps { get; init; } = 12;
+    /// <summary>
+    /// Most alternating sweeps (re-place every layer, then re-home the sampled tokens); default 2, in [1, 1000]. They
+    /// share <see cref="DeterministicSeconds"/>, and each sweep's models cost wall time beyond their budget, so with
+    /// the defaults the shared traces' 8-pod solves took 8.5–9.7 s on the 2-core development machine (docs/BENCHMARKS.md).
+    /// </summary>
+    public int Sweeps { get; init; } = 2;
+
+    /// <summary>
+    /// The solve's search budget in CP-SAT deterministic seconds (a measure of work, not of elapsed time), split evenly
+    /// over <see cref="Sweeps"/> × layers: each layer model gets DeterministicSeconds / (Sweeps · layers), at least
+    /// <see cref="MinLayerSeconds"/> (so with many layers the total can exceed it). The work a solve does, and so its
+    /// plan, depends only on the problem, these options and the seed; the problem's wall-clock time limit is only a guard
+    /// that stops a solve on a slow or loaded machine (status TimedOut, a plan that need not reproduce). Default 1.5, in
+    /// [0.001, 100000].
+    /// </summary>
+    public double DeterministicSeconds { get; init; } = 1.5;
+
+    /// <summary>Least deterministic seconds one layer model gets, however small <see cref="DeterministicSeconds"/> is split.</summary>
+    public const double MinLayerSeconds = 0.02;
 
     /// <summary>Per layer, a pod's predicted expert load may reach (1 + slack) × the mean; default 0.02, in [0, 10].</summary>
     public double LoadSlack { get; init; } = 0.02;
@@ -66,6 +83,11 @@ public sealed record IlpOptions
         if (Sweeps is < 1 or > 1000)
         {
             problems.Add($"{nameof(Sweeps)} must be in [1, 1000] (got {Sweeps})");
+        }
+
+        if (!double.IsFinite(DeterministicSeconds) || DeterministicSeconds is < 0.001 or > 100_000)
+        {
+            problems.Add($"{nameof(DeterministicSeconds)} must be in [0.001, 100000] (got {DeterministicSeconds})");
         }
 
         if (!double.IsFinite(LoadSlack) || LoadSlack is < 0 or > 10)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using MoeCloud.Placement.Profiles;
 
@@ -21,11 +20,13 @@ namespace MoeCloud.Placement.Solvers;
 /// within the home's node), warm-started from the current layer (a large-neighbourhood step whose neighbourhood is one
 /// layer);</item>
 /// <item>stop when a sweep no longer increases local dispatches, after <see cref="IlpOptions.Sweeps"/>, or at the
-/// time limit (status <see cref="SolveStatus.TimedOut"/>, the best plan so far).</item>
+/// wall-clock guard (the problem's time limit; status <see cref="SolveStatus.TimedOut"/>, the best plan so far).</item>
 /// </list>
 /// Objective = remote fraction of the sampled tokens under balanced best-in-hindsight homes; bound = the lower bound
 /// CP-SAT proves on it for the homes of the last sweep. Deterministic for a seed: one CP-SAT worker, a fixed
-/// random_seed and deterministic time limits per subproblem (only the wall-clock guard can cut a run short).
+/// random_seed and a deterministic budget (<see cref="IlpOptions.DeterministicSeconds"/>, split over sweeps and
+/// layers), so the work does not depend on the machine; the problem's wall-clock time limit is only a guard, and a
+/// solve it stops says so (status <see cref="SolveStatus.TimedOut"/>, "stopped by the wall-clock guard" in the note).
 /// A load-only profile has no co-activation to exploit: the solver then returns EPLB's balanced packing and says so.
 /// </summary>
 public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
@@ -40,7 +41,9 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
     {
         ArgumentNullException.ThrowIfNull(problem);
         options.Validate();
-        var watch = Stopwatch.StartNew();
+        // The guard reads the problem's clock (a fake one in tests), so where it cuts can be tested.
+        var started = problem.Time.GetTimestamp();
+        TimeSpan Elapsed() => problem.Time.GetElapsedTime(started);
         var slots = SlotLayout.ComputeOrExplain(problem, out var infeasible);
         if (slots is null)
         {
@@ -52,7 +55,7 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         {
             progress?.Report("load-only profile: no co-activation statistics, so only expert-load balance can be optimised (EPLB packing)");
             var eplb = new EplbSolver().Solve(problem, progress, cancellationToken);
-            return eplb.Plan is null ? eplb : PlanBuilder.Result(problem, Name, eplb.Plan.ToAssignment(), SolveStatus.Feasible, eplb.Summary.Objective, null, watch.Elapsed, "load-only profile: balance only (EPLB packing)");
+            return eplb.Plan is null ? eplb : PlanBuilder.Result(problem, Name, eplb.Plan.ToAssignment(), SolveStatus.Feasible, eplb.Summary.Objective, null, Elapsed(), "load-only profile: balance only (EPLB packing)");
         }
 
         int layers = profile.Layers, experts = profile.Experts, pods = problem.Pods;
@@ -95,11 +98,12 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         var sample = profile.Sample;
         var total = (long)sample.Tokens * layers * profile.TopK;
         var (homes, local) = TokenHomes.Assign(sample, assignment, pods, options.HomeSlack, options.FirstLayerHomeWeight);
-        progress?.Report(Line("warm start", local, total, watch));
+        progress?.Report(Line("warm start", local, total, Elapsed()));
         var best = Copy(assignment);
         long bestLocal = -1;
         long? boundLocal = null;
-        var deterministic = Math.Max(0.02, 0.5 * problem.TimeLimit.TotalSeconds / (options.Sweeps * layers));
+        // The work is fixed by the options, not by the clock: the time limit below only guards against a slow machine.
+        var deterministic = Math.Max(IlpOptions.MinLayerSeconds, options.DeterministicSeconds / (options.Sweeps * layers));
         var transitionScale = options.TransitionWeight * sample.Tokens / Math.Max(1.0, (double)profile.Dispatches / (layers * profile.TopK)) / profile.TopK;
         var sampleToProfile = (double)profile.Dispatches / (layers * profile.TopK) / sample.Tokens;
         var penalty = (long)Math.Round(options.ResampleWeight * Scale / sampleToProfile);
@@ -112,10 +116,11 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         {
             long sweepBound = 0;
             var unsolved = 0;
+            var plainFallbacks = 0;
             for (var l = 0; l < layers; l++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (watch.Elapsed >= problem.TimeLimit)
+                if (Elapsed() >= problem.TimeLimit)
                 {
                     timedOut = true;
                     break;
@@ -128,12 +133,15 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
                 sweepBound = outcome.Bound == long.MaxValue || sweepBound == long.MaxValue ? long.MaxValue : sweepBound + outcome.Bound;
                 allOptimal &= outcome.Optimal;
                 unsolved += outcome.Improved ? 0 : 1;
+                plainFallbacks += outcome.PlainFallbacks;
             }
 
             // Every layer update respects the caps, so a sweep cut short by the time limit still gives a valid plan.
             sweeps = sweep;
             (homes, local) = TokenHomes.Assign(sample, assignment, pods, options.HomeSlack, options.FirstLayerHomeWeight);
-            progress?.Report(Line(timedOut ? $"sweep {sweep} (cut short by the time limit)" : $"sweep {sweep}", local, total, watch) + (unsolved > 0 ? $"; {unsolved} layer model(s) found no solution in time" : ""));
+            progress?.Report(Line(timedOut ? $"sweep {sweep} (cut short by the wall-clock guard)" : $"sweep {sweep}", local, total, Elapsed())
+                + (plainFallbacks > 0 ? $"; {plainFallbacks} robust model(s) found no solution and were solved without the resampled caps" : "")
+                + (unsolved > 0 ? $"; {unsolved} layer model(s) found no solution in time" : ""));
             if (local <= bestLocal)
             {
                 break;
@@ -150,8 +158,8 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
         }
 
         var status = timedOut ? SolveStatus.TimedOut : SolveStatus.Feasible;
-        var note = string.Create(CultureInfo.InvariantCulture, $"{sweeps} sweep(s), {sample.Tokens} sampled tokens, {(robust ? $"{options.Resamples} resamples, " : "")}{(options.PodsPerNode > 1 ? $"nodes of {options.PodsPerNode} pods, " : "")}every layer model {(allOptimal ? "optimal" : "not all proven optimal")}{(timedOut ? ", stopped by the time limit" : "")}");
-        return PlanBuilder.Result(problem, Name, best, status, 1 - ((double)bestLocal / total), boundLocal is { } b ? 1 - ((double)b / total) : null, watch.Elapsed, note);
+        var note = string.Create(CultureInfo.InvariantCulture, $"{sweeps} sweep(s), {sample.Tokens} sampled tokens, {(robust ? $"{options.Resamples} resamples, " : "")}{(options.PodsPerNode > 1 ? $"nodes of {options.PodsPerNode} pods, " : "")}every layer model {(allOptimal ? "optimal" : "not all proven optimal")}{(timedOut ? $", stopped by the wall-clock guard ({problem.TimeLimit.TotalSeconds:0.###} s) in sweep {sweeps} before its deterministic budget was spent: the plan depends on the machine's speed and load, so the same seed need not reproduce it" : "")}");
+        return PlanBuilder.Result(problem, Name, best, status, 1 - ((double)bestLocal / total), boundLocal is { } b ? 1 - ((double)b / total) : null, Elapsed(), note);
     }
 
     /// <summary>A layer's load cap: (1 + slack) × the mean pod load, or EPLB's packing's max + slack × the mean when higher.</summary>
@@ -248,6 +256,6 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
 
     private static int[][][] Copy(int[][][] assignment) => assignment.Select(l => l.Select(e => (int[])e.Clone()).ToArray()).ToArray();
 
-    private static string Line(string stage, long local, long total, Stopwatch watch) =>
-        string.Create(CultureInfo.InvariantCulture, $"ilp {stage}: sample remote fraction {1 - ((double)local / total):F4} ({watch.Elapsed.TotalSeconds:F1} s)");
+    private static string Line(string stage, long local, long total, TimeSpan elapsed) =>
+        string.Create(CultureInfo.InvariantCulture, $"ilp {stage}: sample remote fraction {1 - ((double)local / total):F4} ({elapsed.TotalSeconds:F1} s)");
 }

@@ -6,7 +6,10 @@ namespace MoeCloud.Placement.Solvers;
 /// and cut into groups of <see cref="GroupSize"/>; within a group, the replicas it holds are re-placed exactly
 /// (each expert keeps its number of replicas inside the group, each pod its slots, every pod the load cap), which
 /// never makes the layer worse for the objective. Resampled caps (<see cref="ResampledCaps"/>), when given, go into
-/// every model, restricted to the pods it re-places.
+/// every model, restricted to the pods it re-places. A robust model (with resampled caps) is larger and may find no
+/// first solution within its deterministic budget; the same model is then solved without the resampled caps (the
+/// fitted cap still holds), with the same budget again, so that the layer still improves instead of keeping its
+/// warm start.
 /// </summary>
 internal static class LayerSearch
 {
@@ -14,15 +17,24 @@ internal static class LayerSearch
 
     public const int GroupSize = 4;
 
-    public sealed record Result(int[][] Assignment, long Bound, bool Optimal, bool Improved);
+    /// <summary>Least deterministic seconds one group model gets, however many groups share the layer's budget.</summary>
+    public const double MinGroupSeconds = 0.01;
+
+    /// <summary>
+    /// The layer's new assignment; CP-SAT's bound (<see cref="long.MaxValue"/> = none proven); whether every model was
+    /// proven optimal; whether any model found a solution; how many robust models found none and were solved without
+    /// the resampled caps instead (<paramref name="PlainFallbacks"/>).
+    /// </summary>
+    public sealed record Result(int[][] Assignment, long Bound, bool Optimal, bool Improved, int PlainFallbacks = 0);
 
     public static Result Solve(long[] affinity, long[] weight, int[] counts, int[] slots, long cap, int[][] current, int seed, double deterministicSeconds, int workers, ResampledCaps? robust = null)
     {
         int experts = counts.Length, pods = slots.Length;
         if ((long)experts * pods <= FullModelLimit)
         {
-            var full = LayerSubproblem.Solve(affinity, weight, counts, slots, cap, current, seed, deterministicSeconds, workers, robust: robust);
-            return full is null ? new Result(current, long.MaxValue, false, false) : new Result(full.Assignment, full.Bound, full.Optimal, true);
+            var (full, fellBack) = SolveRobustOrPlain(affinity, weight, counts, slots, cap, current, seed, deterministicSeconds, workers, robust);
+            var fallbacks = fellBack ? 1 : 0;
+            return full is null ? new Result(current, long.MaxValue, false, false, fallbacks) : new Result(full.Assignment, full.Bound, full.Optimal, true, fallbacks);
         }
 
         var order = Enumerable.Range(0, pods).ToArray();
@@ -30,17 +42,35 @@ internal static class LayerSearch
         var assignment = current.Select(p => (int[])p.Clone()).ToArray();
         var groups = (pods + GroupSize - 1) / GroupSize;
         var improved = false;
+        var plainFallbacks = 0;
         for (var g = 0; g < groups; g++)
         {
             var group = order.Skip(g * GroupSize).Take(GroupSize).ToArray();
-            improved |= SolveGroup(affinity, weight, slots, cap, assignment, group, seed + g, deterministicSeconds / groups, workers, robust);
+            var (solved, fellBack) = SolveGroup(affinity, weight, slots, cap, assignment, group, seed + g, deterministicSeconds / groups, workers, robust);
+            improved |= solved;
+            plainFallbacks += fellBack ? 1 : 0;
         }
 
         // Neighbourhoods prove no global bound.
-        return new Result(assignment, long.MaxValue, false, improved);
+        return new Result(assignment, long.MaxValue, false, improved, plainFallbacks);
     }
 
-    private static bool SolveGroup(long[] affinity, long[] weight, int[] slots, long cap, int[][] assignment, int[] group, int seed, double deterministicSeconds, int workers, ResampledCaps? robust)
+    /// <summary>
+    /// Solves the model with the resampled caps when given; when that finds no solution in its budget, solves it again
+    /// without them (the plain model, fitted cap only) with the same budget. FellBack says the plain model was tried.
+    /// </summary>
+    private static (LayerSubproblem.Outcome? Outcome, bool FellBack) SolveRobustOrPlain(long[] affinity, long[] weight, int[] counts, int[] slots, long cap, int[][] hint, int seed, double deterministicSeconds, int workers, ResampledCaps? robust)
+    {
+        var outcome = LayerSubproblem.Solve(affinity, weight, counts, slots, cap, hint, seed, deterministicSeconds, workers, robust: robust);
+        if (outcome is not null || robust is null)
+        {
+            return (outcome, false);
+        }
+
+        return (LayerSubproblem.Solve(affinity, weight, counts, slots, cap, hint, seed, deterministicSeconds, workers), true);
+    }
+
+    private static (bool Solved, bool FellBack) SolveGroup(long[] affinity, long[] weight, int[] slots, long cap, int[][] assignment, int[] group, int seed, double deterministicSeconds, int workers, ResampledCaps? robust)
     {
         int pods = slots.Length, size = group.Length;
         var members = Enumerable.Range(0, assignment.Length).Where(e => assignment[e].Any(group.Contains)).ToArray();
@@ -62,10 +92,10 @@ internal static class LayerSearch
 
         var subSlots = group.Select(p => slots[p]).ToArray();
         var subRobust = robust is null ? null : robust with { Weights = robust.Weights.Select(w => Slice(w, members, group, pods)).ToArray() };
-        var outcome = LayerSubproblem.Solve(subAffinity, subWeight, subCounts, subSlots, cap, subHint, seed, Math.Max(0.01, deterministicSeconds), workers, robust: subRobust);
+        var (outcome, fellBack) = SolveRobustOrPlain(subAffinity, subWeight, subCounts, subSlots, cap, subHint, seed, Math.Max(MinGroupSeconds, deterministicSeconds), workers, subRobust);
         if (outcome is null)
         {
-            return false;
+            return (false, fellBack);
         }
 
         for (var i = 0; i < members.Length; i++)
@@ -75,7 +105,7 @@ internal static class LayerSearch
             assignment[e] = outside.Concat(outcome.Assignment[i].Select(j => group[j])).ToArray();
         }
 
-        return true;
+        return (true, fellBack);
     }
 
     /// <summary>The entries of <c>[experts · pods]</c> <paramref name="values"/> for the group's members and pods.</summary>

@@ -73,10 +73,13 @@ public sealed record PlacementProblem
     /// <summary>Seed of every random choice (the solver is deterministic for a seed).</summary>
     public int Seed { get; init; } = 1;
 
-    /// <summary>Wall-clock budget for solvers that search (ilp).</summary>
+    /// <summary>
+    /// Wall-clock guard for solvers that search (ilp): a solve still running after it stops with its best plan so far
+    /// (status TimedOut). The ilp's work is set by <see cref="IlpOptions.DeterministicSeconds"/>, not by this limit.
+    /// </summary>
     public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Clock for plan timestamps.</summary>
+    /// <summary>Clock for plan timestamps and for the ilp's wall-clock guard (<see cref="TimeLimit"/>).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>Replicas per layer, E + R.</summary>

@@ -112,6 +112,9 @@ public sealed class PlacementCommandsTests : IDisposable
     [InlineData("--pods-per-node", "3")]
     [InlineData("--node-weight", "2")]
     [InlineData("--time-limit", "-1")]
+    [InlineData("--deterministic-seconds", "0")]
+    [InlineData("--deterministic-seconds", "NaN")]
+    [InlineData("--sweeps", "0")]
     public async Task Plan_WhenArgumentIsBad_PrintsUsageAndExitsTwo(string option, string value)
     {
         var trace = await Synth();
