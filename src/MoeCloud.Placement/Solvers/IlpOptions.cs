@@ -76,6 +76,12 @@ public sealed record IlpOptions
     /// <summary>CP-SAT workers; default 1 (deterministic). More workers with a deterministic time limit stay deterministic only per machine load; keep 1 for reproducible plans.</summary>
     public int Workers { get; init; } = 1;
 
+    /// <summary>
+    /// Layer models solved side by side (the layers of one red-black colour are independent); 0 (default) = one per
+    /// processor. The plan does not depend on it; in [0, 256].
+    /// </summary>
+    public int Threads { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming every out-of-range value.</summary>
     public void Validate()
     {
@@ -138,6 +144,11 @@ public sealed record IlpOptions
         if (Workers is < 1 or > 64)
         {
             problems.Add($"{nameof(Workers)} must be in [1, 64] (got {Workers})");
+        }
+
+        if (Threads is < 0 or > 256)
+        {
+            problems.Add($"{nameof(Threads)} must be in [0, 256] (got {Threads})");
         }
 
         if (problems.Count > 0)

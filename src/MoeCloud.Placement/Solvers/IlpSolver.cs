@@ -18,7 +18,7 @@ namespace MoeCloud.Placement.Solvers;
 /// under the load cap, less the expected excess over the cap of the most loaded pod in each resample, so that balance
 /// survives a shift of the workload; with <see cref="IlpOptions.PodsPerNode"/>, plus a weight for dispatches that stay
 /// within the home's node), warm-started from the current layer (a large-neighbourhood step whose neighbourhood is one
-/// layer);</item>
+/// layer); the even layers first, then the odd ones, each colour's layers side by side (<see cref="IlpOptions.Threads"/>);</item>
 /// <item>stop when a sweep no longer increases local dispatches, after <see cref="IlpOptions.Sweeps"/>, or at the
 /// wall-clock guard (the problem's time limit; status <see cref="SolveStatus.TimedOut"/>, the best plan so far).</item>
 /// </list>
@@ -117,19 +117,40 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
             long sweepBound = 0;
             var unsolved = 0;
             var plainFallbacks = 0;
-            for (var l = 0; l < layers; l++)
+
+            // Red-black: the even layers, then the odd ones. A layer's model reads only its own homes' affinity and its
+            // two neighbours' replicas (the transition term), which the other colour holds, so the layers of one colour
+            // are independent and solve side by side; each one's result depends only on its inputs and seed, so the
+            // plan is the same on any number of threads.
+            var outcomes = new LayerSearch.Result?[layers];
+            var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
+            var cut = 0;
+            foreach (var colour in new[] { 0, 1 })
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (Elapsed() >= problem.TimeLimit)
+                var sweepSeed = problem.Seed + (sweep * layers);
+                Parallel.ForEach(Enumerable.Range(0, layers).Where(l => l % 2 == colour), parallel, l =>
                 {
-                    timedOut = true;
-                    break;
+                    if (Volatile.Read(ref cut) != 0 || Elapsed() >= problem.TimeLimit)
+                    {
+                        Volatile.Write(ref cut, 1);
+                        return;
+                    }
+
+                    var (affinity, pairWeight) = Affinity(profile, sample, homes, assignment, l, pods, transitionScale, weight[l]);
+                    var resampledCaps = robustLoads?.Caps(homes, l, counts[l], pods, caps[l], options.ConcentrationAwareLoads, penalty);
+                    outcomes[l] = LayerSearch.Solve(affinity, pairWeight, counts[l], slots[l], caps[l], assignment[l], sweepSeed + l, deterministic, options.Workers, resampledCaps);
+                    assignment[l] = outcomes[l]!.Assignment;
+                });
+            }
+
+            timedOut = cut != 0;
+            foreach (var outcome in outcomes)
+            {
+                if (outcome is null)
+                {
+                    continue; // not reached before the guard
                 }
 
-                var (affinity, pairWeight) = Affinity(profile, sample, homes, assignment, l, pods, transitionScale, weight[l]);
-                var resampledCaps = robustLoads?.Caps(homes, l, counts[l], pods, caps[l], options.ConcentrationAwareLoads, penalty);
-                var outcome = LayerSearch.Solve(affinity, pairWeight, counts[l], slots[l], caps[l], assignment[l], problem.Seed + (sweep * layers) + l, deterministic, options.Workers, resampledCaps);
-                assignment[l] = outcome.Assignment;
                 sweepBound = outcome.Bound == long.MaxValue || sweepBound == long.MaxValue ? long.MaxValue : sweepBound + outcome.Bound;
                 allOptimal &= outcome.Optimal;
                 unsolved += outcome.Improved ? 0 : 1;

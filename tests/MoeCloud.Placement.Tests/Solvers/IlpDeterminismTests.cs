@@ -49,6 +49,33 @@ public sealed class IlpDeterminismTests
     }
 
     [Fact]
+    public void Ilp_WhenSolvedOnOneThreadOrOnSeveral_GivesIdenticalPlans()
+    {
+        // Four layers, so each red-black colour holds two layer models that can solve side by side.
+        var profile = WorkloadProfile.FromTrace(TestData.Synthetic(layers: 4, experts: 32, topK: 4, tokens: 1024, sequences: 32));
+        PlacementResult SolveOn(int threads) =>
+            new IlpSolver(new IlpOptions { Sweeps = 2, DeterministicSeconds = 0.4, Threads = threads })
+                .Solve(new PlacementProblem(profile, 8, redundant: 8) { Seed = 3, TimeLimit = TimeSpan.FromHours(1), Time = new FakeTimeProvider() });
+
+        var one = SolveOn(1);
+        var four = SolveOn(4);
+
+        Assert.Equal(SolveStatus.Feasible, one.Status);
+        Assert.Equal(one.Plan!.ToAssignment(), four.Plan!.ToAssignment());
+        Assert.Equal(one.Summary.Objective, four.Summary.Objective);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(257)]
+    public void Validate_WhenThreadsOutOfRange_ThrowsNamingIt(int threads)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new IlpOptions { Threads = threads }.Validate());
+
+        Assert.Contains(nameof(IlpOptions.Threads), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Ilp_WhenTheWallClockGuardCuts_ReturnsTimedOutAndSaysTheRunIsNotReproducible()
     {
         // Every progress line (the warm start's first) moves the clock a minute: past the tiny limit before layer 0.
