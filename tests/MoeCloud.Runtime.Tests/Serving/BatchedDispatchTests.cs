@@ -90,6 +90,46 @@ public class GatingKindsFixture : IAsyncLifetime
     /// <summary>The pool of the layer messages' rows and replies on <paramref name="pod"/>'s silo.</summary>
     public RowPool Rows(int pod) => Cluster.Silos[pod].App.Services.GetRequiredService<RowPool>();
 
+    /// <summary>
+    /// The activation rows a step of <paramref name="tokens"/> homed on <paramref name="pod"/> copies per the data path's
+    /// rule, derived from the reference's routing and the plan: per layer, one wire gather for each remote pod a token
+    /// needs, and one kernel gather per token of each expert group of two or more tokens within one micro-batch
+    /// (<paramref name="parts"/>, contiguous token ranges; the whole step when it is not cut). Cutting and joining are
+    /// not counted here.
+    /// </summary>
+    public long ExpectedCopies(string model, int pod, float[] hidden, int tokens, IReadOnlyList<(int Start, int Count)> parts)
+    {
+        var reference = References[model];
+        var spec = reference.Model.Spec;
+        var plan = ServingPlan.From(Plan(model, spec));
+        long expected = 0;
+        reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens, onRouting: (l, routing) =>
+        {
+            foreach (var (start, count) in parts)
+            {
+                var perExpert = new int[spec.Experts];
+                for (var t = start; t < start + count; t++)
+                {
+                    var remotePods = new HashSet<int>();
+                    for (var s = 0; s < spec.TopK; s++)
+                    {
+                        var e = routing.ExpertIds[(t * spec.TopK) + s];
+                        perExpert[e]++;
+                        if (!plan.Holds(pod, l, e))
+                        {
+                            remotePods.Add(plan.PodsOf(l, e)[0]);
+                        }
+                    }
+
+                    expected += remotePods.Count;
+                }
+
+                expected += perExpert.Where(c => c > 1).Sum();
+            }
+        });
+        return expected;
+    }
+
     /// <summary>Activation rows copied by the data path so far, over every silo.</summary>
     public double ActivationCopies(string model) =>
         Cluster.Silos.Sum(s => s.App.Services.GetRequiredService<SiloMetrics>().ActivationCopies.WithLabels(model).Value);
@@ -182,32 +222,9 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
     {
         const string model = "softmax-shared";
         const int tokens = 12, pod = 0;
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
-        var plan = ServingPlan.From(GatingKindsFixture.Plan(model, spec));
+        var spec = fixture.References[model].Model.Spec;
         var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 77);
-        long expected = 0;
-        reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens, onRouting: (l, routing) =>
-        {
-            var perExpert = new int[spec.Experts];
-            for (var t = 0; t < tokens; t++)
-            {
-                var remotePods = new HashSet<int>();
-                for (var s = 0; s < spec.TopK; s++)
-                {
-                    var e = routing.ExpertIds[(t * spec.TopK) + s];
-                    perExpert[e]++;
-                    if (!plan.Holds(pod, l, e))
-                    {
-                        remotePods.Add(plan.PodsOf(l, e)[0]);
-                    }
-                }
-
-                expected += remotePods.Count;
-            }
-
-            expected += perExpert.Where(c => c > 1).Sum();
-        });
+        var expected = fixture.ExpectedCopies(model, pod, hidden, tokens, [(0, tokens)]);
         var before = fixture.ActivationCopies(model);
 
         await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));

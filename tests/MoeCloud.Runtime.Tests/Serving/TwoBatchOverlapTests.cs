@@ -143,39 +143,12 @@ public sealed class TwoBatchOverlapTests(MicroBatchedGatingKindsFixture fixture)
     {
         const string model = "softmax-shared";
         const int tokens = 12, pod = 0;
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
-        var plan = ServingPlan.From(GatingKindsFixture.Plan(model, spec));
+        var spec = fixture.References[model].Model.Spec;
         var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 940);
         var parts = MicroBatch.Split(tokens, 2, MicroBatchedGatingKindsFixture.MinTokens);
         Assert.Equal([(0, 6), (6, 6)], parts);
-        long expected = 2 * tokens, whole = 0;
-        reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens, onRouting: (l, routing) =>
-        {
-            var perPart = parts.Select(_ => new int[spec.Experts]).ToArray();
-            var perStep = new int[spec.Experts];
-            for (var t = 0; t < tokens; t++)
-            {
-                var remotePods = new HashSet<int>();
-                for (var s = 0; s < spec.TopK; s++)
-                {
-                    var e = routing.ExpertIds[(t * spec.TopK) + s];
-                    perPart[t < parts[1].Start ? 0 : 1][e]++;
-                    perStep[e]++;
-                    if (!plan.Holds(pod, l, e))
-                    {
-                        remotePods.Add(plan.PodsOf(l, e)[0]);
-                    }
-                }
-
-                expected += remotePods.Count;
-                whole += remotePods.Count;
-            }
-
-            expected += perPart.Sum(p => p.Where(c => c > 1).Sum());
-            whole += perStep.Where(c => c > 1).Sum();
-        });
-        Assert.NotEqual(whole, expected); // the count tells a cut step from a whole one
+        var expected = (2 * tokens) + fixture.ExpectedCopies(model, pod, hidden, tokens, parts);
+        Assert.NotEqual(fixture.ExpectedCopies(model, pod, hidden, tokens, [(0, tokens)]), expected - (2 * tokens)); // the count tells a cut step from a whole one
         var before = fixture.ActivationCopies(model);
 
         await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
@@ -189,33 +162,10 @@ public sealed class TwoBatchOverlapTests(MicroBatchedGatingKindsFixture fixture)
     {
         const string model = "softmax-shared";
         const int tokens = (2 * MicroBatchedGatingKindsFixture.MinTokens) - 1, pod = 1;
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
-        var plan = ServingPlan.From(GatingKindsFixture.Plan(model, spec));
+        var spec = fixture.References[model].Model.Spec;
         var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 950);
         Assert.Single(MicroBatch.Split(tokens, 2, MicroBatchedGatingKindsFixture.MinTokens));
-        long expected = 0;
-        reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens, onRouting: (l, routing) =>
-        {
-            var perExpert = new int[spec.Experts];
-            for (var t = 0; t < tokens; t++)
-            {
-                var remotePods = new HashSet<int>();
-                for (var s = 0; s < spec.TopK; s++)
-                {
-                    var e = routing.ExpertIds[(t * spec.TopK) + s];
-                    perExpert[e]++;
-                    if (!plan.Holds(pod, l, e))
-                    {
-                        remotePods.Add(plan.PodsOf(l, e)[0]);
-                    }
-                }
-
-                expected += remotePods.Count;
-            }
-
-            expected += perExpert.Where(c => c > 1).Sum();
-        });
+        var expected = fixture.ExpectedCopies(model, pod, hidden, tokens, [(0, tokens)]);
         var before = fixture.ActivationCopies(model);
 
         await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
