@@ -88,7 +88,7 @@ public sealed partial class StackRunner(
         float[] output;
         int[] allIds;
         long local, remote;
-        if (MicroBatch.Split(n, _microBatches, _microBatchMinTokens) is { Length: > 1 } parts)
+        if (_microBatches > 1 && MicroBatch.Split(n, _microBatches, _microBatchMinTokens) is { Length: > 1 } parts)
         {
             (output, allIds, local, remote) = await Overlapped(model, plan, request, parts, continued, cancellationToken);
         }
