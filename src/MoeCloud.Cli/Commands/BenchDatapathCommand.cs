@@ -149,32 +149,27 @@ public static partial class BenchDatapathCommand
         {
             await log.WriteLineAsync($"{mode}: starting {pods} silos");
             var models = new Dictionary<string, string> { [Model] = deployment.ModelDirectory };
-            await using var cluster = await LocalClusters.Start(mode, pods, models, rehomeProfiles: null, ct, quiet: true);
-            await cluster.Publish(document);
-            var channels = cluster.Endpoints.OrderBy(e => e.Pod).Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
-            try
+            // Stopped before the overlap arm starts its own cluster, so both arms have the machine alike.
+            await using (var cluster = await LocalClusters.Start(mode, pods, models, rehomeProfiles: null, ct, quiet: true))
             {
-                var runners = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
-                var result = await MeasureMode(cluster, runners, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, ct);
-                await log.WriteLineAsync($"{mode}: step p50 {result.StepP50Ms:F2} ms, layer {result.LayerP50Ms:F3} ms, echo limit {result.EchoLayerMs:F3} ms per layer");
-                if (mode == "embedded")
+                await cluster.Publish(document);
+                using (var clients = new RunnerClients(cluster))
                 {
-                    embedded = result;
-                    await using var local = await LocalGateway.Start(cluster, Model, deployment.ModelDirectory, deployment.Trace.SplitEvenOdd().Even, HomePolicyName.Speculative, ct);
-                    using var gatewayChannel = GrpcChannel.ForAddress(local.GrpcAddress);
-                    gateway = await MeasureGateway(new MoeService.MoeServiceClient(gatewayChannel), local.ApiKey, runners, inputs, tokens, h, layers, steps, ct);
-                    await log.WriteLineAsync($"gateway: added p50 {gateway.AddedP50Ms:F3} ms, p99 {gateway.AddedP99Ms:F3} ms");
-                }
-                else
-                {
-                    processes = result;
-                }
-            }
-            finally
-            {
-                foreach (var c in channels)
-                {
-                    c.Dispose();
+                    var runners = clients.Runners;
+                    var result = await MeasureMode(cluster, runners, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, ct);
+                    await log.WriteLineAsync($"{mode}: step p50 {result.StepP50Ms:F2} ms, layer {result.LayerP50Ms:F3} ms, echo limit {result.EchoLayerMs:F3} ms per layer");
+                    if (mode == "embedded")
+                    {
+                        embedded = result;
+                        await using var local = await LocalGateway.Start(cluster, Model, deployment.ModelDirectory, deployment.Trace.SplitEvenOdd().Even, HomePolicyName.Speculative, ct);
+                        using var gatewayChannel = GrpcChannel.ForAddress(local.GrpcAddress);
+                        gateway = await MeasureGateway(new MoeService.MoeServiceClient(gatewayChannel), local.ApiKey, runners, inputs, tokens, h, layers, steps, ct);
+                        await log.WriteLineAsync($"gateway: added p50 {gateway.AddedP50Ms:F3} ms, p99 {gateway.AddedP99Ms:F3} ms");
+                    }
+                    else
+                    {
+                        processes = result;
+                    }
                 }
             }
 
@@ -219,15 +214,26 @@ public static partial class BenchDatapathCommand
     {
         await using var cluster = await LocalClusters.Start(mode, pods, models, rehomeProfiles: null, ct, quiet: true, microBatches: microBatches);
         await cluster.Publish(document);
-        var channels = cluster.Endpoints.OrderBy(e => e.Pod).Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
-        try
+        using var clients = new RunnerClients(cluster);
+        return new DatapathOverlap(mode, microBatches, await MeasureMode(cluster, clients.Runners, plan, topK, inputs, expected, tokens, h, layers, steps, ct));
+    }
+
+    /// <summary>A gRPC channel to each pod's runner of a cluster, in pod order, and a client on each; disposing closes the channels.</summary>
+    private sealed class RunnerClients : IDisposable
+    {
+        private readonly GrpcChannel[] _channels;
+
+        public RunnerClients(ILocalCluster cluster)
         {
-            var runners = channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
-            return new DatapathOverlap(mode, microBatches, await MeasureMode(cluster, runners, plan, topK, inputs, expected, tokens, h, layers, steps, ct));
+            _channels = cluster.Endpoints.OrderBy(e => e.Pod).Select(e => GrpcChannel.ForAddress(e.Runner)).ToArray();
+            Runners = _channels.Select(c => new MoeService.MoeServiceClient(c)).ToArray();
         }
-        finally
+
+        public MoeService.MoeServiceClient[] Runners { get; }
+
+        public void Dispose()
         {
-            foreach (var c in channels)
+            foreach (var c in _channels)
             {
                 c.Dispose();
             }

@@ -125,9 +125,9 @@ public sealed class IlpSolver(IlpOptions options) : IPlacementSolver
             var outcomes = new LayerSearch.Result?[layers];
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
             var cut = 0;
+            var sweepSeed = problem.Seed + (sweep * layers);
             foreach (var colour in new[] { 0, 1 })
             {
-                var sweepSeed = problem.Seed + (sweep * layers);
                 Parallel.ForEach(Enumerable.Range(0, layers).Where(l => l % 2 == colour), parallel, l =>
                 {
                     if (Volatile.Read(ref cut) != 0 || Elapsed() >= problem.TimeLimit)

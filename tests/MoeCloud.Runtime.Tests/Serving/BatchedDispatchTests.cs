@@ -91,6 +91,38 @@ public class GatingKindsFixture : IAsyncLifetime
     public RowPool Rows(int pod) => Cluster.Silos[pod].App.Services.GetRequiredService<RowPool>();
 
     /// <summary>
+    /// Sends a stack step of <paramref name="tokens"/> seeded rows over every layer to <paramref name="pod"/>'s runner,
+    /// asserts that it equals the single-process reference (max relative error ≤ 1e-4) and returns the reply.
+    /// </summary>
+    public async Task<ForwardResponse> ForwardEqualsTheReference(string model, int pod, int tokens, int seed)
+    {
+        var reference = References[model];
+        var spec = reference.Model.Spec;
+        var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed);
+        var expected = reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens);
+
+        var response = await Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
+
+        var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
+        Assert.True(error <= 1e-4, $"{model} on pod {pod}: max relative error {error}");
+        return response;
+    }
+
+    /// <summary>The same for one layer through the layer API: <paramref name="pod"/>'s answer equals the reference layer.</summary>
+    public async Task ForwardLayerEqualsTheReference(string model, int pod, int layer, int tokens, int seed)
+    {
+        var reference = References[model];
+        var spec = reference.Model.Spec;
+        var x = RequestFactory.Hidden(tokens, spec.Hidden, seed);
+        var expected = reference.ForwardLayer(layer, x, tokens);
+
+        var response = await Runner(pod).ForwardLayerAsync(new ForwardLayerRequest { Model = model, Layer = layer, Hidden = TensorCodec.WriteMatrix(x, tokens, spec.Hidden) });
+
+        var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
+        Assert.True(error <= 1e-4, $"{model} layer {layer} on pod {pod}: max relative error {error}");
+    }
+
+    /// <summary>
     /// The activation rows a step of <paramref name="tokens"/> homed on <paramref name="pod"/> copies per the data path's
     /// rule, derived from the reference's routing and the plan: per layer, one wire gather for each remote pod a token
     /// needs, and one kernel gather per token of each expert group of two or more tokens within one micro-batch
@@ -141,18 +173,10 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
     [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
     public async Task Forward_OnEveryPod_EqualsTheReference(string model)
     {
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
         for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
         {
-            const int tokens = 9;
-            var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 300 + pod);
-            var expected = reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens);
+            var response = await fixture.ForwardEqualsTheReference(model, pod, tokens: 9, seed: 300 + pod);
 
-            var response = await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
-
-            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
-            Assert.True(error <= 1e-4, $"{model} on pod {pod}: max relative error {error}");
             Assert.True(response.RemoteDispatches > 0 && response.LocalDispatches > 0, $"{model} on pod {pod}: {response.LocalDispatches} local, {response.RemoteDispatches} remote dispatches; the step should mix both");
         }
     }
@@ -161,19 +185,10 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
     [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
     public async Task ForwardLayer_OnEveryPod_EqualsTheReferenceLayer(string model)
     {
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
+        var layers = fixture.References[model].Model.Spec.MoeLayers;
         for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
         {
-            const int tokens = 6;
-            var layer = (pod + 1) % spec.MoeLayers;
-            var x = RequestFactory.Hidden(tokens, spec.Hidden, seed: 400 + pod);
-            var expected = reference.ForwardLayer(layer, x, tokens);
-
-            var response = await fixture.Runner(pod).ForwardLayerAsync(new ForwardLayerRequest { Model = model, Layer = layer, Hidden = TensorCodec.WriteMatrix(x, tokens, spec.Hidden) });
-
-            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
-            Assert.True(error <= 1e-4, $"{model} layer {layer} on pod {pod}: max relative error {error}");
+            await fixture.ForwardLayerEqualsTheReference(model, pod, layer: (pod + 1) % layers, tokens: 6, seed: 400 + pod);
         }
     }
 
@@ -186,20 +201,11 @@ public sealed class BatchedDispatchTests(GatingKindsFixture fixture) : IClassFix
     [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
     public async Task Forward_OnEveryPod_ReturnsEveryPooledRowsArrayAndEqualsTheReference(string model)
     {
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
         var before = Enumerable.Range(0, GatingKindsFixture.Pods).Select(p => fixture.Rows(p).Rented).ToArray();
         var shared = RowPool.Shared.Rented;
         for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
         {
-            const int tokens = 7;
-            var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 500 + pod);
-            var expected = reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens);
-
-            var response = await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
-
-            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
-            Assert.True(error <= 1e-4, $"{model} on pod {pod}: max relative error {error}");
+            await fixture.ForwardEqualsTheReference(model, pod, tokens: 7, seed: 500 + pod);
         }
 
         for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)

@@ -38,37 +38,20 @@ public sealed class TwoBatchOverlapTests(MicroBatchedGatingKindsFixture fixture)
     [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
     public async Task Forward_CutIntoTwoMicroBatches_EqualsTheReferenceOnEveryPod(string model)
     {
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
+        var spec = fixture.References[model].Model.Spec;
         for (var pod = 0; pod < GatingKindsFixture.Pods; pod++)
         {
             const int tokens = 11;
-            var hidden = RequestFactory.Hidden(tokens, spec.Hidden, seed: 900 + pod);
-            var expected = reference.ForwardStack(0, spec.MoeLayers - 1, hidden, tokens);
+            var response = await fixture.ForwardEqualsTheReference(model, pod, tokens, seed: 900 + pod);
 
-            var response = await fixture.Runner(pod).ForwardAsync(RequestFactory.Forward(model, 0, spec.MoeLayers - 1, hidden, tokens, spec.Hidden));
-
-            var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
-            Assert.True(error <= 1e-4, $"{model} on pod {pod}: max relative error {error}");
             Assert.Equal((long)tokens * spec.MoeLayers * spec.TopK, response.LocalDispatches + response.RemoteDispatches);
         }
     }
 
     [Theory]
     [MemberData(nameof(GatingKindsFixture.Kinds), MemberType = typeof(GatingKindsFixture))]
-    public async Task ForwardLayer_CutIntoTwoMicroBatches_EqualsTheReferenceLayer(string model)
-    {
-        var reference = fixture.References[model];
-        var spec = reference.Model.Spec;
-        const int tokens = 8, layer = 1;
-        var x = RequestFactory.Hidden(tokens, spec.Hidden, seed: 910);
-        var expected = reference.ForwardLayer(layer, x, tokens);
-
-        var response = await fixture.Runner(2).ForwardLayerAsync(new ForwardLayerRequest { Model = model, Layer = layer, Hidden = TensorCodec.WriteMatrix(x, tokens, spec.Hidden) });
-
-        var error = RequestFactory.MaxRelativeError(expected, TensorCodec.ReadMatrix(response.Hidden).Values);
-        Assert.True(error <= 1e-4, $"{model} layer {layer}: max relative error {error}");
-    }
+    public Task ForwardLayer_CutIntoTwoMicroBatches_EqualsTheReferenceLayer(string model) =>
+        fixture.ForwardLayerEqualsTheReference(model, pod: 2, layer: 1, tokens: 8, seed: 910);
 
     /// <summary>Each micro-batch takes its own tokens' slice of the forced routing: the step's routing is the forced one, token by token, and so is its result.</summary>
     [Fact]
