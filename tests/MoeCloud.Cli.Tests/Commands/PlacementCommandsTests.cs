@@ -313,4 +313,13 @@ public sealed class PlacementCommandsTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("default, v1 and nodes, got 'magic'", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task BenchPlacement_WhenTheDeterministicBudgetIsOutOfRange_PrintsUsageAndExitsTwo()
+    {
+        var (code, _, error) = await MoectlRunner.Run("bench", "placement", "--pods", "8", "--deepseek", "off", "--deterministic-seconds", "0");
+
+        Assert.Equal(2, code);
+        Assert.Contains("option '--deterministic-seconds'", error, StringComparison.Ordinal);
+    }
 }
