@@ -48,6 +48,7 @@ public static class BenchClusterCommand
                 new("link", "<rate> run the silo processes in network namespaces joined by veth pairs shaped with tc tbf at this rate (for example 400mbit; needs root), and compare contiguous+least-requests, eplb+least-requests, ilp+speculative and ilp+speculative+re-homing"),
                 new("rehome", "silos re-home tokens between layers with the fit sequences' statistics (the simulated remote fraction re-homes too)", IsFlag: true),
                 new("micro-batches", "<N> silos cut each step of 16 tokens or more into N micro-batches (two-batch overlap, 2 to 4); with --link, an extra row: ilp+speculative on a cluster whose silos do"),
+                new("warmup", BenchTiming.WarmupHelp),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
             Run));
@@ -64,6 +65,7 @@ public static class BenchClusterCommand
         }
 
         var microBatches = args.Get("micro-batches") is null ? 1 : args.GetInt("micro-batches", 2, 2, 4);
+        var warmup = BenchTiming.Warmup(args);
         var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
         {
@@ -88,13 +90,18 @@ public static class BenchClusterCommand
 
         if (args.Get("link") is { } link)
         {
-            return await RunLinked(link, silos, concurrency, modelDir, trace, fit, requests, spec, microBatches, args.Json, console, ct);
+            return await RunLinked(link, silos, concurrency, modelDir, trace, fit, requests, spec, microBatches, warmup, args.Json, console, ct);
         }
 
         // 2. The single-process reference on the whole machine.
         await log.WriteLineAsync($"reference: {requests.Count} requests, {replayTokens} tokens, {spec.MoeLayers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {spec.Hidden}, intermediate {spec.ExpertIntermediate})");
         var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
         Forward(reference, spec, requests[0]);
+        await BenchTiming.WarmUp(warmup, i =>
+        {
+            Forward(reference, spec, requests[i % requests.Count]);
+            return Task.CompletedTask;
+        }, SiloScrape.JitProbe(null, ct));
         var started = Stopwatch.GetTimestamp();
         var expected = requests.Select(r => Forward(reference, spec, r)).ToArray();
         var referenceTps = replayTokens / Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -110,7 +117,7 @@ public static class BenchClusterCommand
             await cluster.Publish(document);
             await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, HomePolicyName.Speculative, ct, granularity);
             var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
-            await replayer.Run(requests.Take(concurrency * 2).ToArray(), ct);
+            await Warm(replayer, cluster, requests, concurrency, warmup, ct);
             var outcome = await replayer.Run(requests, ct);
             var row = Row(mode + (rehome ? "+rehome" : "") + (microBatches > 1 ? $"+{microBatches}mb" : ""), outcome, replayTokens, referenceTps, expected);
             row["rehome"] = rehome;
@@ -134,7 +141,7 @@ public static class BenchClusterCommand
     /// second cluster in a second network of the same shape; with <paramref name="microBatches"/> above 1, a third
     /// cluster whose silos cut each step into micro-batches runs ilp + speculative once more.
     /// </summary>
-    private static async Task<int> RunLinked(string rate, int silos, int concurrency, string modelDir, Model.Traces.RoutingTrace trace, Model.Traces.RoutingTrace fit, IReadOnlyList<ReplayRequest> requests, ModelSpec spec, int microBatches, bool json, CliConsole console, CancellationToken ct)
+    private static async Task<int> RunLinked(string rate, int silos, int concurrency, string modelDir, Model.Traces.RoutingTrace trace, Model.Traces.RoutingTrace fit, IReadOnlyList<ReplayRequest> requests, ModelSpec spec, int microBatches, TimeSpan warmup, bool json, CliConsole console, CancellationToken ct)
     {
         var log = console.Error;
         if (ShapedNetwork.Unavailable() is { } why)
@@ -171,7 +178,7 @@ public static class BenchClusterCommand
                 await cluster.Publish(WirePlan.From(Model, plans[placement], ++version));
                 await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, routing, ct);
                 var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
-                await replayer.Run(requests.Take(concurrency * 2).ToArray(), ct);
+                await Warm(replayer, cluster, requests, concurrency, warmup, ct);
                 var outcome = await replayer.Run(requests, ct);
                 var row = new Dictionary<string, object>
                 {
@@ -231,6 +238,14 @@ public static class BenchClusterCommand
         row["replicaMoves"] = status.ReplicasWarmed;
         row["replicas"] = before.Replicas().Count();
         return row;
+    }
+
+    /// <summary>The replay's first requests, untimed, and again until the cluster is steady (<see cref="BenchTiming.WarmUp"/>) or <paramref name="warmup"/> has passed.</summary>
+    private static async Task Warm(Replayer replayer, ILocalCluster cluster, IReadOnlyList<ReplayRequest> requests, int concurrency, TimeSpan warmup, CancellationToken ct)
+    {
+        var first = requests.Take(concurrency * 2).ToArray();
+        await replayer.Run(first, ct);
+        await BenchTiming.WarmUp(warmup, _ => replayer.Run(first, ct), SiloScrape.JitProbe(cluster, ct));
     }
 
     private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, float[][] expected)

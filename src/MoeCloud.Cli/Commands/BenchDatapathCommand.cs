@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Grpc.Core;
 using Grpc.Net.Client;
 using MoeCloud.Abstractions;
@@ -33,7 +32,8 @@ namespace MoeCloud.Cli.Commands;
 /// Bytes this process allocated during the timed steps (<see cref="GC.GetTotalAllocatedBytes"/>), per layer of a step:
 /// with embedded pods the client, every pod's data path and their transport; with silo processes only the client.
 /// </param>
-public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double LayerP50Ms, double EchoLayerMs, double GrpcEchoLayerMs, double CopiesPerLayer, double MaxRelError, double AllocatedBytesPerLayer);
+/// <param name="WarmupSeconds">Untimed steps before the timed ones, until steady (<see cref="BenchTiming.WarmUp"/>).</param>
+public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double LayerP50Ms, double EchoLayerMs, double GrpcEchoLayerMs, double CopiesPerLayer, double MaxRelError, double AllocatedBytesPerLayer, double WarmupSeconds);
 
 /// <summary>The gateway's own added latency: the same request through the gateway and split by the same homes by the client itself.</summary>
 /// <param name="AddedP50Ms">Median of (gateway − client split) over paired requests.</param>
@@ -69,6 +69,8 @@ public sealed record DatapathResult(
     int Layers,
     int Pods,
     int Steps,
+    double WarmupLimitSeconds,
+    double ReferenceWarmupSeconds,
     double ReferenceStepMs,
     double EchoLayerMs,
     DatapathMode? Embedded,
@@ -84,7 +86,7 @@ public sealed record DatapathResult(
 /// (the machine's limit), steps straight to a pod on the embedded and the silo-process cluster, and the gateway against
 /// a client that splits the same request by the same homes.
 /// </summary>
-public static partial class BenchDatapathCommand
+public static class BenchDatapathCommand
 {
     private const string Model = "demo";
 
@@ -104,6 +106,7 @@ public static partial class BenchDatapathCommand
                 new("seed", "<N> model and input seed (default 1)"),
                 new("shape", "<demo|deepseek-v3> demo: the measurements above; deepseek-v3: 58 MoE layers × 256 experts, top-8, 1 shared expert, hidden 64, on 8 and 16 embedded pods"),
                 new("scale-pods", "<list> pod counts of --shape deepseek-v3 (default 8,16)"),
+                new("warmup", BenchTiming.WarmupHelp),
                 new("micro-batches", "<N> also run each mode's steps on a cluster whose silos cut every step into N micro-batches (two-batch overlap, 2 to 4; micro-batches of 8 tokens or more), beside the same steps run whole"),
                 new("json", "print JSON instead of a table", IsFlag: true),
             ],
@@ -114,6 +117,7 @@ public static partial class BenchDatapathCommand
     {
         int tokens = args.GetInt("tokens", 16, 1, 4096), pods = args.GetInt("pods", 4, 2, 16), steps = args.GetInt("steps", 200, 10, 100_000), seed = args.GetInt("seed", 1);
         var microBatches = args.Get("micro-batches") is null ? 1 : args.GetInt("micro-batches", 2, 2, 4);
+        var warmup = BenchTiming.Warmup(args);
         var modes = (args.Get("modes") ?? "embedded,processes").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (modes.Length == 0 || modes.Any(m => m is not ("embedded" or "processes")))
         {
@@ -125,7 +129,7 @@ public static partial class BenchDatapathCommand
         {
             var counts = (args.Get("scale-pods") ?? "8,16").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(c => int.TryParse(c, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v is >= 2 and <= 64 ? v : throw new UsageException($"option '--scale-pods' takes pod counts in [2, 64], got '{c}'")).ToArray();
-            return await RunScale(counts, tokens, Math.Max(10, steps / 10), seed, args.Json, console, ct);
+            return await RunScale(counts, tokens, Math.Max(10, steps / 10), seed, warmup, args.Json, console, ct);
         }
 
         var deployment = await DemoDeployment.Prepare(Model, "small", seed, pods, "ilp", log, ct);
@@ -137,7 +141,14 @@ public static partial class BenchDatapathCommand
         // 1. The single-process reference, one thread (a silo's kernel runs on one thread too).
         var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel(new ExpertKernelOptions { Threads = 1 }));
         var expected = inputs.Select(x => reference.ForwardStack(0, layers - 1, x, tokens)).ToArray();
-        var referenceMs = Percentile(Time(steps, i => { reference.ForwardStack(0, layers - 1, inputs[i % inputs.Length], tokens); return Task.CompletedTask; }).GetAwaiter().GetResult(), 0.5);
+        Task ReferenceStep(int i)
+        {
+            reference.ForwardStack(0, layers - 1, inputs[i % inputs.Length], tokens);
+            return Task.CompletedTask;
+        }
+
+        var referenceWarmup = await BenchTiming.WarmUp(warmup, ReferenceStep, SiloScrape.JitProbe(null, ct));
+        var referenceMs = Percentile(await Time(steps, ReferenceStep), 0.5);
         await log.WriteLineAsync($"reference: {tokens}-token step over {layers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {h}) in {referenceMs:F3} ms");
 
         var document = WirePlan.From(Model, deployment.Plan, version: 1);
@@ -156,14 +167,14 @@ public static partial class BenchDatapathCommand
                 using (var clients = new RunnerClients(cluster))
                 {
                     var runners = clients.Runners;
-                    var result = await MeasureMode(cluster, runners, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, ct);
-                    await log.WriteLineAsync($"{mode}: step p50 {result.StepP50Ms:F2} ms, layer {result.LayerP50Ms:F3} ms, echo limit {result.EchoLayerMs:F3} ms per layer");
+                    var result = await MeasureMode(cluster, runners, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, warmup, ct);
+                    await log.WriteLineAsync($"{mode}: step p50 {result.StepP50Ms:F2} ms, layer {result.LayerP50Ms:F3} ms, echo limit {result.EchoLayerMs:F3} ms per layer (after {result.WarmupSeconds:F0} s of untimed steps)");
                     if (mode == "embedded")
                     {
                         embedded = result;
                         await using var local = await LocalGateway.Start(cluster, Model, deployment.ModelDirectory, deployment.Trace.SplitEvenOdd().Even, HomePolicyName.Speculative, ct);
                         using var gatewayChannel = GrpcChannel.ForAddress(local.GrpcAddress);
-                        gateway = await MeasureGateway(new MoeService.MoeServiceClient(gatewayChannel), local.ApiKey, runners, inputs, tokens, h, layers, steps, ct);
+                        gateway = await MeasureGateway(new MoeService.MoeServiceClient(gatewayChannel), local.ApiKey, runners, inputs, tokens, h, layers, steps, warmup, ct);
                         await log.WriteLineAsync($"gateway: added p50 {gateway.AddedP50Ms:F3} ms, p99 {gateway.AddedP99Ms:F3} ms");
                     }
                     else
@@ -175,7 +186,7 @@ public static partial class BenchDatapathCommand
 
             if (microBatches > 1)
             {
-                var cut = await MeasureOverlap(mode, pods, models, document, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, microBatches, ct);
+                var cut = await MeasureOverlap(mode, pods, models, document, plan, spec.TopK, inputs, expected, tokens, h, layers, steps, microBatches, warmup, ct);
                 overlap.Add(cut);
                 await log.WriteLineAsync($"{mode}, {microBatches} micro-batches: step p50 {cut.Result.StepP50Ms:F2} ms, layer {cut.Result.LayerP50Ms:F3} ms");
             }
@@ -183,7 +194,7 @@ public static partial class BenchDatapathCommand
 
         var echo = (embedded ?? processes)!.EchoLayerMs;
         var copies = (embedded ?? processes)!.CopiesPerLayer;
-        var summary = new DatapathResult(Model, tokens, layers, pods, steps, referenceMs, echo, embedded, processes, gateway, copies, Overlap: overlap.Count > 0 ? overlap : null);
+        var summary = new DatapathResult(Model, tokens, layers, pods, steps, warmup.TotalSeconds, referenceWarmup.TotalSeconds, referenceMs, echo, embedded, processes, gateway, copies, Overlap: overlap.Count > 0 ? overlap : null);
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, summary);
@@ -199,7 +210,7 @@ public static partial class BenchDatapathCommand
             }
         }
 
-        await console.Out.WriteLineAsync($"{tokens}-token steps, {layers} MoE layers, {pods} pods, {steps} steps per row (model '{Model}': {spec.Experts} experts, top-{spec.TopK}, hidden {h})");
+        await console.Out.WriteLineAsync($"{tokens}-token steps, {layers} MoE layers, {pods} pods, {steps} steps per row, each row after untimed steps until steady (at most {warmup.TotalSeconds:0.#} s; reference {referenceWarmup.TotalSeconds:0.#} s, embedded {embedded?.WarmupSeconds:0.#} s, processes {processes?.WarmupSeconds:0.#} s) (model '{Model}': {spec.Experts} experts, top-{spec.TopK}, hidden {h})");
         await console.Out.WriteLineAsync(CliOutput.Table(["path", "step p50 ms", "step p99 ms", "layer p50 ms", "echo/layer ms (orleans)", "echo/layer ms (grpc)", "copies/layer", "alloc/layer KiB (this process)", "max rel error"], rows));
         if (gateway is not null)
         {
@@ -210,12 +221,12 @@ public static partial class BenchDatapathCommand
     }
 
     /// <summary>The same steps on a fresh cluster of <paramref name="mode"/> whose silos cut each step into <paramref name="microBatches"/> micro-batches.</summary>
-    private static async Task<DatapathOverlap> MeasureOverlap(string mode, int pods, Dictionary<string, string> models, WirePlan document, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, int microBatches, CancellationToken ct)
+    private static async Task<DatapathOverlap> MeasureOverlap(string mode, int pods, Dictionary<string, string> models, WirePlan document, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, int microBatches, TimeSpan warmup, CancellationToken ct)
     {
         await using var cluster = await LocalClusters.Start(mode, pods, models, rehomeProfiles: null, ct, quiet: true, microBatches: microBatches);
         await cluster.Publish(document);
         using var clients = new RunnerClients(cluster);
-        return new DatapathOverlap(mode, microBatches, await MeasureMode(cluster, clients.Runners, plan, topK, inputs, expected, tokens, h, layers, steps, ct));
+        return new DatapathOverlap(mode, microBatches, await MeasureMode(cluster, clients.Runners, plan, topK, inputs, expected, tokens, h, layers, steps, warmup, ct));
     }
 
     /// <summary>A gRPC channel to each pod's runner of a cluster, in pod order, and a client on each; disposing closes the channels.</summary>
@@ -240,7 +251,7 @@ public static partial class BenchDatapathCommand
         }
     }
 
-    private static async Task<int> RunScale(int[] podCounts, int tokens, int steps, int seed, bool json, CliConsole console, CancellationToken ct)
+    private static async Task<int> RunScale(int[] podCounts, int tokens, int steps, int seed, TimeSpan warmup, bool json, CliConsole console, CancellationToken ct)
     {
         var log = console.Error;
         var v3Dir = await EnsureDeepSeekV3Shape(seed, log, ct);
@@ -251,9 +262,9 @@ public static partial class BenchDatapathCommand
         foreach (var pods in podCounts)
         {
             var demoPlan = await DemoDeployment.Solve(demoTrace, pods, redundant: pods, "eplb", timeLimitSeconds: 10, log, ct);
-            var demoLayer = await ScaleRun(demoDir, Model, demoPlan, pods, tokens, steps, measureMemory: false, log, ct);
+            var demoLayer = await ScaleRun(demoDir, Model, demoPlan, pods, tokens, steps, warmup, measureMemory: false, log, ct);
             var v3Plan = await DemoDeployment.Solve(v3Trace, pods, redundant: pods, "eplb", timeLimitSeconds: 10, log, ct);
-            var v3 = await ScaleRun(v3Dir, "deepseek-v3-shape", v3Plan, pods, tokens, steps, measureMemory: true, log, ct);
+            var v3 = await ScaleRun(v3Dir, "deepseek-v3-shape", v3Plan, pods, tokens, steps, warmup, measureMemory: true, log, ct);
             rows.Add(v3 with { DemoLayerP50Ms = demoLayer.LayerP50Ms });
             await log.WriteLineAsync($"deepseek-v3 shape on {pods} pods: layer {v3.LayerP50Ms:F3} ms (demo {demoLayer.LayerP50Ms:F3} ms), rollout {v3.RolloutSeconds:F1} s, 10% switch {v3.SwitchSeconds:F1} s, {v3.SiloOverheadMiB:F0} MiB and {v3.ActivationsPerSilo:F0} activations per silo");
         }
@@ -271,7 +282,7 @@ public static partial class BenchDatapathCommand
         return Moectl.Ok;
     }
 
-    private static async Task<DatapathScale> ScaleRun(string modelDir, string model, PlacementPlan plan, int pods, int tokens, int steps, bool measureMemory, TextWriter log, CancellationToken ct)
+    private static async Task<DatapathScale> ScaleRun(string modelDir, string model, PlacementPlan plan, int pods, int tokens, int steps, TimeSpan warmup, bool measureMemory, TextWriter log, CancellationToken ct)
     {
         using var checkpoint = ModelCheckpoint.Open(modelDir);
         var spec = checkpoint.Spec;
@@ -294,6 +305,7 @@ public static partial class BenchDatapathCommand
                 await runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct);
             }
 
+            await BenchTiming.WarmUp(warmup, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(null, ct));
             var times = await Time(steps, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync);
             var layer = Percentile(times, 0.5) / layers;
             if (!measureMemory)
@@ -383,7 +395,7 @@ public static partial class BenchDatapathCommand
         return dir;
     }
 
-    private static async Task<DatapathMode> MeasureMode(ILocalCluster cluster, MoeService.MoeServiceClient[] runners, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, CancellationToken ct)
+    private static async Task<DatapathMode> MeasureMode(ILocalCluster cluster, MoeService.MoeServiceClient[] runners, ServingPlan plan, int topK, float[][] inputs, float[][] expected, int tokens, int h, int layers, int steps, TimeSpan warmup, CancellationToken ct)
     {
         var pods = runners.Length;
         ForwardRequest Request(int i) => new() { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h) };
@@ -395,6 +407,9 @@ public static partial class BenchDatapathCommand
             var response = await runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct);
             maxError = Math.Max(maxError, ResultError.MaxRelative(expected[i % inputs.Length], TensorCodec.ReadMatrix(response.Hidden).Values));
         }
+
+        // Then the same steps untimed for the warm-up, so the echoes and the timed steps below run on optimised code.
+        var warmed = await BenchTiming.WarmUp(warmup, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(cluster, ct));
 
         // The bytes one layer sends from pod 0 to each remote pod: the distinct tokens whose experts it holds not.
         var first = await runners[0].ForwardAsync(Request(0), cancellationToken: ct);
@@ -432,15 +447,17 @@ public static partial class BenchDatapathCommand
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var copies = (await ScrapeCopies(cluster, ct)) - copiesBefore;
         var p50 = Percentile(stepTimes, 0.5);
-        return new DatapathMode(p50, Percentile(stepTimes, 0.99), p50 / layers, Percentile(echo, 0.5), Percentile(grpcEcho, 0.5), copies / (double)(steps * layers), maxError, allocated / (double)(steps * layers));
+        return new DatapathMode(p50, Percentile(stepTimes, 0.99), p50 / layers, Percentile(echo, 0.5), Percentile(grpcEcho, 0.5), copies / (double)(steps * layers), maxError, allocated / (double)(steps * layers), warmed.TotalSeconds);
     }
 
-    private static async Task<DatapathGateway> MeasureGateway(MoeService.MoeServiceClient gateway, string apiKey, MoeService.MoeServiceClient[] runners, float[][] inputs, int tokens, int h, int layers, int steps, CancellationToken ct)
+    private static async Task<DatapathGateway> MeasureGateway(MoeService.MoeServiceClient gateway, string apiKey, MoeService.MoeServiceClient[] runners, float[][] inputs, int tokens, int h, int layers, int steps, TimeSpan warmup, CancellationToken ct)
     {
         var headers = new Metadata { { "x-api-key", apiKey } };
         var added = new List<double>();
         var gatewayMs = new List<double>();
         var directMs = new List<double>();
+        // The gateway's code warms on its own requests first; then the first 20 pairs are untimed too.
+        await BenchTiming.WarmUp(warmup, i => gateway.ForwardAsync(new ForwardRequest { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h), SequenceId = $"w{i}" }, headers, cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(null, ct));
         for (var i = 0; i < steps + 20; i++)
         {
             var x = inputs[i % inputs.Length];
@@ -485,24 +502,7 @@ public static partial class BenchDatapathCommand
         return new DatapathGateway(Percentile(added, 0.5), Percentile(added, 0.99), Percentile(gatewayMs, 0.5), Percentile(directMs, 0.5));
     }
 
-    private static async Task<double> ScrapeCopies(ILocalCluster cluster, CancellationToken ct)
-    {
-        using var http = new HttpClient();
-        var total = 0.0;
-        foreach (var endpoint in cluster.Endpoints)
-        {
-            var text = await http.GetStringAsync(new Uri(endpoint.Ops, "/metrics"), ct);
-            foreach (Match m in CopiesLine().Matches(text))
-            {
-                total += double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        return total;
-    }
-
-    [GeneratedRegex(@"^moecloud_silo_activation_row_copies_total\{[^}]*\} ([0-9.e+]+)$", RegexOptions.Multiline)]
-    private static partial Regex CopiesLine();
+    private static Task<double> ScrapeCopies(ILocalCluster cluster, CancellationToken ct) => SiloScrape.Sum(cluster.Endpoints, "moecloud_silo_activation_row_copies_total", ct);
 
     private static async Task<double[]> Time(int steps, Func<int, Task> step)
     {

@@ -44,7 +44,20 @@ public sealed class SiloMetrics
         GateRoutings = factory.CreateCounter("moecloud_silo_gate_routings_total", "Layers of request steps this silo's runner routed, by source: computed (its gate ran), carried (the gateway's gate for the step's first layer), forced (the request's routing).", "model", "source");
         RemoteFailures = factory.CreateCounter("moecloud_silo_remote_layer_failures_total", "Layer messages this silo's steps sent to other pods that failed, by cause (error: the call failed; timeout: no answer within RemoteReplyTimeout, the pod presumed unreachable). Their experts were retried on other replicas.", "model", "cause");
         ExpertBackend = factory.CreateGauge("moecloud_silo_expert_backend_info", "1 for the expert backend this silo runs (cpu-avx512, cpu-avx2-fma, cpu-portable).", "backend");
+        JitCompiledMethods = factory.CreateGauge("moecloud_silo_jit_compiled_methods", "Methods the JIT has compiled in this silo's process so far (System.Runtime.JitInfo; the silos of an embedded cluster share one process). Still rising under steady load: the process is still optimising its hot code (tiered compilation), and its steps are slower than they will be.");
+        JitSeconds = factory.CreateGauge("moecloud_silo_jit_seconds", "Time the JIT has spent compiling in this silo's process so far (System.Runtime.JitInfo).");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            JitCompiledMethods.Set(System.Runtime.JitInfo.GetCompiledMethodCount());
+            JitSeconds.Set(System.Runtime.JitInfo.GetCompilationTime().TotalSeconds);
+        });
     }
+
+    /// <summary><c>moecloud_silo_jit_compiled_methods</c>: set from <see cref="System.Runtime.JitInfo"/> at each scrape.</summary>
+    public Gauge JitCompiledMethods { get; }
+
+    /// <summary><c>moecloud_silo_jit_seconds</c>: set from <see cref="System.Runtime.JitInfo"/> at each scrape.</summary>
+    public Gauge JitSeconds { get; }
 
     /// <summary><c>moecloud_silo_gate_routings_total{model, source}</c>: per step layer, where its routing came from.</summary>
     public Counter GateRoutings { get; }

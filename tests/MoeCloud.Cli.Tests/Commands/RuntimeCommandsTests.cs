@@ -45,7 +45,7 @@ public sealed class RuntimeCommandsTests : IDisposable
     [Fact]
     public async Task BenchCluster_WhenTiny_MatchesTheReferenceAndTheSimulatorInBothModes()
     {
-        var (code, output, error) = await MoectlRunner.Run("bench", "cluster", "--size", "tiny", "--silos", "2", "--requests", "6", "--tokens", "8", "--json");
+        var (code, output, error) = await MoectlRunner.Run("bench", "cluster", "--size", "tiny", "--silos", "2", "--requests", "6", "--tokens", "8", "--warmup", "0", "--json");
 
         Assert.True(code == 0, error);
         using var json = JsonDocument.Parse(output);

@@ -20,6 +20,29 @@ public sealed class OpsEndpointTests(ClusterFixture fixture)
         Assert.Contains($"moecloud_silo_expert_backend_info{{backend=\"{backend}\"}} 1", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("expert=", metrics, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Metrics_CountTheMethodsTheProcessHasJitted_AndTheCountRisesAsNewCodeRuns()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Cluster.Silos[1].OpsAddress };
+
+        var before = JittedMethods(await http.GetStringAsync("/metrics"));
+        NewCode.Run(); // a method no test has called: the JIT compiles it now
+        var after = JittedMethods(await http.GetStringAsync("/metrics"));
+
+        Assert.True(before > 0, $"moecloud_silo_jit_compiled_methods was {before}");
+        Assert.True(after > before, $"moecloud_silo_jit_compiled_methods went from {before} to {after}");
+        Assert.Contains("moecloud_silo_jit_seconds ", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    private static double JittedMethods(string metrics) =>
+        double.Parse(metrics.Split('\n').Single(l => l.StartsWith("moecloud_silo_jit_compiled_methods ", StringComparison.Ordinal)).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static class NewCode
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        public static void Run() => GC.KeepAlive(new object());
+    }
 }
 
 public sealed class SiloOptionsValidatorTests
