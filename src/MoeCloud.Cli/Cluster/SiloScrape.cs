@@ -6,15 +6,19 @@ namespace MoeCloud.Cli.Cluster;
 /// <summary>Reads one metric of every pod's <c>/metrics</c> (the silos' Prometheus text exposition) and adds it up.</summary>
 internal static class SiloScrape
 {
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
 
     /// <summary>The sum of every sample of <paramref name="metric"/> (any labels) over <paramref name="pods"/>.</summary>
-    public static async Task<double> Sum(IEnumerable<SiloEndpoint> pods, string metric, CancellationToken cancellationToken)
+    public static Task<double> Sum(IEnumerable<SiloEndpoint> pods, string metric, CancellationToken cancellationToken) =>
+        Sum(pods, exposition => Sum(exposition, metric), cancellationToken);
+
+    /// <summary>The sum over <paramref name="pods"/> of what <paramref name="read"/> makes of each pod's exposition.</summary>
+    public static async Task<double> Sum(IEnumerable<SiloEndpoint> pods, Func<string, double> read, CancellationToken cancellationToken)
     {
         var total = 0.0;
         foreach (var pod in pods)
         {
-            total += Sum(await Http.GetStringAsync(new Uri(pod.Ops, "/metrics"), cancellationToken), metric);
+            total += read(await Http.GetStringAsync(new Uri(pod.Ops, "/metrics"), cancellationToken));
         }
 
         return total;

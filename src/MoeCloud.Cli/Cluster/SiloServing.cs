@@ -12,19 +12,9 @@ namespace MoeCloud.Cli.Cluster;
 /// </summary>
 internal static class SiloServing
 {
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
-
     /// <summary>The sum of the counters of <paramref name="model"/> over <paramref name="pods"/>.</summary>
-    public static async Task<double> Total(IEnumerable<SiloEndpoint> pods, string model, CancellationToken cancellationToken)
-    {
-        var total = 0.0;
-        foreach (var pod in pods)
-        {
-            total += Sum(await Http.GetStringAsync(new Uri(pod.Ops, "/metrics"), cancellationToken), model);
-        }
-
-        return total;
-    }
+    public static Task<double> Total(IEnumerable<SiloEndpoint> pods, string model, CancellationToken cancellationToken) =>
+        SiloScrape.Sum(pods, exposition => Sum(exposition, model), cancellationToken);
 
     /// <summary>
     /// Waits until the counters of <paramref name="pods"/> pass <paramref name="baseline"/> and returns when (seconds on
