@@ -156,13 +156,17 @@ public static class BenchClusterCommand
             plans[solver] = await DemoDeployment.Solve(trace, silos, redundant: silos, solver, timeLimitSeconds: 10, log, ct);
         }
 
-        (string Placement, HomePolicyName Routing, bool Rehome, int MicroBatches)[] configurations =
+        // Speculative homes per token (the gateway splits a request over the homes) and per request (the whole request
+        // to the home its tokens' predicted experts favour): the split's smaller kernel batches against its fewer
+        // remote dispatches.
+        (string Placement, HomePolicyName Routing, HomeGranularity Homes, bool Rehome, int MicroBatches)[] configurations =
         [
-            ("contiguous", HomePolicyName.LeastRequests, false, 1),
-            ("eplb", HomePolicyName.LeastRequests, false, 1),
-            ("ilp", HomePolicyName.Speculative, false, 1),
-            ("ilp", HomePolicyName.Speculative, true, 1),
-            .. microBatches > 1 ? [("ilp", HomePolicyName.Speculative, false, microBatches)] : Array.Empty<(string, HomePolicyName, bool, int)>(),
+            ("contiguous", HomePolicyName.LeastRequests, HomeGranularity.Token, false, 1),
+            ("eplb", HomePolicyName.LeastRequests, HomeGranularity.Token, false, 1),
+            ("ilp", HomePolicyName.Speculative, HomeGranularity.Token, false, 1),
+            ("ilp", HomePolicyName.Speculative, HomeGranularity.Request, false, 1),
+            ("ilp", HomePolicyName.Speculative, HomeGranularity.Token, true, 1),
+            .. microBatches > 1 ? [("ilp", HomePolicyName.Speculative, HomeGranularity.Token, false, microBatches)] : Array.Empty<(string, HomePolicyName, HomeGranularity, bool, int)>(),
         ];
         var replayTokens = requests.Sum(r => r.Tokens.Length);
         var rows = new List<Dictionary<string, object>>();
@@ -173,10 +177,10 @@ public static class BenchClusterCommand
             var profiles = rehome ? new Dictionary<string, string> { [Model] = LocalClusters.SaveProfile(Model, fit) } : null;
             await using var cluster = await ProcessCluster.Start(silos, new Dictionary<string, string> { [Model] = modelDir }, TextWriter.Null, ct, profiles, network, microBatches: cut);
             var version = 0;
-            foreach (var (placement, routing, _, _) in configurations.Where(c => c.Rehome == rehome && c.MicroBatches == cut))
+            foreach (var (placement, routing, homes, _, _) in configurations.Where(c => c.Rehome == rehome && c.MicroBatches == cut))
             {
                 await cluster.Publish(WirePlan.From(Model, plans[placement], ++version));
-                await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, routing, ct);
+                await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, fit, routing, ct, homes);
                 var replayer = new Replayer(gateway.Forwarder, spec, concurrency, gateway.Options.DefaultDeadline);
                 await Warm(replayer, cluster, requests, concurrency, warmup, ct);
                 var outcome = await replayer.Run(requests, ct);
@@ -184,6 +188,7 @@ public static class BenchClusterCommand
                 {
                     ["placement"] = placement,
                     ["routing"] = routing == HomePolicyName.LeastRequests ? "least-requests" : "speculative",
+                    ["homes"] = homes == HomeGranularity.Request ? "request" : "token",
                     ["rehome"] = rehome,
                     ["microBatches"] = cut,
                     ["tokensPerSecond"] = replayTokens / outcome.Seconds,
@@ -193,7 +198,7 @@ public static class BenchClusterCommand
                     ["failed"] = outcome.Failed,
                 };
                 rows.Add(row);
-                await log.WriteLineAsync($"{placement} + {row["routing"]}{(rehome ? " + re-homing" : "")}{(cut > 1 ? $" + {cut} micro-batches" : "")}: {(double)row["tokensPerSecond"]:F0} tokens/s, p50 {(double)row["p50Ms"]:F0} ms, remote {(double)row["remoteFraction"]:F3}");
+                await log.WriteLineAsync($"{placement} + {row["routing"]}{(homes == HomeGranularity.Request ? " (request homes)" : "")}{(rehome ? " + re-homing" : "")}{(cut > 1 ? $" + {cut} micro-batches" : "")}: {(double)row["tokensPerSecond"]:F0} tokens/s, p50 {(double)row["p50Ms"]:F0} ms, remote {(double)row["remoteFraction"]:F3}");
             }
         }
 
@@ -205,8 +210,8 @@ public static class BenchClusterCommand
 
         await console.Out.WriteLineAsync($"silo processes in network namespaces, every link shaped to {rate}; {requests.Count} requests of {requests[0].Tokens.Length} tokens, {concurrency} in flight");
         await console.Out.WriteLineAsync(CliOutput.Table(
-            ["placement", "routing", "rehome", "micro-batches", "tokens/s", "p50 ms", "p99 ms", "remote", "failed"],
-            rows.Select(r => (IReadOnlyList<string>)[(string)r["placement"], (string)r["routing"], (bool)r["rehome"] ? "yes" : "no", r["microBatches"].ToString()!, CliOutput.Num((double)r["tokensPerSecond"], 0), CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r["failed"].ToString()!])));
+            ["placement", "routing", "homes", "rehome", "micro-batches", "tokens/s", "p50 ms", "p99 ms", "remote", "failed"],
+            rows.Select(r => (IReadOnlyList<string>)[(string)r["placement"], (string)r["routing"], (string)r["homes"], (bool)r["rehome"] ? "yes" : "no", r["microBatches"].ToString()!, CliOutput.Num((double)r["tokensPerSecond"], 0), CliOutput.Num((double)r["p50Ms"], 1), CliOutput.Num((double)r["p99Ms"], 1), CliOutput.Num((double)r["remoteFraction"], 4), r["failed"].ToString()!])));
         return Moectl.Ok;
     }
 
