@@ -13,7 +13,7 @@ internal static class BenchTiming
     public const double DefaultWarmupSeconds = 90;
 
     /// <summary>Help text of the benchmarks' <c>--warmup</c> option.</summary>
-    public const string WarmupHelp = "<seconds> longest untimed warm-up before each timed arm (default 90; 0: none). Each arm runs untimed until it is steady (its median over 2 s windows stopped improving by 3%), so every arm is measured on optimised code: a fresh process runs its first calls on unoptimised code (tiered compilation), and silo processes on 2 shared cores took 20–30 s of steady steps to finish compiling";
+    public const string WarmupHelp = "<seconds> longest untimed warm-up before each timed arm (default 90; 0: none). Each arm runs untimed until it is steady (its median over 2 s windows stopped improving by 3%, and the JIT of this process and of every silo process compiled at most 20 methods in the window), so every arm is measured on optimised code: a fresh process runs its first calls on unoptimised code (tiered compilation), and silo processes on 2 shared cores took 20–70 s of steady steps to finish compiling";
 
     /// <summary>Length of one warm-up window.</summary>
     public static readonly TimeSpan WarmupWindow = TimeSpan.FromSeconds(2);
