@@ -6,7 +6,8 @@ namespace MoeCloud.Cli.Cluster;
 /// still hold the old one in their neighbour tables, and what they send to the host (the bridge's IP, where moectl's
 /// client sits) goes nowhere until those entries expire: measured, about 10 s of the gateway container's replies lost
 /// after a silo container stopped, so that every request in flight missed its deadline. A bridge whose address was set
-/// keeps it, so <see cref="Pin"/> sets it once, to the one it has.
+/// keeps it, so <see cref="Pin"/> sets it once, to the one it has. Where the bridge is created with its address set
+/// already (<c>addr_assign_type</c> 3: Linux 6.18 with podman 4.3), it never followed its ports and the pin changes nothing.
 /// </summary>
 public static class PodmanBridge
 {

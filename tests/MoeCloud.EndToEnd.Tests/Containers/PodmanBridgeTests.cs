@@ -5,15 +5,17 @@ using MoeCloud.Cli.Cluster;
 namespace MoeCloud.EndToEnd.Tests.Containers;
 
 /// <summary>
-/// The bridge of a podman network whose container with the lowest port address leaves: a bridge left alone takes the
-/// next port's address (the containers' neighbour entries for the host go stale: the cause of the requests lost in
-/// <see cref="ContainerChaosTests"/>); a pinned one keeps its own.
+/// The bridge of a podman network whose container with the lowest port address leaves: a bridge whose address was never
+/// set takes the next port's address (the containers' neighbour entries for the host go stale: the cause of the
+/// requests lost in <see cref="ContainerChaosTests"/>); a pinned one keeps its own. Some kernels and podman versions
+/// create the bridge with its address set already (<c>addr_assign_type</c> 3, seen on Linux 6.18 with podman 4.3), so
+/// it never followed its ports; pinning it is then a no-op, and the test checks the same outcome.
 /// </summary>
 [Collection(ContainerCollection.Name)]
 public sealed partial class PodmanBridgeTests
 {
     [ContainerFact]
-    public async Task Pin_WhenTheContainerWhosePortGaveTheBridgeItsAddressLeaves_TheBridgeKeepsItsAddress()
+    public async Task Pin_WhenTheContainerWithTheLowestPortAddressLeaves_TheBridgeKeepsItsAddress()
     {
         var network = $"moecloud-bridge-{Guid.NewGuid().ToString("N")[..8]}";
         Assert.NotNull(ContainerImages.Run("podman", "network", "create", network));
@@ -28,12 +30,17 @@ public sealed partial class PodmanBridgeTests
             var bridge = await PodmanBridge.Interface(network, CancellationToken.None);
             var ports = containers.ToDictionary(c => c, PortAddress);
             var lowest = ports.MinBy(p => p.Value, StringComparer.Ordinal);
-            Assert.Equal(lowest.Value, PodmanBridge.Address(bridge)); // the kernel's rule: the lowest port address
+            var before = PodmanBridge.Address(bridge);
+            if (AssignType(bridge) != AddressSet)
+            {
+                Assert.Equal(lowest.Value, before); // the kernel's rule for a bridge whose address was never set
+            }
 
             Assert.Null(await PodmanBridge.Pin(network, CancellationToken.None));
+            Assert.Equal(AddressSet, AssignType(bridge));
             ContainerImages.Run("podman", "rm", "--force", "--time", "0", lowest.Key);
 
-            Assert.Equal(lowest.Value, PodmanBridge.Address(bridge));
+            Assert.Equal(before, PodmanBridge.Address(bridge));
         }
         finally
         {
@@ -41,6 +48,13 @@ public sealed partial class PodmanBridgeTests
             ContainerImages.Run("podman", "network", "rm", "--force", network);
         }
     }
+
+    /// <summary><c>NET_ADDR_SET</c>: the interface's address was set (by <c>ip link set … address</c> or at creation), not taken from its ports.</summary>
+    private const int AddressSet = 3;
+
+    /// <summary>How interface <paramref name="name"/>'s address was assigned (<c>/sys/class/net/NAME/addr_assign_type</c>).</summary>
+    private static int AssignType(string name) =>
+        int.Parse(File.ReadAllText($"/sys/class/net/{name}/addr_assign_type").Trim(), CultureInfo.InvariantCulture);
 
     /// <summary>The address of the bridge port (host end of the veth pair) of container <paramref name="id"/>.</summary>
     private static string PortAddress(string id)
