@@ -41,6 +41,7 @@ public static class RuntimeCommands
                 new("autoscale", "with --processes: scale plan pods on the gateway's serving signals while serving, printing each decision (options below)", IsFlag: true),
                 new("dashboard", "every silo serves the Orleans Dashboard on its ops port (/dashboard/), opened by the printed admin key", IsFlag: true),
                 new("micro-batches", "<N> two-batch overlap: every silo cuts a step of 2 × 8 tokens or more into N micro-batches (1 to 4) that run through the layers at once (default 1, off)"),
+                new("warmup", "<seconds> before printing its addresses, send untimed 16-token requests through the gateway until the data path is steady, at most this long (default 20; 0 with --autoscale, whose first windows would read the warm-up as demand; 0 skips): fresh processes run their first requests on unoptimised code, several times slower"),
                 .. AutoscaleArgs.Options,
             ],
             Up));
@@ -159,6 +160,7 @@ public static class RuntimeCommands
         }
 
         var autoscale = args.Has("autoscale") ? AutoscaleArgs.Parse(args, silos, AutoscaleWindow) : null;
+        var warmup = TimeSpan.FromSeconds(args.GetDouble("warmup", autoscale is null ? 20 : 0, 0, 600));
 
         // One admin key opens the gateway's admin API and, with --dashboard, every silo's dashboard.
         var adminKey = ApiKeys.NewKey();
@@ -179,6 +181,11 @@ public static class RuntimeCommands
             progress => PlanRollout.Run(cluster, plan, progress, console.ErrorIsTerminal, ct));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
         await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct, servingWindow: autoscale is null ? null : AutoscaleWindow, adminKey: adminKey);
+
+        if (warmup > TimeSpan.Zero)
+        {
+            await WarmUp(gateway, cluster, warmup, console, ct);
+        }
 
         var spec = deployment.Trace;
         var rows = new List<IReadOnlyList<string>>();
@@ -223,6 +230,26 @@ public static class RuntimeCommands
         }
 
         return Moectl.Ok;
+    }
+
+    /// <summary>
+    /// Untimed 16-token requests through <paramref name="gateway"/>, one after another, until the data path is steady
+    /// (<see cref="BenchTiming.WarmUp"/>: its medians level off and the JIT of this process and the silo processes is
+    /// quiet) or <paramref name="limit"/> has passed; prints what it did.
+    /// </summary>
+    private static async Task WarmUp(LocalGateway gateway, ILocalCluster cluster, TimeSpan limit, CliConsole console, CancellationToken ct)
+    {
+        await console.Error.WriteLineAsync($"warming the data path with requests through the gateway (at most {limit.TotalSeconds:0.#} s; --warmup 0 skips)");
+        using var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey });
+        var info = await client.GetModelAsync(DemoModel, ct);
+        var inputs = Enumerable.Range(0, 8).Select(i => RandomHidden(16, info.Hidden, 1000 + i)).ToArray();
+        var requests = 0;
+        var took = await BenchTiming.WarmUp(limit, async i =>
+        {
+            await client.ForwardAsync(DemoModel, inputs[i % inputs.Length], 16, info.Hidden, 0, info.MoeLayers - 1, cancellationToken: ct);
+            requests++;
+        }, SiloScrape.JitProbe(cluster, ct));
+        await console.Error.WriteLineAsync($"warmed: {requests} requests in {took.TotalSeconds:F1} s");
     }
 
     /// <summary>The gateway's serving window with autoscaling on, and the time the autoscaler waits after a change.</summary>

@@ -33,7 +33,7 @@ public sealed class CpuQuotaTests
     [Fact]
     public async Task Up_WhenCpusWithoutProcesses_FailsWithAUsageError()
     {
-        var (code, _, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "1", "--cpus", "0.5");
+        var (code, _, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "1", "--cpus", "0.5", "--warmup", "0");
 
         Assert.Equal(Cli.Hosting.Moectl.BadUsage, code);
         Assert.Contains("--cpus", error, StringComparison.Ordinal);

@@ -29,7 +29,7 @@ public sealed partial class DashboardAndRolloutTests : IDisposable
     [Fact]
     public async Task Up_WhenDashboard_PrintsWhereItIsAndServesItWithTheAdminKeyOnly()
     {
-        using var moectl = MoectlProcess.Start(_home.Path, _temp.Path, "up", "--dashboard", "--preset", "tiny", "--silos", "2", "--solver", "eplb");
+        using var moectl = MoectlProcess.Start(_home.Path, _temp.Path, "up", "--dashboard", "--preset", "tiny", "--silos", "2", "--solver", "eplb", "--warmup", "0");
         var started = moectl.Started();
         try
         {
@@ -112,7 +112,7 @@ public sealed partial class DashboardAndRolloutTests : IDisposable
     [Fact]
     public async Task Up_WhenStandardErrorIsNotATerminal_PrintsTheRolloutAsPlainLines()
     {
-        var (code, _, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "2", "--solver", "eplb");
+        var (code, _, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "2", "--solver", "eplb", "--warmup", "0");
 
         Assert.True(code == 0, error);
         var lines = error.Split('\n', StringSplitOptions.TrimEntries);

@@ -20,6 +20,7 @@ public sealed class DataPathOptionsTests
     [InlineData("option '--micro-batches' needs a whole number in [1, 4], got '0'", "silo", "--pod", "0", "--micro-batches", "0")]
     [InlineData("option '--micro-batch-min-tokens' needs a whole number in [1, 1048576], got 'few'", "silo", "--pod", "0", "--micro-batch-min-tokens", "few")]
     [InlineData("option '--micro-batches' needs a whole number in [1, 4], got '9'", "up", "--micro-batches", "9")]
+    [InlineData("option '--warmup' needs a number in [0, 600], got 'later'", "up", "--warmup", "later")]
     public async Task Command_WhenAnOptionIsBad_ExitsTwoNamingIt(string message, params string[] args)
     {
         var (code, _, error) = await MoectlRunner.Run(args);

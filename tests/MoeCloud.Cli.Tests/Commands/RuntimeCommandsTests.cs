@@ -29,13 +29,14 @@ public sealed class RuntimeCommandsTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task Up_WhenSmoke_ServesARequestOnEveryPod(bool processes)
+    public async Task Up_WhenSmoke_WarmsThroughTheGatewayAndServesARequestOnEveryPod(bool processes)
     {
-        string[] args = ["up", "--smoke", "--preset", "tiny", "--silos", "2", "--solver", "eplb"];
+        string[] args = ["up", "--smoke", "--preset", "tiny", "--silos", "2", "--solver", "eplb", "--warmup", "1"];
 
         var (code, output, error) = await MoectlRunner.Run(processes ? [.. args, "--processes"] : args);
 
         Assert.True(code == 0, error);
+        Assert.Matches(@"warmed: [1-9][0-9]* requests in [0-9.]+ s", error);
         Assert.Contains("pod-0", output, StringComparison.Ordinal);
         Assert.Contains("pod-1", output, StringComparison.Ordinal);
         Assert.Contains("infer --address http://127.0.0.1:", output, StringComparison.Ordinal);
@@ -253,7 +254,7 @@ public sealed class RuntimeCommandsTests : IDisposable
 
     private async Task<MoectlProcess> StartUp(bool processes)
     {
-        string[] args = ["up", "--preset", "tiny", "--silos", "2", "--solver", "eplb"];
+        string[] args = ["up", "--preset", "tiny", "--silos", "2", "--solver", "eplb", "--warmup", "0"];
         var moectl = MoectlProcess.Start(_home.Path, _temp.Path, processes ? [.. args, "--processes"] : args);
         if (!await moectl.WaitFor("Ctrl-C to stop.", StartBound))
         {
