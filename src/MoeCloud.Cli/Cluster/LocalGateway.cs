@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using MoeCloud.Contracts.Security;
@@ -116,12 +117,26 @@ public sealed class LocalGateway : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
+    /// <summary>How long a starting gateway waits for its membership view to hold every pod of the cluster.</summary>
+    private static readonly TimeSpan MembershipWait = TimeSpan.FromSeconds(15);
+
     private static async Task<LocalGateway> Launch(ILocalCluster cluster, GatewayOptions options, string apiKey, string adminKey, CancellationToken ct)
     {
         var app = GatewayHost.Create(options, cluster.Grains);
         await app.StartAsync(ct);
-        await app.Services.GetRequiredService<PlanWatcher>().Refresh(ct);
-        var found = app.Services.GetRequiredService<PodDirectory>().Pods.Count;
+        // The membership view can lag a silo that has just joined (more so on a loaded machine): read it again, for a
+        // bounded time, until it holds every pod.
+        var watcher = app.Services.GetRequiredService<PlanWatcher>();
+        var pods = app.Services.GetRequiredService<PodDirectory>();
+        var waited = Stopwatch.StartNew();
+        await watcher.Refresh(ct);
+        while (pods.Pods.Count != cluster.Endpoints.Count && waited.Elapsed < MembershipWait)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), ct);
+            await watcher.Refresh(ct);
+        }
+
+        var found = pods.Pods.Count;
         if (found != cluster.Endpoints.Count)
         {
             await app.DisposeAsync();

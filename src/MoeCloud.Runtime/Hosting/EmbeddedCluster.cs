@@ -47,6 +47,39 @@ public sealed class EmbeddedCluster : ILocalCluster
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
         ArgumentNullException.ThrowIfNull(models);
+
+        // A free port is only checked, not held (FreePorts): another process can bind it first. Such a start is
+        // stopped and made again on other ports, a bounded number of times.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnce(silos, models, logging, configure, cancellationToken, services);
+            }
+            catch (Exception e) when (attempt < PortAttempts && IsAddressInUse(e))
+            {
+            }
+        }
+    }
+
+    /// <summary>Starts a cluster tries before a port taken by another process fails the start.</summary>
+    private const int PortAttempts = 3;
+
+    private static bool IsAddressInUse(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is Microsoft.AspNetCore.Connections.AddressInUseException || e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static async Task<EmbeddedCluster> StartOnce(int silos, IReadOnlyDictionary<string, string> models, Action<ILoggingBuilder>? logging, Action<MoeCloudSiloOptions>? configure, CancellationToken cancellationToken, Action<int, IServiceCollection>? services)
+    {
         var ports = FreePorts.Take(silos * 4);
         var started = new List<EmbeddedSilo>();
         var clusterId = $"embedded-{Guid.NewGuid():N}";
