@@ -62,7 +62,7 @@ public sealed class EmbeddedCluster : ILocalCluster
         }
     }
 
-    /// <summary>Starts a cluster tries before a port taken by another process fails the start.</summary>
+    /// <summary>How many times a start is tried before a port taken by another process fails it.</summary>
     private const int PortAttempts = 3;
 
     private static bool IsAddressInUse(Exception? e)
