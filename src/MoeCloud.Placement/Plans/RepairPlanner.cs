@@ -19,6 +19,44 @@ public sealed record RepairResult(PlacementPlan? Plan, IReadOnlyList<RepairedExp
 public static class RepairPlanner
 {
     /// <summary>
+    /// Whether some (layer, expert) of <paramref name="live"/> has every replica on one of <paramref name="deadPods"/>:
+    /// what <see cref="Repair"/> would re-place (its plan is null exactly when this is false). Pods outside the plan are
+    /// ignored.
+    /// </summary>
+    public static bool HasOrphans(PlacementPlan live, IReadOnlySet<int> deadPods)
+    {
+        ArgumentNullException.ThrowIfNull(live);
+        ArgumentNullException.ThrowIfNull(deadPods);
+        if (deadPods.Count == 0)
+        {
+            return false;
+        }
+
+        for (var l = 0; l < live.Layers; l++)
+        {
+            for (var e = 0; e < live.Experts; e++)
+            {
+                var alive = false;
+                foreach (var p in live.PodsOf(l, e))
+                {
+                    if (!deadPods.Contains(p))
+                    {
+                        alive = true;
+                        break;
+                    }
+                }
+
+                if (!alive)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// Repairs <paramref name="live"/> after <paramref name="deadPods"/> died. When some (layer, expert) has no replica
     /// on a surviving pod, the result's plan is version <c>live.Info.Version + 1</c> with the same pods (a pod that
     /// comes back under its index can be used again by a later plan) and capacities, in which (1) the replicas on dead

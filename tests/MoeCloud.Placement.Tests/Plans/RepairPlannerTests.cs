@@ -22,6 +22,25 @@ public sealed class RepairPlannerTests
         Assert.Equal(3, result.Plan.PodCount);
     }
 
+    [Theory]
+    [InlineData(new int[0], false)]
+    [InlineData(new[] { 0 }, false)] // expert 0 keeps pod 2, expert 1 pod 1
+    [InlineData(new[] { 1 }, false)]
+    [InlineData(new[] { 2 }, true)] // expert 2's only replica
+    [InlineData(new[] { 0, 1 }, true)] // expert 1 had pods 0 and 1
+    [InlineData(new[] { 7 }, false)] // outside the plan: ignored
+    public void HasOrphans_IsTrueExactlyWhenRepairWouldReplaceSomeExpert(int[] dead, bool orphaned)
+    {
+        var live = TestData.Plan(3, [[[0, 2], [0, 1], [2]]]);
+        var deadPods = dead.ToHashSet();
+
+        Assert.Equal(orphaned, RepairPlanner.HasOrphans(live, deadPods));
+        if (dead.All(p => p < live.PodCount))
+        {
+            Assert.Equal(orphaned, RepairPlanner.Repair(live, deadPods).Plan is not null);
+        }
+    }
+
     [Fact]
     public void Repair_WhenPodsDie_KeepsEverySurvivingReplicaOnItsPod()
     {

@@ -33,7 +33,7 @@ public sealed class RepairTests(ITestOutputHelper output)
     [Fact]
     public async Task SiloKilled_WhenItHeldTheOnlyReplicas_RepairPlanReplacesThemAndAWaitingStepEqualsTheReference()
     {
-        await using var setup = await Setup.Start();
+        await using var setup = await Setup.Start(output);
         var (cluster, spec, reference, v1) = (setup.Cluster, setup.Spec, setup.Reference, setup.Plan);
         var waits = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RepairWaits.WithLabels(Model, "served");
         var waitedBefore = waits.Value;
@@ -109,12 +109,54 @@ public sealed class RepairTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SiloKilled_WhenEverySurvivorsFirstAskForTheRepairFails_TheyAskAgainUntilTheRepairPlanIsInEffect()
+    {
+        // The registry may live on the pod that died: the survivors' first asks then fail (or reach an activation that
+        // dies before its repair is in effect). Here each survivor's first ask fails; their follow-ups bring the repair.
+        var lost = Enumerable.Range(0, Pods).Select(_ => new LostAsks(first: 1)).ToArray();
+        await using var setup = await Setup.Start(output, (pod, s) =>
+        {
+            if (pod != Victim)
+            {
+                s.AddSingleton<IOutgoingGrainCallFilter>(lost[pod]);
+            }
+        });
+        var (cluster, spec, reference) = (setup.Cluster, setup.Spec, setup.Reference);
+
+        await setup.Kill(Victim);
+        var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
+        WirePlan? repaired = null;
+        for (var i = 0; i < 1200 && repaired is null; i++)
+        {
+            repaired = await registry.GetActive() is { Version: > 1 } active ? active : null;
+            await Task.Delay(repaired is null ? 50 : 0);
+        }
+
+        Assert.Equal(Pods - 1, lost.Sum(l => l.Failed)); // every survivor's first ask failed
+        Assert.True(lost.Sum(l => l.Asked) > lost.Sum(l => l.Failed), "no survivor asked for the repair again");
+        Assert.NotNull(repaired);
+        Assert.Equal(2, repaired.Version);
+        for (var l = 0; l < spec.MoeLayers; l++)
+        {
+            for (var e = 0; e < spec.Experts; e++)
+            {
+                Assert.DoesNotContain(Victim, repaired.ToPlacement().PodsOf(l, e).ToArray());
+            }
+        }
+
+        using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
+        var input = RequestFactory.Hidden(Tokens, spec.Hidden, seed: 95);
+        var response = await new MoeService.MoeServiceClient(channel).ForwardAsync(RequestFactory.Forward(Model, 0, spec.MoeLayers - 1, input, Tokens, spec.Hidden), deadline: DateTime.UtcNow.AddSeconds(30));
+        Assert.True(RequestFactory.MaxRelativeError(reference.ForwardStack(0, spec.MoeLayers - 1, input, Tokens), TensorCodec.ReadMatrix(response.Hidden).Values) <= 1e-4);
+    }
+
+    [Fact]
     public async Task Step_WhenNoReplicaOfAnExpertAnswersBeforeTheDeadline_FailsUnavailableNamingTheExpert()
     {
         // Pod 2 stays a member but answers no layer work, so no repair comes: the step waits until its deadline. The
         // deadline leaves the step time to reach the wait on a loaded machine (with 3 s, CI's step was still computing
         // an earlier layer when the runner stopped it, and the caller saw DeadlineExceeded instead of the wait's error).
-        await using var setup = await Setup.Start();
+        await using var setup = await Setup.Start(output);
         var (cluster, spec) = (setup.Cluster, setup.Spec);
         var expired = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RepairWaits.WithLabels(Model, "expired");
         var expiredBefore = expired.Value;
@@ -140,7 +182,7 @@ public sealed class RepairTests(ITestOutputHelper output)
         // Pod 2's silo refuses layer work the way Orleans rejects messages to a silo whose connection failed (a kill -9),
         // and its agent refuses the probes too, while the cluster still counts it a member. Pod 0 declares it dead at
         // once instead of waiting for the cluster's probe rounds; the repair follows, and the waiting step runs on it.
-        await using var setup = await Setup.Start();
+        await using var setup = await Setup.Start(output);
         var (cluster, spec, reference) = (setup.Cluster, setup.Spec, setup.Reference);
         var waits = cluster.Silos[0].App.Services.GetRequiredService<SiloMetrics>().RepairWaits.WithLabels(Model, "served");
         var waitedBefore = waits.Value;
@@ -174,7 +216,7 @@ public sealed class RepairTests(ITestOutputHelper output)
     {
         // Pod 2's layer work is refused as by a failed connection, but the pod itself answers: it is not declared dead,
         // nothing is repaired, and the step waits for its deadline as before.
-        await using var setup = await Setup.Start();
+        await using var setup = await Setup.Start(output);
         var (cluster, spec) = (setup.Cluster, setup.Spec);
         using var channel = GrpcChannel.ForAddress(cluster.Silos[0].RunnerAddress);
         var runner = new MoeService.MoeServiceClient(channel);
@@ -221,7 +263,7 @@ public sealed class RepairTests(ITestOutputHelper output)
         /// <summary>Switches pod 2's answers to layer work off.</summary>
         public Refusal Refusal { get; }
 
-        public static async Task<Setup> Start()
+        public static async Task<Setup> Start(ITestOutputHelper output, Action<int, IServiceCollection>? services = null)
         {
             var dir = new TempDirectory();
             var (spec, vocab) = SyntheticModelPresets.Get("tiny");
@@ -233,8 +275,11 @@ public sealed class RepairTests(ITestOutputHelper output)
             }
 
             var refusal = new Refusal();
-            var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, services: (pod, s) =>
+            var logs = new TestOutputLogging(output);
+            var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, TestOutputLogging.Levels, services: (pod, s) =>
             {
+                logs.AddTo(pod, s);
+                services?.Invoke(pod, s);
                 if (pod == Victim)
                 {
                     s.AddSingleton<IIncomingGrainCallFilter>(refusal);
@@ -261,6 +306,35 @@ public sealed class RepairTests(ITestOutputHelper output)
         {
             await Cluster.DisposeAsync();
             _dir.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Fails the first <c>first</c> asks for a repair (<see cref="IPlanRegistryGrain.Repair"/>) that the silo it is
+    /// added to sends, as Orleans fails a call to an activation on a silo that just died.
+    /// </summary>
+    private sealed class LostAsks(int first) : IOutgoingGrainCallFilter
+    {
+        private int _asked, _failed;
+
+        /// <summary>Asks sent, failed ones included.</summary>
+        public int Asked => Volatile.Read(ref _asked);
+
+        /// <summary>Asks failed on purpose.</summary>
+        public int Failed => Volatile.Read(ref _failed);
+
+        public Task Invoke(IOutgoingGrainCallContext context)
+        {
+            if (context.InterfaceMethod?.Name == nameof(IPlanRegistryGrain.Repair))
+            {
+                if (Interlocked.Increment(ref _asked) <= first)
+                {
+                    Interlocked.Increment(ref _failed);
+                    throw new SiloUnavailableException("the registry's silo died (test)");
+                }
+            }
+
+            return context.Invoke();
         }
     }
 
