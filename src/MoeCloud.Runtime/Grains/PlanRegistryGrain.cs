@@ -93,7 +93,7 @@ public sealed partial class PlanRegistryGrain(
     /// <summary>
     /// Once no rollout runs: when the active plan has experts whose every replica is on a pod without an active silo,
     /// rolls out <see cref="RepairPlanner"/>'s plan (the active version + 1). A repair that finds nothing to do does
-    /// nothing, so the silos may each ask once per death.
+    /// nothing, so the silos may each ask, and ask again while their plan stays orphaned (<see cref="PlanRepairTrigger"/>).
     /// </summary>
     private async Task RepairWhenFree()
     {
@@ -314,7 +314,7 @@ public sealed partial class PlanRegistryGrain(
     [LoggerMessage(EventId = 5205, Level = LogLevel.Error, Message = "Plan {Version} of {Model} cannot be repaired: the surviving pods cannot hold the experts the dead ones took with them")]
     private static partial void LogRepairImpossible(ILogger logger, Exception exception, string model, int version);
 
-    [LoggerMessage(EventId = 5206, Level = LogLevel.Error, Message = "The repair of {Model} failed; the next membership change asks again")]
+    [LoggerMessage(EventId = 5206, Level = LogLevel.Error, Message = "The repair of {Model} failed; the silos whose plan stays orphaned ask again")]
     private static partial void LogRepairFailed(ILogger logger, Exception exception, string model);
 
     [LoggerMessage(EventId = 5207, Level = LogLevel.Warning, Message = "The plan registry of {Model} restarted without state; it takes plan {Version}, which the pods serve, as the active plan")]
