@@ -77,6 +77,11 @@ public static class MoeCloudSiloHost
         builder.Services.AddSingleton<StackRunner>();
         builder.Services.AddHostedService<SiloBackgroundServices>();
         builder.Services.AddHostedService<PlanRepairTrigger>();
+        if (options.Clustering is ClusteringMode.Redis or ClusteringMode.Kubernetes)
+        {
+            builder.Services.AddHostedService<MembershipStoreRestore>(); // a store that lost its data gets this silo back
+        }
+
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = o.MaxSendMessageSize = 512 * 1024 * 1024);
 
         builder.UseOrleans(silo =>

@@ -1,0 +1,86 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using MoeCloud.Abstractions;
+using MoeCloud.Cli.Cluster;
+using MoeCloud.Model.Synthetic;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Testing;
+using Orleans.Clustering.Redis;
+using Orleans.Configuration;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace MoeCloud.Cli.Tests.Cluster;
+
+/// <summary>
+/// A Redis membership store that restarts empty (no persistence) under a running cluster: a real redis-server and three
+/// silos with Redis clustering in this process. Without <see cref="MembershipStoreRestore"/> the table stays empty, every
+/// read of it fails, and no later death can be declared.
+/// </summary>
+public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
+{
+    private const string Model = "tiny";
+    private const int Pods = 3, Victim = 2;
+
+    [Fact]
+    public async Task RedisRestartedEmpty_TheSilosWriteThemselvesBack_AndALaterDeathIsDeclaredAndRepaired()
+    {
+        using var dir = new TempDirectory();
+        var (spec, vocab) = SyntheticModelPresets.Get(Model);
+        SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
+        await using var redis = await LocalRedis.Start();
+        await using var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, configure: o =>
+        {
+            o.Clustering = ClusteringMode.Redis;
+            o.RedisConnectionString = redis.ConnectionString;
+        });
+        // Every expert but 0 on one pod only, a third of them on pod 2: its death needs a repair.
+        await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]));
+        var services = cluster.Silos[0].App.Services;
+        var key = services.GetRequiredService<IOptions<RedisClusteringOptions>>().Value.CreateRedisKey(services.GetRequiredService<IOptions<ClusterOptions>>().Value);
+        await using var store = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var db = store.GetDatabase();
+        var before = await Rows(db, key);
+        Assert.Equal(Pods, before.Count);
+
+        await redis.Restart(TimeSpan.FromSeconds(1), keepData: false, CancellationToken.None);
+
+        // Each silo writes its row back, under its own address, and the table's version again.
+        var after = await Rows(db, key);
+        for (var i = 0; i < 300 && after.Count < Pods; i++)
+        {
+            await Task.Delay(100);
+            after = await Rows(db, key);
+        }
+
+        output.WriteLine($"rows after the empty restart: {after.Count} ({string.Join(", ", after)})");
+        Assert.Equal(before.Order(), after.Order());
+        Assert.True((await db.HashGetAsync(key, "Version")).HasValue, "the table has no version");
+
+        // A silo killed now is declared dead through the restored table, and its experts are repaired.
+        var victim = cluster.Silos[Victim].App.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        await cluster.Silos[Victim].App.StopAsync(new CancellationToken(canceled: true));
+        var membership = services.GetRequiredService<IClusterMembershipService>();
+        var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
+        WirePlan? repaired = null;
+        for (var i = 0; i < 1200 && repaired is null; i++)
+        {
+            repaired = membership.CurrentSnapshot.GetSiloStatus(victim) == SiloStatus.Dead && await registry.GetActive() is { Version: > 1 } active ? active : null;
+            await Task.Delay(repaired is null ? 100 : 0);
+        }
+
+        Assert.Equal(SiloStatus.Dead, membership.CurrentSnapshot.GetSiloStatus(victim));
+        Assert.NotNull(repaired);
+        for (var l = 0; l < spec.MoeLayers; l++)
+        {
+            for (var e = 0; e < spec.Experts; e++)
+            {
+                Assert.DoesNotContain(Victim, repaired.ToPlacement().PodsOf(l, e).ToArray());
+            }
+        }
+    }
+
+    /// <summary>The silo rows of the membership hash (every field but the table's version).</summary>
+    private static async Task<List<string>> Rows(IDatabase db, RedisKey key) =>
+        (await db.HashKeysAsync(key)).Select(k => k.ToString()).Where(k => k != "Version").ToList();
+}
