@@ -41,6 +41,7 @@ public static partial class BenchElasticCommand
             new("tokens", "<N> tokens per request (default 64)"),
             new("window", "<s> window of SLO attainment (default 5)"),
             new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
+            new("warmup", "<seconds> longest untimed warm-up before the arms: requests of --tokens tokens one after another until the data path is steady (the benchmarks' rule: 2 s windows whose median stopped improving by 3%, the JIT of this process and of the silo processes quiet) (default 90; 0: none). The standbys are not warmed: they serve nothing until a scale-out uses them"),
             new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
             new("no-baseline", "skip the baseline arm: the same step load on the starting pods with the autoscaler off, run before the autoscaled one", IsFlag: true),
             .. AutoscaleArgs.Options,
@@ -71,6 +72,7 @@ public static partial class BenchElasticCommand
             var autoscale = AutoscaleArgs.Parse(args, startPods, servingWindow, defaultMinPods: startPods, defaultStandby: startPods, defaultP99Ms: sloMs,
                 defaultQueueDepth: 1, defaultUpWindowSeconds: 2, bothTargets: true);
             var seed = args.GetInt("seed", 1);
+            var warmup = BenchTiming.Warmup(args);
             var error = TextWriter.Synchronized(console.Error);
 
             // 2. The offline comparison on one trace (before the cluster, so it does not compete with it).
@@ -97,7 +99,13 @@ public static partial class BenchElasticCommand
             }
 
             using var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey, MaxAttempts = 1 });
-            await error.WriteLineAsync("warm-up: 5 s at the base load (not counted)");
+            // Fresh silo processes run their first requests on unoptimised code: warmed only 5 s, the baseline (the first
+            // arm) ran on colder code than the autoscaled arm after it.
+            await error.WriteLineAsync($"warm-up: {load.Tokens}-token requests one after another until the data path is steady, at most {warmup.TotalSeconds:0.#} s (not counted)");
+            var info = await client.GetModelAsync(Model, ct);
+            var inputs = Enumerable.Range(0, 8).Select(i => RuntimeCommands.RandomHidden(load.Tokens, info.Hidden, 2000 + i)).ToArray();
+            var warmed = await BenchTiming.WarmUp(warmup, i => client.ForwardAsync(Model, inputs[i % inputs.Length], load.Tokens, info.Hidden, 0, info.MoeLayers - 1, cancellationToken: ct), SiloScrape.JitProbe(cluster, ct));
+            await error.WriteLineAsync($"warm-up: {warmed.TotalSeconds:F1} s, then 5 s at the base load (not counted)");
             await LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 5), load, null, ct);
 
             // 4. The baseline: the same step load on the starting pods, the autoscaler off (the standbys idle, as in the
@@ -190,6 +198,7 @@ public static partial class BenchElasticCommand
                 RequestSloAttainment = report.Totals.All.SloAttainment,
                 P99Ms = report.Totals.All.P99Ms,
                 Baseline = baseline,
+                WarmupSeconds = warmed.TotalSeconds,
             };
             if (args.Json)
             {
@@ -319,6 +328,9 @@ public sealed record ElasticLiveReport(
 
     /// <summary>The same load on the starting pods with the autoscaler off; null with <c>--no-baseline</c>.</summary>
     public ElasticBaseline? Baseline { get; init; }
+
+    /// <summary>Seconds of untimed requests before the arms, until the data path was steady or <c>--warmup</c> passed.</summary>
+    public double WarmupSeconds { get; init; }
 }
 
 /// <summary>The baseline arm of the live step: the same requests on a fixed pod count, the autoscaler off.</summary>

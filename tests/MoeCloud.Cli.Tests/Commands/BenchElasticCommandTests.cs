@@ -36,6 +36,8 @@ public sealed class BenchElasticCommandTests : IDisposable
     [InlineData("--preset", "huge")]
     [InlineData("--duration", "1")]
     [InlineData("--refill-delay", "-1")]
+    [InlineData("--warmup", "601")]
+    [InlineData("--warmup", "soon")]
     public async Task BenchElastic_WhenALiveOptionIsOutOfRange_ExitsTwoBeforeStartingAnything(params string[] options)
     {
         var (code, output, error) = await MoectlRunner.Run(["bench", "elastic", "--json", .. options]);
