@@ -66,7 +66,11 @@ public sealed class ProcessCluster : ILocalCluster
     /// (admin key hashes) every silo serves the Orleans Dashboard on its ops port (<c>moectl silo --dashboard</c>); with
     /// <paramref name="microBatches"/> above 1 every silo cuts its steps into micro-batches (<c>moectl silo --micro-batches</c>).
     /// </summary>
-    public static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1)
+    public static Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1) =>
+        Start(silos, models, log, ports: null, cancellationToken, rehomeProfiles, network, cpus, dashboardKeySha256, microBatches);
+
+    /// <summary>As the public <c>Start</c>, with each silo start's four ports (silo, gateway, runner, ops) from <paramref name="ports"/> (null: free ports).</summary>
+    internal static async Task<ProcessCluster> Start(int silos, IReadOnlyDictionary<string, string> models, TextWriter log, Func<int[]>? ports, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? rehomeProfiles = null, ShapedNetwork? network = null, double? cpus = null, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(log);
@@ -74,7 +78,7 @@ public sealed class ProcessCluster : ILocalCluster
         var quota = cpus is { } share ? Cluster.CpuQuota.Create(share) : null;
         var redis = await LocalRedis.Start(cancellationToken, network?.HostAddress);
         var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
-        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota, dashboardKeySha256, microBatches);
+        var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota, dashboardKeySha256, microBatches, ports);
         var started = new List<Silo>();
         try
         {
@@ -228,7 +232,18 @@ public sealed class ProcessCluster : ILocalCluster
         }
 
         old.Process.Dispose();
-        await WaitHealthy([fresh], _launcher, SiloStartTimeout, cancellationToken);
+        List<Silo> restarted = [fresh];
+        try
+        {
+            await WaitHealthy(restarted, _launcher, SiloStartTimeout, cancellationToken);
+        }
+        finally
+        {
+            lock (_silos)
+            {
+                _silos[pod] = restarted[0]; // started again on other ports when one was taken
+            }
+        }
     }
 
     /// <summary>Crashes the membership store and starts it again on its port after <paramref name="down"/> (see <see cref="LocalRedis.Restart"/>).</summary>
@@ -274,17 +289,42 @@ public sealed class ProcessCluster : ILocalCluster
         }
     }
 
-    private static async Task WaitHealthy(IReadOnlyList<Silo> silos, SiloLauncher launcher, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Times a silo process that exited because a port it was given was bound first by another process (a free port is
+    /// only checked, not held: <see cref="FreePorts"/>) is started again on fresh ports, before the start fails.
+    /// </summary>
+    internal const int PortAttempts = 3;
+
+    /// <summary>
+    /// Waits until every silo of <paramref name="silos"/> answers <c>/healthz</c>. A silo that exits first fails the wait
+    /// with its last lines, unless it exited because one of its ports was taken: then it is started again on fresh
+    /// ports, in place in <paramref name="silos"/>, up to <see cref="PortAttempts"/> starts in all.
+    /// </summary>
+    private static async Task WaitHealthy(List<Silo> silos, SiloLauncher launcher, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + timeout;
-        foreach (var (process, endpoint, _) in silos)
+        for (var i = 0; i < silos.Count; i++)
         {
+            var starts = 1;
             while (true)
             {
+                var (process, endpoint, _) = silos[i];
                 if (process.HasExited)
                 {
+                    await process.WaitForExitAsync(cancellationToken); // its output read to the end, so the tail holds why
                     var tail = launcher.Tail(endpoint.Pod);
+                    if (starts < PortAttempts && tail.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+                    {
+                        starts++;
+                        launcher.Note(endpoint.Pod, $"a port the silo was given was taken; starting it again on other ports (start {starts} of {PortAttempts})");
+                        launcher.Quota?.Release(endpoint.Pod);
+                        launcher.ClearTail(endpoint.Pod);
+                        silos[i] = launcher.Launch(endpoint.Pod);
+                        process.Dispose();
+                        continue;
+                    }
+
                     throw new InvalidOperationException($"silo process of pod {endpoint.Pod} exited with code {process.ExitCode} before it became healthy." +
                         (tail.Length == 0 ? " It wrote nothing." : $" Its last lines:{Environment.NewLine}{tail}"));
                 }

@@ -16,7 +16,7 @@ internal sealed record Silo(Process Process, SiloEndpoint Endpoint, string? CpuG
 /// <paramref name="dashboardKeySha256"/> (admin key hashes) every silo serves the Orleans Dashboard on its ops port; with
 /// <paramref name="microBatches"/> above 1 every silo cuts its steps into that many micro-batches (two-batch overlap).
 /// </summary>
-internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1)
+internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadOnlyDictionary<string, string> models, IReadOnlyDictionary<string, string>? rehomeProfiles, ShapedNetwork? network, TextWriter log, CpuQuota? quota, IReadOnlyList<string>? dashboardKeySha256 = null, int microBatches = 1, Func<int[]>? ports = null)
 {
     /// <summary>The Orleans cluster id.</summary>
     public string ClusterId => clusterId;
@@ -35,10 +35,10 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
     /// <summary>Starts pod <paramref name="pod"/>'s silo (not yet healthy) and puts it in its CPU group.</summary>
     public Silo Launch(int pod)
     {
-        var ports = FreePorts.Take(4);
-        int runner = ports[2], ops = ports[3];
+        var given = ports?.Invoke() ?? FreePorts.Take(4);
+        int runner = given[2], ops = given[3];
         var address = network?.PodAddress(pod) ?? "127.0.0.1";
-        var args = BuildArguments(pod, ports, address);
+        var args = BuildArguments(pod, given, address);
         var process = StartSelf(args, pod);
         string? group;
         try
@@ -122,6 +122,24 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
         lock (_tails)
         {
             return _tails.TryGetValue(pod, out var lines) ? string.Join(Environment.NewLine, lines) : "";
+        }
+    }
+
+    /// <summary>Forgets pod <paramref name="pod"/>'s last lines (before it starts again).</summary>
+    public void ClearTail(int pod)
+    {
+        lock (_tails)
+        {
+            _tails.Remove(pod);
+        }
+    }
+
+    /// <summary>Writes <paramref name="line"/> about pod <paramref name="pod"/>'s silo to the log its output goes to.</summary>
+    public void Note(int pod, string line)
+    {
+        lock (log)
+        {
+            log.WriteLine($"[pod-{pod}] {line}");
         }
     }
 

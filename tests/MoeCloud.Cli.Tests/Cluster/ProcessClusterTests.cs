@@ -1,5 +1,10 @@
+using System.Net;
+using System.Net.Sockets;
 using MoeCloud.Cli.Cluster;
+using MoeCloud.Model.Synthetic;
 using MoeCloud.Cli.Tests.Commands;
+using MoeCloud.Runtime.Hosting;
+using MoeCloud.Testing;
 
 namespace MoeCloud.Cli.Tests.Cluster;
 
@@ -19,5 +24,36 @@ public sealed class ProcessClusterTests
         Assert.Contains("silo process of pod 0 exited with code", error.Message, StringComparison.Ordinal);
         Assert.Contains("Its last lines:", error.Message, StringComparison.Ordinal);
         Assert.Contains(missing, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_WhenAnotherProcessBoundASilosPortFirst_StartsItAgainOnOtherPortsUntilItIsHealthy()
+    {
+        // A free port is only checked, not held: here the first start's ops port is bound before the silo binds it.
+        using var home = new TempDirectory();
+        var (spec, vocabulary) = SyntheticModelPresets.Get("tiny");
+        var model = home.Combine("tiny");
+        SyntheticModelWriter.Write(model, spec, vocabulary, new SyntheticModelOptions { Seed = 1 });
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var starts = 0;
+        var log = new StringWriter();
+        var synced = TextWriter.Synchronized(log);
+
+        await using var cluster = await ProcessCluster.Start(1, new Dictionary<string, string> { ["tiny"] = model }, synced, ports: () =>
+        {
+            var ports = FreePorts.Take(4);
+            if (Interlocked.Increment(ref starts) == 1)
+            {
+                ports[3] = ((IPEndPoint)taken.LocalEndpoint).Port;
+            }
+
+            return ports;
+        });
+
+        Assert.Equal(2, starts);
+        Assert.Contains("address already in use", log.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("starting it again on other ports (start 2 of 3)", log.ToString(), StringComparison.Ordinal);
+        Assert.NotEqual(((IPEndPoint)taken.LocalEndpoint).Port, cluster.Endpoints[0].Ops.Port);
     }
 }
