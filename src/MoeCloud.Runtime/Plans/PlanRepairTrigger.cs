@@ -48,9 +48,12 @@ public sealed partial class PlanRepairTrigger(
         {
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(stoppingToken))
             {
+                // Declared dead since the last view, or gone from the table while still counted alive (a membership
+                // store that lost its data holds only the silos that wrote themselves back: MembershipStoreRestore).
                 var died = snapshot.Members.Values
                     .Where(m => m.Status == SiloStatus.Dead && !m.SiloAddress.Equals(silo.SiloAddress)
                         && (!previous.Members.TryGetValue(m.SiloAddress, out var before) || before.Status != SiloStatus.Dead))
+                    .Concat(previous.Members.Values.Where(m => m.Status != SiloStatus.Dead && !snapshot.Members.ContainsKey(m.SiloAddress)))
                     .Select(m => m.Name)
                     .ToArray();
                 previous = snapshot;

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
@@ -71,6 +72,64 @@ public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
 
         Assert.Equal(SiloStatus.Dead, membership.CurrentSnapshot.GetSiloStatus(victim));
         Assert.NotNull(repaired);
+        for (var l = 0; l < spec.MoeLayers; l++)
+        {
+            for (var e = 0; e < spec.Experts; e++)
+            {
+                Assert.DoesNotContain(Victim, repaired.ToPlacement().PodsOf(l, e).ToArray());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RedisRestartedEmpty_WhenASiloDiedWhileItWasDown_TheSurvivorsRepairItsExperts()
+    {
+        // The victim dies while Redis is down, so no one could write its death; the store comes back without its row,
+        // and the survivors, which wrote themselves back, count the silo that vanished from the table as dead.
+        using var dir = new TempDirectory();
+        var (spec, vocab) = SyntheticModelPresets.Get(Model);
+        SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
+        await using var redis = await LocalRedis.Start();
+        await using var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, configure: o =>
+        {
+            o.Clustering = ClusteringMode.Redis;
+            o.RedisConnectionString = redis.ConnectionString;
+        });
+        await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]));
+        var services = cluster.Silos[0].App.Services;
+        var key = services.GetRequiredService<IOptions<RedisClusteringOptions>>().Value.CreateRedisKey(services.GetRequiredService<IOptions<ClusterOptions>>().Value);
+        var survivors = cluster.Silos.Where(s => s.Pod != Victim).Select(s => s.App.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString()).Order().ToArray();
+
+        var restart = redis.Restart(TimeSpan.FromSeconds(4), keepData: false, CancellationToken.None);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await cluster.Silos[Victim].App.StopAsync(new CancellationToken(canceled: true));
+        await restart;
+
+        await using var store = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
+        WirePlan? repaired = null;
+        for (var i = 0; i < 1200 && repaired is null; i++)
+        {
+            repaired = await registry.GetActive() is { Version: > 1 } active ? active : null;
+            await Task.Delay(repaired is null ? 100 : 0);
+        }
+
+        // The survivors are back as active; the victim is not (its row is gone, or Orleans wrote it back as dead).
+        var statuses = new Dictionary<string, SiloStatus>();
+        foreach (var row in await store.GetDatabase().HashGetAllAsync(key))
+        {
+            output.WriteLine($"{row.Name}: {row.Value}");
+            if (row.Name != "Version")
+            {
+                using var json = JsonDocument.Parse(row.Value.ToString());
+                statuses[row.Name.ToString()] = (SiloStatus)json.RootElement.GetProperty("Status").GetInt32();
+            }
+        }
+
+        Assert.All(survivors, s => Assert.Equal(SiloStatus.Active, statuses.GetValueOrDefault(s)));
+        Assert.Equal(survivors.Length, statuses.Values.Count(s => s == SiloStatus.Active));
+        Assert.NotNull(repaired);
+        Assert.Equal(2, repaired.Version);
         for (var l = 0; l < spec.MoeLayers; l++)
         {
             for (var e = 0; e < spec.Experts; e++)
