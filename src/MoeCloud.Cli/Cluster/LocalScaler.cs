@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using Grpc.Net.Client;
 using MoeCloud.Abstractions;
+using MoeCloud.Contracts.Protos;
+using MoeCloud.Contracts.Tensors;
 using MoeCloud.Placement.Autoscaling;
 using MoeCloud.Placement.Plans;
 using MoeCloud.Placement.Profiles;
@@ -24,6 +27,23 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
 {
     private readonly LocalScalerOptions _options = (options ?? new LocalScalerOptions()).Validated();
     private readonly SemaphoreSlim _step = new(1, 1);
+    private readonly Lock _lock = new();
+    private Task _warming = Task.CompletedTask;
+
+    /// <summary>
+    /// The warm-ups of the standbys <see cref="SetStandbyAsync"/> started, still running or done (never faulted): await
+    /// it to have every standby warm, as a benchmark does before it measures.
+    /// </summary>
+    public Task StandbyWarmups
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _warming;
+            }
+        }
+    }
 
     /// <summary>
     /// Scales out to <paramref name="targetPods"/> plan pods: starts silos where too few standbys are joined, then
@@ -137,7 +157,11 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
             var change = Math.Min(wanted - cluster.Endpoints.Count, maxStarts);
             if (change > 0)
             {
-                await cluster.AddSilos(change, cancellationToken);
+                var started = await cluster.AddSilos(change, cancellationToken);
+                lock (_lock)
+                {
+                    _warming = Task.WhenAll(_warming, WarmStandbys(started, cancellationToken));
+                }
             }
 
             for (var i = change; i < 0; i++)
@@ -155,6 +179,57 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
 
     /// <inheritdoc />
     public async Task<int> PlanPodsAsync(CancellationToken cancellationToken) => (await Live()).PodCount;
+
+    /// <summary>
+    /// Warms new standbys' code, one after another, in the background: a fresh silo process runs its first requests on
+    /// unoptimised code (tiered compilation), so a scale-out onto a cold standby would serve its first windows several
+    /// times slower. Each standby's runner is sent whole-stack requests (16 tokens, one at a time, the standby routing
+    /// them to the pods of the plan in effect: it holds no experts itself) until it is steady by the benchmarks' rule
+    /// (<see cref="Commands.BenchTiming.WarmUp"/>, with that silo's JIT count) or
+    /// <see cref="LocalScalerOptions.StandbyWarmup"/> has passed. Its kernels are not warmed: it has no weights until
+    /// a plan gives it some. Best effort: a standby that fails a request, or stops, ends its warm-up without an error.
+    /// </summary>
+    private async Task WarmStandbys(IReadOnlyList<SiloEndpoint> standbys, CancellationToken cancellationToken)
+    {
+        if (_options.StandbyWarmup <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        await Task.Yield(); // the caller goes on: SetStandbyAsync returns once the silos are healthy
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        foreach (var standby in standbys)
+        {
+            try
+            {
+                // A standby learns the plan in effect from the registry shortly after it joins (its /readyz says when).
+                var clock = Stopwatch.StartNew();
+                while (!(await http.GetAsync(new Uri(standby.Ops, "/readyz"), cancellationToken)).IsSuccessStatusCode && clock.Elapsed < _options.StandbyWarmup)
+                {
+                    await Task.Delay(200, cancellationToken);
+                }
+
+                if (clock.Elapsed >= _options.StandbyWarmup)
+                {
+                    continue; // no plan within the warm-up's time: the next standby
+                }
+
+                using var channel = GrpcChannel.ForAddress(standby.Runner);
+                var runner = new MoeService.MoeServiceClient(channel);
+                var info = await runner.GetModelAsync(new GetModelRequest { Model = model }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken);
+                const int tokens = 16;
+                var inputs = Enumerable.Range(0, 4).Select(i => TensorCodec.WriteMatrix(Commands.RuntimeCommands.RandomHidden(tokens, info.Hidden, 3000 + i), tokens, info.Hidden)).ToArray();
+                await Commands.BenchTiming.WarmUp(
+                    _options.StandbyWarmup - clock.Elapsed,
+                    i => runner.ForwardAsync(new ForwardRequest { Model = model, FirstLayer = 0, LastLayer = info.MoeLayers - 1, Hidden = inputs[i % inputs.Length], SequenceId = $"standby-warmup-{i}" }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken).ResponseAsync,
+                    () => SiloScrape.Sum([standby], "moecloud_silo_jit_compiled_methods", cancellationToken));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The standby failed a request or stopped, or the cluster did: the warm-up is best effort.
+            }
+        }
+    }
 
     /// <summary>
     /// One <see cref="ExpertReplicaAutoscaler"/> step on the plan in effect and <paramref name="load"/>; when it changes
@@ -278,6 +353,12 @@ public sealed record LocalScalerOptions
     /// <summary>How long a scale-out waits for a request served on a new pod (default 30 s; zero: no wait).</summary>
     public TimeSpan ServeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Longest warm-up of a standby that <see cref="LocalScaler.SetStandbyAsync"/> started, in the background (default
+    /// 30 s, in [0, 10 min]; zero: none): requests through its runner until it is steady.
+    /// </summary>
+    public TimeSpan StandbyWarmup { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often the rollout status and the new pods' metrics are read (default 20 ms, in [1 ms, 10 s]).</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(20);
 
@@ -308,6 +389,11 @@ public sealed record LocalScalerOptions
         if (ServeTimeout < TimeSpan.Zero)
         {
             problems.Add($"{nameof(ServeTimeout)} must not be negative (got {ServeTimeout})");
+        }
+
+        if (StandbyWarmup < TimeSpan.Zero || StandbyWarmup > TimeSpan.FromMinutes(10))
+        {
+            problems.Add($"{nameof(StandbyWarmup)} must be in [0, 10 min] (got {StandbyWarmup})");
         }
 
         if (PollInterval < TimeSpan.FromMilliseconds(1) || PollInterval > TimeSpan.FromSeconds(10))

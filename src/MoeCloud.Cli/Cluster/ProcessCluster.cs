@@ -290,8 +290,8 @@ public sealed class ProcessCluster : ILocalCluster
     }
 
     /// <summary>
-    /// Times a silo process that exited because a port it was given was bound first by another process (a free port is
-    /// only checked, not held: <see cref="FreePorts"/>) is started again on fresh ports, before the start fails.
+    /// Most starts of one silo process, counting the first, when it keeps exiting because a port it was given was bound
+    /// first by another process (a free port is only checked, not held: <see cref="FreePorts"/>); each start has fresh ports.
     /// </summary>
     internal const int PortAttempts = 3;
 

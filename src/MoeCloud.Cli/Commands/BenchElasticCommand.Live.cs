@@ -42,6 +42,7 @@ public static partial class BenchElasticCommand
             new("window", "<s> window of SLO attainment (default 5)"),
             new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
             new("warmup", "<seconds> longest untimed warm-up before the arms: requests of --tokens tokens one after another until the data path is steady (the benchmarks' rule: 2 s windows whose median stopped improving by 3%, the JIT of this process and of the silo processes quiet) (default 90; 0: none). The standbys are not warmed: they serve nothing until a scale-out uses them"),
+            new("standby-warmup", "<seconds> longest warm-up of each standby the scaler starts (requests through its runner until it is steady, in the background; the bench waits for the first standbys' before the arms) (default 30; 0: cold standbys)"),
             new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
             new("no-baseline", "skip the baseline arm: the same step load on the starting pods with the autoscaler off, run before the autoscaled one", IsFlag: true),
             .. AutoscaleArgs.Options,
@@ -73,6 +74,7 @@ public static partial class BenchElasticCommand
                 defaultQueueDepth: 1, defaultUpWindowSeconds: 2, bothTargets: true);
             var seed = args.GetInt("seed", 1);
             var warmup = BenchTiming.Warmup(args);
+            var standbyWarmup = TimeSpan.FromSeconds(args.GetDouble("standby-warmup", 30, 0, 600));
             var error = TextWriter.Synchronized(console.Error);
 
             // 2. The offline comparison on one trace (before the cluster, so it does not compete with it).
@@ -91,7 +93,7 @@ public static partial class BenchElasticCommand
             await error.WriteLineAsync(quota);
             await cluster.Publish(WirePlan.From(Model, plan, version: 1));
             await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, recorded, HomePolicyName.Speculative, ct, servingWindow: servingWindow);
-            var scaler = new LocalScaler(cluster, Model, profile, new LocalScalerOptions { ServeTimeout = TimeSpan.FromSeconds(20) });
+            var scaler = new LocalScaler(cluster, Model, profile, new LocalScalerOptions { ServeTimeout = TimeSpan.FromSeconds(20), StandbyWarmup = standbyWarmup });
             if (autoscale.Standby > 0)
             {
                 await error.WriteLineAsync($"starting {autoscale.Standby} standby silo(s)");
@@ -105,7 +107,8 @@ public static partial class BenchElasticCommand
             var info = await client.GetModelAsync(Model, ct);
             var inputs = Enumerable.Range(0, 8).Select(i => RuntimeCommands.RandomHidden(load.Tokens, info.Hidden, 2000 + i)).ToArray();
             var warmed = await BenchTiming.WarmUp(warmup, i => client.ForwardAsync(Model, inputs[i % inputs.Length], load.Tokens, info.Hidden, 0, info.MoeLayers - 1, cancellationToken: ct), SiloScrape.JitProbe(cluster, ct));
-            await error.WriteLineAsync($"warm-up: {warmed.TotalSeconds:F1} s, then 5 s at the base load (not counted)");
+            await scaler.StandbyWarmups;
+            await error.WriteLineAsync($"warm-up: {warmed.TotalSeconds:F1} s (standbys: at most {standbyWarmup.TotalSeconds:0.#} s each), then 5 s at the base load (not counted)");
             await LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 5), load, null, ct);
 
             // 4. The baseline: the same step load on the starting pods, the autoscaler off (the standbys idle, as in the
@@ -199,6 +202,7 @@ public static partial class BenchElasticCommand
                 P99Ms = report.Totals.All.P99Ms,
                 Baseline = baseline,
                 WarmupSeconds = warmed.TotalSeconds,
+                StandbyWarmupLimitSeconds = standbyWarmup.TotalSeconds,
             };
             if (args.Json)
             {
@@ -331,6 +335,9 @@ public sealed record ElasticLiveReport(
 
     /// <summary>Seconds of untimed requests before the arms, until the data path was steady or <c>--warmup</c> passed.</summary>
     public double WarmupSeconds { get; init; }
+
+    /// <summary>The longest warm-up of each standby (<c>--standby-warmup</c>; 0: the standbys were cold).</summary>
+    public double StandbyWarmupLimitSeconds { get; init; }
 }
 
 /// <summary>The baseline arm of the live step: the same requests on a fixed pod count, the autoscaler off.</summary>

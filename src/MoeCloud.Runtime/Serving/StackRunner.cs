@@ -503,7 +503,8 @@ public sealed partial class StackRunner(
                 }
             }
 
-            if (byPod[_pod] is { } localExperts)
+            // A standby (a pod above the plan's pods) holds no experts: every one of its step's experts is remote.
+            if (_pod < byPod.Length && byPod[_pod] is { } localExperts)
             {
                 var work = PodWork.Local(_pod, localExperts, groups);
                 var resolved = await executor.Resolve(model.Name, layer, _pod, experts, work.Experts);

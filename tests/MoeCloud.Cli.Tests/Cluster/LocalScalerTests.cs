@@ -58,6 +58,33 @@ public sealed class LocalScalerTests
     }
 
     [Fact]
+    public async Task SetStandbyAsync_WarmsTheStandbyItStartsWithRequestsThroughItsRunner_WhileThePlanKeepsItsPods()
+    {
+        await using var rig = await Rig.Start(silos: 2, planPods: 2, new LocalScalerOptions { StandbyWarmup = TimeSpan.FromSeconds(4) });
+
+        Assert.Equal(1, await rig.Scaler.SetStandbyAsync(1, CancellationToken.None));
+        var standby = rig.Cluster.Endpoints[2];
+        await rig.Scaler.StandbyWarmups;
+
+        // The standby ran whole steps as a runner (routing them to the plan's pods): its served count is its requests
+        // alone, since it holds no experts and its kernels computed nothing.
+        Assert.Equal(0, await SiloScrape.Sum([standby], "moecloud_silo_kernel_tokens_total", CancellationToken.None));
+        Assert.True(await SiloServing.Total([standby], Model, CancellationToken.None) > 0, "the standby ran no request");
+        Assert.Equal(2, (await rig.ActivePlan()).Pods);
+    }
+
+    [Fact]
+    public async Task SetStandbyAsync_WhenTheStandbyWarmupIsZero_SendsTheStandbyNothing()
+    {
+        await using var rig = await Rig.Start(silos: 2, planPods: 2, new LocalScalerOptions { StandbyWarmup = TimeSpan.Zero });
+
+        Assert.Equal(1, await rig.Scaler.SetStandbyAsync(1, CancellationToken.None));
+        await rig.Scaler.StandbyWarmups;
+
+        Assert.Equal(0, await SiloServing.Total([rig.Cluster.Endpoints[2]], Model, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ScaleInAsync_WhenThreePodsShrinkToTwoUnderLoad_MovesExpertsOffStopsTheTopSiloAndFailsNoRequest()
     {
         await using var rig = await Rig.Start(silos: 3, planPods: 3);
@@ -80,7 +107,7 @@ public sealed class LocalScalerTests
 
         public LocalScaler Scaler => scaler;
 
-        public static async Task<Rig> Start(int silos, int planPods)
+        public static async Task<Rig> Start(int silos, int planPods, LocalScalerOptions? options = null)
         {
             var ct = CancellationToken.None;
             var modelDir = await DemoDeployment.EnsureModel(Model, seed: 1, TextWriter.Null, ct);
@@ -96,7 +123,7 @@ public sealed class LocalScalerTests
                 await cluster.Publish(WirePlan.FromAssignment(Model, 1, planPods, spec.MoeLayers, spec.Experts, (l, e) => [(e + l) % planPods]));
                 var gateway = await LocalGateway.Start(cluster, Model, modelDir, profile: null, HomePolicyName.Speculative, ct);
                 var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey, Deadline = TimeSpan.FromSeconds(20) });
-                return new Rig(cluster, gateway, client, new ChaosLoad(spec.Hidden, spec.MoeLayers, 4, inputs, expected), new LocalScaler(cluster, Model, profile));
+                return new Rig(cluster, gateway, client, new ChaosLoad(spec.Hidden, spec.MoeLayers, 4, inputs, expected), new LocalScaler(cluster, Model, profile, options));
             }
             catch
             {

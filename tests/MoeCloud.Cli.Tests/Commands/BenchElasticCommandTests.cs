@@ -38,6 +38,7 @@ public sealed class BenchElasticCommandTests : IDisposable
     [InlineData("--refill-delay", "-1")]
     [InlineData("--warmup", "601")]
     [InlineData("--warmup", "soon")]
+    [InlineData("--standby-warmup", "-1")]
     public async Task BenchElastic_WhenALiveOptionIsOutOfRange_ExitsTwoBeforeStartingAnything(params string[] options)
     {
         var (code, output, error) = await MoectlRunner.Run(["bench", "elastic", "--json", .. options]);
