@@ -26,19 +26,9 @@ public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
     [Fact]
     public async Task RedisRestartedEmpty_TheSilosWriteThemselvesBack_AndALaterDeathIsDeclaredAndRepaired()
     {
-        using var dir = new TempDirectory();
-        var (spec, vocab) = SyntheticModelPresets.Get(Model);
-        SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
-        await using var redis = await LocalRedis.Start();
-        await using var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, configure: o =>
-        {
-            o.Clustering = ClusteringMode.Redis;
-            o.RedisConnectionString = redis.ConnectionString;
-        });
-        // Every expert but 0 on one pod only, a third of them on pod 2: its death needs a repair.
-        await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]));
+        await using var setup = await Setup.Start();
+        var (redis, cluster, spec, key) = (setup.Redis, setup.Cluster, setup.Spec, setup.Key);
         var services = cluster.Silos[0].App.Services;
-        var key = services.GetRequiredService<IOptions<RedisClusteringOptions>>().Value.CreateRedisKey(services.GetRequiredService<IOptions<ClusterOptions>>().Value);
         await using var store = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var db = store.GetDatabase();
         var before = await Rows(db, key);
@@ -84,20 +74,11 @@ public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
     [Fact]
     public async Task RedisRestartedEmpty_WhenASiloDiedWhileItWasDown_TheSurvivorsRepairItsExperts()
     {
-        // The victim dies while Redis is down, so no one could write its death; the store comes back without its row,
-        // and the survivors, which wrote themselves back, count the silo that vanished from the table as dead.
-        using var dir = new TempDirectory();
-        var (spec, vocab) = SyntheticModelPresets.Get(Model);
-        SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
-        await using var redis = await LocalRedis.Start();
-        await using var cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, configure: o =>
-        {
-            o.Clustering = ClusteringMode.Redis;
-            o.RedisConnectionString = redis.ConnectionString;
-        });
-        await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]));
-        var services = cluster.Silos[0].App.Services;
-        var key = services.GetRequiredService<IOptions<RedisClusteringOptions>>().Value.CreateRedisKey(services.GetRequiredService<IOptions<ClusterOptions>>().Value);
+        // The victim dies while Redis is down, so no one can write its death; the store comes back without its row. The
+        // survivors write themselves back, then find the victim gone from the table or dead (Orleans writes the death
+        // it could not write before), and repair its experts.
+        await using var setup = await Setup.Start();
+        var (redis, cluster, spec, key) = (setup.Redis, setup.Cluster, setup.Spec, setup.Key);
         var survivors = cluster.Silos.Where(s => s.Pod != Victim).Select(s => s.App.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString()).Order().ToArray();
 
         var restart = redis.Restart(TimeSpan.FromSeconds(4), keepData: false, CancellationToken.None);
@@ -136,6 +117,57 @@ public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
             {
                 Assert.DoesNotContain(Victim, repaired.ToPlacement().PodsOf(l, e).ToArray());
             }
+        }
+    }
+
+    /// <summary>
+    /// A real redis-server and three embedded silos with Redis clustering serving <c>tiny</c>, under a plan where every
+    /// expert but 0 is on one pod only (a third of them on pod 2, so that its death needs a repair).
+    /// </summary>
+    private sealed class Setup(TempDirectory dir, LocalRedis redis, EmbeddedCluster cluster, MoeCloud.Model.Spec.ModelSpec spec, RedisKey key) : IAsyncDisposable
+    {
+        public LocalRedis Redis => redis;
+
+        public EmbeddedCluster Cluster => cluster;
+
+        public MoeCloud.Model.Spec.ModelSpec Spec => spec;
+
+        /// <summary>The cluster's membership hash.</summary>
+        public RedisKey Key => key;
+
+        public static async Task<Setup> Start()
+        {
+            var dir = new TempDirectory();
+            var (spec, vocab) = SyntheticModelPresets.Get(Model);
+            SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 5 });
+            var redis = await LocalRedis.Start();
+            EmbeddedCluster cluster;
+            try
+            {
+                cluster = await EmbeddedCluster.Start(Pods, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, configure: o =>
+                {
+                    o.Clustering = ClusteringMode.Redis;
+                    o.RedisConnectionString = redis.ConnectionString;
+                });
+            }
+            catch
+            {
+                await redis.DisposeAsync();
+                dir.Dispose();
+                throw;
+            }
+
+            await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]));
+            var services = cluster.Silos[0].App.Services;
+            var key = services.GetRequiredService<IOptions<RedisClusteringOptions>>().Value.CreateRedisKey(services.GetRequiredService<IOptions<ClusterOptions>>().Value);
+            return new Setup(dir, redis, cluster, spec, key);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await cluster.DisposeAsync();
+            await redis.DisposeAsync();
+            dir.Dispose();
         }
     }
 

@@ -55,12 +55,7 @@ public sealed class RepairTests(ITestOutputHelper output)
 
         // The repair plan: version 2, every expert on a survivor, every surviving replica where it was.
         var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
-        WirePlan? repaired = null;
-        for (var i = 0; i < 600 && repaired is null; i++)
-        {
-            repaired = await registry.GetActive() is { Version: > 1 } active ? active : null;
-            await Task.Delay(repaired is null ? 50 : 0);
-        }
+        var repaired = await setup.Repaired(TimeSpan.FromSeconds(30));
 
         output.WriteLine($"kill to repair plan in effect: {killed.Elapsed.TotalSeconds:F2} s");
         Assert.NotNull(repaired);
@@ -124,13 +119,7 @@ public sealed class RepairTests(ITestOutputHelper output)
         var (cluster, spec, reference) = (setup.Cluster, setup.Spec, setup.Reference);
 
         await setup.Kill(Victim);
-        var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
-        WirePlan? repaired = null;
-        for (var i = 0; i < 1200 && repaired is null; i++)
-        {
-            repaired = await registry.GetActive() is { Version: > 1 } active ? active : null;
-            await Task.Delay(repaired is null ? 50 : 0);
-        }
+        var repaired = await setup.Repaired(TimeSpan.FromSeconds(60));
 
         Assert.Equal(Pods - 1, lost.Sum(l => l.Failed)); // every survivor's first ask failed
         Assert.True(lost.Sum(l => l.Asked) > lost.Sum(l => l.Failed), "no survivor asked for the repair again");
@@ -289,6 +278,24 @@ public sealed class RepairTests(ITestOutputHelper output)
             var plan = WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]);
             await cluster.Publish(plan);
             return new Setup(dir, cluster, spec, reference, plan, refusal);
+        }
+
+        /// <summary>The active plan once its version is above 1 (a repair took effect), or null after <paramref name="within"/>.</summary>
+        public async Task<WirePlan?> Repaired(TimeSpan within)
+        {
+            var registry = Cluster.Grains.GetGrain<IPlanRegistryGrain>(Model);
+            for (var waited = Stopwatch.StartNew(); ; await Task.Delay(50))
+            {
+                if (await registry.GetActive() is { Version: > 1 } active)
+                {
+                    return active;
+                }
+
+                if (waited.Elapsed > within)
+                {
+                    return null;
+                }
+            }
         }
 
         /// <summary>The status pod 0's silo sees for <paramref name="pod"/>'s silo in the cluster membership.</summary>
