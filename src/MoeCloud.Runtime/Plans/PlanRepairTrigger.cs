@@ -48,12 +48,12 @@ public sealed partial class PlanRepairTrigger(
         {
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(stoppingToken))
             {
-                // Declared dead since the last view, or gone from the table while still counted alive (a membership
-                // store that lost its data holds only the silos that wrote themselves back: MembershipStoreRestore).
+                // Declared dead since the last view. A silo merely gone from the table is not counted: after a store
+                // lost its data, a view read before every live silo wrote itself back (MembershipStoreRestore) lacks
+                // live silos too, and a repair made on it would move their replicas away.
                 var died = snapshot.Members.Values
                     .Where(m => m.Status == SiloStatus.Dead && !m.SiloAddress.Equals(silo.SiloAddress)
                         && (!previous.Members.TryGetValue(m.SiloAddress, out var before) || before.Status != SiloStatus.Dead))
-                    .Concat(previous.Members.Values.Where(m => m.Status != SiloStatus.Dead && !snapshot.Members.ContainsKey(m.SiloAddress)))
                     .Select(m => m.Name)
                     .ToArray();
                 previous = snapshot;

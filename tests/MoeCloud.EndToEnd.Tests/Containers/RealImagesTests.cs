@@ -8,13 +8,14 @@ using DotNet.Testcontainers.Containers;
 using DotNet.Testcontainers.Networks;
 using k8s;
 using k8s.Models;
+using MoeCloud.Cli.Cluster;
 using MoeCloud.Client;
 using MoeCloud.Gateway.Security;
+using MoeCloud.Kubernetes.Testing;
 using MoeCloud.Model.Forward;
 using MoeCloud.Model.Kernels;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Model.Weights;
-using MoeCloud.Kubernetes.Testing;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Reconcilers;
 using MoeCloud.Operator.Tests.EndToEnd;
@@ -242,7 +243,7 @@ public sealed class RealImagesTests
                 var input = Enumerable.Range(0, 8 * spec.Hidden).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
                 var output = await moe.ForwardAsync("tiny", input, 8, spec.Hidden, 0, spec.MoeLayers - 1);
                 var expected = reference.ForwardStack(0, spec.MoeLayers - 1, input, 8);
-                var error = expected.Zip(output.Hidden).Max(p => Math.Abs(p.First - p.Second) / Math.Max(1e-3, Math.Abs(p.First)));
+                var error = ResultError.MaxRelative(expected, output.Hidden); // max |Δ| / max |reference|, as every other check of a result
                 Assert.True(error <= 1e-4, $"request {r}: max relative error {error}");
                 homes.UnionWith(output.HomePods);
             }
