@@ -185,7 +185,7 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
     /// unoptimised code (tiered compilation), so a scale-out onto a cold standby would serve its first windows several
     /// times slower. Each standby's runner is sent whole-stack requests (16 tokens, one at a time, the standby routing
     /// them to the pods of the plan in effect: it holds no experts itself) until it is steady by the benchmarks' rule
-    /// (<see cref="Commands.BenchTiming.WarmUp"/>, with that silo's JIT count) or
+    /// (<see cref="SteadyWarmup.WarmUp"/>, with that silo's JIT count) or
     /// <see cref="LocalScalerOptions.StandbyWarmup"/> has passed. Its kernels are not warmed: it has no weights until
     /// a plan gives it some. Best effort: a standby that fails a request, or stops, ends its warm-up without an error.
     /// </summary>
@@ -219,7 +219,7 @@ public sealed class LocalScaler(ProcessCluster cluster, string model, WorkloadPr
                 var info = await runner.GetModelAsync(new GetModelRequest { Model = model }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken);
                 const int tokens = 16;
                 var inputs = Enumerable.Range(0, 4).Select(i => TensorCodec.WriteMatrix(Commands.RuntimeCommands.RandomHidden(tokens, info.Hidden, 3000 + i), tokens, info.Hidden)).ToArray();
-                await Commands.BenchTiming.WarmUp(
+                await SteadyWarmup.WarmUp(
                     _options.StandbyWarmup - clock.Elapsed,
                     i => runner.ForwardAsync(new ForwardRequest { Model = model, FirstLayer = 0, LastLayer = info.MoeLayers - 1, Hidden = inputs[i % inputs.Length], SequenceId = $"standby-warmup-{i}" }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken).ResponseAsync,
                     () => SiloScrape.Sum([standby], "moecloud_silo_jit_compiled_methods", cancellationToken));

@@ -27,7 +27,7 @@ internal static class SiloScrape
     /// <summary>
     /// The methods the JIT has compiled so far in this process and, when <paramref name="cluster"/>'s silos run in
     /// processes of their own, in theirs (<c>moecloud_silo_jit_compiled_methods</c>): the probe of
-    /// <see cref="Commands.BenchTiming.WarmUp"/>. Embedded silos share this process, so only its count is read.
+    /// <see cref="SteadyWarmup.WarmUp"/>. Embedded silos share this process, so only its count is read.
     /// </summary>
     public static Func<Task<double>> JitProbe(ILocalCluster? cluster, CancellationToken cancellationToken) => async () =>
     {

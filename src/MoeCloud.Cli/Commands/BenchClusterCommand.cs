@@ -97,7 +97,7 @@ public static class BenchClusterCommand
         await log.WriteLineAsync($"reference: {requests.Count} requests, {replayTokens} tokens, {spec.MoeLayers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {spec.Hidden}, intermediate {spec.ExpertIntermediate})");
         var reference = new ReferenceForward(InMemoryModel.Load(checkpoint), new CpuExpertKernel());
         Forward(reference, spec, requests[0]);
-        await BenchTiming.WarmUp(warmup, i =>
+        await SteadyWarmup.WarmUp(warmup, i =>
         {
             Forward(reference, spec, requests[i % requests.Count]);
             return Task.CompletedTask;
@@ -245,12 +245,12 @@ public static class BenchClusterCommand
         return row;
     }
 
-    /// <summary>The replay's first requests, untimed, and again until the cluster is steady (<see cref="BenchTiming.WarmUp"/>) or <paramref name="warmup"/> has passed.</summary>
+    /// <summary>The replay's first requests, untimed, and again until the cluster is steady (<see cref="SteadyWarmup.WarmUp"/>) or <paramref name="warmup"/> has passed.</summary>
     private static async Task Warm(Replayer replayer, ILocalCluster cluster, IReadOnlyList<ReplayRequest> requests, int concurrency, TimeSpan warmup, CancellationToken ct)
     {
         var first = requests.Take(concurrency * 2).ToArray();
         await replayer.Run(first, ct);
-        await BenchTiming.WarmUp(warmup, _ => replayer.Run(first, ct), SiloScrape.JitProbe(cluster, ct));
+        await SteadyWarmup.WarmUp(warmup, _ => replayer.Run(first, ct), SiloScrape.JitProbe(cluster, ct));
     }
 
     private static Dictionary<string, object> Row(string mode, ReplayOutcome outcome, int tokens, double referenceTps, float[][] expected)

@@ -32,7 +32,7 @@ namespace MoeCloud.Cli.Commands;
 /// Bytes this process allocated during the timed steps (<see cref="GC.GetTotalAllocatedBytes"/>), per layer of a step:
 /// with embedded pods the client, every pod's data path and their transport; with silo processes only the client.
 /// </param>
-/// <param name="WarmupSeconds">Untimed steps before the timed ones, until steady (<see cref="BenchTiming.WarmUp"/>).</param>
+/// <param name="WarmupSeconds">Untimed steps before the timed ones, until steady (<see cref="SteadyWarmup.WarmUp"/>).</param>
 public sealed record DatapathMode(double StepP50Ms, double StepP99Ms, double LayerP50Ms, double EchoLayerMs, double GrpcEchoLayerMs, double CopiesPerLayer, double MaxRelError, double AllocatedBytesPerLayer, double WarmupSeconds);
 
 /// <summary>The gateway's own added latency: the same request through the gateway and split by the same homes by the client itself.</summary>
@@ -147,7 +147,7 @@ public static class BenchDatapathCommand
             return Task.CompletedTask;
         }
 
-        var referenceWarmup = await BenchTiming.WarmUp(warmup, ReferenceStep, SiloScrape.JitProbe(null, ct));
+        var referenceWarmup = await SteadyWarmup.WarmUp(warmup, ReferenceStep, SiloScrape.JitProbe(null, ct));
         var referenceMs = Percentile(await Time(steps, ReferenceStep), 0.5);
         await log.WriteLineAsync($"reference: {tokens}-token step over {layers} layers × {spec.Experts} experts (top-{spec.TopK}, hidden {h}) in {referenceMs:F3} ms");
 
@@ -305,7 +305,7 @@ public static class BenchDatapathCommand
                 await runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct);
             }
 
-            await BenchTiming.WarmUp(warmup, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(null, ct));
+            await SteadyWarmup.WarmUp(warmup, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(null, ct));
             var times = await Time(steps, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync);
             var layer = Percentile(times, 0.5) / layers;
             if (!measureMemory)
@@ -409,7 +409,7 @@ public static class BenchDatapathCommand
         }
 
         // Then the same steps untimed for the warm-up, so the echoes and the timed steps below run on optimised code.
-        var warmed = await BenchTiming.WarmUp(warmup, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(cluster, ct));
+        var warmed = await SteadyWarmup.WarmUp(warmup, i => runners[i % pods].ForwardAsync(Request(i), cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(cluster, ct));
 
         // The bytes one layer sends from pod 0 to each remote pod: the distinct tokens whose experts it holds not.
         var first = await runners[0].ForwardAsync(Request(0), cancellationToken: ct);
@@ -457,7 +457,7 @@ public static class BenchDatapathCommand
         var gatewayMs = new List<double>();
         var directMs = new List<double>();
         // The gateway's code warms on its own requests first; then the first 20 pairs are untimed too.
-        await BenchTiming.WarmUp(warmup, i => gateway.ForwardAsync(new ForwardRequest { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h), SequenceId = $"w{i}" }, headers, cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(null, ct));
+        await SteadyWarmup.WarmUp(warmup, i => gateway.ForwardAsync(new ForwardRequest { Model = Model, FirstLayer = 0, LastLayer = layers - 1, Hidden = TensorCodec.WriteMatrix(inputs[i % inputs.Length], tokens, h), SequenceId = $"w{i}" }, headers, cancellationToken: ct).ResponseAsync, SiloScrape.JitProbe(null, ct));
         for (var i = 0; i < steps + 20; i++)
         {
             var x = inputs[i % inputs.Length];

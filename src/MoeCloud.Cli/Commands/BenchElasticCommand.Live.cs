@@ -106,7 +106,7 @@ public static partial class BenchElasticCommand
             await error.WriteLineAsync($"warm-up: {load.Tokens}-token requests one after another until the data path is steady, at most {warmup.TotalSeconds:0.#} s (not counted)");
             var info = await client.GetModelAsync(Model, ct);
             var inputs = Enumerable.Range(0, 8).Select(i => RuntimeCommands.RandomHidden(load.Tokens, info.Hidden, 2000 + i)).ToArray();
-            var warmed = await BenchTiming.WarmUp(warmup, i => client.ForwardAsync(Model, inputs[i % inputs.Length], load.Tokens, info.Hidden, 0, info.MoeLayers - 1, cancellationToken: ct), SiloScrape.JitProbe(cluster, ct));
+            var warmed = await SteadyWarmup.WarmUp(warmup, i => client.ForwardAsync(Model, inputs[i % inputs.Length], load.Tokens, info.Hidden, 0, info.MoeLayers - 1, cancellationToken: ct), SiloScrape.JitProbe(cluster, ct));
             await scaler.StandbyWarmups;
             await error.WriteLineAsync($"warm-up: {warmed.TotalSeconds:F1} s (standbys: at most {standbyWarmup.TotalSeconds:0.#} s each), then 5 s at the base load (not counted)");
             await LoadGenerator.RunAsync(client, LoadPattern.Create("constant", rate, null, null, 5), load, null, ct);

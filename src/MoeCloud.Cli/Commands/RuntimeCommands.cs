@@ -234,7 +234,7 @@ public static class RuntimeCommands
 
     /// <summary>
     /// Untimed 16-token requests through <paramref name="gateway"/>, one after another, until the data path is steady
-    /// (<see cref="BenchTiming.WarmUp"/>: its medians level off and the JIT of this process and the silo processes is
+    /// (<see cref="SteadyWarmup.WarmUp"/>: its medians level off and the JIT of this process and the silo processes is
     /// quiet) or <paramref name="limit"/> has passed; prints what it did.
     /// </summary>
     private static async Task WarmUp(LocalGateway gateway, ILocalCluster cluster, TimeSpan limit, CliConsole console, CancellationToken ct)
@@ -244,7 +244,7 @@ public static class RuntimeCommands
         var info = await client.GetModelAsync(DemoModel, ct);
         var inputs = Enumerable.Range(0, 8).Select(i => RandomHidden(16, info.Hidden, 1000 + i)).ToArray();
         var requests = 0;
-        var took = await BenchTiming.WarmUp(limit, async i =>
+        var took = await SteadyWarmup.WarmUp(limit, async i =>
         {
             await client.ForwardAsync(DemoModel, inputs[i % inputs.Length], 16, info.Hidden, 0, info.MoeLayers - 1, cancellationToken: ct);
             requests++;

@@ -1,3 +1,4 @@
+using MoeCloud.Cli.Cluster;
 using MoeCloud.Cli.Commands;
 
 namespace MoeCloud.Cli.Tests.Commands;
@@ -14,7 +15,7 @@ public sealed class BenchWarmupTests
     [InlineData(new[] { 9.0, 7.0, 7.5, 6.7 }, false)]       // 4.3% below it
     public void IsSteady_ComparesTheLastWindowWithTheBetterOfTheTwoBefore(double[] medians, bool steady)
     {
-        Assert.Equal(steady, BenchTiming.IsSteady(medians));
+        Assert.Equal(steady, SteadyWarmup.IsSteady(medians));
     }
 
     [Fact]
@@ -22,7 +23,7 @@ public sealed class BenchWarmupTests
     {
         // Each run is shorter than the one before it, by more than 3% per window, so no window is ever steady.
         var runs = 0;
-        var elapsed = await BenchTiming.WarmUp(TimeSpan.FromSeconds(3), async i =>
+        var elapsed = await SteadyWarmup.WarmUp(TimeSpan.FromSeconds(3), async i =>
         {
             runs++;
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(1, 400 * Math.Pow(0.9, i))));
@@ -37,7 +38,7 @@ public sealed class BenchWarmupTests
     {
         var runs = 0;
 
-        await BenchTiming.WarmUp(TimeSpan.Zero, _ =>
+        await SteadyWarmup.WarmUp(TimeSpan.Zero, _ =>
         {
             runs++;
             return Task.CompletedTask;
