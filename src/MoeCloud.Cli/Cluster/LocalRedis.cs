@@ -75,8 +75,10 @@ public sealed class LocalRedis : IAsyncDisposable
     /// A crash and restart of the membership store, for chaos runs: with <paramref name="keepData"/> the data set is
     /// saved first (as a store with persistence would keep it), then redis-server is killed (SIGKILL), stays down for
     /// <paramref name="down"/>, and starts again on the same port with the saved data, or empty without it.
+    /// <paramref name="whileDown"/>, when given, runs once the server is gone, before that wait (a fault that happens
+    /// while the store is down).
     /// </summary>
-    public async Task Restart(TimeSpan down, bool keepData, CancellationToken cancellationToken)
+    public async Task Restart(TimeSpan down, bool keepData, CancellationToken cancellationToken, Func<CancellationToken, Task>? whileDown = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var dump = Path.Combine(_directory, "dump.rdb");
@@ -92,6 +94,11 @@ public sealed class LocalRedis : IAsyncDisposable
         _server.Kill();
         await _server.WaitForExitAsync(cancellationToken);
         await ChildProcesses.Stop([_server, _watchdog], StopGrace); // the watchdog exits with its server; this reaps both
+        if (whileDown is not null)
+        {
+            await whileDown(cancellationToken);
+        }
+
         await Task.Delay(down, cancellationToken);
         (_server, _watchdog) = Launch(Port, _directory, _alsoBind);
         Follow(_server);

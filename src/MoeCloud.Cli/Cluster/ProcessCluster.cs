@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MoeCloud.Abstractions;
 using MoeCloud.Runtime.Hosting;
 using Orleans.Configuration;
 
@@ -80,6 +81,7 @@ public sealed class ProcessCluster : ILocalCluster
         var redisAddress = network is null ? redis.ConnectionString : $"{network.HostAddress}:{redis.Port}";
         var launcher = new SiloLauncher(redisAddress, $"local-{Guid.NewGuid():N}", models, rehomeProfiles, network, log, quota, dashboardKeySha256, microBatches, ports);
         var started = new List<Silo>();
+        var launched = DateTime.UtcNow;
         try
         {
             for (var pod = 0; pod < silos; pod++)
@@ -101,6 +103,17 @@ public sealed class ProcessCluster : ILocalCluster
             });
             var client = builder.Build();
             await client.StartAsync(cancellationToken);
+            try
+            {
+                await WaitJoined(client.Services.GetRequiredService<IClusterClient>(), started, launched, SiloStartTimeout, cancellationToken);
+            }
+            catch
+            {
+                await client.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+                client.Dispose();
+                throw;
+            }
+
             return new ProcessCluster(redis, launcher, started, client);
         }
         catch
@@ -130,6 +143,7 @@ public sealed class ProcessCluster : ILocalCluster
         {
             var first = Endpoints.Count;
             var added = new List<Silo>();
+            var launched = DateTime.UtcNow;
             try
             {
                 for (var pod = first; pod < first + count; pod++)
@@ -138,6 +152,7 @@ public sealed class ProcessCluster : ILocalCluster
                 }
 
                 await WaitHealthy(added, _launcher, SiloStartTimeout, cancellationToken);
+                await WaitJoined(_client.Services.GetRequiredService<IClusterClient>(), added, launched, SiloStartTimeout, cancellationToken);
             }
             catch
             {
@@ -225,6 +240,7 @@ public sealed class ProcessCluster : ILocalCluster
         }
 
         _launcher.Quota?.Release(pod);
+        var launched = DateTime.UtcNow;
         var fresh = _launcher.Launch(pod);
         lock (_silos)
         {
@@ -236,6 +252,7 @@ public sealed class ProcessCluster : ILocalCluster
         try
         {
             await WaitHealthy(restarted, _launcher, SiloStartTimeout, cancellationToken);
+            await WaitJoined(_client.Services.GetRequiredService<IClusterClient>(), restarted, launched, SiloStartTimeout, cancellationToken);
         }
         finally
         {
@@ -247,7 +264,8 @@ public sealed class ProcessCluster : ILocalCluster
     }
 
     /// <summary>Crashes the membership store and starts it again on its port after <paramref name="down"/> (see <see cref="LocalRedis.Restart"/>).</summary>
-    public Task RestartRedis(TimeSpan down, bool keepData, CancellationToken cancellationToken) => _redis.Restart(down, keepData, cancellationToken);
+    public Task RestartRedis(TimeSpan down, bool keepData, CancellationToken cancellationToken, Func<CancellationToken, Task>? whileDown = null) =>
+        _redis.Restart(down, keepData, cancellationToken, whileDown);
 
     /// <summary>Cuts pod <paramref name="pod"/> off the network or heals it; only for a cluster started in a <see cref="ShapedNetwork"/>.</summary>
     public Task SetLink(int pod, bool up, CancellationToken cancellationToken) =>
@@ -352,6 +370,45 @@ public sealed class ProcessCluster : ILocalCluster
 
                 await Task.Delay(200, cancellationToken);
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits until each of <paramref name="silos"/> is an active member in the cluster's own view (the management grain)
+    /// and grains are placed on it (<see cref="LocalClusterExtensions.WaitPlaceable"/>): a silo answers <c>/healthz</c>
+    /// while it is still joining, and a caller that starts next (a gateway following the membership) must find it. An incarnation started before <paramref name="launched"/> (the one a restart replaces,
+    /// not yet declared dead) does not count.
+    /// </summary>
+    private static async Task WaitJoined(IGrainFactory grains, IReadOnlyList<Silo> silos, DateTime launched, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var since = launched - TimeSpan.FromSeconds(1); // the silos' clocks are this machine's; a margin for rounding
+        while (true)
+        {
+            int[] missing;
+            try
+            {
+                var hosts = await grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+                var joined = hosts.Where(h => h.Status == SiloStatus.Active && h.StartTime >= since).Select(h => PodNames.PodOfSiloName(h.SiloName)).ToHashSet();
+                missing = [.. silos.Select(s => s.Endpoint.Pod).Where(p => !joined.Contains(p))];
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                missing = [.. silos.Select(s => s.Endpoint.Pod)]; // no answer yet: asked again
+            }
+
+            if (missing.Length == 0)
+            {
+                await grains.WaitPlaceable(silos.Select(s => s.Endpoint.Pod), deadline - DateTime.UtcNow, cancellationToken);
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the silo process of pod {string.Join(", ", missing)} answered /healthz but was not an active cluster member within {timeout.TotalSeconds:F0} s.");
+            }
+
+            await Task.Delay(200, cancellationToken);
         }
     }
 

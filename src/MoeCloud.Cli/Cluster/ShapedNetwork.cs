@@ -8,7 +8,8 @@ namespace MoeCloud.Cli.Cluster;
 /// per pod, each joined by a veth pair to a bridge that this object creates, with the egress of both ends of every
 /// veth limited by <c>tc … tbf</c> to the given rate. (This kernel has <c>tbf</c>, not <c>netem</c>.) Only addresses on
 /// the interfaces it creates are used: pods are 10.X.Y.1…, the bridge (where Redis and the benchmark's client live) is
-/// 10.X.Y.254, with X.Y drawn from this process's id. Disposing deletes every namespace, link and bridge it made.
+/// 10.X.Y.254, with X.Y drawn at random among subnets no address here is in. Disposing deletes every namespace, link
+/// and bridge it made.
 /// Needs root and iproute2.
 /// </summary>
 public sealed class ShapedNetwork : IAsyncDisposable
@@ -68,38 +69,82 @@ public sealed class ShapedNetwork : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(pods), $"a shaped network holds 1 to 200 pods, not {pods}");
         }
 
-        var id = Environment.ProcessId;
-        var network = new ShapedNetwork($"mc{id % 100000}", string.Create(CultureInfo.InvariantCulture, $"10.{200 + (id / 250 % 50)}.{id % 250}"), rate);
-        try
+        // Names and the subnet are drawn at random and checked against what exists: several networks may live at once
+        // (tests in one process, benchmarks in others), and one that a killed run left behind must not be reused.
+        for (var attempt = 1; ; attempt++)
         {
-            var bridge = $"{network._prefix}br";
-            await Ip(ct, "link", "add", bridge, "type", "bridge");
-            network._bridge = true;
-            await Ip(ct, "addr", "add", $"{network.HostAddress}/24", "dev", bridge);
-            await Ip(ct, "link", "set", bridge, "up");
-            for (var pod = 0; pod < pods; pod++)
+            var (prefix, subnet) = await Draw(ct);
+            var network = new ShapedNetwork(prefix, subnet, rate);
+            try
             {
-                var ns = network.Namespace(pod);
-                string host = $"{network._prefix}h{pod}", inside = $"{network._prefix}p{pod}";
-                await Ip(ct, "netns", "add", ns);
-                network._namespaces.Add(ns);
-                await Ip(ct, "link", "add", host, "type", "veth", "peer", "name", inside);
-                await Ip(ct, "link", "set", inside, "netns", ns);
-                await Ip(ct, "link", "set", host, "master", bridge);
-                await Ip(ct, "link", "set", host, "up");
-                await Ip(ct, "-n", ns, "addr", "add", $"{network.PodAddress(pod)}/24", "dev", inside);
-                await Ip(ct, "-n", ns, "link", "set", inside, "up");
-                await Ip(ct, "-n", ns, "link", "set", "lo", "up");
-                await Tc(ct, null, host, rate);
-                await Tc(ct, ns, inside, rate);
+                await network.Build(pods, ct);
+                return network;
             }
-
-            return network;
+            catch (InvalidOperationException e) when (attempt < DrawAttempts && e.Message.Contains("File exists", StringComparison.Ordinal))
+            {
+                await network.DisposeAsync(); // another process took the same draw between the check and the create
+            }
+            catch
+            {
+                await network.DisposeAsync();
+                throw;
+            }
         }
-        catch
+    }
+
+    /// <summary>Draws of a name prefix and subnet before a create gives up on collisions.</summary>
+    private const int DrawAttempts = 5;
+
+    /// <summary>
+    /// A prefix (<c>mc</c> and five base-36 characters, so that <c>…h199</c> stays within the 15 characters of an
+    /// interface name) no link or namespace uses, and a /24 in 10.200–249.x no address here is in.
+    /// </summary>
+    private static async Task<(string Prefix, string Subnet)> Draw(CancellationToken ct)
+    {
+        var links = await Output("ip", ct, "-o", "link", "show");
+        var namespaces = await Output("ip", ct, "netns", "list");
+        var addresses = await Output("ip", ct, "-o", "-4", "addr", "show");
+        const string Digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+        while (true)
         {
-            await network.DisposeAsync();
-            throw;
+            var prefix = "mc" + string.Create(5, Random.Shared, (span, random) =>
+            {
+                for (var i = 0; i < span.Length; i++)
+                {
+                    span[i] = Digits[random.Next(Digits.Length)];
+                }
+            });
+            var subnet = string.Create(CultureInfo.InvariantCulture, $"10.{Random.Shared.Next(200, 250)}.{Random.Shared.Next(0, 250)}");
+            if (!links.Contains(prefix, StringComparison.Ordinal) && !namespaces.Contains(prefix, StringComparison.Ordinal)
+                && !addresses.Contains($" {subnet}.", StringComparison.Ordinal))
+            {
+                return (prefix, subnet);
+            }
+        }
+    }
+
+    private async Task Build(int pods, CancellationToken ct)
+    {
+        var bridge = $"{_prefix}br";
+        await Ip(ct, "link", "add", bridge, "type", "bridge");
+        _bridge = true;
+        await Ip(ct, "addr", "add", $"{HostAddress}/24", "dev", bridge);
+        await Ip(ct, "link", "set", bridge, "up");
+        for (var pod = 0; pod < pods; pod++)
+        {
+            var ns = Namespace(pod);
+            string host = $"{_prefix}h{pod}", inside = $"{_prefix}p{pod}";
+            await Ip(ct, "netns", "add", ns);
+            _namespaces.Add(ns);
+            await Ip(ct, "link", "add", host, "type", "veth", "peer", "name", inside);
+            await Ip(ct, "link", "set", inside, "netns", ns);
+            await Ip(ct, "link", "set", host, "master", bridge);
+            await Ip(ct, "link", "set", host, "up");
+            await Ip(ct, "-n", ns, "addr", "add", $"{PodAddress(pod)}/24", "dev", inside);
+            await Ip(ct, "-n", ns, "link", "set", inside, "up");
+            await Ip(ct, "-n", ns, "link", "set", "lo", "up");
+            await Tc(ct, null, host, Rate);
+            await Tc(ct, ns, inside, Rate);
         }
     }
 
@@ -144,6 +189,16 @@ public sealed class ShapedNetwork : IAsyncDisposable
     }
 
     private static Task Ip(CancellationToken ct, params string[] args) => Run("ip", ct, check: true, args);
+
+    private static async Task<string> Output(string file, CancellationToken ct, params string[] args)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false })
+            ?? throw new InvalidOperationException($"could not start {file}");
+        var error = process.StandardError.ReadToEndAsync(ct);
+        var output = await process.StandardOutput.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({process.ExitCode}): {(await error).Trim()}");
+    }
 
     private static async Task Run(string file, CancellationToken ct, bool check, params string[] args)
     {

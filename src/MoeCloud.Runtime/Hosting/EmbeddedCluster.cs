@@ -113,6 +113,7 @@ public sealed class EmbeddedCluster : ILocalCluster
 
             var cluster = new EmbeddedCluster(started);
             await cluster.WaitForMembers(silos, TimeSpan.FromSeconds(60), cancellationToken);
+            await cluster.Grains.WaitPlaceable(Enumerable.Range(0, silos), TimeSpan.FromSeconds(60), cancellationToken);
             return cluster;
         }
         catch

@@ -9,14 +9,24 @@ using StackExchange.Redis;
 namespace MoeCloud.Runtime.Hosting;
 
 /// <summary>
-/// Writes this silo back into a Redis membership store that came back empty (a Redis pod rescheduled without
+/// Puts the cluster back into a Redis membership store that came back empty (a Redis pod rescheduled without
 /// persistence, or a restart that lost its data). Orleans writes the table's version only when a silo starts and a
-/// silo's row only when it joins, so after such a loss every read of the table fails, no silo can vote another dead, and
-/// clients (the gateway) see no membership change until a silo starts. Every <see cref="CheckEvery"/>, while this silo
-/// is active, it checks that its row is in the store; when it is not, it raises the table's version above the newest
-/// this silo has seen (a view accepts only a newer version, so a restored table at a lower one would be ignored) and
-/// inserts its row again through Orleans's own table. Each silo restores itself, so the table holds every live silo
-/// again within a period; the dead ones' rows are gone, which is what the cluster would come to after their cleanup.
+/// silo's row only when it joins or changes status, so after such a loss no silo can vote another dead, and clients
+/// (the gateway) see no membership change until a silo starts.
+/// <para>
+/// Every <see cref="CheckEvery"/>, while this silo is active, it reads the table's version and its own row; whenever
+/// the version moved (and at least every <see cref="CopyEvery"/>) it keeps a copy of every row as stored. When its own
+/// row is gone and the table's version is below the newest this silo has known, the store lost its data: in one atomic
+/// script it writes every copied row back (rows already there are kept) and only then sets the version above the newest
+/// known by <see cref="VersionMargin"/>. All rows appear in the same write as the newer version because Orleans (since
+/// 10.2.2) fences a silo that is missing from a view newer than its own: a version raised before the other silos'
+/// rows were back would make them stop themselves. The first silo to notice restores everyone; the others then find
+/// their rows. Copied rows keep the statuses they had, so a silo that died while the store was down is back as it was
+/// last written (active), its probes fail, and it is declared dead and repaired as any other death.
+/// </para>
+/// A silo that is not in the restorer's copy (it joined within one period before the loss) writes its own row through
+/// Orleans's table after that: it can lose that race against its next table read and stop (its supervisor restarts
+/// it). When no silo holds a copy (every one joined within a period of the loss), the table is not restored.
 /// </summary>
 public sealed partial class MembershipStoreRestore(
     IOptions<RedisClusteringOptions> redis,
@@ -29,20 +39,47 @@ public sealed partial class MembershipStoreRestore(
     /// <summary>Time between two checks that this silo's row is in the store.</summary>
     internal static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(5);
 
-    /// <summary>Most tries of one restore when other silos' writes keep changing the table's version under it.</summary>
+    /// <summary>Longest time a copy of the rows is kept without reading them again (their alive times age).</summary>
+    internal static readonly TimeSpan CopyEvery = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How far above the newest version this silo has known the restored table's version is set: other silos may have
+    /// read writes made after this silo's last check, and a restored table is accepted only at a version above theirs.
+    /// A check period sees a handful of writes (joins, status changes, votes); 100 is far more.
+    /// </summary>
+    internal const int VersionMargin = 100;
+
+    private const string VersionField = "Version";
+
+    /// <summary>Most tries of one write of this silo's own row when other silos' writes keep changing the version.</summary>
     private const int InsertTries = 5;
 
-    // Raises the table's version to ARGV[1] unless it is at least that already (atomic, so silos may race).
-    private const string RaiseVersion = """
-        local v = tonumber(redis.call('HGET', KEYS[1], 'Version') or '-1')
-        if v < tonumber(ARGV[1]) then
-            redis.call('HSET', KEYS[1], 'Version', ARGV[1])
-            return 1
+    // KEYS[1]: the table. ARGV[1]: this silo's field; ARGV[2]: the version to restore at; then field, value pairs.
+    // Restores only when this silo's row is gone and the version is below ARGV[2]: 1 restored, 0 the row is there,
+    // -1 the version is not below (the store was restored already, or never lost its data).
+    private const string RestoreScript = """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+            return 0
         end
-        return 0
+        local v = tonumber(redis.call('HGET', KEYS[1], 'Version') or '-1')
+        if v >= tonumber(ARGV[2]) then
+            return -1
+        end
+        for i = 3, #ARGV, 2 do
+            redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+        end
+        redis.call('HSET', KEYS[1], 'Version', ARGV[2])
+        return 1
         """;
 
     private readonly DateTime _started = DateTime.UtcNow;
+    private Copy? _copy;
+
+    /// <summary>Whether this silo holds a copy of the table's rows to restore them from (one period after it is active).</summary>
+    public bool HoldsCopy => Volatile.Read(ref _copy) is not null;
+
+    /// <summary>The rows of the table as stored when this silo last read it with its own row in it.</summary>
+    private sealed record Copy(long Version, HashEntry[] Rows, DateTime Read);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -64,13 +101,7 @@ public sealed partial class MembershipStoreRestore(
                 try
                 {
                     connection ??= await ConnectionMultiplexer.ConnectAsync(configuration);
-                    var db = connection.GetDatabase();
-                    if (await db.HashExistsAsync(key, silo.SiloAddress.ToString()))
-                    {
-                        continue;
-                    }
-
-                    await Restore(db, key, stoppingToken);
+                    await Check(connection.GetDatabase(), key, stoppingToken);
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException or OrleansException)
                 {
@@ -94,17 +125,65 @@ public sealed partial class MembershipStoreRestore(
     private bool IsActive() =>
         membership.CurrentSnapshot.Members.TryGetValue(silo.SiloAddress, out var me) && me.Status == SiloStatus.Active;
 
-    private async Task Restore(IDatabase db, RedisKey key, CancellationToken stoppingToken)
+    private async Task Check(IDatabase db, RedisKey key, CancellationToken stoppingToken)
     {
-        var seen = membership.CurrentSnapshot.Version.Value;
-        var raised = (int)await db.ScriptEvaluateAsync(RaiseVersion, [key], [(seen + 1).ToString(CultureInfo.InvariantCulture)]) == 1;
+        var me = silo.SiloAddress.ToString();
+        var probe = await db.HashGetAsync(key, [VersionField, me]);
+        var version = Version(probe[0]);
+        if (probe[1].HasValue)
+        {
+            if (_copy is null || _copy.Version != version || DateTime.UtcNow - _copy.Read > CopyEvery)
+            {
+                var all = await db.HashGetAllAsync(key);
+                var rows = all.Where(r => r.Name != VersionField).ToArray();
+                if (rows.Any(r => r.Name == me))
+                {
+                    var first = _copy is null;
+                    var copy = new Copy(Version(all.FirstOrDefault(r => r.Name == VersionField).Value), rows, DateTime.UtcNow);
+                    Volatile.Write(ref _copy, copy);
+                    if (first)
+                    {
+                        LogFirstCopy(logger, rows.Length, copy.Version);
+                    }
+                }
+            }
+
+            return;
+        }
+
+        var known = Math.Max(membership.CurrentSnapshot.Version.Value, _copy?.Version ?? -1);
+        if (version >= known || _copy is null)
+        {
+            // Restored already without this silo (it joined after the copies were taken), a table that moved on, or no
+            // copy of this silo's own (the store was lost before it took one): it writes its own row through Orleans's
+            // table. Below the version the others know, that row waits, unseen, for a silo with a copy to restore.
+            await db.HashSetAsync(key, VersionField, 0, When.NotExists); // as Orleans initializes an empty table
+            await InsertSelf(stoppingToken);
+            return;
+        }
+
+        var target = known + VersionMargin;
+        RedisValue[] args = [me, target, .. _copy.Rows.SelectMany(r => new[] { (RedisValue)(string)r.Name!, r.Value })];
+        switch ((int)await db.ScriptEvaluateAsync(RestoreScript, [key], args))
+        {
+            case 1:
+                LogRestored(logger, key.ToString(), _copy.Rows.Length, version, target);
+                break;
+            case -1:
+                await InsertSelf(stoppingToken); // another silo restored the table meanwhile, at a higher version
+                break;
+        }
+    }
+
+    private async Task InsertSelf(CancellationToken stoppingToken)
+    {
         for (var attempt = 1; attempt <= InsertTries; attempt++)
         {
             stoppingToken.ThrowIfCancellationRequested();
             var data = await table.ReadAllAsync(stoppingToken);
             if (data.TryGet(silo.SiloAddress) is not null)
             {
-                return; // written meanwhile (by Orleans or by an earlier try)
+                return; // written meanwhile (by Orleans, or by another silo's restore)
             }
 
             var entry = new MembershipEntry
@@ -119,20 +198,29 @@ public sealed partial class MembershipStoreRestore(
             };
             if (await table.InsertRowAsync(entry, data.Version.Next(), stoppingToken))
             {
-                LogRestored(logger, silo.SiloAddress.ToString(), key.ToString(), data.Version.Version + 1, raised ? seen + 1 : -1);
+                LogInsertedSelf(logger, silo.SiloAddress.ToString(), data.Version.Version + 1);
                 return;
             }
         }
 
-        LogRestoreContended(logger, silo.SiloAddress.ToString(), InsertTries);
+        LogInsertContended(logger, silo.SiloAddress.ToString(), InsertTries);
     }
 
-    [LoggerMessage(EventId = 5420, Level = LogLevel.Warning, Message = "Silo {Silo} was missing from the Redis membership store ({Key}): the store lost its data; wrote the silo back at table version {Version} (version raised to {Raised} first; -1: another silo had)")]
-    private static partial void LogRestored(ILogger logger, string silo, string key, int version, long raised);
+    private static long Version(RedisValue value) =>
+        value.HasValue && long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : -1;
+
+    [LoggerMessage(EventId = 5420, Level = LogLevel.Warning, Message = "The Redis membership store ({Key}) lost its data (table version {Found}): wrote back the {Rows} rows this silo last read, at table version {Version}")]
+    private static partial void LogRestored(ILogger logger, string key, int rows, long found, long version);
 
     [LoggerMessage(EventId = 5421, Level = LogLevel.Warning, Message = "Silo {Silo} is missing from the Redis membership store and {Tries} tries to write it back lost to other writes; trying again next period")]
-    private static partial void LogRestoreContended(ILogger logger, string silo, int tries);
+    private static partial void LogInsertContended(ILogger logger, string silo, int tries);
 
     [LoggerMessage(EventId = 5422, Level = LogLevel.Debug, Message = "Could not check this silo's row in the Redis membership store; checking again next period")]
     private static partial void LogCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 5424, Level = LogLevel.Information, Message = "Holding a copy of the Redis membership table ({Rows} rows at version {Version}) to write back if the store loses its data")]
+    private static partial void LogFirstCopy(ILogger logger, int rows, long version);
+
+    [LoggerMessage(EventId = 5423, Level = LogLevel.Warning, Message = "Silo {Silo} was missing from the Redis membership store; wrote its row back at table version {Version}")]
+    private static partial void LogInsertedSelf(ILogger logger, string silo, int version);
 }

@@ -49,8 +49,8 @@ public sealed partial class PlanRepairTrigger(
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(stoppingToken))
             {
                 // Declared dead since the last view. A silo merely gone from the table is not counted: after a store
-                // lost its data, a view read before every live silo wrote itself back (MembershipStoreRestore) lacks
-                // live silos too, and a repair made on it would move their replicas away.
+                // lost its data, the restored table (MembershipStoreRestore) can lack a live silo that joined just
+                // before the loss, and a repair made on it would move that silo's replicas away.
                 var died = snapshot.Members.Values
                     .Where(m => m.Status == SiloStatus.Dead && !m.SiloAddress.Equals(silo.SiloAddress)
                         && (!previous.Members.TryGetValue(m.SiloAddress, out var before) || before.Status != SiloStatus.Dead))

@@ -51,6 +51,18 @@ public sealed class ShapedNetworkTests
         Assert.All(namespaces, ns => Assert.DoesNotContain(ns, Run("ip", "netns", "list")));
     }
 
+    [ShapedNetworkFact]
+    public async Task Create_TwoNetworksAtOnceInOneProcess_GetTheirOwnNamespacesAndSubnets()
+    {
+        await using var first = await ShapedNetwork.Create(1, "200mbit", CancellationToken.None);
+        await using var second = await ShapedNetwork.Create(1, "200mbit", CancellationToken.None);
+
+        Assert.NotEqual(first.Namespace(0), second.Namespace(0));
+        Assert.NotEqual(first.HostAddress, second.HostAddress);
+        Assert.Contains(first.Namespace(0), Run("ip", "netns", "list"));
+        Assert.Contains(second.Namespace(0), Run("ip", "netns", "list"));
+    }
+
     private static string Run(string file, params string[] args)
     {
         using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
