@@ -30,8 +30,8 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, M
         if (Misplaced())
         {
             // Placed by the fallback on another pod's silo (a silo that joined moments ago may not be a placement
-            // target yet): it says nothing, and deactivates so that the next call, a rollout's Adopt, is placed again.
-            DeactivateOnIdle();
+            // target yet): it says nothing, and moves to the pod's silo when it can (MisplacedMovesOn).
+            MisplacedMovesOn();
             return Task.FromResult<WirePlan?>(null);
         }
 
@@ -47,7 +47,7 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, M
     {
         if (Misplaced())
         {
-            DeactivateOnIdle(); // placed by the fallback while the pod was away; the next call is placed again
+            MisplacedMovesOn(); // placed by the fallback while the pod was away
         }
 
         // The address the other silos reach this one at: the pod IP in Kubernetes, loopback in a local cluster.
@@ -66,6 +66,15 @@ public sealed class PodAgentGrain(SiloPlanState state, ILocalSiloDetails silo, M
             ExpertBackend = catalog.ExpertBackend,
         });
     }
+
+    /// <summary>
+    /// Moves this misplaced agent once it is idle: placed again by <see cref="PodPlacementDirector"/>, it goes to its
+    /// pod's silo when that silo is a placement target by now, and otherwise deactivates (the next call tries again).
+    /// A plain deactivation is not enough: callers keep this silo's address, and a call that reaches a silo without
+    /// the activation creates it there again, with no placement, for as long as they do. A migration registers the
+    /// new address in the grain directory, which those calls are then forwarded to.
+    /// </summary>
+    private void MisplacedMovesOn() => MigrateOnIdle();
 
     /// <summary>Whether this agent runs on another pod's silo than the pod its key names.</summary>
     private bool Misplaced() => !PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodNames.PodOfSiloName(silo.Name) != pod;

@@ -32,7 +32,9 @@ public sealed class PodExpertsGrain(ModelCatalog catalog, ExpertExecutor executo
 
         if (!PodPlacementDirector.TryGetPod(this.GetPrimaryKeyString(), out var pod) || PodNames.PodOfSiloName(silo.Name) != pod)
         {
-            DeactivateOnIdle(); // placed by the fallback while the pod was away; the next message is placed again
+            // Placed by the fallback while the pod was away: it moves to the pod's silo once that is a placement target
+            // (a plain deactivation would not: callers keep this silo's address and it would be created here again).
+            MigrateOnIdle();
         }
 
         var weights = await executor.Resolve(work.Model, work.Layer, work.Pod, model.Spec.Experts, work.Experts);

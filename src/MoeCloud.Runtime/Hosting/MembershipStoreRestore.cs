@@ -24,9 +24,11 @@ namespace MoeCloud.Runtime.Hosting;
 /// their rows. Copied rows keep the statuses they had, so a silo that died while the store was down is back as it was
 /// last written (active), its probes fail, and it is declared dead and repaired as any other death.
 /// </para>
-/// A silo that is not in the restorer's copy (it joined within one period before the loss) writes its own row through
-/// Orleans's table after that: it can lose that race against its next table read and stop (its supervisor restarts
-/// it). When no silo holds a copy (every one joined within a period of the loss), the table is not restored.
+/// A silo that is not in the restorer's copy (it joined within one period before the loss) finds the restore's mark and
+/// writes its own row through Orleans's table after that: it can lose that race against its next table read and stop
+/// (its supervisor restarts it). A silo missing from a newer table with no restore's mark was declared dead and cleaned
+/// up, and is not written back. When no silo holds a copy (every one joined within a period of the loss), the table is
+/// not restored.
 /// </summary>
 public sealed partial class MembershipStoreRestore(
     IOptions<RedisClusteringOptions> redis,
@@ -54,9 +56,13 @@ public sealed partial class MembershipStoreRestore(
     /// <summary>Most tries of one write of this silo's own row when other silos' writes keep changing the version.</summary>
     private const int InsertTries = 5;
 
-    // KEYS[1]: the table. ARGV[1]: this silo's field; ARGV[2]: the version to restore at; then field, value pairs.
-    // Restores only when this silo's row is gone and the version is below ARGV[2]: 1 restored, 0 the row is there,
-    // -1 the version is not below (the store was restored already, or never lost its data).
+    /// <summary>How long the mark of a restore stays (a silo missing from a table restored that lately writes itself back).</summary>
+    private static readonly TimeSpan MarkerLifetime = TimeSpan.FromMinutes(10);
+
+    // KEYS[1]: the table; KEYS[2]: the restore's mark. ARGV[1]: this silo's field; ARGV[2]: the version to restore at;
+    // ARGV[3]: the mark's lifetime in seconds; then field, value pairs. Restores only when this silo's row is gone and
+    // the version is below ARGV[2]: 1 restored, 0 the row is there, -1 the version is not below (restored already, or
+    // a table that moved on).
     private const string RestoreScript = """
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
             return 0
@@ -65,15 +71,20 @@ public sealed partial class MembershipStoreRestore(
         if v >= tonumber(ARGV[2]) then
             return -1
         end
-        for i = 3, #ARGV, 2 do
+        for i = 4, #ARGV, 2 do
             redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
         end
         redis.call('HSET', KEYS[1], 'Version', ARGV[2])
+        redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
         return 1
         """;
 
     private readonly DateTime _started = DateTime.UtcNow;
     private Copy? _copy;
+    private long _lastCheck;
+
+    /// <summary>When this silo's last check of the store ended (UTC), whatever it found; null before the first.</summary>
+    public DateTime? LastCheck => Volatile.Read(ref _lastCheck) is var ticks and not 0 ? new DateTime(ticks, DateTimeKind.Utc) : null;
 
     /// <summary>Whether this silo holds a copy of the table's rows to restore them from (one period after it is active).</summary>
     public bool HoldsCopy => Volatile.Read(ref _copy) is not null;
@@ -102,6 +113,7 @@ public sealed partial class MembershipStoreRestore(
                 {
                     connection ??= await ConnectionMultiplexer.ConnectAsync(configuration);
                     await Check(connection.GetDatabase(), key, stoppingToken);
+                    Volatile.Write(ref _lastCheck, DateTime.UtcNow.Ticks);
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException or OrleansException)
                 {
@@ -152,28 +164,34 @@ public sealed partial class MembershipStoreRestore(
         }
 
         var known = Math.Max(membership.CurrentSnapshot.Version.Value, _copy?.Version ?? -1);
-        if (version >= known || _copy is null)
+        if (version < known && _copy is null)
         {
-            // Restored already without this silo (it joined after the copies were taken), a table that moved on, or no
-            // copy of this silo's own (the store was lost before it took one): it writes its own row through Orleans's
-            // table. Below the version the others know, that row waits, unseen, for a silo with a copy to restore.
+            // The store lost its data before this silo took a copy: it writes its own row, below the version the
+            // others know, where it waits unseen for a silo with a copy to restore the rest around it.
             await db.HashSetAsync(key, VersionField, 0, When.NotExists); // as Orleans initializes an empty table
             await InsertSelf(stoppingToken);
             return;
         }
 
-        var target = known + VersionMargin;
-        RedisValue[] args = [me, target, .. _copy.Rows.SelectMany(r => new[] { (RedisValue)(string)r.Name!, r.Value })];
-        switch ((int)await db.ScriptEvaluateAsync(RestoreScript, [key], args))
+        var restored = version < known
+            ? (int)await db.ScriptEvaluateAsync(RestoreScript, [key, Marker(key)], [me, known + VersionMargin, (long)MarkerLifetime.TotalSeconds, .. _copy!.Rows.SelectMany(r => new[] { (RedisValue)(string)r.Name!, r.Value })])
+            : -1;
+        if (restored == 1)
         {
-            case 1:
-                LogRestored(logger, key.ToString(), _copy.Rows.Length, version, target);
-                break;
-            case -1:
-                await InsertSelf(stoppingToken); // another silo restored the table meanwhile, at a higher version
-                break;
+            LogRestored(logger, key.ToString(), _copy!.Rows.Length, version, known + VersionMargin);
         }
+        else if (restored == -1 && await db.KeyExistsAsync(Marker(key)))
+        {
+            // Restored by another silo, without this one (it joined after that silo's copy was taken).
+            await InsertSelf(stoppingToken);
+        }
+
+        // Otherwise a table newer than this silo's view lacks it, and no restore explains that: Orleans stops this
+        // silo (it was declared dead and its row cleaned up); writing it back would bring a dead silo back.
     }
+
+    /// <summary>The key that says the table was restored lately, so that a silo missing from it writes itself back.</summary>
+    private static RedisKey Marker(RedisKey table) => table.Append(":restored");
 
     private async Task InsertSelf(CancellationToken stoppingToken)
     {

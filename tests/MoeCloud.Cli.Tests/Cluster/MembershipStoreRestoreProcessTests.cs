@@ -58,7 +58,7 @@ public sealed class MembershipStoreRestoreProcessTests(ITestOutputHelper output)
 
         await using var store = await ConnectionMultiplexer.ConnectAsync(cluster.Redis);
         var db = store.GetDatabase();
-        var key = store.GetServer(store.GetEndPoints()[0]).Keys(pattern: "*").Single();
+        var key = store.GetServer(store.GetEndPoints()[0]).Keys(pattern: "*").Single(k => db.KeyType(k) == RedisType.Hash); // the table, not the restore's mark
         var rows = (await db.HashGetAllAsync(key)).Where(r => r.Name != "Version")
             .Select(r => JsonDocument.Parse(r.Value.ToString()).RootElement)
             .ToDictionary(r => PodNames.PodOfSiloName(r.GetProperty("SiloName").GetString()), r => r.GetProperty("Status").GetInt32());

@@ -60,6 +60,39 @@ public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
         await setup.KillVictimAndAwaitRepair(output);
     }
 
+    [Fact]
+    public async Task SiloMissingFromANewerTableThatNoRestoreMarked_IsNotWrittenBack()
+    {
+        await using var setup = await Setup.Start();
+        await setup.WaitForCopies();
+        await using var store = await ConnectionMultiplexer.ConnectAsync(setup.Redis.ConnectionString);
+        var db = store.GetDatabase();
+        var victim = setup.VictimAddress.ToString();
+
+        // What a death declaration and the cleanup of its row leave: the row gone from a table that moved on.
+        var cleanup = db.CreateTransaction();
+        _ = cleanup.HashDeleteAsync(setup.Key, victim);
+        _ = cleanup.HashIncrementAsync(setup.Key, "Version");
+        Assert.True(await cleanup.ExecuteAsync());
+        var removed = DateTime.UtcNow;
+
+        // Two checks of the victim's own after that: it found its row gone and did not write a dead silo back.
+        var restore = setup.Cluster.Silos[Victim].App.Services.GetServices<IHostedService>().OfType<MembershipStoreRestore>().Single();
+        for (var checks = 0; checks < 2;)
+        {
+            var last = restore.LastCheck;
+            for (var i = 0; i < 300 && restore.LastCheck == last; i++)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.NotEqual(last, restore.LastCheck);
+            checks += restore.LastCheck > removed ? 1 : 0;
+        }
+
+        Assert.False(await db.HashExistsAsync(setup.Key, victim), "the restore wrote back a silo that a newer table no longer has");
+    }
+
     /// <summary>
     /// A real redis-server and three embedded silos with Redis clustering serving <c>tiny</c>, under a plan where every
     /// expert but 0 is on one pod only (a third of them on pod 2, so that its death needs a repair).

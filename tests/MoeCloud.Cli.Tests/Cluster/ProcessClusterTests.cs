@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using MoeCloud.Abstractions;
 using MoeCloud.Cli.Cluster;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Cli.Tests.Commands;
@@ -24,6 +25,25 @@ public sealed class ProcessClusterTests
         Assert.Contains("silo process of pod 0 exited with code", error.Message, StringComparison.Ordinal);
         Assert.Contains("Its last lines:", error.Message, StringComparison.Ordinal);
         Assert.Contains(missing, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddSilos_WhenThePodsAgentWasPlacedElsewhereBeforeItsSiloJoined_ReturnsWithTheAgentMovedOntoTheNewSilo()
+    {
+        using var home = new TempDirectory();
+        var (spec, vocabulary) = SyntheticModelPresets.Get("tiny");
+        var model = home.Combine("tiny");
+        SyntheticModelWriter.Write(model, spec, vocabulary, new SyntheticModelOptions { Seed = 1 });
+        await using var cluster = await ProcessCluster.Start(2, new Dictionary<string, string> { ["tiny"] = model }, TextWriter.Null);
+        var agent = cluster.Grains.GetGrain<IPodAgentGrain>("2");
+
+        // Pod 2 has no silo yet: its agent is placed on another pod's silo, and callers keep that silo's address.
+        var before = await agent.Describe();
+        Assert.NotEqual(2, PodNames.PodOfSiloName(before.SiloName));
+
+        await cluster.AddSilos(1, CancellationToken.None);
+
+        Assert.Equal("pod-2", (await agent.Describe()).SiloName);
     }
 
     [Fact]
