@@ -376,8 +376,9 @@ public sealed class ProcessCluster : ILocalCluster
     /// <summary>
     /// Waits until each of <paramref name="silos"/> is an active member in the cluster's own view (the management grain)
     /// and grains are placed on it (<see cref="LocalClusterExtensions.WaitPlaceable"/>): a silo answers <c>/healthz</c>
-    /// while it is still joining, and a caller that starts next (a gateway following the membership) must find it. An incarnation started before <paramref name="launched"/> (the one a restart replaces,
-    /// not yet declared dead) does not count.
+    /// while it is still joining, and a caller that starts next (a gateway following the membership) must find it. An
+    /// incarnation started before <paramref name="launched"/> (the one a restart replaces, not yet declared dead) does
+    /// not count.
     /// </summary>
     private static async Task WaitJoined(IGrainFactory grains, IReadOnlyList<Silo> silos, DateTime launched, TimeSpan timeout, CancellationToken cancellationToken)
     {

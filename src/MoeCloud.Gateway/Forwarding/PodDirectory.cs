@@ -117,14 +117,16 @@ public sealed class PodDirectory(InMemoryConfigProvider config, IProxyStateLooku
     /// its connection would wait for its deadline (or for the link and TCP's retransmission backoff). While calls are in
     /// flight and nothing has arrived for <c>KeepAlivePingDelay</c>, a ping goes out; one unanswered for
     /// <c>KeepAlivePingTimeout</c> closes the connection, its calls fail with <c>Unavailable</c>, and the forwarder
-    /// retries them on other pods. The timeout is generous, since a busy pod answers pings late. A new connection is
-    /// bounded by <see cref="GatewayOptions.RunnerConnectTimeout"/>: the address of a pod that is gone may answer nothing.
+    /// retries them on other pods. A ping is answered by the pod's HTTP/2 layer, not by its work, in well under a
+    /// millisecond; 3 s leaves room for a pod whose threads are all busy, and detection within 4 s leaves the retry
+    /// most of a 10 s deadline. A new connection is bounded by <see cref="GatewayOptions.RunnerConnectTimeout"/>: the
+    /// address of a pod that is gone may answer nothing.
     /// </summary>
     private static SocketsHttpHandler RunnerHandler(TimeSpan connectTimeout) => new()
     {
         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-        KeepAlivePingDelay = TimeSpan.FromSeconds(2),
-        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+        KeepAlivePingDelay = TimeSpan.FromSeconds(1),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
         ConnectTimeout = connectTimeout,
         EnableMultipleHttp2Connections = true,
     };

@@ -13,10 +13,8 @@ public sealed class EmbeddedClusterStartTests
     public async Task Start_ReturnsOnlyOnceEveryPodsAgentAnswersFromItsOwnSilo()
     {
         using var dir = new TempDirectory();
-        var (spec, vocab) = SyntheticModelPresets.Get("tiny");
-        SyntheticModelWriter.Write(dir.Combine("tiny"), spec, vocab, new SyntheticModelOptions { Seed = 3 });
 
-        await using var cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { ["tiny"] = dir.Combine("tiny") });
+        await using var cluster = await Start(3, dir);
 
         // The first call, with no retry: a pod whose silo other silos cannot place on yet answers from another silo.
         for (var pod = 0; pod < 3; pod++)
@@ -30,14 +28,20 @@ public sealed class EmbeddedClusterStartTests
     public async Task WaitPlaceable_WhenAPodHasNoSilo_TimesOutNamingThePodAndWhereItsAgentAnswered()
     {
         using var dir = new TempDirectory();
-        var (spec, vocab) = SyntheticModelPresets.Get("tiny");
-        SyntheticModelWriter.Write(dir.Combine("tiny"), spec, vocab, new SyntheticModelOptions { Seed = 3 });
-        await using var cluster = await EmbeddedCluster.Start(2, new Dictionary<string, string> { ["tiny"] = dir.Combine("tiny") });
+        await using var cluster = await Start(2, dir);
 
         var error = await Assert.ThrowsAsync<TimeoutException>(() => cluster.Grains.WaitPlaceable([0, 1, 5], TimeSpan.FromSeconds(1)));
 
         Assert.Contains("pod 5 (its agent answered from pod-", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("pod 0", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("pod 1 ", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>An embedded cluster of <paramref name="silos"/> silos serving a synthetic <c>tiny</c> written into <paramref name="dir"/>.</summary>
+    private static Task<EmbeddedCluster> Start(int silos, TempDirectory dir)
+    {
+        var (spec, vocab) = SyntheticModelPresets.Get("tiny");
+        SyntheticModelWriter.Write(dir.Combine("tiny"), spec, vocab, new SyntheticModelOptions { Seed = 3 });
+        return EmbeddedCluster.Start(silos, new Dictionary<string, string> { ["tiny"] = dir.Combine("tiny") });
     }
 }
