@@ -37,7 +37,7 @@ public static class LocalClusterExtensions
     /// Waits until the agent of each of <paramref name="pods"/> answers from that pod's own silo. A silo that has just
     /// joined is in the membership a moment before the others place grains on it (they learn its grain types after it
     /// joins): until then its pod's agent, its experts and a gateway's discovery of it land on another silo (the agent
-    /// deactivates itself there, so the next call is placed again).
+    /// then migrates to its pod's silo once that silo takes grains).
     /// </summary>
     public static async Task WaitPlaceable(this IGrainFactory grains, IEnumerable<int> pods, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
