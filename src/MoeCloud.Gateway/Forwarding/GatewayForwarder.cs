@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -66,6 +67,29 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         return result;
     }
 
+    /// <summary>
+    /// How long a step waits for a pod when the gateway knows none: a gateway that has just started (or restarted)
+    /// listens before its first membership read has found the pods, and a step that failed at once there would cost
+    /// the client's retry budget for every call the restart took. Past this (or the step's deadline) it fails.
+    /// </summary>
+    internal static readonly TimeSpan NoPodWait = TimeSpan.FromSeconds(5);
+
+    private async Task<IReadOnlyList<int>> WaitForPods(DateTime deadline, CancellationToken ct)
+    {
+        var start = DateTime.UtcNow;
+        var until = deadline < start + NoPodWait ? deadline : start + NoPodWait;
+        while (DateTime.UtcNow < until)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
+            if (pods.Available() is { Count: > 0 } available)
+            {
+                return available;
+            }
+        }
+
+        throw new GatewayException(StatusCode.Unavailable, string.Create(CultureInfo.InvariantCulture, $"No pod is available (none within {(DateTime.UtcNow - start).TotalSeconds:F1} s)."));
+    }
+
     private async Task<GatewayResult> Route(GatewayStep step, PreScheduler scheduler, DateTime deadline, CancellationToken ct)
     {
         var spec = scheduler.Gates.Spec;
@@ -86,7 +110,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         var available = pods.Available();
         if (available.Count == 0)
         {
-            throw new GatewayException(StatusCode.Unavailable, "No pod is available.");
+            available = await WaitForPods(deadline, ct);
         }
 
         var choice = scheduler.Choose(step.FirstLayer, step.Hidden, normalized: step.LayerApi, n, forcedFirst, step.SequenceId, available, pods.InFlight);

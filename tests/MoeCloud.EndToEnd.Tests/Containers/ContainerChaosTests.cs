@@ -59,9 +59,9 @@ public sealed class ContainerChaosTests(Xunit.Abstractions.ITestOutputHelper out
 
         Assert.True(result.Requests >= 4, $"only {result.Requests} requests under load");
         Assert.Equal(0, result.Wrong);
-        // The target is 0 failed, which the tenth session's runs met (0 of 1,423 and 0 of 8,055-8,719); in the fifth
-        // session 5-9 of 93-178 requests failed in three runs (Unavailable, DeadlineExceeded, Cancelled), for a cause
-        // never found (docs/BENCHMARKS.md, Chaos), so the test checks the kinds and logs the count.
+        // The target is 0 failed. It is not met in every run (docs/BENCHMARKS.md, Chaos): 5-9 of 93-178 requests failed
+        // in three runs of the fifth session, none in most runs of the tenth, and 216 of 903 (Unavailable) in one of
+        // its CI runs, before a gateway that knows no pod yet waited for one. So the test checks the kinds and logs the count.
         Log(result);
         Assert.All(result.Failures.Keys, k => Assert.Contains(k, new[] { "DeadlineExceeded", "Unavailable", "Cancelled" }));
         Assert.True(result.OutageSeconds >= Outage.TotalSeconds, $"outage {result.OutageSeconds} s");
