@@ -52,7 +52,7 @@ public sealed class MembershipStoreRestoreProcessTests(ITestOutputHelper output)
         WirePlan? repaired = null;
         for (var i = 0; i < 1200 && repaired is null; i++)
         {
-            repaired = await Repaired(registry);
+            repaired = await MembershipStoreRestoreTests.Repaired(registry);
             await Task.Delay(repaired is null ? 100 : 0);
         }
 
@@ -88,18 +88,5 @@ public sealed class MembershipStoreRestoreProcessTests(ITestOutputHelper output)
         }
 
         return text.Split('\n').Where(l => l.StartsWith($"[pod-{pod}] ", StringComparison.Ordinal)).ToArray();
-    }
-
-    /// <summary>The registry's active plan when a repair took effect (version above 1), else null; null too while calls to it are refused.</summary>
-    private static async Task<WirePlan?> Repaired(IPlanRegistryGrain registry)
-    {
-        try
-        {
-            return await registry.GetActive().WaitAsync(TimeSpan.FromSeconds(10)) is { Version: > 1 } active ? active : null;
-        }
-        catch (Exception e) when (e is OrleansMessageRejectionException or TimeoutException or SiloUnavailableException)
-        {
-            return null;
-        }
     }
 }

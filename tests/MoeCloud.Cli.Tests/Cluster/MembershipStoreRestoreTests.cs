@@ -196,13 +196,13 @@ public sealed class MembershipStoreRestoreTests(ITestOutputHelper output)
     /// The registry's active plan when a repair took effect (version above 1), else null; also null while a call to the
     /// registry is refused because its activation was on the silo that died and no one has declared that silo dead yet.
     /// </summary>
-    private static async Task<WirePlan?> Repaired(IPlanRegistryGrain registry)
+    internal static async Task<WirePlan?> Repaired(IPlanRegistryGrain registry)
     {
         try
         {
-            return await registry.GetActive() is { Version: > 1 } active ? active : null;
+            return await registry.GetActive().WaitAsync(TimeSpan.FromSeconds(10)) is { Version: > 1 } active ? active : null;
         }
-        catch (Exception e) when (e is OrleansMessageRejectionException or TimeoutException)
+        catch (Exception e) when (e is OrleansMessageRejectionException or TimeoutException or SiloUnavailableException)
         {
             return null;
         }

@@ -31,9 +31,7 @@ public sealed class ProcessClusterTests
     public async Task AddSilos_WhenThePodsAgentWasPlacedElsewhereBeforeItsSiloJoined_ReturnsWithTheAgentMovedOntoTheNewSilo()
     {
         using var home = new TempDirectory();
-        var (spec, vocabulary) = SyntheticModelPresets.Get("tiny");
-        var model = home.Combine("tiny");
-        SyntheticModelWriter.Write(model, spec, vocabulary, new SyntheticModelOptions { Seed = 1 });
+        var model = TinyModel(home);
         await using var cluster = await ProcessCluster.Start(2, new Dictionary<string, string> { ["tiny"] = model }, TextWriter.Null);
         var agent = cluster.Grains.GetGrain<IPodAgentGrain>("2");
 
@@ -51,9 +49,7 @@ public sealed class ProcessClusterTests
     {
         // A free port is only checked, not held: here the first start's ops port is bound before the silo binds it.
         using var home = new TempDirectory();
-        var (spec, vocabulary) = SyntheticModelPresets.Get("tiny");
-        var model = home.Combine("tiny");
-        SyntheticModelWriter.Write(model, spec, vocabulary, new SyntheticModelOptions { Seed = 1 });
+        var model = TinyModel(home);
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         var starts = 0;
@@ -75,5 +71,14 @@ public sealed class ProcessClusterTests
         Assert.Contains("address already in use", log.ToString(), StringComparison.OrdinalIgnoreCase);
         Assert.Contains("starting it again on other ports (start 2 of 3)", log.ToString(), StringComparison.Ordinal);
         Assert.NotEqual(((IPEndPoint)taken.LocalEndpoint).Port, cluster.Endpoints[0].Ops.Port);
+    }
+
+    /// <summary>Writes the synthetic <c>tiny</c> model (seed 1) into <paramref name="home"/> and returns its folder.</summary>
+    private static string TinyModel(TempDirectory home)
+    {
+        var (spec, vocabulary) = SyntheticModelPresets.Get("tiny");
+        var model = home.Combine("tiny");
+        SyntheticModelWriter.Write(model, spec, vocabulary, new SyntheticModelOptions { Seed = 1 });
+        return model;
     }
 }
