@@ -150,12 +150,12 @@ public sealed partial class MembershipStoreRestore(
                 var rows = all.Where(r => r.Name != VersionField).ToArray();
                 if (rows.Any(r => r.Name == me))
                 {
-                    var first = _copy is null;
+                    var before = _copy?.Rows.Length;
                     var copy = new Copy(Version(all.FirstOrDefault(r => r.Name == VersionField).Value), rows, DateTime.UtcNow);
                     Volatile.Write(ref _copy, copy);
-                    if (first)
+                    if (before != rows.Length)
                     {
-                        LogFirstCopy(logger, rows.Length, copy.Version);
+                        LogCopy(logger, rows.Length, copy.Version); // the first copy, and whenever silos joined or left the table
                     }
                 }
             }
@@ -237,7 +237,7 @@ public sealed partial class MembershipStoreRestore(
     private static partial void LogCheckFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 5424, Level = LogLevel.Information, Message = "Holding a copy of the Redis membership table ({Rows} rows at version {Version}) to write back if the store loses its data")]
-    private static partial void LogFirstCopy(ILogger logger, int rows, long version);
+    private static partial void LogCopy(ILogger logger, int rows, long version);
 
     [LoggerMessage(EventId = 5423, Level = LogLevel.Warning, Message = "Silo {Silo} was missing from the Redis membership store; wrote its row back at table version {Version}")]
     private static partial void LogInsertedSelf(ILogger logger, string silo, int version);

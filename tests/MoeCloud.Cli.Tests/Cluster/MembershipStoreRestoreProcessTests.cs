@@ -33,13 +33,15 @@ public sealed class MembershipStoreRestoreProcessTests(ITestOutputHelper output)
         // Every expert but 0 on one pod only, a third of them on the victim: its death needs a repair.
         await cluster.Publish(WirePlan.FromAssignment(Model, 1, Pods, spec.MoeLayers, spec.Experts, (l, e) => e == 0 ? [0, 1, 2] : [(e + l) % Pods]));
 
-        // Each silo says when it holds a copy of the table to restore it from (one check period after it is active).
-        for (var i = 0; i < 600 && !Enumerable.Range(0, Pods).All(p => Lines(synced, log, p).Any(l => l.Contains("MembershipStoreRestore[5424]", StringComparison.Ordinal))); i++)
+        // Each silo says when it holds a copy of the table to restore it from, and how many rows the copy has: every
+        // silo's copy must hold all three (a silo's first copy can be taken before the last silo joined).
+        var full = $"MembershipStoreRestore[5424] Holding a copy of the Redis membership table ({Pods} rows";
+        for (var i = 0; i < 600 && !Enumerable.Range(0, Pods).All(p => Lines(synced, log, p).Any(l => l.Contains(full, StringComparison.Ordinal))); i++)
         {
             await Task.Delay(100);
         }
 
-        Assert.All(Enumerable.Range(0, Pods), p => Assert.Contains(Lines(synced, log, p), l => l.Contains("MembershipStoreRestore[5424]", StringComparison.Ordinal)));
+        Assert.All(Enumerable.Range(0, Pods), p => Assert.Contains(Lines(synced, log, p), l => l.Contains(full, StringComparison.Ordinal)));
 
         // The victim is killed (SIGKILL) while the store is down; the store then comes back with nothing in it.
         await cluster.RestartRedis(TimeSpan.FromSeconds(1), keepData: false, CancellationToken.None, whileDown: async ct =>
