@@ -1,9 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
-using Grpc.Net.Client;
-using Grpc.Net.Client.Balancer;
-using Grpc.Net.Client.Configuration;
 using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Tensors;
 
@@ -32,11 +29,11 @@ public sealed record MoeCloudClientOptions
     /// <summary>Deadline of each call. Default 30 s.</summary>
     public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c>, or the call fails <c>Internal</c> (a broken HTTP/2 connection); exponential backoff. Default 4.</summary>
+    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c>, or the call fails <c>Internal</c> (a broken HTTP/2 connection); jittered exponential backoff from 100 ms to 2 s. Default 4, at most 5. A call refused at connect by one replica goes on to another without counting as an attempt.</summary>
     public int MaxAttempts { get; init; } = 4;
 
     /// <summary>
-    /// Retry budget (gRPC retry throttling): the channel holds this many tokens, each failed call takes one, each
+    /// Retry budget (gRPC retry throttling): the client holds this many tokens, each failed attempt takes one, each
     /// successful call returns <see cref="RetryTokenRatio"/>, and calls are retried only while more than half remain. A
     /// gateway that fails every call is then sent about one call per call, not <see cref="MaxAttempts"/>. Default 10,
     /// in [1, 1000].
@@ -50,13 +47,14 @@ public sealed record MoeCloudClientOptions
 /// <summary>
 /// A typed client of the MoeCloud gateway (gRPC). Calls carry the API key and a deadline and are retried on
 /// <c>Unavailable</c> (a request step is idempotent) within a retry budget. Given several gateway replicas, the client
-/// spreads calls over those it can connect to (round robin) and a retry goes to the next one, so a gateway that dies
-/// costs no call while another answers; all replicas share one retry budget. Thread-safe; reuse one instance.
+/// spreads calls round robin over those not set aside: a replica whose connection broke or that refused one is set
+/// aside for a backoff, a call it refused goes to another at once, and a retry goes to the next one, so a gateway that
+/// dies costs no call while another answers; all replicas share one retry budget (<see cref="GatewayReplicas"/>).
+/// Thread-safe; reuse one instance.
 /// </summary>
 public sealed class MoeCloudClient : IDisposable
 {
-    private readonly GrpcChannel _channel;
-    private readonly MoeService.MoeServiceClient _client;
+    private readonly GatewayReplicas _replicas;
     private readonly MoeCloudClientOptions _options;
 
     /// <summary>Connects to the gateway at <paramref name="address"/> (http:// for plain HTTP/2, https:// for TLS).</summary>
@@ -67,7 +65,7 @@ public sealed class MoeCloudClient : IDisposable
 
     /// <summary>
     /// Connects to the gateway replicas at <paramref name="addresses"/> (all http:// or all https://): calls go round
-    /// robin over the replicas that accept connections, and a retried call goes to the next one.
+    /// robin over the replicas not set aside, and a retried call goes to the next one.
     /// </summary>
     public MoeCloudClient(IReadOnlyList<Uri> addresses, MoeCloudClientOptions? options = null)
     {
@@ -78,38 +76,12 @@ public sealed class MoeCloudClient : IDisposable
             throw new ArgumentException($"RetryTokens must be in [1, 1000] and RetryTokenRatio in (0, 1] (got {_options.RetryTokens} and {_options.RetryTokenRatio}).", nameof(options));
         }
 
-        var service = new ServiceConfig();
-        if (_options.MaxAttempts > 1)
-        {
-            service.MethodConfigs.Add(new MethodConfig
-            {
-                Names = { MethodName.Default },
-                RetryPolicy = new RetryPolicy
-                {
-                    MaxAttempts = Math.Clamp(_options.MaxAttempts, 1, 5),
-                    InitialBackoff = TimeSpan.FromMilliseconds(100),
-                    MaxBackoff = TimeSpan.FromSeconds(2),
-                    BackoffMultiplier = 2,
-                    RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.Internal }, // Internal: an HTTP/2 connection that broke (a ping unanswered)
-                },
-            });
-            service.RetryThrottling = new RetryThrottlingPolicy { MaxTokens = _options.RetryTokens, TokenRatio = _options.RetryTokenRatio };
-        }
-
-        var channelOptions = new GrpcChannelOptions
-        {
-            ServiceConfig = service.MethodConfigs.Count > 0 ? service : null,
-            MaxReceiveMessageSize = 512 << 20,
-            MaxSendMessageSize = 512 << 20,
-            HttpHandler = GatewayHandler(),
-        };
-        _channel = addresses.Count == 1 ? GrpcChannel.ForAddress(addresses[0], channelOptions) : Replicas(addresses, channelOptions, service);
-        _client = new MoeService.MoeServiceClient(_channel);
+        _replicas = new GatewayReplicas(addresses, _options, GatewayHandler);
     }
 
     /// <summary>The model's shape and live plan version.</summary>
     public async Task<ModelInfo> GetModelAsync(string model, CancellationToken cancellationToken = default) =>
-        await _client.GetModelAsync(new GetModelRequest { Model = model }, Headers(), Deadline(), cancellationToken);
+        await _replicas.Call((c, o) => c.GetModelAsync(new GetModelRequest { Model = model }, o), Headers(), cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="hidden"/> (<c>[tokens, hiddenSize]</c>) through MoE layers <paramref name="firstLayer"/>..<paramref name="lastLayer"/>.
@@ -122,7 +94,7 @@ public sealed class MoeCloudClient : IDisposable
         }
 
         var request = new ForwardRequest { Model = model, FirstLayer = firstLayer, LastLayer = lastLayer, Hidden = Tensor(hidden, tokens, hiddenSize), SequenceId = sequenceId ?? "" };
-        var response = await _client.ForwardAsync(request, Headers(), Deadline(), cancellationToken);
+        var response = await _replicas.Call((c, o) => c.ForwardAsync(request, o), Headers(), cancellationToken);
         return Output(response, tokens, hiddenSize);
     }
 
@@ -130,12 +102,12 @@ public sealed class MoeCloudClient : IDisposable
     public async Task<StepOutput> ForwardLayerAsync(string model, ReadOnlyMemory<float> hidden, int tokens, int hiddenSize, int layer, CancellationToken cancellationToken = default)
     {
         var request = new ForwardLayerRequest { Model = model, Layer = layer, Hidden = Tensor(hidden, tokens, hiddenSize) };
-        var response = await _client.ForwardLayerAsync(request, Headers(), Deadline(), cancellationToken);
+        var response = await _replicas.Call((c, o) => c.ForwardLayerAsync(request, o), Headers(), cancellationToken);
         return Output(response, tokens, hiddenSize);
     }
 
     /// <inheritdoc />
-    public void Dispose() => _channel.Dispose();
+    public void Dispose() => _replicas.Dispose();
 
     /// <summary>
     /// The HTTP/2 handler to the gateways. A gateway whose host or container went away sends no reset, so a call on its
@@ -151,28 +123,6 @@ public sealed class MoeCloudClient : IDisposable
         ConnectTimeout = TimeSpan.FromSeconds(3),
         EnableMultipleHttp2Connections = true,
     };
-
-    /// <summary>One channel over several gateway replicas: a static resolver and round-robin balancing.</summary>
-    private static GrpcChannel Replicas(IReadOnlyList<Uri> addresses, GrpcChannelOptions options, ServiceConfig service)
-    {
-        if (addresses.Count == 0 || addresses.Any(a => a is null || !a.IsAbsoluteUri || (a.Scheme != Uri.UriSchemeHttp && a.Scheme != Uri.UriSchemeHttps)))
-        {
-            throw new ArgumentException("Gateway addresses must be one or more absolute http:// or https:// addresses.", nameof(addresses));
-        }
-
-        var schemes = addresses.Select(a => a.Scheme).Distinct(StringComparer.Ordinal).ToArray();
-        if (schemes.Length != 1)
-        {
-            throw new ArgumentException($"Gateway addresses must all be http:// or all https:// (got {string.Join(", ", addresses)}).", nameof(addresses));
-        }
-
-        var endpoints = addresses.Select(a => new BalancerAddress(a.Host, a.Port)).ToArray();
-        service.LoadBalancingConfigs.Add(new RoundRobinConfig());
-        options.ServiceConfig = service;
-        options.Credentials = schemes[0] == Uri.UriSchemeHttps ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
-        options.ServiceProvider = new BalancerServices(new StaticResolverFactory(_ => endpoints));
-        return GrpcChannel.ForAddress("static:///moecloud-gateway", options);
-    }
 
     /// <summary>
     /// The request tensor. An array's values are wrapped, not copied (the caller's buffer must not change until the call
@@ -193,12 +143,4 @@ public sealed class MoeCloudClient : IDisposable
         new(MemoryMarshal.Cast<byte, float>(response.Hidden.Data.Span).ToArray(), tokens, hidden, response.LocalDispatches, response.RemoteDispatches, response.PlanVersion, response.HomePods);
 
     private Metadata Headers() => _options.ApiKey is { } key ? new Metadata { { "x-api-key", key } } : [];
-
-    private DateTime Deadline() => DateTime.UtcNow + _options.Deadline;
-}
-
-/// <summary>The services a balancing channel asks for: only the static resolver (the rest are the channel's defaults).</summary>
-internal sealed class BalancerServices(ResolverFactory resolver) : IServiceProvider
-{
-    public object? GetService(Type serviceType) => serviceType == typeof(IEnumerable<ResolverFactory>) ? new[] { resolver } : null;
 }

@@ -64,6 +64,44 @@ public sealed class ClientReplicaTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task ForwardAsync_WhenAReplicaCrashesUnderConcurrentLoadAndThenRefusesConnections_NoCallFails()
+    {
+        // A gateway process killed while its address still answers: its connections are reset and new ones refused
+        // for as long as it is down. Under 4 calls in flight, none may fail: a refused connection never reached a
+        // gateway, so the call goes to the other replica, and the dead one takes no call until it accepts again.
+        await using var relay = new SilentProxy(fixture.Grpc);
+        using var client = new MoeCloudClient([new Uri(relay.Address), fixture.Grpc], new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var crashed = false;
+        var completed = 0;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; i < 60; i++)
+            {
+                if (worker == 0 && i == 10)
+                {
+                    await relay.Crash(dying: TimeSpan.FromMilliseconds(300));
+                    Volatile.Write(ref crashed, true);
+                }
+
+                try
+                {
+                    await fixture.ForwardMatchingReference(client, 2, 800 + (worker * 100) + i);
+                }
+                catch (Grpc.Core.RpcException e)
+                {
+                    failures.Add($"{e.StatusCode} {e.Status.Detail}");
+                }
+
+                Interlocked.Increment(ref completed);
+            }
+        })));
+
+        Assert.True(Volatile.Read(ref crashed));
+        Assert.True(failures.IsEmpty, $"{failures.Count} of {completed} calls failed: {string.Join("; ", failures.Distinct().Take(3))}");
+    }
+
+    [Fact]
     public void Constructor_WhenReplicasMixHttpAndHttps_ThrowsArgumentException()
     {
         var error = Assert.Throws<ArgumentException>(() => new MoeCloudClient([new Uri("http://127.0.0.1:5000"), new Uri("https://127.0.0.1:5001")]));

@@ -15,6 +15,7 @@ public sealed class SilentProxy : IAsyncDisposable
     private readonly List<TcpClient> _connections = [];
     private readonly Task _accepting;
     private volatile bool _silent;
+    private volatile bool _dying;
 
     public SilentProxy(Uri target)
     {
@@ -36,6 +37,26 @@ public sealed class SilentProxy : IAsyncDisposable
     public void GoDown()
     {
         _silent = true;
+        _listener.Stop();
+    }
+
+    /// <summary>
+    /// A gateway process killed while its address stays reachable: every open connection is reset (RST); for the next
+    /// <paramref name="dying"/> a new connection is accepted and reset at once (the kernel still completes handshakes on
+    /// the dying process's listening socket), and from then on new connections are refused.
+    /// </summary>
+    public async Task Crash(TimeSpan dying)
+    {
+        _dying = true;
+        lock (_connections)
+        {
+            foreach (var connection in _connections)
+            {
+                Reset(connection);
+            }
+        }
+
+        await Task.Delay(dying);
         _listener.Stop();
     }
 
@@ -73,6 +94,12 @@ public sealed class SilentProxy : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var inbound = await _listener.AcceptTcpClientAsync(_stop.Token);
+            if (_dying)
+            {
+                _ = Task.Delay(TimeSpan.FromMilliseconds(20)).ContinueWith(_ => Reset(inbound), TaskScheduler.Default);
+                continue;
+            }
+
             var outbound = new TcpClient();
             await outbound.ConnectAsync(_target.Host, _target.Port, _stop.Token);
             lock (_connections)
@@ -84,6 +111,12 @@ public sealed class SilentProxy : IAsyncDisposable
             _ = Pump(inbound.GetStream(), outbound.GetStream());
             _ = Pump(outbound.GetStream(), inbound.GetStream());
         }
+    }
+
+    private static void Reset(TcpClient connection)
+    {
+        connection.Client.LingerState = new LingerOption(true, 0);
+        connection.Dispose();
     }
 
     private async Task Pump(NetworkStream from, NetworkStream to)

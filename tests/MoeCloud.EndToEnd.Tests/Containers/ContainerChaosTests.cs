@@ -15,8 +15,10 @@ namespace MoeCloud.EndToEnd.Tests.Containers;
 /// or the silo container holding the only replicas of a third of the experts killed (the repair plan re-places them).
 /// A killed or stopped silo fails no request (before the network's bridge kept its address, about 1 run in 3 here lost
 /// the 4 requests in flight: the bridge took another port's address as the stopped container's port left, and the
-/// gateway container's replies to this host went to the old one for ~10 s; docs/BENCHMARKS.md "In containers"). The
-/// other faults' tests check what holds on every run: no wrong answer, only the failures the scenario allows, and full
+/// gateway container's replies to this host went to the old one for ~10 s; docs/BENCHMARKS.md "In containers"), and
+/// neither does a gateway restart (before the client set aside a replica whose connections failed, 3 runs in 8 lost
+/// 154-302 requests: gRPC's balancer kept sending calls to the dead gateway; docs/BENCHMARKS.md, Chaos). The other
+/// faults' tests check what holds on every run: no wrong answer, only the failures the scenario allows, and full
 /// service afterwards; the failed count is written to the test output.
 /// </summary>
 [Collection(ContainerCollection.Name)]
@@ -53,17 +55,13 @@ public sealed class ContainerChaosTests(Xunit.Abstractions.ITestOutputHelper out
     }
 
     [ContainerFact]
-    public async Task GatewayContainerKilledAndStartedAgain_WithAClientGivenBothGateways_NoRequestIsWrongAndServiceIsFullAfterwards()
+    public async Task GatewayContainerKilledAndStartedAgain_WithAClientGivenBothGateways_NoRequestFailsOrIsWrong()
     {
         var result = await RunAsync("gateway-restart");
 
         Assert.True(result.Requests >= 4, $"only {result.Requests} requests under load");
         Assert.Equal(0, result.Wrong);
-        // The target is 0 failed. It is not met in every run (docs/BENCHMARKS.md, Chaos): 5-9 of 93-178 requests failed
-        // in three runs of the fifth session, none in most runs of the tenth, and 216 of 903 (Unavailable) in one of
-        // its CI runs, before a gateway that knows no pod yet waited for one. So the test checks the kinds and logs the count.
-        Log(result);
-        Assert.All(result.Failures.Keys, k => Assert.Contains(k, new[] { "DeadlineExceeded", "Unavailable", "Cancelled" }));
+        AssertNoneFailed(result);
         Assert.True(result.OutageSeconds >= Outage.TotalSeconds, $"outage {result.OutageSeconds} s");
         Assert.Equal(0, result.AfterFailed);
     }
