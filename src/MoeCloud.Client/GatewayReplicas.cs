@@ -6,20 +6,20 @@ namespace MoeCloud.Client;
 
 /// <summary>
 /// The client's gateway replicas and its retry policy, in one place. Each replica has a channel of its own; a call goes
-/// round robin to a replica that is not set aside, and is retried on <c>Unavailable</c> or <c>Internal</c> (a broken
+/// round robin to a usable replica, and is retried on <c>Unavailable</c> or <c>Internal</c> (a broken
 /// HTTP/2 connection) with jittered exponential backoff, at most <see cref="MoeCloudClientOptions.MaxAttempts"/>
 /// attempts and within the retry budget (gRPC retry throttling: each failed attempt takes a token, each success returns
 /// <see cref="MoeCloudClientOptions.RetryTokenRatio"/>, retries only while more than half remain).
 /// <para>
 /// A call that failed in the transport (a connection refused, reset, broken or never finished: an exception behind the
 /// status, where a gateway's own answer has none) sets its replica aside for a backoff (0.5 s, doubling to 8 s while it
-/// keeps failing; a success clears it); the next call that reaches a replica whose time aside is over tries it again.
-/// While another replica is not aside, such a call goes there at once, with no backoff and no token, at most once per
+/// keeps failing; any answer clears it); when that time is over one call, the probe, tries it while the others still
+/// skip it, so that calls do not pile up on a dead address. While another replica is usable, such a call goes there at once, with no backoff and no token, at most once per
 /// replica: a dead gateway costs its calls nothing, and a call cannot bounce. With one replica, or all aside, it is an
 /// attempt like any other. This is done here rather than with Grpc.Net.Client's round-robin balancer because that
 /// balancer keeps a subchannel Ready after the socket it reconnected was found closed (a gateway killed as it
 /// reconnected), so every call picked there failed at connect until the gateway listened again (docs/BENCHMARKS.md,
-/// Chaos: 154–302 failed calls in 2 of 7 container gateway restarts).
+/// Chaos: 145–302 failed calls in 4 of 11 container gateway restarts).
 /// </para>
 /// </summary>
 internal sealed class GatewayReplicas : IDisposable
@@ -31,12 +31,12 @@ internal sealed class GatewayReplicas : IDisposable
 
     private readonly Replica[] _replicas;
     private readonly MoeCloudClientOptions _options;
-    private readonly TimeProvider _time;
+    private readonly TimeProvider _time = TimeProvider.System;
     private readonly object _tokensLock = new();
     private double _tokens;
     private int _next = -1;
 
-    public GatewayReplicas(IReadOnlyList<Uri> addresses, MoeCloudClientOptions options, Func<HttpMessageHandler> handler, TimeProvider? time = null)
+    public GatewayReplicas(IReadOnlyList<Uri> addresses, MoeCloudClientOptions options, Func<HttpMessageHandler> handler)
     {
         if (addresses.Count == 0 || addresses.Any(a => a is null || !a.IsAbsoluteUri || (a.Scheme != Uri.UriSchemeHttp && a.Scheme != Uri.UriSchemeHttps)))
         {
@@ -49,26 +49,13 @@ internal sealed class GatewayReplicas : IDisposable
         }
 
         _options = options;
-        _time = time ?? TimeProvider.System;
         _tokens = options.RetryTokens;
-        _replicas = [.. addresses.Select(a => new Replica(a, GrpcChannel.ForAddress(a, new GrpcChannelOptions
+        _replicas = [.. addresses.Select(a => new Replica(GrpcChannel.ForAddress(a, new GrpcChannelOptions
         {
             MaxReceiveMessageSize = 512 << 20,
             MaxSendMessageSize = 512 << 20,
             HttpHandler = handler(),
         })))];
-    }
-
-    /// <summary>Tokens left in the retry budget (for tests).</summary>
-    internal double Tokens
-    {
-        get
-        {
-            lock (_tokensLock)
-            {
-                return _tokens;
-            }
-        }
     }
 
     /// <summary>Runs <paramref name="call"/> under the retry policy; every attempt shares one deadline.</summary>
@@ -190,15 +177,13 @@ internal sealed class GatewayReplicas : IDisposable
     /// One gateway replica and its health: usable; aside until a time; or, once that time has passed, tried again by a
     /// single call (the probe) while the others still skip it, so that calls do not pile up on a dead address.
     /// </summary>
-    private sealed class Replica(Uri address, GrpcChannel channel)
+    private sealed class Replica(GrpcChannel channel)
     {
         private readonly object _lock = new();
         private TimeSpan _aside;
         private DateTimeOffset _until;
         private bool _probing;
         private int _failing;
-
-        public Uri Address { get; } = address;
 
         public GrpcChannel Channel { get; } = channel;
 
