@@ -29,7 +29,7 @@ public sealed record MoeCloudClientOptions
     /// <summary>Deadline of each call. Default 30 s.</summary>
     public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c>, or the call fails <c>Internal</c> (a broken HTTP/2 connection); jittered exponential backoff from 100 ms to 2 s. Default 4, at most 5. A call refused at connect by one replica goes on to another without counting as an attempt.</summary>
+    /// <summary>Attempts per call when the gateway answers <c>Unavailable</c>, or the call fails <c>Internal</c> (a broken HTTP/2 connection); jittered exponential backoff from 100 ms to 2 s. Default 4, at most 5. Given several replicas, a call that failed in the transport on one (refused, reset, a broken connection) goes on to another usable one without counting as an attempt.</summary>
     public int MaxAttempts { get; init; } = 4;
 
     /// <summary>

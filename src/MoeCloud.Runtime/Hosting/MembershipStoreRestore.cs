@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,7 +29,9 @@ namespace MoeCloud.Runtime.Hosting;
 /// writes its own row through Orleans's table after that: it can lose that race against its next table read and stop
 /// (its supervisor restarts it). A silo missing from a newer table with no restore's mark was declared dead and cleaned
 /// up, and is not written back. When no silo holds a copy (every one joined within a period of the loss), the table is
-/// not restored.
+/// not restored. A copy can be a period old: a silo that became active since finds its row back as joining (the
+/// others would never count it active again) and writes it back as active; a row that says stopping or dead was
+/// written by the others and stays.
 /// </summary>
 public sealed partial class MembershipStoreRestore(
     IOptions<RedisClusteringOptions> redis,
@@ -144,6 +147,15 @@ public sealed partial class MembershipStoreRestore(
         var version = Version(probe[0]);
         if (probe[1].HasValue)
         {
+            if (RowStatus(probe[1]) is SiloStatus.Created or SiloStatus.Joining)
+            {
+                // A restore wrote this silo's row back from a copy taken before it became active: as written, the
+                // others would never count it active again. It is active; it says so (never past its own status: a
+                // row that says dead or stopping was written by the others, and stays).
+                await MarkSelfActive(stoppingToken);
+                return;
+            }
+
             if (_copy is null || _copy.Version != version || DateTime.UtcNow - _copy.Read > CopyEvery)
             {
                 var all = await db.HashGetAllAsync(key);
@@ -193,6 +205,44 @@ public sealed partial class MembershipStoreRestore(
     /// <summary>The key that says the table was restored lately, so that a silo missing from it writes itself back.</summary>
     private static RedisKey Marker(RedisKey table) => table.Append(":restored");
 
+    private static SiloStatus? RowStatus(RedisValue row)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(row.ToString());
+            return json.RootElement.TryGetProperty("Status", out var status) && status.TryGetInt32(out var value) ? (SiloStatus)value : null;
+        }
+        catch (JsonException)
+        {
+            return null; // not a row this code knows how to read: Orleans's own reads decide
+        }
+    }
+
+    private async Task MarkSelfActive(CancellationToken stoppingToken)
+    {
+        for (var attempt = 1; attempt <= InsertTries; attempt++)
+        {
+            stoppingToken.ThrowIfCancellationRequested();
+            var data = await table.ReadAllAsync(stoppingToken);
+            if (data.TryGet(silo.SiloAddress) is not { } row || row.Item1.Status is not (SiloStatus.Created or SiloStatus.Joining))
+            {
+                return; // corrected meanwhile, or no longer this silo's to correct
+            }
+
+            var entry = row.Item1;
+            var was = entry.Status;
+            entry.Status = SiloStatus.Active;
+            entry.IAmAliveTime = DateTime.UtcNow;
+            if (await table.UpdateRowAsync(entry, row.Item2, data.Version.Next(), stoppingToken))
+            {
+                LogMarkedActive(logger, silo.SiloAddress.ToString(), was, data.Version.Version + 1);
+                return;
+            }
+        }
+
+        LogInsertContended(logger, silo.SiloAddress.ToString(), InsertTries);
+    }
+
     private async Task InsertSelf(CancellationToken stoppingToken)
     {
         for (var attempt = 1; attempt <= InsertTries; attempt++)
@@ -230,7 +280,7 @@ public sealed partial class MembershipStoreRestore(
     [LoggerMessage(EventId = 5420, Level = LogLevel.Warning, Message = "The Redis membership store ({Key}) lost its data (table version {Found}): wrote back the {Rows} rows this silo last read, at table version {Version}")]
     private static partial void LogRestored(ILogger logger, string key, int rows, long found, long version);
 
-    [LoggerMessage(EventId = 5421, Level = LogLevel.Warning, Message = "Silo {Silo} is missing from the Redis membership store and {Tries} tries to write it back lost to other writes; trying again next period")]
+    [LoggerMessage(EventId = 5421, Level = LogLevel.Warning, Message = "Silo {Silo}'s row could not be written back to the Redis membership store: {Tries} tries lost to other writes; trying again next period")]
     private static partial void LogInsertContended(ILogger logger, string silo, int tries);
 
     [LoggerMessage(EventId = 5422, Level = LogLevel.Debug, Message = "Could not check this silo's row in the Redis membership store; checking again next period")]
@@ -238,6 +288,9 @@ public sealed partial class MembershipStoreRestore(
 
     [LoggerMessage(EventId = 5424, Level = LogLevel.Information, Message = "Holding a copy of the Redis membership table ({Rows} rows at version {Version}) to write back if the store loses its data")]
     private static partial void LogCopy(ILogger logger, int rows, long version);
+
+    [LoggerMessage(EventId = 5425, Level = LogLevel.Warning, Message = "Silo {Silo}'s row in the Redis membership store said {Status} (restored from a copy taken before it was active); wrote it back as active at table version {Version}")]
+    private static partial void LogMarkedActive(ILogger logger, string silo, SiloStatus status, long version);
 
     [LoggerMessage(EventId = 5423, Level = LogLevel.Warning, Message = "Silo {Silo} was missing from the Redis membership store; wrote its row back at table version {Version}")]
     private static partial void LogInsertedSelf(ILogger logger, string silo, int version);
