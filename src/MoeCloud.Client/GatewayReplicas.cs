@@ -14,9 +14,9 @@ namespace MoeCloud.Client;
 /// A call that failed in the transport (a connection refused, reset, broken or never finished: an exception behind the
 /// status, where a gateway's own answer has none) sets its replica aside for a backoff (0.5 s, doubling to 8 s while it
 /// keeps failing; any answer clears it); when that time is over one call, the probe, tries it while the others still
-/// skip it, so that calls do not pile up on a dead address. While another replica is usable, such a call goes there at once, with no backoff and no token, at most once per
-/// replica: a dead gateway costs its calls nothing, and a call cannot bounce. With one replica, or all aside, it is an
-/// attempt like any other. This is done here rather than with Grpc.Net.Client's round-robin balancer because that
+/// skip it, so that calls do not pile up on a dead address. While another replica is usable, such a call goes there at
+/// once, with no backoff and no token, at most once per replica: a dead gateway costs its calls nothing, and a call
+/// cannot bounce. With one replica, or all aside, it is an attempt like any other. This is done here rather than with Grpc.Net.Client's round-robin balancer because that
 /// balancer keeps a subchannel Ready after the socket it reconnected was found closed (a gateway killed as it
 /// reconnected), so every call picked there failed at connect until the gateway listened again (docs/BENCHMARKS.md,
 /// Chaos: 145–302 failed calls in 4 of 11 container gateway restarts).
@@ -210,7 +210,7 @@ internal sealed class GatewayReplicas : IDisposable
 
             lock (_lock)
             {
-                return _failing == 0 || (now >= _until && !_probing);
+                return Free(now);
             }
         }
 
@@ -230,7 +230,7 @@ internal sealed class GatewayReplicas : IDisposable
                     return true;
                 }
 
-                if (!force && (now < _until || _probing))
+                if (!force && !Free(now))
                 {
                     return false;
                 }
@@ -240,6 +240,9 @@ internal sealed class GatewayReplicas : IDisposable
                 return true;
             }
         }
+
+        /// <summary>Under the lock: healthy, or its time aside over and no probe out.</summary>
+        private bool Free(DateTimeOffset now) => _failing == 0 || (now >= _until && !_probing);
 
         /// <summary>A call here failed in the transport: aside for the backoff, doubled when it was the probe.</summary>
         public void SetAside(DateTimeOffset now, bool probe)
