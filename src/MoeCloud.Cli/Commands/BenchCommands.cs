@@ -27,6 +27,7 @@ public static class BenchCommands
                 new("tokens", "<list> token counts, comma-separated (default 1,16,256)"),
                 new("bf16-streaming-max", $"<N> most tokens for the bf16 streaming kernel; above it bf16 is widened for OpenBLAS (default {new ExpertKernelOptions().Bf16StreamingMaxTokens})"),
                 new("bf16-path", $"<p> bf16 streaming code: auto (the CPU's best, default) or one of {string.Join(", ", Bf16KernelPaths.All.Select(p => p.ToName()))}"),
+                new("gemm", "<g> the expert kernel's fp32 GEMM: openblas (default) or managed (the code that runs where OpenBLAS is missing); the baseline is always OpenBLAS"),
                 ThreadsOption,
                 RoundsOption,
                 JsonOption,
@@ -76,7 +77,13 @@ public static class BenchCommands
             Threads = threads,
             Bf16StreamingMaxTokens = args.GetInt("bf16-streaming-max", new ExpertKernelOptions().Bf16StreamingMaxTokens, 0, 4096),
             Bf16Path = pathName == "auto" ? null : Bf16KernelPaths.Parse(pathName),
+            Gemm = args.GetChoice("gemm", "openblas", "openblas", "managed") == "managed" ? GemmBackend.Managed : GemmBackend.OpenBlas,
         };
+        if (!OpenBlas.IsAvailable)
+        {
+            throw new UsageException($"bench kernel's baseline is OpenBLAS. {OpenBlas.MissingMessage}");
+        }
+
         try
         {
             options.Validate();
@@ -88,7 +95,7 @@ public static class BenchCommands
 
         var kernel = new CpuExpertKernel(options);
         await console.Error.WriteLineAsync($"expert FFN hidden {hidden}, intermediate {inter}, {threads} threads, OpenBLAS {OpenBlas.LibraryPath ?? "(not found)"}");
-        await console.Error.WriteLineAsync($"CPU features: {CpuFeatures.Detected}; bf16 path: {kernel.Bf16Path.ToName()}");
+        await console.Error.WriteLineAsync($"CPU features: {CpuFeatures.Detected}; bf16 path: {kernel.Bf16Path.ToName()}; fp32 GEMM: {kernel.Gemm.ToString().ToLowerInvariant()}");
         var report = await Task.Run(() => KernelBenchmark.Run(hidden, inter, tokens, kernel, rounds, 0.15), ct);
         var rows = report.Rows;
         if (args.Json)

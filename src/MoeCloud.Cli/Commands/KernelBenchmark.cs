@@ -17,9 +17,10 @@ public sealed record KernelBenchRow(int Tokens, [property: JsonPropertyName("dty
 
 /// <summary>What <c>moectl bench kernel --json</c> prints: the CPU, the bfloat16 path that ran, and the rows.</summary>
 /// <param name="Bf16Path">The bfloat16 streaming path that ran (<c>avx512</c>, <c>avx2-fma</c> or <c>portable</c>).</param>
+/// <param name="Gemm">The expert kernel's float32 GEMM (<c>openblas</c> or <c>managed</c>).</param>
 /// <param name="Cpu">The CPU features detected (those that choose the path).</param>
 /// <param name="Rows">One row per token count and dtype.</param>
-public sealed record KernelBenchReport(string Bf16Path, CpuFeatures Cpu, IReadOnlyList<KernelBenchRow> Rows);
+public sealed record KernelBenchReport(string Bf16Path, string Gemm, CpuFeatures Cpu, IReadOnlyList<KernelBenchRow> Rows);
 
 /// <summary>
 /// The expert FFN against its baseline, side by side in one process: the baseline is the same three GEMMs (gate, up,
@@ -55,7 +56,7 @@ internal static class KernelBenchmark
             rows.Add(new KernelBenchRow(tokens, "bf16", half, baseGflops, half / baseGflops, times[1] / times[2], times[2] * 1e3));
         }
 
-        return new KernelBenchReport(kernel.Bf16Path.ToName(), CpuFeatures.Detected, rows);
+        return new KernelBenchReport(kernel.Bf16Path.ToName(), kernel.Gemm.ToString().ToLowerInvariant(), CpuFeatures.Detected, rows);
     }
 
     private static (ExpertWeights F32, ExpertWeights Bf16, float[] Gate, float[] Up, float[] Down) Weights(int hidden, int intermediate)

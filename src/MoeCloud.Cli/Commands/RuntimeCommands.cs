@@ -10,8 +10,11 @@ using MoeCloud.Contracts.Protos;
 using MoeCloud.Contracts.Security;
 using MoeCloud.Contracts.Tensors;
 using MoeCloud.Gateway.Hosting;
+using MoeCloud.Model.Kernels;
 using MoeCloud.Placement.Profiles;
 using MoeCloud.Runtime.Hosting;
+using MoeCloud.Runtime.Serving;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace MoeCloud.Cli.Commands;
 
@@ -169,6 +172,7 @@ public static class RuntimeCommands
         var deployment = await DemoDeployment.Prepare(DemoModel, preset, args.GetInt("seed", 1), silos, solver, console.Error, ct);
         var models = new Dictionary<string, string> { [DemoModel] = deployment.ModelDirectory };
         await console.Error.WriteLineAsync($"starting {silos} silos ({(args.Has("processes") ? "one process each, Redis membership" : "embedded in this process")})");
+        await console.Error.WriteLineAsync($"expert kernels: {new CpuExpertKernel().Description}");
         var rehome = args.Has("rehome") ? new Dictionary<string, string> { [DemoModel] = LocalClusters.SaveProfile(DemoModel, deployment.Trace) } : null;
         await using var cluster = await LocalClusters.Start(args.Has("processes") ? "processes" : "embedded", silos, models, rehome, ct, cpus: cpus, dashboardKeySha256: dashboardKeys, microBatches: microBatches);
         if (cluster is ProcessCluster { CpuQuota: { } quota })
@@ -337,7 +341,7 @@ public static class RuntimeCommands
         });
         var watch = parent is { } watched ? WatchParent(watched, options.SiloName, console.Error, stop) : Task.CompletedTask;
         await app.StartAsync(stop.Token);
-        await console.Error.WriteLineAsync($"pod-{options.PodIndex} serving: runner http://127.0.0.1:{options.RunnerPort}, ops http://127.0.0.1:{options.OpsPort}");
+        await console.Error.WriteLineAsync($"pod-{options.PodIndex} serving: runner http://127.0.0.1:{options.RunnerPort}, ops http://127.0.0.1:{options.OpsPort}; expert kernels: {app.Services.GetRequiredService<ModelCatalog>().KernelDescription}");
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token);

@@ -5,22 +5,27 @@ using MoeCloud.Model.Weights;
 namespace MoeCloud.Model.Kernels;
 
 /// <summary>
-/// The CPU expert kernel. float32 weights: one OpenBLAS GEMM for gate and up together (their rows are contiguous),
-/// the fused SwiGLU, one GEMM for down. bfloat16 weights: up to <see cref="ExpertKernelOptions.Bf16StreamingMaxTokens"/>
+/// The CPU expert kernel. float32 weights: one GEMM for gate and up together (their rows are contiguous), the fused
+/// SwiGLU, one GEMM for down; the GEMM is OpenBLAS where it loads, else <see cref="ManagedGemm"/> (<see cref="Gemm"/>). bfloat16 weights: up to <see cref="ExpertKernelOptions.Bf16StreamingMaxTokens"/>
 /// tokens, a hand-written SIMD kernel that streams the half-size weights once (memory-bound regime), in the flavour
 /// chosen once by CPU features (<see cref="Bf16Path"/>: AVX-512F, AVX2 + FMA, or portable); above it, the weights are
-/// widened to float32 and take the GEMM path (compute-bound regime). Thread-safe.
+/// widened to float32 and take the GEMM path (compute-bound regime). <see cref="Description"/> says which code runs.
+/// Thread-safe.
 /// </summary>
 public sealed unsafe class CpuExpertKernel : IExpertKernel
 {
     private readonly ExpertKernelOptions _options;
 
-    /// <summary>Creates the kernel; throws when OpenBLAS is missing or the options are out of range.</summary>
+    /// <summary>Creates the kernel; throws when the options are out of range (OpenBLAS asked for and missing included).</summary>
     public CpuExpertKernel(ExpertKernelOptions? options = null)
     {
         _options = (options ?? new ExpertKernelOptions()).Validate();
         Bf16Path = _options.Bf16Path ?? CpuFeatures.Detected.Best;
-        OpenBlas.SetThreads(_options.Threads);
+        Gemm = _options.Gemm ?? (OpenBlas.IsAvailable ? GemmBackend.OpenBlas : GemmBackend.Managed);
+        if (Gemm == GemmBackend.OpenBlas)
+        {
+            OpenBlas.SetThreads(_options.Threads);
+        }
     }
 
     /// <inheritdoc />
@@ -29,13 +34,28 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
     /// <summary>The SIMD code that streams bfloat16 weights: <see cref="ExpertKernelOptions.Bf16Path"/>, or the CPU's best.</summary>
     public Bf16KernelPath Bf16Path { get; }
 
+    /// <summary>The float32 GEMM: <see cref="ExpertKernelOptions.Gemm"/>, or OpenBLAS where it loads, else managed.</summary>
+    public GemmBackend Gemm { get; }
+
+    /// <summary>
+    /// The expert backend's name: <c>cpu-</c> and the bfloat16 path (<c>cpu-avx2-fma</c>), with <c>-managed-gemm</c>
+    /// appended when the float32 GEMM is not OpenBLAS.
+    /// </summary>
+    public string BackendName => "cpu-" + Bf16Path.ToName() + (Gemm == GemmBackend.Managed ? "-managed-gemm" : "");
+
+    /// <summary>What runs, in words, for start-up logs: the bfloat16 path, the GEMM and why.</summary>
+    public string Description => $"bfloat16 streaming {Bf16Path.ToName()} (CPU: {CpuFeatures.Detected}), float32 GEMM "
+        + (Gemm == GemmBackend.OpenBlas
+            ? $"OpenBLAS ({OpenBlas.LibraryPath})"
+            : OpenBlas.IsAvailable ? "managed (asked for)" : "managed: OpenBLAS not found (apt-get install libopenblas0-pthread for the faster GEMM)");
+
     /// <inheritdoc />
     public void Forward(ExpertWeights weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
     {
         ExpertKernelArguments.Check(weights, x, y, tokens);
         if (weights.DType == WeightDType.F32)
         {
-            Gemm(weights.GateUpF32, weights.DownF32, weights, x, y, tokens);
+            Fp32Ffn(weights.GateUpF32, weights.DownF32, weights, x, y, tokens);
         }
         else if (tokens <= _options.Bf16StreamingMaxTokens)
         {
@@ -47,21 +67,38 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
         }
     }
 
-    private static void Gemm(ReadOnlySpan<float> gateUpW, ReadOnlySpan<float> downW, ExpertWeights w, ReadOnlySpan<float> x, Span<float> y, int tokens)
+    private void Fp32Ffn(ReadOnlySpan<float> gateUpW, ReadOnlySpan<float> downW, ExpertWeights w, ReadOnlySpan<float> x, Span<float> y, int tokens)
     {
         int h = w.Hidden, inter = w.Intermediate;
         var gateUp = ArrayPool<float>.Shared.Rent(tokens * 2 * inter);
         var act = ArrayPool<float>.Shared.Rent(tokens * inter);
         try
         {
-            OpenBlas.GemmTransposedB(x[..(tokens * h)], gateUpW, gateUp, tokens, 2 * inter, h);
+            Multiply(x[..(tokens * h)], gateUpW, gateUp, tokens, 2 * inter, h);
             SwiGlu.Apply(gateUp, act, tokens, inter);
-            OpenBlas.GemmTransposedB(act.AsSpan(0, tokens * inter), downW, y, tokens, h, inter);
+            Multiply(act.AsSpan(0, tokens * inter), downW, y, tokens, h, inter);
         }
         finally
         {
             ArrayPool<float>.Shared.Return(act);
             ArrayPool<float>.Shared.Return(gateUp);
+        }
+    }
+
+    /// <summary><c>C[m, n] = A[m, k] · B[n, k]ᵀ</c> with <see cref="Gemm"/>; the managed code splits B's rows over the threads.</summary>
+    private void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    {
+        if (Gemm == GemmBackend.OpenBlas)
+        {
+            OpenBlas.GemmTransposedB(a, b, c, m, n, k);
+            return;
+        }
+
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var (aP, bP, cP, aLength, bLength, cLength) = ((nint)pa, (nint)pb, (nint)pc, a.Length, b.Length, c.Length);
+            ParallelChunks(n, (start, end) => ManagedGemm.GemmTransposedB(
+                new ReadOnlySpan<float>((float*)aP, aLength), new ReadOnlySpan<float>((float*)bP, bLength), new Span<float>((float*)cP, cLength), m, n, k, start, end));
         }
     }
 
@@ -74,7 +111,7 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
         {
             ParallelChunks(2 * n, (start, end) => BFloat16.ToSingle(w.GateUpBf16[start..end], gateUp.AsSpan(start, end - start)));
             ParallelChunks(n, (start, end) => BFloat16.ToSingle(w.DownBf16[start..end], down.AsSpan(start, end - start)));
-            Gemm(gateUp.AsSpan(0, 2 * n), down.AsSpan(0, n), w, x, y, tokens);
+            Fp32Ffn(gateUp.AsSpan(0, 2 * n), down.AsSpan(0, n), w, x, y, tokens);
         }
         finally
         {

@@ -20,6 +20,13 @@ public sealed record ExpertKernelOptions
     /// </summary>
     public Bf16KernelPath? Bf16Path { get; init; }
 
+    /// <summary>
+    /// The float32 GEMM. Default null: OpenBLAS where it loads (<see cref="OpenBlas.IsAvailable"/>), else the managed
+    /// SIMD code (<see cref="ManagedGemm"/>), so that a machine without <c>libopenblas0-pthread</c> still serves.
+    /// Asking for OpenBLAS where it does not load is a validation error.
+    /// </summary>
+    public GemmBackend? Gemm { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> listing every out-of-range option, checking <see cref="Bf16Path"/> against this CPU.</summary>
     public ExpertKernelOptions Validate() => Validate(CpuFeatures.Detected);
 
@@ -47,6 +54,25 @@ public sealed record ExpertKernelOptions
             problems.Add($"Bf16Path {wanted.ToName()} needs CPU features this CPU lacks (detected: {cpu})");
         }
 
+        if (Gemm is { } gemm && !Enum.IsDefined(gemm))
+        {
+            problems.Add($"Gemm must be one of {string.Join(", ", Enum.GetNames<GemmBackend>())}, got {(int)gemm}");
+        }
+        else if (Gemm == GemmBackend.OpenBlas && !OpenBlas.IsAvailable)
+        {
+            problems.Add($"Gemm OpenBlas needs OpenBLAS, which is not installed ({OpenBlas.MissingMessage})");
+        }
+
         return problems.Count == 0 ? this : throw new ArgumentException($"Invalid expert kernel options: {string.Join("; ", problems)}.");
     }
+}
+
+/// <summary>The code that multiplies float32 matrices in <see cref="CpuExpertKernel"/>.</summary>
+public enum GemmBackend
+{
+    /// <summary><c>openblas</c>: OpenBLAS's <c>cblas_sgemm</c>, loaded at run time.</summary>
+    OpenBlas,
+
+    /// <summary><c>managed</c>: <see cref="ManagedGemm"/>, for machines without OpenBLAS.</summary>
+    Managed,
 }

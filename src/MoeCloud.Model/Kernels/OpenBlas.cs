@@ -66,8 +66,11 @@ public static unsafe class OpenBlas
         }
     }
 
-    private static Api Require() => Loaded.Value ?? throw new InvalidOperationException(
-        $"OpenBLAS is not installed: install Debian's libopenblas0-pthread (infra/lib/deps.sh does) or set {EnvironmentVariable} to libopenblas.so (searched: {string.Join(", ", Candidates)}).");
+    /// <summary>Why OpenBLAS is missing and how to install it.</summary>
+    public static string MissingMessage =>
+        $"OpenBLAS is not installed: install Debian's libopenblas0-pthread (infra/lib/deps.sh does) or set {EnvironmentVariable} to libopenblas.so (searched: {string.Join(", ", Candidates)}).";
+
+    private static Api Require() => Loaded.Value ?? throw new InvalidOperationException(MissingMessage);
 
     private static Api? Load()
     {

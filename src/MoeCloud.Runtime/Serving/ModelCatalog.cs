@@ -15,7 +15,8 @@ public sealed class ModelCatalog : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var kernel = new CpuExpertKernel(new ExpertKernelOptions { Threads = options.Value.KernelThreads });
-        ExpertBackend = "cpu-" + kernel.Bf16Path.ToName();
+        ExpertBackend = kernel.BackendName;
+        KernelDescription = kernel.Description;
         foreach (var (name, dir) in options.Value.Models)
         {
             _models[name] = ServedModel.Open(name, dir, kernel);
@@ -23,10 +24,14 @@ public sealed class ModelCatalog : IDisposable
     }
 
     /// <summary>
-    /// The expert backend this pod runs: the CPU kernels with the bfloat16 path the CPU supports (<c>cpu-avx512</c>,
-    /// <c>cpu-avx2-fma</c> or <c>cpu-portable</c>); there is no accelerator backend yet.
+    /// The expert backend this pod runs (<see cref="CpuExpertKernel.BackendName"/>): the CPU kernels with the bfloat16
+    /// path the CPU supports (<c>cpu-avx512</c>, <c>cpu-avx2-fma</c> or <c>cpu-portable</c>, with <c>-managed-gemm</c>
+    /// where OpenBLAS is missing); there is no accelerator backend yet.
     /// </summary>
     public string ExpertBackend { get; }
+
+    /// <summary>What the kernels run, in words (<see cref="CpuExpertKernel.Description"/>).</summary>
+    public string KernelDescription { get; }
 
     /// <summary>Served model names.</summary>
     public IReadOnlyCollection<string> Names => _models.Keys;

@@ -45,6 +45,46 @@ public sealed class ExpertKernelTests
         AssertClose(expected, actual, 1e-4);
     }
 
+    [Theory]
+    [InlineData(WeightDType.F32, 1, 1)]
+    [InlineData(WeightDType.F32, 7, 1)]
+    [InlineData(WeightDType.F32, 40, 2)]
+    [InlineData(WeightDType.BF16, 9, 2)]
+    public void Forward_WithTheManagedGemm_MatchesTheScalarKernel(WeightDType dtype, int tokens, int threads)
+    {
+        // Hidden 81 and intermediate 67: odd row counts (the two-row blocks' remainder), k tails past the last vector,
+        // token counts that are not multiples of four; bf16 is widened (streaming limit 0) so that it takes the GEMM too.
+        var weights = RandomExpert(hidden: 81, intermediate: 67, dtype, seed: 20 + tokens);
+        var x = RandomVector(tokens * 81, seed: 30 + tokens);
+        var expected = new float[x.Length];
+        var actual = new float[x.Length];
+        new ScalarExpertKernel().Forward(weights, x, expected, tokens);
+        var kernel = new CpuExpertKernel(new ExpertKernelOptions { Gemm = GemmBackend.Managed, Threads = threads, Bf16StreamingMaxTokens = 0 });
+
+        kernel.Forward(weights, x, actual, tokens);
+
+        Assert.Equal(GemmBackend.Managed, kernel.Gemm);
+        Assert.EndsWith("-managed-gemm", kernel.BackendName, StringComparison.Ordinal);
+        AssertClose(expected, actual, 1e-4);
+    }
+
+    [Fact]
+    public void Gemm_ByDefault_IsOpenBlasWhereItLoadsAndManagedWhereItDoesNot()
+    {
+        var kernel = new CpuExpertKernel();
+
+        Assert.Equal(OpenBlas.IsAvailable ? GemmBackend.OpenBlas : GemmBackend.Managed, kernel.Gemm);
+        Assert.Contains(OpenBlas.IsAvailable ? "float32 GEMM OpenBLAS" : "float32 GEMM managed: OpenBLAS not found", kernel.Description, StringComparison.Ordinal);
+        Assert.Contains(kernel.Bf16Path.ToName(), kernel.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ManagedGemm_WhenRowRangeOrShapesDoNotFit_ThrowsArgumentException()
+    {
+        Assert.Throws<ArgumentException>(() => ManagedGemm.GemmTransposedB(new float[6], new float[6], new float[4], 2, 2, 3, 0, 3));
+        Assert.Throws<ArgumentException>(() => ManagedGemm.GemmTransposedB(new float[5], new float[6], new float[4], 2, 2, 3, 0, 2));
+    }
+
     [Fact]
     public void Forward_WhenBf16AboveTheStreamingLimit_MatchesBelowIt()
     {

@@ -10,7 +10,8 @@ public sealed class OpsEndpointTests(ClusterFixture fixture)
         await fixture.Runner(1).ForwardAsync(RequestFactory.Forward(ClusterFixture.Model, 0, 0, RequestFactory.Hidden(2, fixture.Reference.Model.Spec.Hidden, 1), 2, fixture.Reference.Model.Spec.Hidden));
 
         Assert.Equal("ok", await http.GetStringAsync("/healthz"));
-        var backend = "cpu-" + MoeCloud.Model.Kernels.Bf16KernelPaths.ToName(MoeCloud.Model.Kernels.CpuFeatures.Detected.Best);
+        var backend = "cpu-" + MoeCloud.Model.Kernels.Bf16KernelPaths.ToName(MoeCloud.Model.Kernels.CpuFeatures.Detected.Best)
+            + (MoeCloud.Model.Kernels.OpenBlas.IsAvailable ? "" : "-managed-gemm");
         Assert.Equal($"ready\nexpert backend: {backend}\n", await http.GetStringAsync("/readyz"));
         var metrics = await http.GetStringAsync("/metrics");
 
