@@ -9,7 +9,8 @@ namespace MoeCloud.Model.Kernels;
 /// three tokens, which fills the 16 ymm registers exactly: 12 accumulators (independent FMA chains, enough to cover
 /// the FMA latency at two per cycle), the three tokens' vectors and one weight vector at a time, so a step loads 7
 /// vectors for 12 FMAs (the JIT keeps all of it in registers; no spills). Widening is <c>vpmovzxwd</c> (zero-extend
-/// 8 bfloat16 to 32 bits) and a 16-bit left shift.
+/// 8 bfloat16 to 32 bits) and a 16-bit left shift. Up to 4 tokens it widens in registers instead (<see cref="Direct"/>,
+/// two tokens at a time, which is what 16 registers hold: 8 accumulators and 4 weight vectors).
 /// </summary>
 internal readonly unsafe struct Bf16Avx2 : IBf16Simd
 {
@@ -24,6 +25,17 @@ internal readonly unsafe struct Bf16Avx2 : IBf16Simd
 
     /// <inheritdoc />
     public static float Sum(float* lanes) => Vector256.Sum(Vector256.Load(lanes));
+
+    /// <inheritdoc />
+    public static void Sum4(float* lanes, float* sums) =>
+        Sum4(Vector256.Load(lanes), Vector256.Load(lanes + 8), Vector256.Load(lanes + 16), Vector256.Load(lanes + 24), sums);
+
+    /// <summary>sums[j] = the sum of the 8 lanes of vector j: two horizontal adds pair the lanes, then the 128-bit halves are added.</summary>
+    public static void Sum4(Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3, float* sums)
+    {
+        var h = Avx.HorizontalAdd(Avx.HorizontalAdd(s0, s1), Avx.HorizontalAdd(s2, s3));
+        (h.GetLower() + h.GetUpper()).Store(sums);
+    }
 
     /// <inheritdoc />
     public static void Widen(ushort* source, float* destination, int count)
@@ -41,6 +53,79 @@ internal readonly unsafe struct Bf16Avx2 : IBf16Simd
         {
             Sse.Prefetch0(next + b);
         }
+    }
+
+    /// <inheritdoc />
+    public static int DirectMaxTokens => 4;
+
+    /// <inheritdoc />
+    public static void Direct(ushort* w, int len, int n, float* x, int tokens, float* acc)
+    {
+        var t = 0;
+        for (; t + 2 <= tokens; t += 2)
+        {
+            Direct2(w, len, n, x + ((long)t * len), acc + (t * Bf16Gemv.RowTile * Width));
+        }
+
+        if (t < tokens)
+        {
+            Direct1(w, len, n, x + ((long)t * len), acc + (t * Bf16Gemv.RowTile * Width));
+        }
+    }
+
+    private static Vector256<float> Load(ushort* w) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w), 16).AsSingle();
+
+    /// <summary>Four rows × two tokens, widened in registers: 8 accumulators, 4 weights and one token vector in the 16 ymm registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Direct2(ushort* w0, int len, int n, float* x0, float* acc)
+    {
+        ushort* w1 = w0 + len, w2 = w1 + len, w3 = w2 + len;
+        var x1 = x0 + len;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
+        for (var i = 0; i < n; i += Width)
+        {
+            Vector256<float> v0 = Load(w0 + i), v1 = Load(w1 + i), v2 = Load(w2 + i), v3 = Load(w3 + i);
+            var xv = Vector256.Load(x0 + i);
+            a00 = Fma.MultiplyAdd(v0, xv, a00);
+            a01 = Fma.MultiplyAdd(v1, xv, a01);
+            a02 = Fma.MultiplyAdd(v2, xv, a02);
+            a03 = Fma.MultiplyAdd(v3, xv, a03);
+            xv = Vector256.Load(x1 + i);
+            a10 = Fma.MultiplyAdd(v0, xv, a10);
+            a11 = Fma.MultiplyAdd(v1, xv, a11);
+            a12 = Fma.MultiplyAdd(v2, xv, a12);
+            a13 = Fma.MultiplyAdd(v3, xv, a13);
+        }
+
+        a00.Store(acc);
+        a01.Store(acc + 8);
+        a02.Store(acc + 16);
+        a03.Store(acc + 24);
+        a10.Store(acc + 32);
+        a11.Store(acc + 40);
+        a12.Store(acc + 48);
+        a13.Store(acc + 56);
+    }
+
+    /// <summary>Four rows × one token, widened in registers: 4 accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Direct1(ushort* w0, int len, int n, float* x, float* acc)
+    {
+        ushort* w1 = w0 + len, w2 = w1 + len, w3 = w2 + len;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (var i = 0; i < n; i += Width)
+        {
+            var xv = Vector256.Load(x + i);
+            a0 = Fma.MultiplyAdd(Load(w0 + i), xv, a0);
+            a1 = Fma.MultiplyAdd(Load(w1 + i), xv, a1);
+            a2 = Fma.MultiplyAdd(Load(w2 + i), xv, a2);
+            a3 = Fma.MultiplyAdd(Load(w3 + i), xv, a3);
+        }
+
+        a0.Store(acc);
+        a1.Store(acc + 8);
+        a2.Store(acc + 16);
+        a3.Store(acc + 24);
     }
 
     /// <summary>Four tile rows × three tokens over <paramref name="n"/> elements; accumulators <c>a{token}{row}</c>.</summary>

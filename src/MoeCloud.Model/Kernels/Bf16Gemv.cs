@@ -30,6 +30,26 @@ internal unsafe interface IBf16Simd
 
     /// <summary>The sum of the <see cref="Lanes"/> floats at <paramref name="lanes"/>.</summary>
     static abstract float Sum(float* lanes);
+
+    /// <summary>
+    /// The sums of the <see cref="Bf16Gemv.RowTile"/> (four) runs of <see cref="Lanes"/> floats at <paramref name="lanes"/>,
+    /// stored at <paramref name="sums"/>[0..4) (one transposing reduction instead of four).
+    /// </summary>
+    static abstract void Sum4(float* lanes, float* sums);
+
+    /// <summary>
+    /// Most tokens for which <see cref="Direct"/> runs instead of the widened tile (0: never). With this few tokens
+    /// a weight vector is used too few times to pay for storing it widened and loading it back.
+    /// </summary>
+    static abstract int DirectMaxTokens { get; }
+
+    /// <summary>
+    /// For <see cref="Bf16Gemv.RowTile"/> bfloat16 rows at <paramref name="w"/> (<paramref name="len"/> apart) and
+    /// <paramref name="tokens"/> (at most <see cref="DirectMaxTokens"/>) token rows at <paramref name="x"/>
+    /// (<paramref name="len"/> apart): widens each weight vector in registers, multiplies it with every token over
+    /// the first <paramref name="n"/> elements, and stores (not adds) the accumulators at <paramref name="acc"/>.
+    /// </summary>
+    static abstract void Direct(ushort* w, int len, int n, float* x, int tokens, float* acc);
 }
 
 /// <summary>
@@ -74,6 +94,20 @@ internal static unsafe class Bf16Gemv
         var lanes = TSimd.Lanes;
         var vectorLen = len - (len % lanes);
         var accFloats = tokens * RowTile * lanes;
+        if (tokens <= TSimd.DirectMaxTokens)
+        {
+            var direct = stackalloc float[accFloats];
+            var r = rowStart;
+            for (; r + RowTile <= rowEnd; r += RowTile)
+            {
+                TSimd.Direct(w + ((long)r * len), len, vectorLen, x, tokens, direct);
+                Reduce<TSimd>(w, len, vectorLen, r, x, tokens, direct, output, outStride);
+            }
+
+            Remainder(w, len, r, rowEnd, x, tokens, output, outStride);
+            return;
+        }
+
         var buffer = ArrayPool<float>.Shared.Rent((RowTile * Chunk) + accFloats + (2 * AlignFloats));
         try
         {
@@ -108,29 +142,46 @@ internal static unsafe class Bf16Gemv
                     }
 
                     // 3. Reduce the lanes and add the elements past the last full vector.
-                    for (var t = 0; t < tokens; t++)
-                    {
-                        for (var j = 0; j < RowTile; j++)
-                        {
-                            var row = w + ((long)(r + j) * len);
-                            output[((long)t * outStride) + r + j] = TSimd.Sum(acc + (((t * RowTile) + j) * lanes)) + ScalarDot(row, x + ((long)t * len), vectorLen, len);
-                        }
-                    }
+                    Reduce<TSimd>(w, len, vectorLen, r, x, tokens, acc, output, outStride);
                 }
 
                 // 4. Rows past the last full tile.
-                for (; r < rowEnd; r++)
-                {
-                    for (var t = 0; t < tokens; t++)
-                    {
-                        output[((long)t * outStride) + r] = ScalarDot(w + ((long)r * len), x + ((long)t * len), 0, len);
-                    }
-                }
+                Remainder(w, len, r, rowEnd, x, tokens, output, outStride);
             }
         }
         finally
         {
             ArrayPool<float>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Writes the tile at row <paramref name="r"/>: each accumulator's lanes summed, plus the elements past <paramref name="vectorLen"/>.</summary>
+    private static void Reduce<TSimd>(ushort* w, int len, int vectorLen, int r, float* x, int tokens, float* acc, float* output, int outStride)
+        where TSimd : IBf16Simd
+    {
+        for (var t = 0; t < tokens; t++)
+        {
+            var o = output + ((long)t * outStride) + r;
+            TSimd.Sum4(acc + (t * RowTile * TSimd.Lanes), o);
+            if (vectorLen < len)
+            {
+                for (var j = 0; j < RowTile; j++)
+                {
+                    o[j] += ScalarDot(w + ((long)(r + j) * len), x + ((long)t * len), vectorLen, len);
+                }
+            }
+        }
+    }
+
+    /// <summary>Rows [<paramref name="r"/>, <paramref name="rowEnd"/>), fewer than a tile, in scalar code.</summary>
+    private static void Remainder(ushort* w, int len, int r, int rowEnd, float* x, int tokens, float* output, int outStride)
+    {
+        for (; r < rowEnd; r++)
+        {
+            for (var t = 0; t < tokens; t++)
+            {
+                output[((long)t * outStride) + r] = ScalarDot(w + ((long)r * len), x + ((long)t * len), 0, len);
+            }
         }
     }
 

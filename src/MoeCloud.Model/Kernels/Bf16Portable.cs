@@ -23,6 +23,22 @@ internal readonly unsafe struct Bf16Portable : IBf16Simd
     public static float Sum(float* lanes) => Vector.Sum(Vector.Load(lanes));
 
     /// <inheritdoc />
+    public static void Sum4(float* lanes, float* sums)
+    {
+        for (var j = 0; j < Bf16Gemv.RowTile; j++)
+        {
+            sums[j] = Sum(lanes + (j * Lanes));
+        }
+    }
+
+    /// <inheritdoc />
+    public static int DirectMaxTokens => 0;
+
+    /// <inheritdoc />
+    public static void Direct(ushort* w, int len, int n, float* x, int tokens, float* acc) =>
+        throw new NotSupportedException("The portable flavour widens into the tile for every token count.");
+
+    /// <inheritdoc />
     public static void Widen(ushort* source, float* destination, int count)
     {
         var i = 0;

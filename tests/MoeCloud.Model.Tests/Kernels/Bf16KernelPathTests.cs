@@ -21,7 +21,8 @@ public sealed class Bf16PathTheoryAttribute : TheoryAttribute
 public sealed class Bf16KernelPathTests
 {
     // Hidden 300 spans two chunks of 256 with a tail of 44 (not a multiple of 8 or 16 lanes); intermediate 45 leaves
-    // a row past the last tile of four. Token counts cover one token, odd counts, and full token blocks with a remainder.
+    // a row past the last tile of four. Token counts cover one token, odd counts, and full token blocks with a remainder,
+    // on both sides of each flavour's limit for widening in registers (avx2-fma: 4 tokens; avx512: 16).
     private const int Hidden = 300;
     private const int Intermediate = 45;
 
@@ -34,14 +35,22 @@ public sealed class Bf16KernelPathTests
 
     [Bf16PathTheory(Bf16KernelPath.Avx2Fma)]
     [InlineData(1)]
+    [InlineData(2)]
     [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
     [InlineData(16)]
     [InlineData(17)]
     public void Forward_WhenAvx2FmaPath_MatchesTheScalarKernel(int tokens) => AssertPathMatchesScalar(Bf16KernelPath.Avx2Fma, tokens);
 
     [Bf16PathTheory(Bf16KernelPath.Avx512)]
     [InlineData(1)]
+    [InlineData(2)]
     [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
     [InlineData(16)]
     [InlineData(17)]
     public void Forward_WhenAvx512Path_MatchesTheScalarKernel(int tokens) => AssertPathMatchesScalar(Bf16KernelPath.Avx512, tokens);
