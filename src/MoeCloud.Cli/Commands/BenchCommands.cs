@@ -28,6 +28,7 @@ public static class BenchCommands
                 new("bf16-streaming-max", $"<N> most tokens for the bf16 streaming kernel; above it bf16 is widened for OpenBLAS (default {new ExpertKernelOptions().Bf16StreamingMaxTokens})"),
                 new("bf16-path", $"<p> bf16 streaming code: auto (the CPU's best, default) or one of {string.Join(", ", Bf16KernelPaths.All.Select(p => p.ToName()))}"),
                 new("gemm", "<g> the expert kernel's fp32 GEMM: openblas (default) or managed (the code that runs where OpenBLAS is missing); the baseline is always OpenBLAS"),
+                new("managed-gemm-max", $"<N> with --gemm openblas, calls of at most N tokens on a large weight take the managed GEMM (default {new ExpertKernelOptions().ManagedGemmMaxTokens}; 0: OpenBLAS for every call)"),
                 ThreadsOption,
                 RoundsOption,
                 JsonOption,
@@ -78,6 +79,7 @@ public static class BenchCommands
             Bf16StreamingMaxTokens = args.GetInt("bf16-streaming-max", new ExpertKernelOptions().Bf16StreamingMaxTokens, 0, 4096),
             Bf16Path = pathName == "auto" ? null : Bf16KernelPaths.Parse(pathName),
             Gemm = args.GetChoice("gemm", "openblas", "openblas", "managed") == "managed" ? GemmBackend.Managed : GemmBackend.OpenBlas,
+            ManagedGemmMaxTokens = args.GetInt("managed-gemm-max", new ExpertKernelOptions().ManagedGemmMaxTokens, 0, 4096),
         };
         if (!OpenBlas.IsAvailable)
         {

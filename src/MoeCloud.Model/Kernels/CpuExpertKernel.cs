@@ -6,11 +6,12 @@ namespace MoeCloud.Model.Kernels;
 
 /// <summary>
 /// The CPU expert kernel. float32 weights: one GEMM for gate and up together (their rows are contiguous), the fused
-/// SwiGLU, one GEMM for down; the GEMM is OpenBLAS where it loads, else <see cref="ManagedGemm"/> (<see cref="Gemm"/>). bfloat16 weights: up to <see cref="ExpertKernelOptions.Bf16StreamingMaxTokens"/>
-/// tokens, a hand-written SIMD kernel that streams the half-size weights once (memory-bound regime), in the flavour
-/// chosen once by CPU features (<see cref="Bf16Path"/>: AVX-512F, AVX2 + FMA, or portable); above it, the weights are
-/// widened to float32 and take the GEMM path (compute-bound regime). <see cref="Description"/> says which code runs.
-/// Thread-safe.
+/// SwiGLU, one GEMM for down; the GEMM is OpenBLAS where it loads, else <see cref="ManagedGemm"/> (<see cref="Gemm"/>),
+/// and managed for a few tokens on a large weight (<see cref="ExpertKernelOptions.ManagedGemmMaxTokens"/>). bfloat16
+/// weights: up to <see cref="ExpertKernelOptions.Bf16StreamingMaxTokens"/> tokens, a hand-written SIMD kernel that
+/// streams the half-size weights once (memory-bound regime), in the flavour chosen once by CPU features
+/// (<see cref="Bf16Path"/>: AVX-512F, AVX2 + FMA, or portable); above it, the weights are widened to float32 and take
+/// the GEMM path (compute-bound regime). <see cref="Description"/> says which code runs. Thread-safe.
 /// </summary>
 public sealed unsafe class CpuExpertKernel : IExpertKernel
 {
@@ -46,7 +47,7 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
     /// <summary>What runs, in words, for start-up logs: the bfloat16 path, the GEMM and why.</summary>
     public string Description => $"bfloat16 streaming {Bf16Path.ToName()} (CPU: {CpuFeatures.Detected}), float32 GEMM "
         + (Gemm == GemmBackend.OpenBlas
-            ? $"OpenBLAS ({OpenBlas.LibraryPath})"
+            ? $"OpenBLAS ({OpenBlas.LibraryPath}; managed for ≤ {_options.ManagedGemmMaxTokens} tokens on weights of ≥ {_options.ManagedGemmMinWeightFloats} floats)"
             : OpenBlas.IsAvailable ? "managed (asked for)" : "managed: OpenBLAS not found (apt-get install libopenblas0-pthread for the faster GEMM)");
 
     /// <inheritdoc />
@@ -85,10 +86,13 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
         }
     }
 
-    /// <summary><c>C[m, n] = A[m, k] · B[n, k]ᵀ</c> with <see cref="Gemm"/>; the managed code splits B's rows over the threads.</summary>
+    /// <summary>
+    /// <c>C[m, n] = A[m, k] · B[n, k]ᵀ</c> with <see cref="Gemm"/>, except that a few tokens on a large weight take the
+    /// managed code (<see cref="ExpertKernelOptions.ManagedGemmMaxTokens"/>); the managed code splits B's rows over the threads.
+    /// </summary>
     private void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
     {
-        if (Gemm == GemmBackend.OpenBlas)
+        if (Gemm == GemmBackend.OpenBlas && (m > _options.ManagedGemmMaxTokens || (long)n * k < _options.ManagedGemmMinWeightFloats))
         {
             OpenBlas.GemmTransposedB(a, b, c, m, n, k);
             return;

@@ -27,6 +27,23 @@ public sealed record ExpertKernelOptions
     /// </summary>
     public GemmBackend? Gemm { get; init; }
 
+    /// <summary>
+    /// Where the GEMM is OpenBLAS, calls of at most this many tokens on a weight of at least
+    /// <see cref="ManagedGemmMinWeightFloats"/> floats take the managed GEMM instead. OpenBLAS copies (packs) the
+    /// weight on every call, which for a large weight and a few tokens costs more than the multiply: in
+    /// <c>moectl bench kernel --gemm managed</c> (hidden 2048, intermediate 1408, two threads) the managed GEMM was
+    /// 2.8–3.7× OpenBLAS at 1 token, 1.6–2.0× at 2 and 4, 1.1× at 8 and 0.8–0.9× at 16. Default 8; 0 turns it off.
+    /// Range [0, 4096].
+    /// </summary>
+    public int ManagedGemmMaxTokens { get; init; } = 8;
+
+    /// <summary>
+    /// The smallest weight (floats of one GEMM's B) for <see cref="ManagedGemmMaxTokens"/>: OpenBLAS multiplies small
+    /// matrices without packing them, and there it was faster (the demo model's 128 × 128 gate and up: the managed GEMM
+    /// at 0.5–0.6× of it). Default 262,144 (1 MiB of float32).
+    /// </summary>
+    public int ManagedGemmMinWeightFloats { get; init; } = 1 << 18;
+
     /// <summary>Throws <see cref="ArgumentException"/> listing every out-of-range option, checking <see cref="Bf16Path"/> against this CPU.</summary>
     public ExpertKernelOptions Validate() => Validate(CpuFeatures.Detected);
 
@@ -52,6 +69,16 @@ public sealed record ExpertKernelOptions
         else if (Bf16Path is { } wanted && !cpu.Supports(wanted))
         {
             problems.Add($"Bf16Path {wanted.ToName()} needs CPU features this CPU lacks (detected: {cpu})");
+        }
+
+        if (ManagedGemmMaxTokens is < 0 or > 4096)
+        {
+            problems.Add($"ManagedGemmMaxTokens must be in [0, 4096], got {ManagedGemmMaxTokens}");
+        }
+
+        if (ManagedGemmMinWeightFloats < 0)
+        {
+            problems.Add($"ManagedGemmMinWeightFloats must be non-negative, got {ManagedGemmMinWeightFloats}");
         }
 
         if (Gemm is { } gemm && !Enum.IsDefined(gemm))

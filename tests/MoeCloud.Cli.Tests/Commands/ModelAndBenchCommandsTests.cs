@@ -60,6 +60,7 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
         Assert.Equal(0, code);
         var report = JsonDocument.Parse(output).RootElement;
         Assert.Equal(CpuFeatures.Detected.Best.ToName(), report.GetProperty("bf16Path").GetString());
+        Assert.Equal("openblas", report.GetProperty("gemm").GetString());
         Assert.Equal(CpuFeatures.Detected.Avx512F, report.GetProperty("cpu").GetProperty("avx512F").GetBoolean());
         Assert.Equal(CpuFeatures.Detected.Avx2, report.GetProperty("cpu").GetProperty("avx2").GetBoolean());
         Assert.Equal(CpuFeatures.Detected.Fma, report.GetProperty("cpu").GetProperty("fma").GetBoolean());
@@ -79,6 +80,16 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
 
         Assert.Equal(0, code);
         Assert.Contains($"CPU features: {CpuFeatures.Detected}; bf16 path: portable", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BenchKernel_WhenGemmIsManaged_RunsAndNamesTheManagedGemm()
+    {
+        var (code, output, error) = await MoectlRunner.Run("bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1", "--rounds", "1", "--gemm", "managed", "--json");
+
+        Assert.Equal(0, code);
+        Assert.Contains("fp32 GEMM: managed", error, StringComparison.Ordinal);
+        Assert.Equal("managed", JsonDocument.Parse(output).RootElement.GetProperty("gemm").GetString());
     }
 
     [Fact]

@@ -68,6 +68,25 @@ public sealed class ExpertKernelTests
         AssertClose(expected, actual, 1e-4);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(9)]
+    public void Forward_WhenFewTokensOnALargeWeightTakeTheManagedGemm_MatchesTheScalarKernel(int tokens)
+    {
+        // A minimum weight of 0 makes every call of at most 8 tokens "large": 1 and 8 take the managed GEMM beside
+        // OpenBLAS, 9 takes OpenBLAS (or, where OpenBLAS is missing, every call is managed anyway).
+        var weights = RandomExpert(hidden: 72, intermediate: 40, WeightDType.F32, seed: 60 + tokens);
+        var x = RandomVector(tokens * 72, seed: 70 + tokens);
+        var expected = new float[x.Length];
+        var actual = new float[x.Length];
+        new ScalarExpertKernel().Forward(weights, x, expected, tokens);
+
+        new CpuExpertKernel(new ExpertKernelOptions { ManagedGemmMaxTokens = 8, ManagedGemmMinWeightFloats = 0 }).Forward(weights, x, actual, tokens);
+
+        AssertClose(expected, actual, 1e-4);
+    }
+
     [Fact]
     public void Gemm_ByDefault_IsOpenBlasWhereItLoadsAndManagedWhereItDoesNot()
     {
@@ -135,10 +154,12 @@ public sealed class ExpertKernelTests
     [Fact]
     public void Options_WhenOutOfRange_ReportsEveryProblem()
     {
-        var e = Assert.Throws<ArgumentException>(() => new ExpertKernelOptions { Threads = 0, Bf16StreamingMaxTokens = -1 }.Validate());
+        var e = Assert.Throws<ArgumentException>(() => new ExpertKernelOptions { Threads = 0, Bf16StreamingMaxTokens = -1, ManagedGemmMaxTokens = 5000, ManagedGemmMinWeightFloats = -1 }.Validate());
 
         Assert.Contains("Threads", e.Message, StringComparison.Ordinal);
         Assert.Contains("Bf16StreamingMaxTokens", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ManagedGemmMaxTokens must be in [0, 4096], got 5000", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ManagedGemmMinWeightFloats must be non-negative, got -1", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
