@@ -22,6 +22,7 @@ namespace MoeCloud.Runtime.Grains;
 public sealed partial class PlanRegistryGrain(
     IOptions<MoeCloudSiloOptions> options,
     IClusterMembershipService membership,
+    ILocalSiloDetails localSilo,
     TimeProvider time,
     ILogger<PlanRegistryGrain> logger) : Grain, IPlanRegistryGrain
 {
@@ -99,10 +100,19 @@ public sealed partial class PlanRegistryGrain(
     {
         await _publishing.WaitAsync();
         _repairAsked = false; // asks from here on are answered by another pass, with the membership they saw
+        var seen = membership.CurrentSnapshot.Version;
         try
         {
             if (_active is not { } live)
             {
+                return;
+            }
+
+            // A registry on a silo that is leaving would warm replicas through a host that refuses calls; the silos
+            // whose plan stays orphaned ask again and reach the registry where it activates next.
+            if (membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active)
+            {
+                LogRepairLeftToNextActivation(logger, live.Model);
                 return;
             }
 
@@ -132,7 +142,14 @@ public sealed partial class PlanRegistryGrain(
             var plan = WirePlan.From(live.Model, result.Plan);
             var policy = _status?.Policy ?? RolloutPolicy.Default;
             LogRepair(logger, live.Model, plan.Version, string.Join(", ", dead.Order()), result.Repaired.Count, string.Join(", ", result.Repaired.Take(8).Select(r => $"{r.Layer}/{r.Expert}@{r.Pod}")));
-            await PublishLocked(plan, Check(plan, policy), policy, dead);
+            await PublishLocked(plan, Check(plan, policy), policy, dead, seen);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && (membership.CurrentSnapshot.Version != seen || LeftDuringRepair(e)))
+        {
+            // Another silo joined or left while the repair warmed replicas, or a silo it called is leaving (a whole
+            // cluster stopping, say): the silos whose plan stays orphaned ask again, and the next pass repairs for the
+            // membership as it is then.
+            LogRepairInterrupted(logger, e, this.GetPrimaryKeyString());
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -145,10 +162,29 @@ public sealed partial class PlanRegistryGrain(
     }
 
     /// <summary>
-    /// The rollout itself, under <see cref="_publishing"/>. Pods in <paramref name="dead"/> (a repair) are skipped: they
-    /// neither adopt nor drain, and their replicas are not retired (a call would only activate them elsewhere).
+    /// Whether <paramref name="e"/> says a silo the repair called is leaving or gone (<see cref="SiloUnavailableException"/>,
+    /// also inside another exception), which membership may not show yet.
     /// </summary>
-    private async Task<PlanRolloutStatus> PublishLocked(WirePlan plan, ServingPlan next, RolloutPolicy policy, IReadOnlySet<int>? dead)
+    private static bool LeftDuringRepair(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SiloUnavailableException)
+            {
+                return true;
+            }
+        }
+
+        return e is AggregateException aggregate && aggregate.InnerExceptions.Any(LeftDuringRepair);
+    }
+
+    /// <summary>
+    /// The rollout itself, under <see cref="_publishing"/>. Pods in <paramref name="dead"/> (a repair) are skipped: they
+    /// neither adopt nor drain, and their replicas are not retired (a call would only activate them elsewhere). A
+    /// repair passes the membership version it planned for (<paramref name="repairSeen"/>): a warm-up that fails after
+    /// membership moved on is left for the repair to report.
+    /// </summary>
+    private async Task<PlanRolloutStatus> PublishLocked(WirePlan plan, ServingPlan next, RolloutPolicy policy, IReadOnlySet<int>? dead, MembershipVersion? repairSeen = null)
     {
         var previous = _active;
         if (previous is not null && next.Version <= previous.Version)
@@ -174,7 +210,11 @@ public sealed partial class PlanRegistryGrain(
         {
             // A replica could not load (a corrupt or missing weight file, a pod that failed): the active plan keeps
             // serving, and the version is reported failed until it is published again.
-            LogRolloutFailed(logger, e, next.Model, next.Version);
+            if (repairSeen is not { } seen || (membership.CurrentSnapshot.Version == seen && !LeftDuringRepair(e)))
+            {
+                LogRolloutFailed(logger, e, next.Model, next.Version);
+            }
+
             _status = _status with { Phase = "Failed", PendingVersion = null, FailedVersion = next.Version, Error = e.Message };
             throw;
         }
@@ -316,6 +356,12 @@ public sealed partial class PlanRegistryGrain(
 
     [LoggerMessage(EventId = 5206, Level = LogLevel.Error, Message = "The repair of {Model} failed; the silos whose plan stays orphaned ask again")]
     private static partial void LogRepairFailed(ILogger logger, Exception exception, string model);
+
+    [LoggerMessage(EventId = 5216, Level = LogLevel.Information, Message = "The repair of {Model} was cut short by a change of membership; the silos whose plan stays orphaned ask again")]
+    private static partial void LogRepairInterrupted(ILogger logger, Exception exception, string model);
+
+    [LoggerMessage(EventId = 5215, Level = LogLevel.Debug, Message = "This silo is leaving; the repair of {Model} is left to the plan registry's next activation")]
+    private static partial void LogRepairLeftToNextActivation(ILogger logger, string model);
 
     [LoggerMessage(EventId = 5207, Level = LogLevel.Warning, Message = "The plan registry of {Model} restarted without state; it takes plan {Version}, which the pods serve, as the active plan")]
     private static partial void LogRecovered(ILogger logger, string model, int version);
