@@ -84,7 +84,7 @@ internal static class LayerSubproblem
         {
             StringParameters = string.Create(
                 System.Globalization.CultureInfo.InvariantCulture,
-                $"num_workers:{workers},random_seed:{seed},max_deterministic_time:{deterministicSeconds},log_search_progress:false"),
+                $"num_workers:{workers},random_seed:{seed},max_deterministic_time:{deterministicSeconds},log_search_progress:false,catch_sigint_signal:false"),
         };
         var status = solver.Solve(model);
         if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible))
