@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MoeCloud.Abstractions;
@@ -23,6 +24,7 @@ public sealed partial class PlanRegistryGrain(
     IOptions<MoeCloudSiloOptions> options,
     IClusterMembershipService membership,
     ILocalSiloDetails localSilo,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<PlanRegistryGrain> logger) : Grain, IPlanRegistryGrain
 {
@@ -110,7 +112,7 @@ public sealed partial class PlanRegistryGrain(
 
             // A registry on a silo that is leaving would warm replicas through a host that refuses calls; the silos
             // whose plan stays orphaned ask again and reach the registry where it activates next.
-            if (membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active)
+            if (lifetime.ApplicationStopping.IsCancellationRequested || membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active)
             {
                 LogRepairLeftToNextActivation(logger, live.Model);
                 return;
@@ -144,11 +146,11 @@ public sealed partial class PlanRegistryGrain(
             LogRepair(logger, live.Model, plan.Version, string.Join(", ", dead.Order()), result.Repaired.Count, string.Join(", ", result.Repaired.Take(8).Select(r => $"{r.Layer}/{r.Expert}@{r.Pod}")));
             await PublishLocked(plan, Check(plan, policy), policy, dead, seen);
         }
-        catch (Exception e) when (e is not OutOfMemoryException && (membership.CurrentSnapshot.Version != seen || LeftDuringRepair(e)))
+        catch (Exception e) when (e is not OutOfMemoryException && CutShort(e, seen))
         {
-            // Another silo joined or left while the repair warmed replicas, or a silo it called is leaving (a whole
-            // cluster stopping, say): the silos whose plan stays orphaned ask again, and the next pass repairs for the
-            // membership as it is then.
+            // Another silo joined or left while the repair warmed replicas, this silo or one it called is stopping (a
+            // whole cluster stopping, say): the silos whose plan stays orphaned ask again, and the next pass repairs
+            // for the membership as it is then.
             LogRepairInterrupted(logger, e, this.GetPrimaryKeyString());
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -160,6 +162,17 @@ public sealed partial class PlanRegistryGrain(
             _publishing.Release();
         }
     }
+
+    /// <summary>
+    /// Whether a repair that failed with <paramref name="e"/> was cut short rather than wrong: membership moved on since
+    /// <paramref name="seen"/>, this silo is stopping (its host's stopping token, or its status), or a silo it called
+    /// is leaving (<see cref="LeftDuringRepair"/>).
+    /// </summary>
+    private bool CutShort(Exception e, MembershipVersion seen) =>
+        membership.CurrentSnapshot.Version != seen
+        || lifetime.ApplicationStopping.IsCancellationRequested
+        || membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active
+        || LeftDuringRepair(e);
 
     /// <summary>
     /// Whether <paramref name="e"/> says a silo the repair called is leaving or gone (<see cref="SiloUnavailableException"/>,
@@ -210,7 +223,7 @@ public sealed partial class PlanRegistryGrain(
         {
             // A replica could not load (a corrupt or missing weight file, a pod that failed): the active plan keeps
             // serving, and the version is reported failed until it is published again.
-            if (repairSeen is not { } seen || (membership.CurrentSnapshot.Version == seen && !LeftDuringRepair(e)))
+            if (repairSeen is not { } seen || !CutShort(e, seen))
             {
                 LogRolloutFailed(logger, e, next.Model, next.Version);
             }
