@@ -112,7 +112,7 @@ public sealed partial class PlanRegistryGrain(
 
             // A registry on a silo that is leaving would warm replicas through a host that refuses calls; the silos
             // whose plan stays orphaned ask again and reach the registry where it activates next.
-            if (lifetime.ApplicationStopping.IsCancellationRequested || membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active)
+            if (Leaving())
             {
                 LogRepairLeftToNextActivation(logger, live.Model);
                 return;
@@ -169,10 +169,12 @@ public sealed partial class PlanRegistryGrain(
     /// is leaving (<see cref="LeftDuringRepair"/>).
     /// </summary>
     private bool CutShort(Exception e, MembershipVersion seen) =>
-        membership.CurrentSnapshot.Version != seen
-        || lifetime.ApplicationStopping.IsCancellationRequested
-        || membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active
-        || LeftDuringRepair(e);
+        membership.CurrentSnapshot.Version != seen || Leaving() || LeftDuringRepair(e);
+
+    /// <summary>Whether this silo is stopping: its host's stopping token, or its status in membership.</summary>
+    private bool Leaving() =>
+        lifetime.ApplicationStopping.IsCancellationRequested
+        || membership.CurrentSnapshot.GetSiloStatus(localSilo.SiloAddress) != SiloStatus.Active;
 
     /// <summary>
     /// Whether <paramref name="e"/> says a silo the repair called is leaving or gone (<see cref="SiloUnavailableException"/>,

@@ -163,6 +163,14 @@ public sealed class ExpertKernelTests
     }
 
     [Fact]
+    public void Options_WhenGemmIsUndefined_NamesTheKnownGemms()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new ExpertKernelOptions { Gemm = (GemmBackend)7 }.Validate());
+
+        Assert.Contains("Gemm must be one of OpenBlas, Managed, got 7", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ExpertWeights_WhenProjectionsHaveWrongLengths_Throws()
     {
         Assert.Throws<ArgumentException>(() => ExpertWeights.FromProjections(4, 2, new float[8], new float[8], new float[7], WeightDType.F32));
