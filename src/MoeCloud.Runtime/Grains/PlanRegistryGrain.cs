@@ -34,6 +34,15 @@ public sealed partial class PlanRegistryGrain(
     private readonly HashSet<int> _queued = [];
     private PlanRolloutStatus? _status;
     private bool _repairAsked;
+    private volatile bool _deactivating;
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // A repair runs beside the requests (it is not one), so it can outlive this activation: see CutShort.
+        _deactivating = true;
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
 
     /// <inheritdoc />
     public Task<WirePlan?> GetActive() => Task.FromResult(_active?.Document);
@@ -165,11 +174,12 @@ public sealed partial class PlanRegistryGrain(
 
     /// <summary>
     /// Whether a repair that failed with <paramref name="e"/> was cut short rather than wrong: membership moved on since
-    /// <paramref name="seen"/>, this silo is stopping (its host's stopping token, or its status), or a silo it called
-    /// is leaving (<see cref="LeftDuringRepair"/>).
+    /// <paramref name="seen"/>, this silo is stopping (its host's stopping token, or its status), this activation was
+    /// deactivated under the repair (Orleans refuses its calls then: a duplicate found as the directory recovers from a
+    /// silo's death, say), or a silo it called is leaving (<see cref="LeftDuringRepair"/>).
     /// </summary>
     private bool CutShort(Exception e, MembershipVersion seen) =>
-        membership.CurrentSnapshot.Version != seen || Leaving() || LeftDuringRepair(e);
+        membership.CurrentSnapshot.Version != seen || Leaving() || _deactivating || GrainContext.Deactivated.IsCompleted || LeftDuringRepair(e);
 
     /// <summary>Whether this silo is stopping: its host's stopping token, or its status in membership.</summary>
     private bool Leaving() =>

@@ -32,6 +32,10 @@ namespace MoeCloud.Runtime.Hosting;
 /// not restored. A copy can be a period old: a silo that became active since finds its row back as joining (the
 /// others would never count it active again) and writes it back as active; a row that says stopping or dead was
 /// written by the others and stays.
+/// <para>
+/// None of these writes is gossiped, so each check also refreshes this silo's view when the store's version is above
+/// it: every view follows a restore or a row written back within one <see cref="CheckEvery"/>.
+/// </para>
 /// </summary>
 public sealed partial class MembershipStoreRestore(
     IOptions<RedisClusteringOptions> redis,
@@ -156,6 +160,13 @@ public sealed partial class MembershipStoreRestore(
                 return;
             }
 
+            if (version > membership.CurrentSnapshot.Version.Value)
+            {
+                // A write that no silo gossiped (a restore, a row marked active here or by another silo's check): the
+                // view follows the table now rather than at its next periodic refresh (a minute by default).
+                await membership.Refresh(new MembershipVersion(version), stoppingToken);
+            }
+
             if (_copy is null || _copy.Version != version || DateTime.UtcNow - _copy.Read > CopyEvery)
             {
                 var all = await db.HashGetAllAsync(key);
@@ -236,6 +247,7 @@ public sealed partial class MembershipStoreRestore(
             if (await table.UpdateRowAsync(entry, row.Item2, data.Version.Next(), stoppingToken))
             {
                 LogMarkedActive(logger, silo.SiloAddress.ToString(), was, data.Version.Version + 1);
+                await membership.Refresh(new MembershipVersion(data.Version.Version + 1), stoppingToken);
                 return;
             }
         }
