@@ -65,9 +65,15 @@ internal sealed class SiloLauncher(string redisAddress, string clusterId, IReadO
         {
             "silo", "--pod", Text(pod), "--redis", redisAddress, "--cluster-id", clusterId,
             "--silo-port", Text(silo), "--gateway-port", Text(gateway), "--runner-port", Text(runner), "--ops-port", Text(ops),
-            "--warmups-in-flight", "1", // every silo process shares this machine's cores
             "--parent-pid", Text(Environment.ProcessId),
         };
+        if (quota is not { Enabled: true })
+        {
+            // Every silo process shares this machine's cores: a weight load anywhere slows every pod's steps. Under a
+            // CPU quota each silo loads within its own share, so a pod that serves nothing yet (a standby a scale-out
+            // turns to) warms its replicas at the silo's default width without slowing the others.
+            args.AddRange(["--warmups-in-flight", "1"]);
+        }
         foreach (var (name, dir) in models)
         {
             args.AddRange(["--model", $"{name}={dir}"]);

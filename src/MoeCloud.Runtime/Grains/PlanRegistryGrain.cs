@@ -229,7 +229,7 @@ public sealed partial class PlanRegistryGrain(
         _status = new PlanRolloutStatus(next.Model, active, next.Version, "Warming", 0, 0, moved) { Policy = policy };
         try
         {
-            await Warm(added, previous is null, policy.BatchSize);
+            await Warm(added, old.Select(r => r.Pod).ToHashSet(), policy.BatchSize);
         }
         catch (Exception e)
         {
@@ -311,40 +311,50 @@ public sealed partial class PlanRegistryGrain(
     }
 
     /// <summary>
-    /// Warms <paramref name="added"/>. While a plan serves, loading weights competes with it for the pods' cores, so
-    /// warm-ups are bounded per pod (WarmupsPerPod) and overall (the rollout's batch size, and WarmupsInFlight; measured
-    /// with `moectl bench cluster`, docs/BENCHMARKS.md Cluster). The first plan has no traffic to protect and warms at
-    /// full width. The status records the most warm-ups that ran at once.
+    /// Warms <paramref name="added"/>. On a pod that serves the active plan (in <paramref name="serving"/>), loading
+    /// weights competes with its steps for the pod's cores, so warm-ups there are bounded per pod (WarmupsPerPod) and
+    /// overall (the rollout's batch size, and WarmupsInFlight; measured with `moectl bench cluster`, docs/BENCHMARKS.md
+    /// Cluster). A pod that serves nothing yet (every pod of a first plan; a standby or a new pod of a scale-out) has no
+    /// steps to protect and warms at full width, bounded overall only by WarmupsInFlight (silos that share one
+    /// machine's cores set it low). Warmed one at a time, a scale-out's new pods took as many round trips as they get
+    /// replicas, through silos busy with the load that asked for them. The status records the most warm-ups that ran at
+    /// once.
     /// </summary>
-    private async Task Warm(IReadOnlyList<ExpertReplicaKey> added, bool first, int batchSize)
+    private async Task Warm(IReadOnlyList<ExpertReplicaKey> added, IReadOnlySet<int> serving, int batchSize)
     {
         var warmed = 0;
         var running = 0;
         var peak = 0;
-        var perPod = first ? MaxParallelCalls : options.Value.WarmupsPerPod;
-        using var inFlight = new SemaphoreSlim(first ? MaxParallelCalls : Math.Min(batchSize, options.Value.WarmupsInFlight));
-        await Task.WhenAll(added.GroupBy(r => r.Pod).Select(pod => ForEachBounded(pod.ToArray(), async r =>
+        var first = serving.Count == 0;
+        using var servingInFlight = new SemaphoreSlim(Math.Min(batchSize, options.Value.WarmupsInFlight));
+        using var idleInFlight = new SemaphoreSlim(first ? MaxParallelCalls : options.Value.WarmupsInFlight);
+        await Task.WhenAll(added.GroupBy(r => r.Pod).Select(pod =>
         {
-            await inFlight.WaitAsync();
-            var now = Interlocked.Increment(ref running);
-            try
+            var busy = serving.Contains(pod.Key);
+            var inFlight = busy ? servingInFlight : idleInFlight;
+            return ForEachBounded(pod.ToArray(), async r =>
             {
-                if (now > peak)
+                await inFlight.WaitAsync();
+                var now = Interlocked.Increment(ref running);
+                try
                 {
-                    peak = now;
-                    _status = _status! with { PeakWarmups = now };
+                    if (now > peak)
+                    {
+                        peak = now;
+                        _status = _status! with { PeakWarmups = now };
+                    }
+
+                    await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref running);
+                    inFlight.Release();
                 }
 
-                await GrainFactory.GetGrain<IExpertGrain>(r.ToString()).Warm();
-            }
-            finally
-            {
-                Interlocked.Decrement(ref running);
-                inFlight.Release();
-            }
-
-            _status = _status! with { ReplicasWarmed = Interlocked.Increment(ref warmed) };
-        }, perPod)));
+                _status = _status! with { ReplicasWarmed = Interlocked.Increment(ref warmed) };
+            }, busy ? options.Value.WarmupsPerPod : MaxParallelCalls);
+        }));
     }
 
     private static async Task ForEachBounded<T>(IReadOnlyList<T> items, Func<T, Task> action, int parallel = MaxParallelCalls)

@@ -30,6 +30,19 @@ public sealed class CpuQuotaTests
         Assert.Contains("[0.01, 1024]", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(0.5, 5_000, 10_000)]
+    [InlineData(2, 20_000, 10_000)]
+    [InlineData(0.1, 1_000, 10_000)]
+    [InlineData(0.05, 1_000, 20_000)]
+    [InlineData(0.01, 1_000, 100_000)]
+    public void Period_Is10MsUnlessTheQuotaWouldFallBelowTheKernelsOneMillisecond(double cpus, long quota, long period)
+    {
+        using var q = CpuQuota.Create(cpus);
+
+        Assert.Equal((quota, period), (q.QuotaMicroseconds, q.PeriodMicroseconds));
+    }
+
     [Fact]
     public async Task Up_WhenCpusWithoutProcesses_FailsWithAUsageError()
     {
@@ -40,7 +53,7 @@ public sealed class CpuQuotaTests
     }
 
     [CpuQuotaFact]
-    public async Task Apply_WhenHalfACpu_PutsTheProcessInAGroupOf50000Per100000AndReleaseRemovesIt()
+    public async Task Apply_WhenHalfACpu_PutsTheProcessInAGroupOf5000Per10000AndReleaseRemovesIt()
     {
         using var quota = CpuQuota.Create(0.5);
         using var sleeper = Process.Start(new ProcessStartInfo("sleep", ["60"]) { UseShellExecute = false }) ?? throw new InvalidOperationException("could not start sleep");
@@ -51,7 +64,7 @@ public sealed class CpuQuotaTests
 
             Assert.NotNull(group);
             Assert.Equal("silo-3", Path.GetFileName(group));
-            Assert.Equal((50_000L, 100_000L), ReadQuota(group));
+            Assert.Equal((5_000L, 10_000L), ReadQuota(group));
             Assert.Contains(sleeper.Id.ToString(CultureInfo.InvariantCulture), File.ReadAllLines(Path.Join(group, "cgroup.procs")));
         }
         finally
@@ -65,7 +78,7 @@ public sealed class CpuQuotaTests
     }
 
     [CpuQuotaFact]
-    public async Task ProcessClusterStart_WhenHalfACpu_PutsTheSiloInAGroupOf50000Per100000AndRemovesItOnDispose()
+    public async Task ProcessClusterStart_WhenHalfACpu_PutsTheSiloInAGroupOf5000Per10000AndRemovesItOnDispose()
     {
         var modelDir = await DemoDeployment.EnsureModel("tiny", seed: 1, TextWriter.Null, CancellationToken.None);
         string? group;
@@ -75,12 +88,25 @@ public sealed class CpuQuotaTests
 
             Assert.NotNull(group);
             Assert.Contains("cgroup v", cluster.CpuQuota, StringComparison.Ordinal);
-            Assert.Equal((50_000L, 100_000L), ReadQuota(group));
+            Assert.Equal((5_000L, 10_000L), ReadQuota(group));
             Assert.Contains(cluster.ProcessId(0).ToString(CultureInfo.InvariantCulture), File.ReadAllLines(Path.Join(group, "cgroup.procs")));
         }
 
         Assert.False(Directory.Exists(group));
         Assert.False(Directory.Exists(Path.GetDirectoryName(group)));
+    }
+
+    [CpuQuotaFact]
+    public void SiloLauncher_UnderACpuQuota_LeavesTheSilosWarmupWidthAtItsDefault_AndWithoutOneSetsItToOne()
+    {
+        var models = new Dictionary<string, string> { ["demo"] = "/models/demo" };
+        using var quota = CpuQuota.Create(0.5);
+
+        var quoted = new SiloLauncher("127.0.0.1:6379", "c", models, null, null, TextWriter.Null, quota).Arguments(1);
+        var shared = new SiloLauncher("127.0.0.1:6379", "c", models, null, null, TextWriter.Null, null).Arguments(1);
+
+        Assert.DoesNotContain("--warmups-in-flight", quoted);
+        Assert.Equal("1", shared[shared.ToList().IndexOf("--warmups-in-flight") + 1]);
     }
 
     /// <summary>Quota and period of a group: cgroup v1's two files or v2's cpu.max.</summary>

@@ -28,6 +28,26 @@ public sealed class RolloutPolicyTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Publish_OntoAPodThatServesNothing_WarmsItsReplicasSeveralAtATimeWhateverTheBatchSize()
+    {
+        // One warm-up at a time per serving pod and a batch of one: the pod that joins the plan (a standby, a scale-out's
+        // new pod) serves nothing, so neither bound is its.
+        await using var cluster = await EmbeddedCluster.Start(ClusterFixture.Pods, new Dictionary<string, string> { [ClusterFixture.Model] = fixture.ModelDirectory },
+            configure: o => (o.WarmupsInFlight, o.WarmupsPerPod) = (64, 1));
+        var registry = cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model);
+        var spec = fixture.Reference.Model.Spec;
+        await registry.Publish(WirePlan.FromAssignment(ClusterFixture.Model, 1, 2, spec.MoeLayers, spec.Experts, (l, e) => [(e + l) % 2]), RolloutPolicy.Default);
+
+        var scaledOut = await registry.Publish(WirePlan.FromAssignment(ClusterFixture.Model, 2, 3, spec.MoeLayers, spec.Experts, (l, e) => [(e + l) % 2, 2]), new RolloutPolicy(1, TimeSpan.Zero));
+        var onServingPods = await registry.Publish(WirePlan.FromAssignment(ClusterFixture.Model, 3, 3, spec.MoeLayers, spec.Experts, (l, e) => [0, 1, 2]), new RolloutPolicy(1, TimeSpan.Zero));
+
+        Assert.Equal(spec.MoeLayers * spec.Experts, scaledOut.ReplicasWarmed);
+        Assert.True(scaledOut.PeakWarmups > 1, $"the new pod warmed at most {scaledOut.PeakWarmups} of its {scaledOut.ReplicasWarmed} replicas at once");
+        Assert.True(onServingPods.ReplicasWarmed > 1, $"the last switch warmed {onServingPods.ReplicasWarmed} replicas");
+        Assert.Equal(1, onServingPods.PeakWarmups);
+    }
+
+    [Fact]
     public async Task Publish_WhenAStepStillRunsOnThePreviousPlan_WaitsForItBeforeRetiring()
     {
         var registry = fixture.Cluster.Grains.GetGrain<IPlanRegistryGrain>(ClusterFixture.Model);
