@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using MoeCloud.Abstractions;
 using MoeCloud.Model.Synthetic;
 using MoeCloud.Runtime.Grains;
@@ -25,12 +22,7 @@ public sealed class RegistryShutdownTests(ITestOutputHelper output)
         var (spec, vocab) = SyntheticModelPresets.Get(Model);
         SyntheticModelWriter.Write(dir.Combine(Model), spec, vocab, new SyntheticModelOptions { Seed = 3 });
         var logs = new TestOutputLogging(output);
-        var errors = new ConcurrentQueue<string>();
-        var cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, TestOutputLogging.Levels, services: (pod, services) =>
-        {
-            logs.AddTo(pod, services);
-            services.AddSingleton<ILoggerProvider>(new ErrorRecorder(pod, errors));
-        });
+        var cluster = await EmbeddedCluster.Start(3, new Dictionary<string, string> { [Model] = dir.Combine(Model) }, TestOutputLogging.Levels, services: logs.AddTo);
         try
         {
             // Every expert on exactly one pod, so a pod that leaves takes the only replicas of a third of them.
@@ -41,32 +33,7 @@ public sealed class RegistryShutdownTests(ITestOutputHelper output)
             await cluster.DisposeAsync();
         }
 
-        var registryErrors = errors.Where(e => e.Contains(typeof(PlanRegistryGrain).FullName!, StringComparison.Ordinal)).ToArray();
+        var registryErrors = logs.Errors.Where(e => e.Contains(typeof(PlanRegistryGrain).FullName!, StringComparison.Ordinal)).ToArray();
         Assert.True(registryErrors.Length == 0, string.Join(Environment.NewLine, registryErrors));
-    }
-
-    private sealed class ErrorRecorder(int pod, ConcurrentQueue<string> errors) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Recorder(pod, categoryName, errors);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Recorder(int pod, string category, ConcurrentQueue<string> errors) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (logLevel >= LogLevel.Error)
-                {
-                    errors.Enqueue($"pod {pod} {category}[{eventId.Id}]: {formatter(state, exception)}");
-                }
-            }
-        }
     }
 }
