@@ -1,5 +1,11 @@
 using System.Runtime.InteropServices;
 using MoeCloud.Cli.Hosting;
+using MoeCloud.Model.Kernels;
+
+// Before anything loads OpenBLAS or starts threads: its idle threads spin for 2^18 cycles, not about 0.1 s, unless the
+// user set OPENBLAS_THREAD_TIMEOUT. This process is moectl, every silo process that moectl starts and the gateway
+// image's entry point; the silo image's entry point, MoeCloud.Silo, does the same.
+OpenBlas.PreferShortIdleSpin();
 
 // Ctrl-C (SIGINT) and SIGTERM both cancel the command, which then stops what it started (moectl up: the gateway, the
 // silos, redis-server). Without the SIGTERM registration the hosts that moectl starts would take the signal for

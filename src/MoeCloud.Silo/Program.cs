@@ -1,5 +1,10 @@
 using Microsoft.Extensions.Configuration;
+using MoeCloud.Model.Kernels;
 using MoeCloud.Runtime.Hosting;
+
+// Before anything loads OpenBLAS or starts threads: its idle threads spin for 2^18 cycles, not about 0.1 s, unless the
+// pod's environment sets OPENBLAS_THREAD_TIMEOUT.
+OpenBlas.PreferShortIdleSpin();
 
 // Configuration: appsettings.json, then environment variables (MoeCloud__Silo__PodIndex=3, ...), then command-line
 // arguments (--MoeCloud:Silo:PodIndex=3). In Kubernetes the StatefulSet sets Clustering=Kubernetes and the pod index.

@@ -96,7 +96,7 @@ public static class BenchCommands
         }
 
         var kernel = new CpuExpertKernel(options);
-        await console.Error.WriteLineAsync($"expert FFN hidden {hidden}, intermediate {inter}, {threads} threads, OpenBLAS {OpenBlas.LibraryPath ?? "(not found)"}");
+        await console.Error.WriteLineAsync($"expert FFN hidden {hidden}, intermediate {inter}, {threads} threads, OpenBLAS {OpenBlas.LibraryPath ?? "(not found)"} ({OpenBlas.IdleSpin})");
         await console.Error.WriteLineAsync($"CPU features: {CpuFeatures.Detected}; bf16 path: {kernel.Bf16Path.ToName()}; fp32 GEMM: {kernel.Gemm.ToString().ToLowerInvariant()}");
         var report = await Task.Run(() => KernelBenchmark.Run(hidden, inter, tokens, kernel, rounds, 0.15), ct);
         var rows = report.Rows;

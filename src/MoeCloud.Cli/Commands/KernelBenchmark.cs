@@ -20,7 +20,8 @@ public sealed record KernelBenchRow(int Tokens, [property: JsonPropertyName("dty
 /// <param name="Gemm">The expert kernel's float32 GEMM (<c>openblas</c> or <c>managed</c>).</param>
 /// <param name="Cpu">The CPU features detected (those that choose the path).</param>
 /// <param name="Rows">One row per token count and dtype.</param>
-public sealed record KernelBenchReport(string Bf16Path, string Gemm, CpuFeatures Cpu, IReadOnlyList<KernelBenchRow> Rows);
+/// <param name="OpenBlasIdleSpin">How long OpenBLAS's idle threads spin (<see cref="OpenBlas.IdleSpin"/>).</param>
+public sealed record KernelBenchReport(string Bf16Path, string Gemm, CpuFeatures Cpu, IReadOnlyList<KernelBenchRow> Rows, string OpenBlasIdleSpin);
 
 /// <summary>
 /// The expert FFN against its baseline, side by side in one process: the baseline is the same three GEMMs (gate, up,
@@ -58,7 +59,7 @@ internal static class KernelBenchmark
             rows.Add(new KernelBenchRow(tokens, "bf16", half, baseGflops, half / baseGflops, times[1] / times[2], times[2] * 1e3));
         }
 
-        return new KernelBenchReport(kernel.Bf16Path.ToName(), kernel.Gemm.ToString().ToLowerInvariant(), CpuFeatures.Detected, rows);
+        return new KernelBenchReport(kernel.Bf16Path.ToName(), kernel.Gemm.ToString().ToLowerInvariant(), CpuFeatures.Detected, rows, OpenBlas.IdleSpin);
     }
 
     private static (ExpertWeights F32, ExpertWeights Bf16, float[] Gate, float[] Up, float[] Down) Weights(int hidden, int intermediate)

@@ -47,7 +47,7 @@ public sealed unsafe class CpuExpertKernel : IExpertKernel
     /// <summary>What runs, in words, for start-up logs: the bfloat16 path, the GEMM and why.</summary>
     public string Description => $"bfloat16 streaming {Bf16Path.ToName()} (CPU: {CpuFeatures.Detected}), float32 GEMM "
         + (Gemm == GemmBackend.OpenBlas
-            ? $"OpenBLAS ({OpenBlas.LibraryPath}; managed for ≤ {_options.ManagedGemmMaxTokens} tokens on weights of ≥ {_options.ManagedGemmMinWeightFloats} floats)"
+            ? $"OpenBLAS ({OpenBlas.LibraryPath}, {OpenBlas.IdleSpin}; managed for ≤ {_options.ManagedGemmMaxTokens} tokens on weights of ≥ {_options.ManagedGemmMinWeightFloats} floats)"
             : OpenBlas.IsAvailable ? "managed (asked for)" : "managed: OpenBLAS not found (apt-get install libopenblas0-pthread for the faster GEMM)");
 
     /// <inheritdoc />

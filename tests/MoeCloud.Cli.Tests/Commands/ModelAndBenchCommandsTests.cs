@@ -73,6 +73,42 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
         Assert.All(rows, r => Assert.Equal(r.GetProperty("gflops").GetDouble() / r.GetProperty("baselineGflops").GetDouble(), r.GetProperty("ratio").GetDouble(), 6));
     }
 
+    [Theory]
+    [InlineData(null, null, "OPENBLAS_THREAD_TIMEOUT=18")]
+    [InlineData("25", null, "OPENBLAS_THREAD_TIMEOUT=25")]
+    [InlineData(null, "7", "GOTO_THREAD_TIMEOUT=7")]
+    public async Task BenchKernel_AsAProcess_ReportsTheIdleSpinOpenBlasReads_ShortUnlessTheUserSetOne(string? threadTimeout, string? legacy, string expected)
+    {
+        // moectl's Main sets the variable in its native environment before OpenBLAS loads; only a process of its own
+        // shows that (in this test process OpenBLAS is loaded already).
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [typeof(MoeCloud.Cli.Hosting.Moectl).Assembly.Location, "bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1", "--rounds", "1", "--json"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
+        start.Environment.Remove("GOTO_THREAD_TIMEOUT");
+        if (threadTimeout is not null)
+        {
+            start.Environment["OPENBLAS_THREAD_TIMEOUT"] = threadTimeout;
+        }
+
+        if (legacy is not null)
+        {
+            start.Environment["GOTO_THREAD_TIMEOUT"] = legacy;
+        }
+
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("could not start moectl");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        Assert.Equal(0, process.ExitCode);
+        Assert.Equal(expected, JsonDocument.Parse(await output).RootElement.GetProperty("openBlasIdleSpin").GetString());
+        Assert.Contains($"({expected})", await error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task BenchKernel_WhenBf16PathIsForced_PrintsThatPathAndTheCpuFeatures()
     {
