@@ -40,6 +40,7 @@ public static class RuntimeCommands
                 new("seed", "<N> model seed (default 1)"),
                 new("smoke", "start, send one request to every pod, print the result and stop (for scripts and tests)", IsFlag: true),
                 new("rehome", "silos re-home tokens between layers (speculative token shuffling) with the demo trace's statistics", IsFlag: true),
+                new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole (one home pod per request: fewer messages per layer, more remote dispatches)"),
                 new("cpus", "<float> with --processes: a fixed CPU quota per silo process (cgroup cpu.cfs_quota_us or cpu.max), so more pods mean more capacity; in [0.01, 1024]"),
                 new("autoscale", "with --processes: scale plan pods on the gateway's serving signals while serving, printing each decision (options below)", IsFlag: true),
                 new("dashboard", "every silo serves the Orleans Dashboard on its ops port (/dashboard/), opened by the printed admin key", IsFlag: true),
@@ -127,7 +128,7 @@ public static class RuntimeCommands
 
         var first = times[0];
         var warm = repeat > 1 ? CliOutput.Percentile(times.Skip(1), 0.5) : first;
-        var homes = string.Join(" ", reply!.HomePods.GroupBy(p => p).OrderBy(g => g.Key).Select(g => $"pod-{g.Key}:{g.Count()}"));
+        var homes = HomesText(reply!.HomePods);
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, new { model, tokens, localDispatches = reply.LocalDispatches, remoteDispatches = reply.RemoteDispatches, remoteFraction = reply.RemoteFraction, planVersion = reply.PlanVersion, homePods = reply.HomePods, milliseconds = warm, firstMilliseconds = first, steps = repeat });
@@ -146,6 +147,12 @@ public static class RuntimeCommands
         var preset = args.GetChoice("preset", "small", "tiny", "small");
         var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
         var microBatches = args.GetInt("micro-batches", 1, 1, 4);
+        var homes = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
+        if (homes == HomeGranularity.Request && args.Has("rehome"))
+        {
+            throw new UsageException("option '--rehome' needs --homes token: re-homing moves single tokens between layers");
+        }
+
         double? cpus = args.Get("cpus") is null ? null : args.GetDouble("cpus", 1, 0.01, 1024);
         if (cpus is not null && !args.Has("processes"))
         {
@@ -184,7 +191,7 @@ public static class RuntimeCommands
         var status = await CliProgress.RunAsync(console, $"rolling out plan {plan.Version} ({solver}): warming {plan.PodIds.Length} expert replicas on {silos} pods",
             progress => PlanRollout.Run(cluster, plan, progress, console.ErrorIsTerminal, ct));
         await console.Error.WriteLineAsync($"plan {status.ActiveVersion} ({solver}) active on every pod; starting the gateway");
-        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct, servingWindow: autoscale is null ? null : AutoscaleWindow, adminKey: adminKey);
+        await using var gateway = await LocalGateway.Start(cluster, DemoModel, deployment.ModelDirectory, deployment.Trace, HomePolicyName.Speculative, ct, homes, servingWindow: autoscale is null ? null : AutoscaleWindow, adminKey: adminKey);
 
         if (warmup > TimeSpan.Zero)
         {
@@ -196,7 +203,7 @@ public static class RuntimeCommands
         foreach (var endpoint in cluster.Endpoints)
         {
             var reply = await Send(endpoint.Runner, DemoModel, 16, 0, deployment.Trace.Layers - 1, seed: endpoint.Pod, ct);
-            rows.Add([$"pod-{endpoint.Pod}", endpoint.Runner.ToString(), new Uri(endpoint.Ops, "/metrics").ToString(), reply.Response.LocalDispatches.ToString(), reply.Response.RemoteDispatches.ToString(), CliOutput.Num(reply.Milliseconds, 1)]);
+            rows.Add([$"pod-{endpoint.Pod}", endpoint.Runner.ToString(), new Uri(endpoint.Ops, "/metrics").ToString(), $"pod-{endpoint.Pod}:16", reply.Response.LocalDispatches.ToString(), reply.Response.RemoteDispatches.ToString(), CliOutput.Num(reply.Milliseconds, 1)]);
         }
 
         using (var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey }))
@@ -204,10 +211,10 @@ public static class RuntimeCommands
             var info = await client.GetModelAsync(DemoModel, ct);
             var started = Stopwatch.GetTimestamp();
             var reply = await client.ForwardAsync(DemoModel, RandomHidden(16, info.Hidden, 99), 16, info.Hidden, 0, info.MoeLayers - 1, "smoke", ct);
-            rows.Add(["gateway", gateway.GrpcAddress.ToString(), new Uri(gateway.HttpAddress, "/metrics").ToString(), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)]);
+            rows.Add(["gateway", gateway.GrpcAddress.ToString(), new Uri(gateway.HttpAddress, "/metrics").ToString(), HomesText(reply.HomePods), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)]);
         }
 
-        await console.Out.WriteLineAsync(CliOutput.Table(["pod", "address (gRPC)", "metrics", "local", "remote", "ms"], rows));
+        await console.Out.WriteLineAsync(CliOutput.Table(["pod", "address (gRPC)", "metrics", "homes", "local", "remote", "ms"], rows));
         await console.Out.WriteLineAsync();
         await console.Out.WriteLineAsync($"serving model '{DemoModel}' ({spec.Layers} MoE layers × {spec.Experts} experts, top-{spec.TopK}) on {silos} pods with the {solver} plan, through the gateway at {gateway.GrpcAddress} (gRPC) and {gateway.HttpAddress} (JSON).");
         await console.Out.WriteLineAsync($"try: dotnet run --project src/MoeCloud.Cli -c Release -- infer --address {gateway.GrpcAddress} --api-key {gateway.ApiKey} --tokens 16");
@@ -457,6 +464,10 @@ public static class RuntimeCommands
 
         return values;
     }
+
+    /// <summary>Tokens per home pod, as <c>pod-0:6 pod-1:4</c>.</summary>
+    private static string HomesText(IEnumerable<int> homePods) =>
+        string.Join(" ", homePods.GroupBy(p => p).OrderBy(g => g.Key).Select(g => $"pod-{g.Key}:{g.Count()}"));
 
     private static async Task<(ForwardResponse Response, double Milliseconds)> Send(Uri address, string model, int tokens, int first, int last, int seed, CancellationToken ct, int? hidden = null)
     {

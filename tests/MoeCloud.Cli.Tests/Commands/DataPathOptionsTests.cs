@@ -21,6 +21,8 @@ public sealed class DataPathOptionsTests
     [InlineData("option '--micro-batch-min-tokens' needs a whole number in [1, 1048576], got 'few'", "silo", "--pod", "0", "--micro-batch-min-tokens", "few")]
     [InlineData("option '--micro-batches' needs a whole number in [1, 4], got '9'", "up", "--micro-batches", "9")]
     [InlineData("option '--warmup' needs a number in [0, 600], got 'later'", "up", "--warmup", "later")]
+    [InlineData("option '--homes' must be one of token, request", "up", "--homes", "pod")]
+    [InlineData("option '--rehome' needs --homes token", "up", "--homes", "request", "--rehome")]
     public async Task Command_WhenAnOptionIsBad_ExitsTwoNamingIt(string message, params string[] args)
     {
         var (code, _, error) = await MoectlRunner.Run(args);

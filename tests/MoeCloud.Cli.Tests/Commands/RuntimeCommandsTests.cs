@@ -44,6 +44,16 @@ public sealed class RuntimeCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Up_WhenHomesRequest_TheGatewayHomesTheWholeSmokeRequestOnOnePod()
+    {
+        var (code, output, error) = await MoectlRunner.Run("up", "--smoke", "--preset", "tiny", "--silos", "2", "--solver", "eplb", "--warmup", "0", "--homes", "request");
+
+        Assert.True(code == 0, error);
+        var gatewayRow = output.Split('\n').Single(line => line.Contains("│ gateway", StringComparison.Ordinal));
+        Assert.Matches(@"│ pod-[01]:16 +│", gatewayRow);
+    }
+
+    [Fact]
     public async Task BenchCluster_WhenTiny_MatchesTheReferenceAndTheSimulatorInBothModes()
     {
         var (code, output, error) = await MoectlRunner.Run("bench", "cluster", "--size", "tiny", "--silos", "2", "--requests", "6", "--tokens", "8", "--warmup", "0", "--json");
