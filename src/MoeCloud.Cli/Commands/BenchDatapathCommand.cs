@@ -78,7 +78,8 @@ public sealed record DatapathResult(
     DatapathGateway? Gateway,
     double CopiesPerLayer,
     IReadOnlyList<DatapathScale>? Scale = null,
-    IReadOnlyList<DatapathOverlap>? Overlap = null);
+    IReadOnlyList<DatapathOverlap>? Overlap = null,
+    DatapathGateway? GatewayRequestHomes = null);
 
 /// <summary>
 /// <c>moectl bench datapath</c>: the cost of the data path itself on a compute-light model (the demo model of
@@ -154,7 +155,7 @@ public static class BenchDatapathCommand
         var document = WirePlan.From(Model, deployment.Plan, version: 1);
         var plan = ServingPlan.From(document);
         DatapathMode? embedded = null, processes = null;
-        DatapathGateway? gateway = null;
+        DatapathGateway? gateway = null, gatewayRequestHomes = null;
         var overlap = new List<DatapathOverlap>();
         foreach (var mode in modes)
         {
@@ -176,6 +177,14 @@ public static class BenchDatapathCommand
                         using var gatewayChannel = GrpcChannel.ForAddress(local.GrpcAddress);
                         gateway = await MeasureGateway(new MoeService.MoeServiceClient(gatewayChannel), local.ApiKey, runners, inputs, tokens, h, layers, steps, warmup, ct);
                         await log.WriteLineAsync($"gateway: added p50 {gateway.AddedP50Ms:F3} ms, p99 {gateway.AddedP99Ms:F3} ms");
+                        await local.DisposeAsync();
+
+                        // The same measurement with each request homed whole (HomeGranularity.Request): one sub-batch,
+                        // so both arms send one request to one pod, and the step pays no split.
+                        await using var whole = await LocalGateway.Start(cluster, Model, deployment.ModelDirectory, deployment.Trace.SplitEvenOdd().Even, HomePolicyName.Speculative, ct, HomeGranularity.Request);
+                        using var wholeChannel = GrpcChannel.ForAddress(whole.GrpcAddress);
+                        gatewayRequestHomes = await MeasureGateway(new MoeService.MoeServiceClient(wholeChannel), whole.ApiKey, runners, inputs, tokens, h, layers, steps, warmup, ct);
+                        await log.WriteLineAsync($"gateway, request homes: added p50 {gatewayRequestHomes.AddedP50Ms:F3} ms, p99 {gatewayRequestHomes.AddedP99Ms:F3} ms");
                     }
                     else
                     {
@@ -194,7 +203,7 @@ public static class BenchDatapathCommand
 
         var echo = (embedded ?? processes)!.EchoLayerMs;
         var copies = (embedded ?? processes)!.CopiesPerLayer;
-        var summary = new DatapathResult(Model, tokens, layers, pods, steps, warmup.TotalSeconds, referenceWarmup.TotalSeconds, referenceMs, echo, embedded, processes, gateway, copies, Overlap: overlap.Count > 0 ? overlap : null);
+        var summary = new DatapathResult(Model, tokens, layers, pods, steps, warmup.TotalSeconds, referenceWarmup.TotalSeconds, referenceMs, echo, embedded, processes, gateway, copies, Overlap: overlap.Count > 0 ? overlap : null, GatewayRequestHomes: gatewayRequestHomes);
         if (args.Json)
         {
             await CliOutput.WriteJsonAsync(console.Out, summary);
@@ -215,6 +224,11 @@ public static class BenchDatapathCommand
         if (gateway is not null)
         {
             await console.Out.WriteLineAsync($"gateway added latency (same request, same homes, split by the client itself): p50 {CliOutput.Num(gateway.AddedP50Ms, 3)} ms, p99 {CliOutput.Num(gateway.AddedP99Ms, 3)} ms (gateway p50 {CliOutput.Num(gateway.GatewayP50Ms, 3)} ms, client split p50 {CliOutput.Num(gateway.DirectP50Ms, 3)} ms)");
+        }
+
+        if (gatewayRequestHomes is { } g)
+        {
+            await console.Out.WriteLineAsync($"the same with each request homed whole (--homes request): added p50 {CliOutput.Num(g.AddedP50Ms, 3)} ms, p99 {CliOutput.Num(g.AddedP99Ms, 3)} ms (gateway p50 {CliOutput.Num(g.GatewayP50Ms, 3)} ms, client p50 {CliOutput.Num(g.DirectP50Ms, 3)} ms)");
         }
 
         return Moectl.Ok;

@@ -54,6 +54,37 @@ public sealed class RuntimeCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task BenchDatapath_WhenEmbedded_PrintsTheIssuesKeys_ResultsEqualTheReference_AndBothGatewayArms()
+    {
+        var (code, output, error) = await MoectlRunner.Run("bench", "datapath", "--modes", "embedded", "--pods", "2", "--steps", "10", "--warmup", "0", "--json");
+
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal(16, root.GetProperty("tokens").GetInt32());
+        Assert.Equal(2, root.GetProperty("pods").GetInt32());
+        Assert.True(root.GetProperty("layers").GetInt32() > 0);
+        Assert.True(root.GetProperty("referenceStepMs").GetDouble() > 0);
+        Assert.True(root.GetProperty("echoLayerMs").GetDouble() > 0);
+        Assert.True(root.GetProperty("copiesPerLayer").GetDouble() > 0);
+        var embedded = root.GetProperty("embedded");
+        foreach (var key in new[] { "stepP50Ms", "stepP99Ms", "layerP50Ms" })
+        {
+            Assert.True(embedded.GetProperty(key).GetDouble() > 0, key);
+        }
+
+        Assert.InRange(embedded.GetProperty("maxRelError").GetDouble(), 0, 1e-4);
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("processes").ValueKind);
+        foreach (var arm in new[] { "gateway", "gatewayRequestHomes" })
+        {
+            var gateway = root.GetProperty(arm);
+            Assert.True(gateway.GetProperty("gatewayP50Ms").GetDouble() > 0, arm);
+            Assert.True(gateway.GetProperty("directP50Ms").GetDouble() > 0, arm);
+            Assert.True(gateway.GetProperty("addedP99Ms").GetDouble() >= gateway.GetProperty("addedP50Ms").GetDouble(), arm);
+        }
+    }
+
+    [Fact]
     public async Task BenchCluster_WhenTiny_MatchesTheReferenceAndTheSimulatorInBothModes()
     {
         var (code, output, error) = await MoectlRunner.Run("bench", "cluster", "--size", "tiny", "--silos", "2", "--requests", "6", "--tokens", "8", "--warmup", "0", "--json");
