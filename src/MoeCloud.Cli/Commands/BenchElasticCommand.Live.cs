@@ -43,6 +43,7 @@ public static partial class BenchElasticCommand
             new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
             new("warmup", "<seconds> longest untimed warm-up before the arms: requests of --tokens tokens one after another until the data path is steady (the benchmarks' rule: 2 s windows whose median stopped improving by 3%, the JIT of this process and of the silo processes quiet) (default 90; 0: none). The standbys are not warmed: they serve nothing until a scale-out uses them"),
             new("standby-warmup", "<seconds> longest warm-up of each standby the scaler starts (requests through its runner until it is steady, in the background; the bench waits for the first standbys' before the arms) (default 30; 0: cold standbys)"),
+            new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole (one runner call per request: a step's messages per layer do not grow with its homes)"),
             new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
             new("no-baseline", "skip the baseline arm: the same step load on the starting pods with the autoscaler off, run before the autoscaled one", IsFlag: true),
             .. AutoscaleArgs.Options,
@@ -63,6 +64,7 @@ public static partial class BenchElasticCommand
             var duration = args.GetDouble("duration", 60, 3, 3600);
             var sloMs = args.GetDouble("slo-ms", 200, 0.001, 1e7);
             var servingWindow = TimeSpan.FromSeconds(args.GetInt("serving-window", 5, 1, 600));
+            var homes = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
             var load = new LoadOptions { Model = Model, Tokens = args.GetInt("tokens", 64, 1, 65536), SloMs = sloMs, WindowSeconds = args.GetDouble("window", 5, 0.1, 3600) };
             var pattern = LoadPattern.Create("step", rate, peak, duration / 3, duration);
             // The autoscaler: the p99 target (the SLO) and a queue-depth target, which reacts within a second of requests piling
@@ -92,7 +94,7 @@ public static partial class BenchElasticCommand
             var quota = cluster.CpuQuota ?? "no CPU quota";
             await error.WriteLineAsync(quota);
             await cluster.Publish(WirePlan.From(Model, plan, version: 1));
-            await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, recorded, HomePolicyName.Speculative, ct, servingWindow: servingWindow);
+            await using var gateway = await LocalGateway.Start(cluster, Model, modelDir, recorded, HomePolicyName.Speculative, ct, homes, servingWindow: servingWindow);
             var scaler = new LocalScaler(cluster, Model, profile, new LocalScalerOptions { ServeTimeout = TimeSpan.FromSeconds(20), StandbyWarmup = standbyWarmup });
             if (autoscale.Standby > 0)
             {
@@ -203,6 +205,7 @@ public static partial class BenchElasticCommand
                 Baseline = baseline,
                 WarmupSeconds = warmed.TotalSeconds,
                 StandbyWarmupLimitSeconds = standbyWarmup.TotalSeconds,
+                Homes = homes == HomeGranularity.Request ? "request" : "token",
             };
             if (args.Json)
             {
@@ -265,7 +268,7 @@ public static partial class BenchElasticCommand
             }
 
             await output.WriteLineAsync();
-            await output.WriteLineAsync($"CPU: {r.CpuQuota}");
+            await output.WriteLineAsync($"CPU: {r.CpuQuota}; gateway homes: {r.Homes}");
             await output.WriteLineAsync($"SLO attainment (windows with p99 ≤ {CliOutput.Num(report.SloMs, 1)} ms): {Seconds(r.SloAttainment * 100, "%")} (requests within the SLO {Seconds(r.RequestSloAttainment * 100, "%")}, p99 {Seconds(r.P99Ms, " ms")}); failed requests {r.Failed} (dropped at the concurrency cap {r.Dropped})");
             if (r.Baseline is { } b)
             {
@@ -338,6 +341,9 @@ public sealed record ElasticLiveReport(
 
     /// <summary>The longest warm-up of each standby (<c>--standby-warmup</c>; 0: the standbys were cold).</summary>
     public double StandbyWarmupLimitSeconds { get; init; }
+
+    /// <summary>How the gateway homed requests (<c>--homes</c>): <c>token</c> or <c>request</c>.</summary>
+    public string Homes { get; init; } = "token";
 }
 
 /// <summary>The baseline arm of the live step: the same requests on a fixed pod count, the autoscaler off.</summary>

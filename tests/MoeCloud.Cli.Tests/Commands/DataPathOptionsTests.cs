@@ -22,6 +22,7 @@ public sealed class DataPathOptionsTests
     [InlineData("option '--micro-batches' needs a whole number in [1, 4], got '9'", "up", "--micro-batches", "9")]
     [InlineData("option '--warmup' needs a number in [0, 600], got 'later'", "up", "--warmup", "later")]
     [InlineData("option '--homes' must be one of token, request", "up", "--homes", "pod")]
+    [InlineData("option '--homes' must be one of token, request", "bench", "elastic", "--homes", "sequence")]
     [InlineData("option '--rehome' needs --homes token", "up", "--homes", "request", "--rehome")]
     public async Task Command_WhenAnOptionIsBad_ExitsTwoNamingIt(string message, params string[] args)
     {
