@@ -81,7 +81,7 @@ public static class BenchClusterCommand
         var trace = await DemoDeployment.Record(modelDir, tokens: 2 * requestsWanted * tokens, sequences: 2 * requestsWanted, seed, ct);
         var plan = await DemoDeployment.Solve(trace, silos, redundant: silos, "ilp", timeLimitSeconds: 10, log, ct);
         var (fit, replay) = trace.SplitEvenOdd();
-        var granularity = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
+        var granularity = HomesArg.Parse(args);
         var rehome = args.Has("rehome");
         using var checkpoint = ModelCheckpoint.Open(modelDir);
         var spec = checkpoint.Spec;
@@ -188,7 +188,7 @@ public static class BenchClusterCommand
                 {
                     ["placement"] = placement,
                     ["routing"] = routing == HomePolicyName.LeastRequests ? "least-requests" : "speculative",
-                    ["homes"] = homes == HomeGranularity.Request ? "request" : "token",
+                    ["homes"] = HomesArg.Name(homes),
                     ["rehome"] = rehome,
                     ["microBatches"] = cut,
                     ["tokensPerSecond"] = replayTokens / outcome.Seconds,

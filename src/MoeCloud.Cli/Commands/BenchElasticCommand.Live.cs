@@ -64,7 +64,7 @@ public static partial class BenchElasticCommand
             var duration = args.GetDouble("duration", 60, 3, 3600);
             var sloMs = args.GetDouble("slo-ms", 200, 0.001, 1e7);
             var servingWindow = TimeSpan.FromSeconds(args.GetInt("serving-window", 5, 1, 600));
-            var homes = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
+            var homes = HomesArg.Parse(args);
             var load = new LoadOptions { Model = Model, Tokens = args.GetInt("tokens", 64, 1, 65536), SloMs = sloMs, WindowSeconds = args.GetDouble("window", 5, 0.1, 3600) };
             var pattern = LoadPattern.Create("step", rate, peak, duration / 3, duration);
             // The autoscaler: the p99 target (the SLO) and a queue-depth target, which reacts within a second of requests piling
@@ -205,7 +205,7 @@ public static partial class BenchElasticCommand
                 Baseline = baseline,
                 WarmupSeconds = warmed.TotalSeconds,
                 StandbyWarmupLimitSeconds = standbyWarmup.TotalSeconds,
-                Homes = homes == HomeGranularity.Request ? "request" : "token",
+                Homes = HomesArg.Name(homes),
             };
             if (args.Json)
             {

@@ -147,7 +147,7 @@ public static class RuntimeCommands
         var preset = args.GetChoice("preset", "small", "tiny", "small");
         var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
         var microBatches = args.GetInt("micro-batches", 1, 1, 4);
-        var homes = args.GetChoice("homes", "token", "token", "request") == "request" ? HomeGranularity.Request : HomeGranularity.Token;
+        var homes = HomesArg.Parse(args);
         if (homes == HomeGranularity.Request && args.Has("rehome"))
         {
             throw new UsageException("option '--rehome' needs --homes token: re-homing moves single tokens between layers");
@@ -200,17 +200,18 @@ public static class RuntimeCommands
 
         var spec = deployment.Trace;
         var rows = new List<IReadOnlyList<string>>();
+        const int smokeTokens = 16;
         foreach (var endpoint in cluster.Endpoints)
         {
-            var reply = await Send(endpoint.Runner, DemoModel, 16, 0, deployment.Trace.Layers - 1, seed: endpoint.Pod, ct);
-            rows.Add([$"pod-{endpoint.Pod}", endpoint.Runner.ToString(), new Uri(endpoint.Ops, "/metrics").ToString(), $"pod-{endpoint.Pod}:16", reply.Response.LocalDispatches.ToString(), reply.Response.RemoteDispatches.ToString(), CliOutput.Num(reply.Milliseconds, 1)]);
+            var reply = await Send(endpoint.Runner, DemoModel, smokeTokens, 0, deployment.Trace.Layers - 1, seed: endpoint.Pod, ct);
+            rows.Add([$"pod-{endpoint.Pod}", endpoint.Runner.ToString(), new Uri(endpoint.Ops, "/metrics").ToString(), HomesText(Enumerable.Repeat(endpoint.Pod, smokeTokens)), reply.Response.LocalDispatches.ToString(), reply.Response.RemoteDispatches.ToString(), CliOutput.Num(reply.Milliseconds, 1)]);
         }
 
         using (var client = new MoeCloudClient(gateway.GrpcAddress, new MoeCloudClientOptions { ApiKey = gateway.ApiKey }))
         {
             var info = await client.GetModelAsync(DemoModel, ct);
             var started = Stopwatch.GetTimestamp();
-            var reply = await client.ForwardAsync(DemoModel, RandomHidden(16, info.Hidden, 99), 16, info.Hidden, 0, info.MoeLayers - 1, "smoke", ct);
+            var reply = await client.ForwardAsync(DemoModel, RandomHidden(smokeTokens, info.Hidden, 99), smokeTokens, info.Hidden, 0, info.MoeLayers - 1, "smoke", ct);
             rows.Add(["gateway", gateway.GrpcAddress.ToString(), new Uri(gateway.HttpAddress, "/metrics").ToString(), HomesText(reply.HomePods), reply.LocalDispatches.ToString(), reply.RemoteDispatches.ToString(), CliOutput.Num(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)]);
         }
 
