@@ -58,6 +58,8 @@ public sealed partial class MembershipStoreRestore(
     /// </summary>
     internal const int VersionMargin = 100;
 
+    private bool _wasActive;
+
     private const string VersionField = "Version";
 
     /// <summary>Most tries of one write of this silo's own row when other silos' writes keep changing the version.</summary>
@@ -141,8 +143,22 @@ public sealed partial class MembershipStoreRestore(
         }
     }
 
-    private bool IsActive() =>
-        membership.CurrentSnapshot.Members.TryGetValue(silo.SiloAddress, out var me) && me.Status == SiloStatus.Active;
+    /// <summary>
+    /// Whether this silo checks the store now: while its view says it is active, and also when its view says joining
+    /// after it has been active, which only a row restored from an old copy makes it say (Orleans takes the silo's own
+    /// status from its row in the view). Not while it joins the first time, or leaves: Orleans writes the row then.
+    /// </summary>
+    private bool IsActive()
+    {
+        var status = membership.CurrentSnapshot.Members.TryGetValue(silo.SiloAddress, out var me) ? me.Status : SiloStatus.None;
+        if (status == SiloStatus.Active)
+        {
+            _wasActive = true;
+            return true;
+        }
+
+        return _wasActive && status is SiloStatus.Created or SiloStatus.Joining;
+    }
 
     private async Task Check(IDatabase db, RedisKey key, CancellationToken stoppingToken)
     {
