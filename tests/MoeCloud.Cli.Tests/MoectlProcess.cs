@@ -32,6 +32,9 @@ internal sealed class MoectlProcess : IDisposable
     /// <summary>True once it exited.</summary>
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Its exit code, once it exited.</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>Standard output so far.</summary>
     public string Out
     {
@@ -60,7 +63,13 @@ internal sealed class MoectlProcess : IDisposable
     /// Starts moectl with <paramref name="args"/>. It runs under <c>env --default-signal=INT</c>: a test runner started
     /// in the background ignores SIGINT, and an ignored signal stays ignored across exec.
     /// </summary>
-    public static MoectlProcess Start(string home, string tempRoot, params string[] args)
+    public static MoectlProcess Start(string home, string tempRoot, params string[] args) => Start(home, tempRoot, new Dictionary<string, string?>(), args);
+
+    /// <summary>
+    /// <see cref="Start(string, string, string[])"/> with <paramref name="environment"/> set in the child's environment on
+    /// top of this process's (a null value removes the variable).
+    /// </summary>
+    public static MoectlProcess Start(string home, string tempRoot, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
         var start = new ProcessStartInfo("env", ["--default-signal=INT", dotnet, typeof(Moectl).Assembly.Location, .. args])
@@ -71,6 +80,18 @@ internal sealed class MoectlProcess : IDisposable
         };
         start.Environment["MOECLOUD_HOME"] = home;
         start.Environment["TMPDIR"] = tempRoot;
+        foreach (var (name, value) in environment)
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start moectl");
         var moectl = new MoectlProcess(process, tempRoot);
         process.OutputDataReceived += (_, e) => Append(moectl._out, e.Data);

@@ -58,8 +58,6 @@ public sealed partial class MembershipStoreRestore(
     /// </summary>
     internal const int VersionMargin = 100;
 
-    private bool _wasActive;
-
     private const string VersionField = "Version";
 
     /// <summary>Most tries of one write of this silo's own row when other silos' writes keep changing the version.</summary>
@@ -91,6 +89,7 @@ public sealed partial class MembershipStoreRestore(
     private readonly DateTime _started = DateTime.UtcNow;
     private Copy? _copy;
     private long _lastCheck;
+    private bool _wasActive;
 
     /// <summary>When this silo's last check of the store ended (UTC), whatever it found; null before the first.</summary>
     public DateTime? LastCheck => Volatile.Read(ref _lastCheck) is var ticks and not 0 ? new DateTime(ticks, DateTimeKind.Utc) : null;
@@ -113,7 +112,7 @@ public sealed partial class MembershipStoreRestore(
             using var timer = new PeriodicTimer(CheckEvery);
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                if (!IsActive())
+                if (!ShouldCheck())
                 {
                     continue; // joining, or leaving: Orleans writes this silo's row itself
                 }
@@ -148,7 +147,7 @@ public sealed partial class MembershipStoreRestore(
     /// after it has been active, which only a row restored from an old copy makes it say (Orleans takes the silo's own
     /// status from its row in the view). Not while it joins the first time, or leaves: Orleans writes the row then.
     /// </summary>
-    private bool IsActive()
+    private bool ShouldCheck()
     {
         var status = membership.CurrentSnapshot.Members.TryGetValue(silo.SiloAddress, out var me) ? me.Status : SiloStatus.None;
         if (status == SiloStatus.Active)

@@ -81,32 +81,13 @@ public sealed class ModelAndBenchCommandsTests : IDisposable
     {
         // moectl's Main sets the variable in its native environment before OpenBLAS loads; only a process of its own
         // shows that (in this test process OpenBLAS is loaded already).
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [typeof(MoeCloud.Cli.Hosting.Moectl).Assembly.Location, "bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1", "--rounds", "1", "--json"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment.Remove("OPENBLAS_THREAD_TIMEOUT");
-        start.Environment.Remove("GOTO_THREAD_TIMEOUT");
-        if (threadTimeout is not null)
-        {
-            start.Environment["OPENBLAS_THREAD_TIMEOUT"] = threadTimeout;
-        }
+        var environment = new Dictionary<string, string?> { ["OPENBLAS_THREAD_TIMEOUT"] = threadTimeout, ["GOTO_THREAD_TIMEOUT"] = legacy };
+        using var process = MoectlProcess.Start(_dir.Combine("home"), _dir.Path, environment, "bench", "kernel", "--hidden", "64", "--intermediate", "32", "--tokens", "1", "--rounds", "1", "--json");
 
-        if (legacy is not null)
-        {
-            start.Environment["GOTO_THREAD_TIMEOUT"] = legacy;
-        }
-
-        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("could not start moectl");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-
+        Assert.True(await process.WaitForExit(TimeSpan.FromSeconds(120)), process.Error);
         Assert.Equal(0, process.ExitCode);
-        Assert.Equal(expected, JsonDocument.Parse(await output).RootElement.GetProperty("openBlasIdleSpin").GetString());
-        Assert.Contains($"({expected})", await error, StringComparison.Ordinal);
+        Assert.Equal(expected, JsonDocument.Parse(process.Out).RootElement.GetProperty("openBlasIdleSpin").GetString());
+        Assert.Contains($"({expected})", process.Error, StringComparison.Ordinal);
     }
 
     [Fact]
