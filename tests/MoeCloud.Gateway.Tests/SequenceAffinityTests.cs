@@ -61,6 +61,48 @@ public sealed class SequenceAffinityTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public void Choose_WithAutoGranularity_SplitsOnlyWhenTheLinkPricesTheSavedDispatchesAboveTheAddedMessages()
+    {
+        var spec = fixture.Reference.Model.Spec;
+        var gates = GateModel.Load(GatewayFixture.Model, fixture.ModelDirectory);
+        var transitions = TransitionModel.FromProfile(WorkloadProfile.FromTrace(TraceDirectory.Read(fixture.Options.ProfileTraces[GatewayFixture.Model])));
+        // First layer: experts 0 .. topK-1 on pod 0 only, the last topK experts on pod 1 only; every other expert on both.
+        var plan = WirePlan.FromAssignment(GatewayFixture.Model, 1, 2, spec.MoeLayers, spec.Experts,
+            (l, e) => l == 0 && e < spec.TopK ? [0] : l == 0 && e >= spec.Experts - spec.TopK ? [1] : [0, 1]).ToPlacement();
+        short[] routing = [.. Enumerable.Range(0, spec.TopK).Select(e => (short)e), .. Enumerable.Range(spec.Experts - spec.TopK, spec.TopK).Select(e => (short)e)];
+        var hidden = new float[spec.Hidden * 2];
+        int[] Homes(HomeGranularity granularity, string? link = null)
+        {
+            var scheduler = new PreScheduler(gates, HomePolicyName.Speculative, granularity: granularity, split: link is null ? null : new SplitRule(LinkModel.Parse(link), spec.Hidden));
+            scheduler.Adopt(1, plan, transitions);
+            return scheduler.Choose(0, hidden, normalized: false, 2, routing, null, [0, 1], _ => 0).Homes;
+        }
+
+        var split = Homes(HomeGranularity.Token);
+        var whole = Homes(HomeGranularity.Request);
+        Assert.Equal([0, 1], split); // each token where its first-layer experts are
+        Assert.Equal(whole[0], whole[1]);
+
+        // Messages free: the split's saved dispatches win. Loopback (the default): two tokens' saved dispatches are a few
+        // kilobytes, far less than the added runner call and per-layer messages, so the request goes whole.
+        Assert.Equal(split, Homes(HomeGranularity.Auto, "1,0"));
+        Assert.Equal(whole, Homes(HomeGranularity.Auto));
+        Assert.Equal(whole, Homes(HomeGranularity.Auto, "loopback"));
+    }
+
+    [Fact]
+    public void Options_WithABadSplitLinkOrGranularity_AreRejectedSayingWhatIsAccepted()
+    {
+        var options = new GatewayOptions { Models = { ["m"] = "/m" }, AllowAnonymous = true, HomeSplitLink = "fast", HomeGranularity = (HomeGranularity)7 };
+
+        var failures = new GatewayOptionsValidator().Validate(null, options).Failures!;
+
+        Assert.Contains(failures, f => f.StartsWith("HomeSplitLink: link 'fast' is not a preset (nvlink, ib400, eth100, loopback)", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("HomeGranularity must be Token, Request or Auto", StringComparison.Ordinal));
+        Assert.True(new GatewayOptionsValidator().Validate(null, new GatewayOptions { Models = { ["m"] = "/m" }, AllowAnonymous = true, HomeGranularity = HomeGranularity.Auto, HomeSplitLink = "25,3.5" }).Succeeded);
+    }
+
+    [Fact]
     public void Options_WithABadAffinity_AreRejected()
     {
         var options = new GatewayOptions { Models = { ["m"] = "/m" }, SequenceAffinityMargin = double.NaN, SequenceAffinityMaxTokens = -1 };

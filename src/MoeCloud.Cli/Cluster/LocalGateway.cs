@@ -155,6 +155,7 @@ public sealed class LocalGateway : IAsyncDisposable
             Models = new Dictionary<string, string>(options.Models),
             HomePolicy = options.HomePolicy,
             HomeGranularity = options.HomeGranularity,
+            HomeSplitLink = options.HomeSplitLink,
             ApiKeys = options.ApiKeys,
             AdminKeys = options.AdminKeys,
             ServingWindow = options.ServingWindow,

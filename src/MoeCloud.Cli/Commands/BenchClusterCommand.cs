@@ -43,7 +43,7 @@ public static class BenchClusterCommand
                 new("modes", "<list> embedded,processes (default both)"),
                 new("seed", "<N> model and input seed (default 1)"),
                 new("size", "<name> model: bench (hidden 1024, intermediate 512, 16 experts, top-2, 8 layers; default) or tiny (a quick check)"),
-                new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole"),
+                new("homes", $"<token|request|auto> {HomesArg.Help} (default token)"),
                 new("dtype", "<f32|bf16> weights of the bench model, for the reference and the cluster alike (default f32); compute is fp32 either way"),
                 new("link", "<rate> run the silo processes in network namespaces joined by veth pairs shaped with tc tbf at this rate (for example 400mbit; needs root), and compare contiguous+least-requests, eplb+least-requests, ilp+speculative (token homes and request homes) and ilp+speculative+re-homing"),
                 new("rehome", "silos re-home tokens between layers with the fit sequences' statistics (the simulated remote fraction re-homes too)", IsFlag: true),

@@ -43,7 +43,7 @@ public static partial class BenchElasticCommand
             new("serving-window", "<s> the gateway's serving window, and the autoscaler's settle time after a change (default 5)"),
             new("warmup", "<seconds> longest untimed warm-up before the arms: requests of --tokens tokens one after another until the data path is steady (the benchmarks' rule: 2 s windows whose median stopped improving by 3%, the JIT of this process and of the silo processes quiet) (default 90; 0: none). The standbys are not warmed: they serve nothing until a scale-out uses them"),
             new("standby-warmup", "<seconds> longest warm-up of each standby the scaler starts (requests through its runner until it is steady, in the background; the bench waits for the first standbys' before the arms) (default 30; 0: cold standbys)"),
-            new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole (one runner call per request: a step's messages per layer do not grow with its homes)"),
+            new("homes", $"<token|request|auto> {HomesArg.Help} (default token)"),
             new("no-cold", "skip the explicit cold scale-out after the step", IsFlag: true),
             new("no-baseline", "skip the baseline arm: the same step load on the starting pods with the autoscaler off, run before the autoscaled one", IsFlag: true),
             .. AutoscaleArgs.Options,

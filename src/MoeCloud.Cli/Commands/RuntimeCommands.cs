@@ -40,7 +40,7 @@ public static class RuntimeCommands
                 new("seed", "<N> model seed (default 1)"),
                 new("smoke", "start, send one request to every pod, print the result and stop (for scripts and tests)", IsFlag: true),
                 new("rehome", "silos re-home tokens between layers (speculative token shuffling) with the demo trace's statistics", IsFlag: true),
-                new("homes", "<token|request> the gateway homes each token (token shuffling, default) or each request as a whole (one home pod per request: fewer messages per layer, more remote dispatches)"),
+                new("homes", $"<token|request|auto> {HomesArg.Help} (default auto)"),
                 new("cpus", "<float> with --processes: a fixed CPU quota per silo process (cgroup cpu.cfs_quota_us or cpu.max), so more pods mean more capacity; in [0.01, 1024]"),
                 new("autoscale", "with --processes: scale plan pods on the gateway's serving signals while serving, printing each decision (options below)", IsFlag: true),
                 new("dashboard", "every silo serves the Orleans Dashboard on its ops port (/dashboard/), opened by the printed admin key", IsFlag: true),
@@ -147,10 +147,10 @@ public static class RuntimeCommands
         var preset = args.GetChoice("preset", "small", "tiny", "small");
         var solver = args.GetChoice("solver", "ilp", "contiguous", "eplb", "ilp");
         var microBatches = args.GetInt("micro-batches", 1, 1, 4);
-        var homes = HomesArg.Parse(args);
-        if (homes == HomeGranularity.Request && args.Has("rehome"))
+        var homes = HomesArg.Parse(args, args.Has("rehome") ? "token" : "auto");
+        if (homes != HomeGranularity.Token && args.Has("rehome"))
         {
-            throw new UsageException("option '--rehome' needs --homes token: re-homing moves single tokens between layers");
+            throw new UsageException($"option '--rehome' needs --homes token (got {HomesArg.Name(homes)}): re-homing moves single tokens between layers");
         }
 
         double? cpus = args.Get("cpus") is null ? null : args.GetDouble("cpus", 1, 0.01, 1024);

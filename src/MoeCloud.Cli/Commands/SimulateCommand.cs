@@ -22,13 +22,13 @@ public static class SimulateCommand
                 new("plan", "<plan.json> the plan (required)"),
                 new("trace", "<dir> the routing trace to replay (required)"),
                 new("home", "<policy> random, first-layer, sequence, speculative or oracle (default speculative)"),
-                new("granularity", "<token|request> one home per token (default) or per sequence"),
+                new("granularity", "<token|request|auto> one home per token (default), per sequence, or per sequence whichever the link prices lower (auto: the gateway's rule, priced on --link, default loopback, with --hidden and --dtype)"),
                 new("rehome", "re-home tokens between layers when later layers favour another pod", IsFlag: true),
                 new("sequences", "<all|even|odd> sequences to replay (default all)"),
                 new("profile", "<dir> trace the speculative policy learns transitions from (default: the other half with --sequences even|odd, else the replayed trace)"),
                 new("tune", "tune the speculative predictor's weights (horizon, predicted and previous-step weights, two-layer pseudo-count) on the --profile trace only, a held-out part of it scoring each setting", IsFlag: true),
                 new("seed", "<N> seed of random homes and tie breaks (default 1)"),
-                new("link", "<preset|GB/s,µs> also predict each layer's dispatch + combine time and its slowest pod pair on this link: nvlink (450 GB/s, 2 µs), ib400 (50 GB/s, 5 µs), eth100 (12.5 GB/s, 20 µs), or for example 25,3.5"),
+                new("link", "<preset|GB/s,µs> also predict each layer's dispatch + combine time and its slowest pod pair on this link: nvlink (450 GB/s, 2 µs), ib400 (50 GB/s, 5 µs), eth100 (12.5 GB/s, 20 µs), loopback (this runtime's pods on one machine), or for example 25,3.5"),
                 new("hidden", "<H> hidden size of a dispatched token for --link (default 2048, DeepSeek-V2-Lite)"),
                 new("dtype", "<bf16|fp16|fp8|f32> element type of a dispatched token for --link (default bf16)"),
                 new("write-plan", "<plan.json> write the plan again with this replay's metrics (and --link's time) as its predicted block"),
@@ -42,18 +42,13 @@ public static class SimulateCommand
         var planPath = args.Require("plan");
         var tracePath = args.Require("trace");
         var home = PlacementInputs.ParseHome(args.Get("home") ?? "speculative");
-        var granularity = args.GetChoice("granularity", "token", "token", "request") == "token" ? Granularity.Token : Granularity.Request;
+        var granularity = args.GetChoice("granularity", "token", "token", "request", "auto") switch
+        {
+            "request" => Granularity.Request,
+            "auto" => Granularity.Auto,
+            _ => Granularity.Token,
+        };
         var sequences = args.GetChoice("sequences", "all", PlacementInputs.SequenceChoices);
-        var options = new SimulationOptions { Home = home, Granularity = granularity, Rehome = args.Has("rehome"), Seed = args.GetInt("seed", 1) };
-        try
-        {
-            options.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException(e.Message);
-        }
-
         LinkModel? link = null;
         if (args.Get("link") is { } linkText)
         {
@@ -66,13 +61,24 @@ public static class SimulateCommand
                 throw new UsageException($"option '--link': {e.Message}");
             }
         }
-        else if (args.Has("hidden") || args.Has("dtype"))
+        else if ((args.Has("hidden") || args.Has("dtype")) && granularity != Granularity.Auto)
         {
-            throw new UsageException("options '--hidden' and '--dtype' size the time model: give '--link' too");
+            throw new UsageException("options '--hidden' and '--dtype' size the time model (and --granularity auto's split rule): give '--link' too");
         }
 
         var hidden = args.GetInt("hidden", 2048, 1, 1 << 20);
         var dtypeBytes = args.GetChoice("dtype", "bf16", "bf16", "fp16", "fp8", "f32") switch { "fp8" => 1, "f32" => 4, _ => 2 };
+        var split = granularity == Granularity.Auto ? new SplitRule(link ?? SplitRule.Loopback, hidden, dtypeBytes) : null;
+        var options = new SimulationOptions { Home = home, Granularity = granularity, Rehome = args.Has("rehome"), Seed = args.GetInt("seed", 1), Split = split };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
         var plan = PlanFile.Load(planPath);
         var full = TraceDirectory.Read(tracePath);
         var replay = PlacementInputs.Select(full, sequences, tracePath);

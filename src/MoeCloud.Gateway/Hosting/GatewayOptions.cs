@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using MoeCloud.Contracts.Security;
+using MoeCloud.Placement.Simulation;
 
 namespace MoeCloud.Gateway.Hosting;
 
@@ -25,6 +26,16 @@ public enum HomeGranularity
     /// <i>Cluster</i> measures the trade).
     /// </summary>
     Request,
+
+    /// <summary>
+    /// Per request, whichever of the two costs less on the pods' link (<see cref="GatewayOptions.HomeSplitLink"/>):
+    /// split over the tokens' homes when the remote dispatches the split is predicted to save outweigh the messages it
+    /// adds (one runner call per home, and a dispatch and a combine message per layer from each home to each other
+    /// pod), otherwise homed whole (<c>MoeCloud.Placement.Simulation.SplitRule</c>). Small requests on a link whose
+    /// messages cost more than their bytes, such as decode steps or pods on one machine, go whole; large batches on a
+    /// fast link are split.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>How the gateway finds the pods it forwards to.</summary>
@@ -141,6 +152,12 @@ public sealed class GatewayOptions
 
     /// <summary>Whether the speculative policy homes tokens or whole requests. Default <see cref="HomeGranularity.Token"/>.</summary>
     public HomeGranularity HomeGranularity { get; set; } = HomeGranularity.Token;
+
+    /// <summary>
+    /// The pods' link that <see cref="HomeGranularity.Auto"/> prices a split on: a preset (<c>loopback</c>, the
+    /// default, for pods on one machine; <c>nvlink</c>, <c>ib400</c>, <c>eth100</c>) or <c>&lt;GB/s&gt;,&lt;µs&gt;</c>.
+    /// </summary>
+    public string HomeSplitLink { get; set; } = "loopback";
 
     /// <summary>
     /// Sequence affinity: a decode step of a known sequence stays on its previous home unless another pod's predicted
@@ -307,6 +324,20 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (!double.IsFinite(options.SequenceAffinityMargin) || options.SequenceAffinityMargin is < 0 or > 1000 || options.SequenceAffinityMaxTokens < 0)
         {
             failures.Add($"SequenceAffinityMargin must be in [0, 1000] and SequenceAffinityMaxTokens not negative (got {options.SequenceAffinityMargin} and {options.SequenceAffinityMaxTokens}).");
+        }
+
+        if (!Enum.IsDefined(options.HomeGranularity))
+        {
+            failures.Add($"HomeGranularity must be Token, Request or Auto, got {options.HomeGranularity}.");
+        }
+
+        try
+        {
+            LinkModel.Parse(options.HomeSplitLink ?? "");
+        }
+        catch (ArgumentException e)
+        {
+            failures.Add($"HomeSplitLink: {e.Message}");
         }
 
         if (options.MaxAttempts is < 1 or > 16)

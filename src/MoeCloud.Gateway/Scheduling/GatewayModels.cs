@@ -15,7 +15,8 @@ public sealed class GatewayModels
         ArgumentNullException.ThrowIfNull(options);
         foreach (var (name, dir) in options.Value.Models)
         {
-            _models[name] = new PreScheduler(GateModel.Load(name, dir), options.Value.HomePolicy, new SpeculativeOptions { AffinityMargin = options.Value.SequenceAffinityMargin }, options.Value.SequenceAffinityMaxTokens, options.Value.HomeGranularity);
+            var gates = GateModel.Load(name, dir);
+            _models[name] = new PreScheduler(gates, options.Value.HomePolicy, new SpeculativeOptions { AffinityMargin = options.Value.SequenceAffinityMargin }, options.Value.SequenceAffinityMaxTokens, options.Value.HomeGranularity, new SplitRule(LinkModel.Parse(options.Value.HomeSplitLink), gates.Spec.Hidden));
         }
     }
 

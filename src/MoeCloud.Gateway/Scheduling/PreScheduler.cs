@@ -28,8 +28,14 @@ public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, Pla
 /// higher by <see cref="SpeculativeOptions.AffinityMargin"/> (<paramref name="speculative"/>), or the previous home is
 /// unavailable or over its share of homed tokens.
 /// </remarks>
-public sealed class PreScheduler(GateModel gates, HomePolicyName policy, SpeculativeOptions? speculative = null, int affinityMaxTokens = 4, HomeGranularity granularity = HomeGranularity.Token)
+/// <remarks>
+/// With <see cref="HomeGranularity.Auto"/> each request is homed both ways and <paramref name="split"/> (default: the
+/// <c>loopback</c> link at the model's hidden size) decides which one it gets (<see cref="SplitRule"/>): the saving it
+/// prices is the predictor's own scores, the token homes' against the whole request's home.
+/// </remarks>
+public sealed class PreScheduler(GateModel gates, HomePolicyName policy, SpeculativeOptions? speculative = null, int affinityMaxTokens = 4, HomeGranularity granularity = HomeGranularity.Token, SplitRule? split = null)
 {
+    private readonly SplitRule _split = Checked(split ?? new SplitRule(SplitRule.Loopback, gates.Spec.Hidden));
     private readonly double _homeSlack = (speculative ?? new SpeculativeOptions()).HomeSlack;
     private readonly double _affinityMargin = (speculative ?? new SpeculativeOptions()).AffinityMargin;
     private const int MaxSequences = 100_000;
@@ -155,6 +161,17 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
             var state = sequenceId is not null ? _previous.GetValueOrDefault(sequenceId) : null;
             var previous = state?.Routing ?? [];
             var previousHome = state is not null && tokens <= affinityMaxTokens && state.Home < loads.Length ? state.Home : -1;
+            if (granularity == HomeGranularity.Auto)
+            {
+                Array.Copy(Auto(known, previous, loads, tokens, firstLayer, previousHome), homes, tokens);
+                foreach (var home in homes)
+                {
+                    _homeLoads[home]++;
+                }
+
+                return new HomeChoice(homes, _version, known, _plan, gate);
+            }
+
             if (granularity == HomeGranularity.Request)
             {
                 // One home for the request: predicted local dispatches summed over its tokens, within home-load balance.
@@ -217,6 +234,53 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
 
             _previous[sequenceId] = new SequenceState(last, homes[^1]);
         }
+    }
+
+    /// <summary>
+    /// <see cref="HomeGranularity.Auto"/>: every token's home as <see cref="HomeGranularity.Token"/> picks it, and the
+    /// whole request's as <see cref="HomeGranularity.Request"/> does, from the same per-token scores; the split is kept
+    /// only when <see cref="SplitRule.Splits"/> says it pays. Caller holds the lock; <paramref name="loads"/> is a copy.
+    /// </summary>
+    private int[] Auto(short[] known, short[] previous, long[] loads, int tokens, int firstLayer, int previousHome)
+    {
+        var k = gates.Spec.TopK;
+        var pods = loads.Length;
+        var scores = new double[tokens * pods];
+        var whole = new double[pods];
+        var split = new int[tokens];
+        var splitLoads = loads.ToArray();
+        for (var t = 0; t < tokens; t++)
+        {
+            var mine = scores.AsSpan(t * pods, pods);
+            _predictor!.AddScores(known.AsSpan(t * k, k), previous, mine, firstLayer, _plan!.Layers);
+            split[t] = HomeChooser.Pick(mine, splitLoads, 1, _homeSlack, previousHome, _affinityMargin);
+            splitLoads[split[t]]++;
+
+            // Summed as HomeGranularity.Request sums them, so that homed whole the request gets the same home.
+            _predictor.AddScores(known.AsSpan(t * k, k), previous, whole, firstLayer, _plan.Layers);
+        }
+
+        var home = HomeChooser.Pick(whole, loads, tokens, _homeSlack, previousHome, _affinityMargin * tokens);
+        var saved = -whole[home];
+        for (var t = 0; t < tokens; t++)
+        {
+            saved += scores[(t * pods) + split[t]];
+        }
+
+        var distinct = split.Distinct().Count();
+        if (_split.Splits(distinct, pods, _plan!.Layers - firstLayer, saved))
+        {
+            return split;
+        }
+
+        Array.Fill(split, home);
+        return split;
+    }
+
+    private static SplitRule Checked(SplitRule rule)
+    {
+        rule.Validate();
+        return rule;
     }
 
     private static short[] Known(int[] ids)

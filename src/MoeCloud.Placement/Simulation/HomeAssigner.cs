@@ -10,7 +10,12 @@ internal sealed class HomeAssigner(PlacementPlan plan, RoutingView routing, Simu
     private readonly int[] _counts = new int[plan.PodCount];
     private readonly Random _random = new(options.Seed);
 
-    public int[] Assign() => options.Granularity == Granularity.Token ? PerToken() : PerRequest();
+    public int[] Assign() => options.Granularity switch
+    {
+        Granularity.Token => PerToken(),
+        Granularity.Auto => Auto(),
+        _ => PerRequest(),
+    };
 
     /// <summary>Pod scores counting every dispatch of <paramref name="token"/> in layers [from, to) local on a pod.</summary>
     public static void AddLocalCounts(PlacementPlan plan, RoutingView routing, int token, int from, int to, Span<double> scores, double weight = 1)
@@ -86,6 +91,48 @@ internal sealed class HomeAssigner(PlacementPlan plan, RoutingView routing, Simu
             }
 
             _loads[home] += tokens.Count;
+        }
+
+        return homes;
+    }
+
+    /// <summary>
+    /// <see cref="Granularity.Auto"/>, as the gateway does it: each sequence's tokens homed one by one and the sequence
+    /// homed whole, from the same per-token scores, and the split kept only when <see cref="SplitRule.Splits"/> says it pays.
+    /// </summary>
+    private int[] Auto()
+    {
+        var homes = new int[routing.Tokens];
+        var pods = plan.PodCount;
+        var slack = options.Speculative.HomeSlack;
+        foreach (var tokens in routing.Sequences())
+        {
+            var scores = new double[tokens.Count * pods];
+            var split = new int[tokens.Count];
+            var splitLoads = _loads.ToArray();
+            Array.Clear(_scores);
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                var mine = scores.AsSpan(i * pods, pods);
+                predictor!.AddScores(routing.Slots(tokens[i], 0), [], mine, 0, plan.Layers);
+                split[i] = HomeChooser.Pick(mine, splitLoads, 1, slack);
+                splitLoads[split[i]]++;
+                predictor!.AddScores(routing.Slots(tokens[i], 0), [], _scores, 0, plan.Layers); // as PerRequest sums them
+            }
+
+            var home = HomeChooser.Pick(_scores, _loads, tokens.Count, slack);
+            var saved = -_scores[home];
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                saved += scores[(i * pods) + split[i]];
+            }
+
+            var keep = options.Split!.Splits(split.Distinct().Count(), pods, plan.Layers, saved);
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                homes[tokens[i]] = keep ? split[i] : home;
+                _loads[homes[tokens[i]]]++;
+            }
         }
 
         return homes;

@@ -29,6 +29,12 @@ public enum Granularity
 
     /// <summary>All tokens of a sequence share one home (the policy scores the whole sequence at once).</summary>
     Request,
+
+    /// <summary>
+    /// Per sequence, its tokens' own homes or one home for all, whichever <see cref="SimulationOptions.Split"/> prices
+    /// lower (<see cref="SplitRule"/>, the gateway's auto homes). Speculative policy only.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>Options of one simulation.</summary>
@@ -53,16 +59,34 @@ public sealed record SimulationOptions
     /// </summary>
     public bool Rehome { get; init; }
 
+    /// <summary>The link and token size that <see cref="Granularity.Auto"/> prices a split with; required with it.</summary>
+    public SplitRule? Split { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> for combinations that make no sense.</summary>
     public void Validate()
     {
         Speculative.Validate();
+        if (Granularity == Granularity.Auto)
+        {
+            if (Home != HomePolicy.Speculative)
+            {
+                throw new ArgumentException($"auto granularity prices the speculative policy's predictions; it does not go with the {Home} policy.", nameof(Granularity));
+            }
+
+            if (Split is null)
+            {
+                throw new ArgumentException("auto granularity needs a split rule (the link and the token size it prices a split with).", nameof(Split));
+            }
+
+            Split.Validate();
+        }
+
         if (Granularity == Granularity.Request && Home == HomePolicy.Sequence)
         {
             throw new ArgumentException("the sequence policy needs token granularity: with request granularity a whole sequence is one step and has no previous step.", nameof(Home));
         }
 
-        if (Granularity == Granularity.Request && Rehome)
+        if (Granularity != Granularity.Token && Rehome)
         {
             throw new ArgumentException("re-homing needs token granularity.", nameof(Rehome));
         }

@@ -21,9 +21,10 @@ public sealed class DataPathOptionsTests
     [InlineData("option '--micro-batch-min-tokens' needs a whole number in [1, 1048576], got 'few'", "silo", "--pod", "0", "--micro-batch-min-tokens", "few")]
     [InlineData("option '--micro-batches' needs a whole number in [1, 4], got '9'", "up", "--micro-batches", "9")]
     [InlineData("option '--warmup' needs a number in [0, 600], got 'later'", "up", "--warmup", "later")]
-    [InlineData("option '--homes' must be one of token, request", "up", "--homes", "pod")]
-    [InlineData("option '--homes' must be one of token, request", "bench", "elastic", "--homes", "sequence")]
-    [InlineData("option '--rehome' needs --homes token", "up", "--homes", "request", "--rehome")]
+    [InlineData("option '--homes' must be one of token, request, auto", "up", "--homes", "pod")]
+    [InlineData("option '--homes' must be one of token, request, auto", "bench", "elastic", "--homes", "sequence")]
+    [InlineData("option '--rehome' needs --homes token (got request)", "up", "--homes", "request", "--rehome")]
+    [InlineData("option '--rehome' needs --homes token (got auto)", "up", "--homes", "auto", "--rehome")]
     public async Task Command_WhenAnOptionIsBad_ExitsTwoNamingIt(string message, params string[] args)
     {
         var (code, _, error) = await MoectlRunner.Run(args);

@@ -256,6 +256,30 @@ public sealed class PlacementCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Simulate_WhenAutoGranularity_PricesTheSplitOnTheLink_AndWithAnotherPolicyIsAUsageError()
+    {
+        var trace = await Synth();
+        var plan = _dir.Combine("p.json");
+        await MoectlRunner.Run("plan", "--trace", trace, "--pods", "4", "--solver", "eplb", "--out", plan);
+        async Task<double> Remote(params string[] extra)
+        {
+            var (code, output, error) = await MoectlRunner.Run(["simulate", "--plan", plan, "--trace", trace, "--json", .. extra]);
+            Assert.True(code == 0, error);
+            using var json = System.Text.Json.JsonDocument.Parse(output);
+            return json.RootElement.GetProperty("remoteFraction").GetDouble();
+        }
+
+        // Messages that cost nothing: every sequence is split as its tokens' homes say; a costly link: homed whole.
+        var whole = await Remote("--granularity", "request");
+        Assert.Equal(whole, await Remote("--granularity", "auto", "--link", "1,100000"));
+        Assert.True(await Remote("--granularity", "auto", "--link", "1,0") < whole);
+
+        var (badCode, _, badError) = await MoectlRunner.Run("simulate", "--plan", plan, "--trace", trace, "--home", "random", "--granularity", "auto");
+        Assert.Equal(2, badCode);
+        Assert.Contains("auto granularity prices the speculative policy's predictions", badError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Simulate_WhenTraceHasOtherShape_FailsWithClearError()
     {
         var trace = await Synth();

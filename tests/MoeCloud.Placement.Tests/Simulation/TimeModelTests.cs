@@ -79,7 +79,7 @@ public sealed class TimeModelTests
     }
 
     [Theory]
-    [InlineData("foo", "is not a preset (nvlink, ib400, eth100) or <GB/s>,<µs>")]
+    [InlineData("foo", "is not a preset (nvlink, ib400, eth100, loopback) or <GB/s>,<µs>")]
     [InlineData("-5,2", "bandwidth must be a positive number of GB/s, got '-5'")]
     [InlineData("0,2", "bandwidth must be a positive number of GB/s, got '0'")]
     [InlineData("50", "gives a bandwidth but no latency")]
