@@ -152,6 +152,33 @@ public sealed class GatewayApiTests(GatewayFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Metrics_CountEachForwardStepOnceAsHomedWholeOrSplit()
+    {
+        using var client = new MoeCloudClient(fixture.Grpc, new MoeCloudClientOptions { ApiKey = GatewayFixture.ApiKey });
+        using var http = new HttpClient { BaseAddress = fixture.Http };
+        async Task<double> Homed()
+        {
+            var total = 0.0;
+            foreach (var line in (await http.GetStringAsync("/metrics")).Split('\n'))
+            {
+                if (line.StartsWith("moecloud_gateway_homed_steps_total{", StringComparison.Ordinal))
+                {
+                    Assert.Matches("homes=\"(whole|split)\"", line);
+                    total += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+
+            return total;
+        }
+
+        var before = await Homed();
+        await client.ForwardAsync(GatewayFixture.Model, GatewayFixture.Hidden(4, HiddenSize, 8), 4, HiddenSize, 0, Layers - 1);
+        await client.ForwardAsync(GatewayFixture.Model, GatewayFixture.Hidden(1, HiddenSize, 9), 1, HiddenSize, 0, Layers - 1);
+
+        Assert.Equal(before + 2, await Homed());
+    }
+
     // Gateways started against the fixture's cluster: without keys only when anonymous access is configured.
     [Fact]
     public void Create_WithoutClientKeysOrAllowAnonymous_RefusesToStart_SayingHowToSetKeys()

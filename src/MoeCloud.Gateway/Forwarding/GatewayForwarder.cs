@@ -119,6 +119,7 @@ public sealed class GatewayForwarder(GatewayModels models, PodDirectory pods, Wa
         var best = new int[n];
         var routing = new short[n * stride];
         var groups = Enumerable.Range(0, n).GroupBy(t => choice.Homes[t]).ToArray();
+        metrics.HomedSteps.WithLabels(step.Model, groups.Length > 1 ? "split" : "whole").Inc();
         var results = await Task.WhenAll(groups.Select(g => SendGroup(step, g.Key, g.ToArray(), h, stride, choice.Gate, k, deadline, ct)));
         long local = 0, remote = 0;
         var version = int.MaxValue;

@@ -22,6 +22,7 @@ public sealed class GatewayMetrics
         Tokens = f.CreateCounter("moecloud_gateway_tokens_total", "Tokens served (tokens/s: rate()).", "model");
         Dispatches = f.CreateCounter("moecloud_gateway_dispatches_total", "Expert dispatches of forwarded requests, by kind (remote fraction: remote / all).", "model", "kind");
         Predictions = f.CreateCounter("moecloud_gateway_predictions_total", "Home predictions scored against the best home in hindsight (hit rate: hit / all).", "model", "result");
+        HomedSteps = f.CreateCounter("moecloud_gateway_homed_steps_total", "Forward steps by how they were homed: whole (every token on one pod) or split (over several); with HomeGranularity=Auto, what the split rule chose.", "model", "homes");
         Retries = f.CreateCounter("moecloud_gateway_retries_total", "Sub-batches retried on another pod.", "model");
         RetriesRefused = f.CreateCounter("moecloud_gateway_retries_refused_total", "Sub-batches that failed without a retry because the retry budget was spent.", "model");
         InFlight = f.CreateGauge("moecloud_gateway_pod_inflight", "Sub-batches in flight per pod.", "pod");
@@ -61,6 +62,9 @@ public sealed class GatewayMetrics
 
     /// <summary>Prediction hits and misses.</summary>
     public Counter Predictions { get; }
+
+    /// <summary>Forward steps homed whole or split.</summary>
+    public Counter HomedSteps { get; }
 
     /// <summary>Retries.</summary>
     public Counter Retries { get; }
