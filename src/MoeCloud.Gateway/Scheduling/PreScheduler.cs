@@ -163,7 +163,8 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
             var previousHome = state is not null && tokens <= affinityMaxTokens && state.Home < loads.Length ? state.Home : -1;
             if (granularity == HomeGranularity.Auto)
             {
-                Array.Copy(Auto(known, previous, loads, tokens, firstLayer, previousHome), homes, tokens);
+                // Homed both ways from the same scores; split only where the link prices it worth its messages.
+                Array.Copy(_split.Home(_predictor, known, k, previous, loads, firstLayer, _plan.Layers, _homeSlack, previousHome, _affinityMargin), homes, tokens);
                 foreach (var home in homes)
                 {
                     _homeLoads[home]++;
@@ -234,47 +235,6 @@ public sealed class PreScheduler(GateModel gates, HomePolicyName policy, Specula
 
             _previous[sequenceId] = new SequenceState(last, homes[^1]);
         }
-    }
-
-    /// <summary>
-    /// <see cref="HomeGranularity.Auto"/>: every token's home as <see cref="HomeGranularity.Token"/> picks it, and the
-    /// whole request's as <see cref="HomeGranularity.Request"/> does, from the same per-token scores; the split is kept
-    /// only when <see cref="SplitRule.Splits"/> says it pays. Caller holds the lock; <paramref name="loads"/> is a copy.
-    /// </summary>
-    private int[] Auto(short[] known, short[] previous, long[] loads, int tokens, int firstLayer, int previousHome)
-    {
-        var k = gates.Spec.TopK;
-        var pods = loads.Length;
-        var scores = new double[tokens * pods];
-        var whole = new double[pods];
-        var split = new int[tokens];
-        var splitLoads = loads.ToArray();
-        for (var t = 0; t < tokens; t++)
-        {
-            var mine = scores.AsSpan(t * pods, pods);
-            _predictor!.AddScores(known.AsSpan(t * k, k), previous, mine, firstLayer, _plan!.Layers);
-            split[t] = HomeChooser.Pick(mine, splitLoads, 1, _homeSlack, previousHome, _affinityMargin);
-            splitLoads[split[t]]++;
-
-            // Summed as HomeGranularity.Request sums them, so that homed whole the request gets the same home.
-            _predictor.AddScores(known.AsSpan(t * k, k), previous, whole, firstLayer, _plan.Layers);
-        }
-
-        var home = HomeChooser.Pick(whole, loads, tokens, _homeSlack, previousHome, _affinityMargin * tokens);
-        var saved = -whole[home];
-        for (var t = 0; t < tokens; t++)
-        {
-            saved += scores[(t * pods) + split[t]];
-        }
-
-        var distinct = split.Distinct().Count();
-        if (_split.Splits(distinct, pods, _plan!.Layers - firstLayer, saved))
-        {
-            return split;
-        }
-
-        Array.Fill(split, home);
-        return split;
     }
 
     private static SplitRule Checked(SplitRule rule)

@@ -96,42 +96,23 @@ internal sealed class HomeAssigner(PlacementPlan plan, RoutingView routing, Simu
         return homes;
     }
 
-    /// <summary>
-    /// <see cref="Granularity.Auto"/>, as the gateway does it: each sequence's tokens homed one by one and the sequence
-    /// homed whole, from the same per-token scores, and the split kept only when <see cref="SplitRule.Splits"/> says it pays.
-    /// </summary>
+    /// <summary><see cref="Granularity.Auto"/>, as the gateway does it (<see cref="SplitRule.Home"/>), one sequence at a time.</summary>
     private int[] Auto()
     {
         var homes = new int[routing.Tokens];
-        var pods = plan.PodCount;
-        var slack = options.Speculative.HomeSlack;
         foreach (var tokens in routing.Sequences())
         {
-            var scores = new double[tokens.Count * pods];
-            var split = new int[tokens.Count];
-            var splitLoads = _loads.ToArray();
-            Array.Clear(_scores);
+            var known = new short[tokens.Count * routing.TopK];
             for (var i = 0; i < tokens.Count; i++)
             {
-                var mine = scores.AsSpan(i * pods, pods);
-                predictor!.AddScores(routing.Slots(tokens[i], 0), [], mine, 0, plan.Layers);
-                split[i] = HomeChooser.Pick(mine, splitLoads, 1, slack);
-                splitLoads[split[i]]++;
-                predictor!.AddScores(routing.Slots(tokens[i], 0), [], _scores, 0, plan.Layers); // as PerRequest sums them
+                routing.Slots(tokens[i], 0).CopyTo(known.AsSpan(i * routing.TopK, routing.TopK));
             }
 
-            var home = HomeChooser.Pick(_scores, _loads, tokens.Count, slack);
-            var saved = -_scores[home];
+            var chosen = options.Split!.Home(predictor!, known, routing.TopK, [], _loads, 0, plan.Layers, options.Speculative.HomeSlack);
             for (var i = 0; i < tokens.Count; i++)
             {
-                saved += scores[(i * pods) + split[i]];
-            }
-
-            var keep = options.Split!.Splits(split.Distinct().Count(), pods, plan.Layers, saved);
-            for (var i = 0; i < tokens.Count; i++)
-            {
-                homes[tokens[i]] = keep ? split[i] : home;
-                _loads[homes[tokens[i]]]++;
+                homes[tokens[i]] = chosen[i];
+                _loads[chosen[i]]++;
             }
         }
 

@@ -50,4 +50,60 @@ public sealed record SplitRule(LinkModel Link, int Hidden, int BytesPerElement =
     /// <summary>Whether a split into <paramref name="homes"/> distinct homes that saves <paramref name="savedDispatches"/> predicted remote dispatches pays.</summary>
     public bool Splits(int homes, int pods, int layers, double savedDispatches) =>
         homes > 1 && SavedSeconds(savedDispatches) > ExtraMessageSeconds(homes, pods, layers);
+
+    /// <summary>
+    /// Homes one request both ways, from the same per-token scores of <paramref name="predictor"/>: each token as token
+    /// granularity does (<see cref="HomeChooser.Pick"/> for one token, loads counted token by token), and the whole
+    /// request as request granularity does (the scores summed, one pick for all its tokens); returns the split when
+    /// <see cref="Splits"/> says it pays, else the whole request's home for every token. The gateway and the simulator
+    /// both call this; <paramref name="homeLoads"/> is not changed.
+    /// </summary>
+    /// <param name="predictor">The speculative predictor of the plan.</param>
+    /// <param name="known">The request's routing of <paramref name="fromLayer"/>, <c>[tokens, topK]</c> flat.</param>
+    /// <param name="topK">Experts per token.</param>
+    /// <param name="previousStep">The sequence's previous step (<c>[layers, topK]</c> flat), or empty.</param>
+    /// <param name="homeLoads">Tokens currently homed on each pod.</param>
+    /// <param name="fromLayer">The layer <paramref name="known"/> is of; the request runs from it to the plan's last layer.</param>
+    /// <param name="layers">The plan's MoE layers.</param>
+    /// <param name="slack">Home-load slack (<see cref="SpeculativeOptions.HomeSlack"/>).</param>
+    /// <param name="preferred">The sequence's previous home, or -1.</param>
+    /// <param name="margin">Sequence affinity margin per token (<see cref="SpeculativeOptions.AffinityMargin"/>; the whole request's is this × tokens).</param>
+    public int[] Home(SpeculativeHomePredictor predictor, ReadOnlySpan<short> known, int topK, ReadOnlySpan<short> previousStep, ReadOnlySpan<long> homeLoads, int fromLayer, int layers, double slack, int preferred = -1, double margin = 0)
+    {
+        ArgumentNullException.ThrowIfNull(predictor);
+        if (topK <= 0 || known.Length % topK != 0)
+        {
+            throw new ArgumentException($"the known routing ({known.Length} slots) is not whole tokens of {topK} experts.", nameof(known));
+        }
+
+        var tokens = known.Length / topK;
+        var pods = homeLoads.Length;
+        var scores = new double[tokens * pods];
+        var whole = new double[pods];
+        var split = new int[tokens];
+        var splitLoads = homeLoads.ToArray();
+        for (var t = 0; t < tokens; t++)
+        {
+            var mine = scores.AsSpan(t * pods, pods);
+            var slots = known.Slice(t * topK, topK);
+            predictor.AddScores(slots, previousStep, mine, fromLayer, layers);
+            split[t] = HomeChooser.Pick(mine, splitLoads, 1, slack, preferred, margin);
+            splitLoads[split[t]]++;
+            predictor.AddScores(slots, previousStep, whole, fromLayer, layers); // summed as request granularity sums them
+        }
+
+        var home = HomeChooser.Pick(whole, homeLoads, tokens, slack, preferred, margin * tokens);
+        var saved = -whole[home];
+        for (var t = 0; t < tokens; t++)
+        {
+            saved += scores[(t * pods) + split[t]];
+        }
+
+        if (!Splits(split.Distinct().Count(), pods, layers - fromLayer, saved))
+        {
+            Array.Fill(split, home);
+        }
+
+        return split;
+    }
 }

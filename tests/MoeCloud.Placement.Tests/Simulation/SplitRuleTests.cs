@@ -52,6 +52,18 @@ public sealed class SplitRuleTests
     }
 
     [Fact]
+    public void Home_WhenTheKnownRoutingIsNotWholeTokens_ThrowsSayingSo()
+    {
+        var trace = TestData.Synthetic(tokens: 256, sequences: 4);
+        var plan = TestData.Plan(4, TestData.Repeat(trace.Layers, Enumerable.Range(0, 16).Select(e => new[] { e % 4 }).ToArray()));
+        var predictor = new SpeculativeHomePredictor(plan, TransitionModel.FromProfile(WorkloadProfile.FromTrace(trace)));
+
+        var e = Assert.Throws<ArgumentException>(() => Rule.Home(predictor, new short[] { 0, 1, 2 }, topK: 2, [], new long[4], 0, plan.Layers, 0.05));
+
+        Assert.Contains("not whole tokens of 2 experts", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Run_WhenAutoGranularity_EqualsRequestHomesOnACostlyLinkAndSplitsOnAFreeOne()
     {
         var trace = TestData.Synthetic(tokens: 2048, sequences: 32);
