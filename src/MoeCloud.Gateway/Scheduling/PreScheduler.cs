@@ -19,7 +19,7 @@ public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, Pla
 /// Chooses each token's home pod for one model. <see cref="HomePolicyName.Speculative"/> shares its scoring with the
 /// simulator (<see cref="SpeculativeHomePredictor"/>): the first layer's experts (forced routing when given, otherwise
 /// the gateway's own gate on the input), the sequence's previous step, and transition statistics, within home-load
-/// balance — per token, or per request with <see cref="HomeGranularity.Request"/>. <see cref="HomePolicyName.LeastRequests"/> sends the whole batch to the pod with the fewest requests in
+/// balance — per token, per request with <see cref="HomeGranularity.Request"/>, or per request either way with <see cref="HomeGranularity.Auto"/>. <see cref="HomePolicyName.LeastRequests"/> sends the whole batch to the pod with the fewest requests in
 /// flight. Thread-safe (one lock per model; a choice takes microseconds per token).
 /// </summary>
 /// <remarks>
@@ -27,11 +27,9 @@ public sealed record HomeChoice(int[] Homes, int PlanVersion, short[] Known, Pla
 /// the gateway has seen stays on the sequence's previous home unless another pod's predicted local dispatches are
 /// higher by <see cref="SpeculativeOptions.AffinityMargin"/> (<paramref name="speculative"/>), or the previous home is
 /// unavailable or over its share of homed tokens.
-/// </remarks>
-/// <remarks>
-/// With <see cref="HomeGranularity.Auto"/> each request is homed both ways and <paramref name="split"/> (default: the
+/// <para>With <see cref="HomeGranularity.Auto"/> each request is homed both ways and <paramref name="split"/> (default: the
 /// <c>loopback</c> link at the model's hidden size) decides which one it gets (<see cref="SplitRule"/>): the saving it
-/// prices is the predictor's own scores, the token homes' against the whole request's home.
+/// prices is the predictor's own scores, the token homes' against the whole request's home.</para>
 /// </remarks>
 public sealed class PreScheduler(GateModel gates, HomePolicyName policy, SpeculativeOptions? speculative = null, int affinityMaxTokens = 4, HomeGranularity granularity = HomeGranularity.Token, SplitRule? split = null)
 {
