@@ -1,11 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace MoeCloud.Kubernetes.Testing;
 
 /// <summary>
 /// What the API server does with a custom resource's openAPIV3Schema before storing it: applies defaults, prunes
-/// unknown fields, and validates types, required fields, bounds, lengths and enums. CEL rules
+/// unknown fields, and validates types, required fields, bounds, lengths, patterns and enums. CEL rules
 /// (<c>x-kubernetes-validations</c>) are evaluated afterwards by <see cref="Cel.SchemaRules"/>.
 /// </summary>
 public static class StructuralSchema
@@ -127,6 +128,18 @@ public static class StructuralSchema
             && value.GetValue<string>().Length < Number(minLength))
         {
             state.Errors.Add($"{Display(path)}: Invalid value: {value.ToJsonString()}: should be at least {minLength.ToJsonString()} chars long");
+        }
+
+        if (value.GetValueKind() == JsonValueKind.String && schema["maxLength"] is JsonValue maxLength
+            && value.GetValue<string>().Length > Number(maxLength))
+        {
+            state.Errors.Add($"{Display(path)}: Too long: may not be more than {maxLength.ToJsonString()} bytes");
+        }
+
+        if (value.GetValueKind() == JsonValueKind.String && schema["pattern"] is JsonValue pattern
+            && !Regex.IsMatch(value.GetValue<string>(), pattern.GetValue<string>(), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)))
+        {
+            state.Errors.Add($"{Display(path)}: Invalid value: {value.ToJsonString()}: {Display(path)} in body should match '{pattern.GetValue<string>()}'");
         }
 
         if (schema["enum"] is JsonArray allowed && !allowed.Any(a => JsonNode.DeepEquals(a, value)))

@@ -184,6 +184,14 @@ public sealed class GatewaySpec
     /// <summary>A Secret of client key hashes the user keeps; null: the operator creates and owns one.</summary>
     [JsonPropertyName("keysSecret")]
     public string? KeysSecret { get; set; }
+
+    /// <summary>How the gateway homes a request: <c>token</c> (split by its tokens' homes), <c>request</c> (whole) or <c>auto</c> (whichever <see cref="HomeSplitLink"/> prices lower).</summary>
+    [JsonPropertyName("homes")]
+    public string Homes { get; set; } = "token";
+
+    /// <summary>The pods' link that <c>auto</c> homes price a split on (a preset or <c>&lt;GB/s&gt;,&lt;µs&gt;</c>); null: the gateway's default, <c>loopback</c>.</summary>
+    [JsonPropertyName("homeSplitLink")]
+    public string? HomeSplitLink { get; set; }
 }
 
 public sealed class MoeDeploymentStatus

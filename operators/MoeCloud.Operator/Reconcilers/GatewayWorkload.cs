@@ -132,6 +132,8 @@ internal static class GatewayWorkload
                 new V1EnvVar { Name = "MoeCloud__Gateway__GrpcPort", Value = Workloads.GatewayGrpcPort.ToString(invariant) },
                 new V1EnvVar { Name = "MoeCloud__Gateway__HttpPort", Value = Workloads.GatewayHttpPort.ToString(invariant) },
                 new V1EnvVar { Name = $"MoeCloud__Gateway__Models__{model.Metadata.Name}", Value = model.Spec.Weights.Path },
+                new V1EnvVar { Name = "MoeCloud__Gateway__HomeGranularity", Value = d.Spec.Gateway.Homes },
+                .. d.Spec.Gateway.HomeSplitLink is { } link ? [new V1EnvVar { Name = "MoeCloud__Gateway__HomeSplitLink", Value = link }] : Array.Empty<V1EnvVar>(),
                 // No pod list: the gateway follows the Orleans membership it shares with the silos,
                 // and each silo tells it the runner and ops addresses it serves on (its pod IP).
             ],

@@ -109,6 +109,41 @@ public sealed class KubeApiServerTests
     }
 
     [Fact]
+    public async Task Create_WhenTheGatewaysHomesOrSplitLinkAreNotKnown_Returns422NamingBoth()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var d = Scenario.Deployment("web", "tiny", 4);
+        d.Spec.Gateway.Homes = "sequence";
+        d.Spec.Gateway.HomeSplitLink = "fast";
+
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => cluster.Resources.CreateAsync(MoeCloudApi.MoeDeployments, "default", d, CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, e.Response.StatusCode);
+        Assert.Contains("spec.gateway.homes: Unsupported value", e.Response.Content, StringComparison.Ordinal);
+        Assert.Contains("spec.gateway.homeSplitLink: Invalid value: \"fast\": spec.gateway.homeSplitLink in body should match '^(nvlink|", StatusMessage(e), StringComparison.Ordinal);
+        d.Spec.Gateway.Homes = "auto";
+        d.Spec.Gateway.HomeSplitLink = "25,3.5";
+        await cluster.Resources.CreateAsync(MoeCloudApi.MoeDeployments, "default", d, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Create_WhenTheKeysSecretIsTooLongOrNotAName_Returns422WithTheLengthAndThePattern()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var d = Scenario.Deployment("web", "tiny", 4);
+        d.Spec.Gateway.KeysSecret = new string('a', 254);
+
+        var tooLong = await Assert.ThrowsAsync<HttpOperationException>(() => cluster.Resources.CreateAsync(MoeCloudApi.MoeDeployments, "default", d, CancellationToken.None));
+        d.Spec.Gateway.KeysSecret = "Keys_Secret";
+        var notAName = await Assert.ThrowsAsync<HttpOperationException>(() => cluster.Resources.CreateAsync(MoeCloudApi.MoeDeployments, "default", d, CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, tooLong.Response.StatusCode);
+        Assert.Contains("spec.gateway.keysSecret: Too long: may not be more than 253 bytes", tooLong.Response.Content, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, notAName.Response.StatusCode);
+        Assert.Contains("spec.gateway.keysSecret: Invalid value: \"Keys_Secret\": spec.gateway.keysSecret in body should match '^[a-z0-9]", StatusMessage(notAName), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Delete_WhenOwnerDeleted_CascadesToOwnedObjects()
     {
         await using var cluster = await Cluster.StartAsync();
@@ -125,4 +160,7 @@ public sealed class KubeApiServerTests
         Metadata = new V1ObjectMeta { Name = name },
         Data = new Dictionary<string, string> { ["k"] = "v" },
     };
+
+    private static string StatusMessage(HttpOperationException e) =>
+        System.Text.Json.JsonDocument.Parse(e.Response.Content).RootElement.GetProperty("message").GetString()!;
 }

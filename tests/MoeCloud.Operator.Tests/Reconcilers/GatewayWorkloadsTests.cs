@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using k8s.Models;
 using MoeCloud.Operator.Entities;
 using MoeCloud.Operator.Hosting;
@@ -70,6 +71,27 @@ public sealed class GatewayWorkloadsTests
         Assert.True(pod.SecurityContext.RunAsNonRoot);
         Assert.True(gateway.SecurityContext.ReadOnlyRootFilesystem);
         Assert.Contains(gateway.VolumeMounts, m => m.MountPath == "/tmp");
+    }
+
+    [Fact]
+    public void Gateway_WhenTheSpecNamesHomesAndASplitLink_PassesBothToTheGateway_AndByDefaultTokenHomesAndNoLink()
+    {
+        var (d, model) = Sample();
+        Dictionary<string, string> Env() => Workloads.Gateway(d, model, Options).Spec.Template.Spec.Containers.Single().Env.ToDictionary(e => e.Name, e => e.Value, StringComparer.Ordinal);
+
+        Assert.Equal("token", Env()["MoeCloud__Gateway__HomeGranularity"]);
+        Assert.DoesNotContain("MoeCloud__Gateway__HomeSplitLink", Env().Keys);
+
+        d.Spec.Gateway.Homes = "auto";
+        d.Spec.Gateway.HomeSplitLink = "ib400";
+        Assert.Equal("auto", Env()["MoeCloud__Gateway__HomeGranularity"]);
+        Assert.Equal("ib400", Env()["MoeCloud__Gateway__HomeSplitLink"]);
+
+        // What the gateway binds those variables to.
+        var options = new ConfigurationBuilder().AddInMemoryCollection(Env().Select(kv => KeyValuePair.Create(kv.Key.Replace("__", ":", StringComparison.Ordinal), (string?)kv.Value))).Build()
+            .GetSection(MoeCloud.Gateway.Hosting.GatewayOptions.Section).Get<MoeCloud.Gateway.Hosting.GatewayOptions>()!;
+        Assert.Equal(MoeCloud.Gateway.Hosting.HomeGranularity.Auto, options.HomeGranularity);
+        Assert.Equal("ib400", options.HomeSplitLink);
     }
 
     [Fact]
