@@ -17,7 +17,8 @@ using Yarp.ReverseProxy.Configuration;
 namespace MoeCloud.Gateway.Hosting;
 
 /// <summary>
-/// Builds the gateway: gRPC (HTTP/2) on <see cref="GatewayOptions.GrpcPort"/>; JSON API, admin API, their OpenAPI
+/// Builds the gateway: gRPC (HTTP/2) on <see cref="GatewayOptions.GrpcPort"/>, with the standard health service
+/// (<see cref="GatewayReadiness"/>) and server reflection; JSON API, admin API, their OpenAPI
 /// documents (<see cref="GatewayOpenApi"/>), the admin page (<see cref="AdminPage"/>), <c>/healthz</c> and <c>/metrics</c> (HTTP/1.1) on <see cref="GatewayOptions.HttpPort"/>; TLS on both when a certificate is configured.
 /// <paramref name="grains"/> connects it to the cluster (plans, telemetry, plan publication).
 /// </summary>
@@ -79,6 +80,16 @@ public static class GatewayHost
         builder.Services.AddSingleton<PlanWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PlanWatcher>());
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = options.MaxRequestBytes);
+        builder.Services.AddSingleton<GatewayReadiness>();
+        // The standard grpc.health.v1.Health service on the gRPC port, for gRPC probes and load balancers: the whole
+        // server ("") and moecloud.v1.MoeService are SERVING exactly when /readyz says ready. Server reflection lets
+        // grpcurl and similar tools list and call the services without the proto file. Neither needs an API key.
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            o.Services.Map("", _ => true);
+            o.Services.Map(MoeCloud.Contracts.Protos.MoeService.Descriptor.FullName, _ => true);
+        }).AddCheck<GatewayReadiness>("ready");
+        builder.Services.AddGrpcReflection();
         builder.Services.AddReverseProxy().LoadFromMemory([], [PodDirectory.Cluster(options.Pods)]);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Complete);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
@@ -93,17 +104,17 @@ public static class GatewayHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.MapGrpcService<GatewayGrpcService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
         JsonApi.Map(app);
         AdminApi.Map(app);
         AdminPage.Map(app);
         GatewayOpenApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok")).ExcludeFromDescription();
-        app.MapGet("/readyz", (GatewayModels models, PodDirectory pods) =>
+        app.MapGet("/readyz", (GatewayReadiness readiness) =>
         {
-            var waiting = models.Names.Where(m => models.Find(m)!.PlanVersion == 0).ToArray();
-            return waiting.Length == 0 && pods.Available().Count > 0
-                ? Results.Text("ready")
-                : Results.Text(waiting.Length > 0 ? $"no plan yet for: {string.Join(", ", waiting)}" : "no pod available", statusCode: StatusCodes.Status503ServiceUnavailable);
+            var why = readiness.NotReadyBecause();
+            return why is null ? Results.Text("ready") : Results.Text(why, statusCode: StatusCodes.Status503ServiceUnavailable);
         }).ExcludeFromDescription();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<GatewayMetrics>().Registry);
         app.MapReverseProxy();
